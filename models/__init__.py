@@ -1,0 +1,15 @@
+"""SQLAlchemy models (one module per aggregate), the database handle and Redis-backed stores.
+
+Importing this package registers every table on ``Base.metadata`` (Alembic and the drift test rely on it).
+Nothing here imports ``webapp`` or ``tasks``.
+"""
+
+from models.activity import Activity, ActivityStream, PrivacyZone, Upload
+from models.db import Base, db, utcnow
+from models.social import Block, Follow
+from models.user import Preferences, User
+
+__all__ = [
+    "Activity", "ActivityStream", "Base", "Block", "Follow", "Preferences", "PrivacyZone", "Upload", "User",
+    "db", "utcnow",
+]

@@ -1,0 +1,72 @@
+"""Engine and session handling shared by the web app, the workers and the CLI.
+
+Plain SQLAlchemy 2.0 (no Flask extension) so that ``models`` depends on nothing above it. One
+thread-local ``scoped_session``: gunicorn gthread and flask-sock run a request per thread, Celery runs a
+task per process or thread, and each removes its session when it is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, DateTime, MetaData, create_engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {int: BigInteger, datetime: DateTime(timezone=True)}
+
+
+class Database:
+    """Holds the engine once configured; ``db.session`` is usable from any thread after that."""
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+        self.session = scoped_session(sessionmaker(expire_on_commit=False))
+
+    def configure(self, url: str, *, pool_size: int = 10) -> Engine:
+        if self.engine is not None and str(self.engine.url) == str(create_engine(url).url):
+            return self.engine
+        if self.engine is not None:
+            self.engine.dispose()
+        self.engine = create_engine(
+            url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size * 2,
+            pool_recycle=1800, future=True,
+        )
+        self.session.configure(bind=self.engine)
+        return self.engine
+
+    def dispose_after_fork(self) -> None:
+        """A forked child must not reuse the parent's sockets; close=False leaves the parent's intact."""
+        if self.engine is not None:
+            self.engine.dispose(close=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """Commit on success, roll back on error: the unit of work of a task or a CLI command."""
+        session = self.session()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+db = Database()

@@ -1,0 +1,86 @@
+"""The social graph: follows (with requests for private accounts) and blocks. PostgreSQL is the truth."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, and_, exists, func, or_, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.db import Base, db
+
+ACCEPTED = "accepted"
+PENDING = "pending"
+
+
+class Follow(Base):
+    """``follower`` follows ``followee``; ``pending`` until a private followee accepts."""
+
+    __tablename__ = "follows"
+
+    follower_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    followee_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default=ACCEPTED)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("status IN ('accepted', 'pending')", name="status"),
+        CheckConstraint("follower_id <> followee_id", name="not_self"),
+        Index("ix_follows_followee_status_created", "followee_id", "status", "created_at"),
+        Index("ix_follows_follower_status_created", "follower_id", "status", "created_at"),
+    )
+
+
+class Block(Base):
+    __tablename__ = "blocks"
+
+    blocker_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    blocked_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint("blocker_id <> blocked_id", name="not_self"),
+        Index("ix_blocks_blocked", "blocked_id"),
+    )
+
+
+def is_blocked_either_way(a: int, b: int) -> bool:
+    """True when either user blocked the other: they cannot see, follow or message each other."""
+    cond = or_(
+        and_(Block.blocker_id == a, Block.blocked_id == b),
+        and_(Block.blocker_id == b, Block.blocked_id == a),
+    )
+    return bool(db.session.scalar(select(exists().where(cond))))
+
+
+def follow_status(follower_id: int, followee_id: int) -> str | None:
+    return db.session.scalar(
+        select(Follow.status).where(Follow.follower_id == follower_id, Follow.followee_id == followee_id)
+    )
+
+
+def is_follower(follower_id: int, followee_id: int) -> bool:
+    return follow_status(follower_id, followee_id) == ACCEPTED
+
+
+def follower_ids(user_id: int) -> list[int]:
+    return list(db.session.scalars(
+        select(Follow.follower_id).where(Follow.followee_id == user_id, Follow.status == ACCEPTED)
+    ))
+
+
+def counts(user_id: int) -> tuple[int, int]:
+    """(followers, following), accepted only."""
+    followers = db.session.scalar(
+        select(func.count()).where(Follow.followee_id == user_id, Follow.status == ACCEPTED))
+    following = db.session.scalar(
+        select(func.count()).where(Follow.follower_id == user_id, Follow.status == ACCEPTED))
+    return int(followers or 0), int(following or 0)
+
+
+def accept_all_pending(user_id: int) -> None:
+    db.session.execute(
+        Follow.__table__.update()
+        .where(Follow.followee_id == user_id, Follow.status == PENDING)
+        .values(status=ACCEPTED)
+    )

@@ -1,0 +1,1 @@
+"""Pipeline stages (filled in by the ingest chain)."""

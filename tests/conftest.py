@@ -1,0 +1,155 @@
+"""Test harness: real PostgreSQL and Redis, schema from the migrations, a savepoint per test.
+
+Each pytest-xdist worker gets its own database (``strava_test_<worker>``) and its own Redis database index,
+so the suite runs in parallel. Pure-algorithm tests (tests/lib) request none of these fixtures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.support.services import ENV_DB, ENV_REDIS, Services, database_url_for, redis_url_for
+from tests.support.tokens import CertServer, TestKey, id_token_claims
+
+PROJECT_ID = "strava-plus-one-test"
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+_services = Services()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput") or os.environ.get(ENV_DB):
+        return  # an xdist worker: the controller resolved the servers already
+    db_url, redis_url = _services.resolve()
+    os.environ[ENV_DB] = db_url
+    os.environ[ENV_REDIS] = redis_url
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        _services.stop()
+
+
+def _worker_index() -> tuple[str, int]:
+    name = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    index = int(name[2:]) + 1 if name.startswith("gw") else 1
+    return name, min(index, 15)
+
+
+@pytest.fixture(scope="session")
+def test_key() -> TestKey:
+    return TestKey()
+
+
+@pytest.fixture(scope="session")
+def cert_server(test_key: TestKey) -> Iterator[CertServer]:
+    server = CertServer({test_key.kid: test_key.cert_pem})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """A fresh database for this worker, built by running the migrations (the only way a schema is built)."""
+    from config.embedded import create_database
+    from models import migrate
+
+    name, _ = _worker_index()
+    server_url = os.environ[ENV_DB]
+    db_name = f"strava_test_{name}"
+    create_database(server_url, db_name, drop=True)
+    url = database_url_for(server_url, db_name)
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    _, index = _worker_index()
+    return redis_url_for(os.environ[ENV_REDIS], index)
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str, redis_url: str, cert_server: CertServer, tmp_path_factory: pytest.TempPathFactory) -> Flask:
+    from webapp import create_app
+
+    os.environ.pop("FIREBASE_AUTH_EMULATOR_HOST", None)
+    os.environ.update({
+        "APP_ENV": "testing", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+        "FIREBASE_PROJECT_ID": PROJECT_ID, "FIREBASE_CERTS_URL": cert_server.url,
+        "STORAGE_BACKEND": "local", "STORAGE_LOCAL_DIR": str(tmp_path_factory.mktemp("objects")),
+        "LOG_LEVEL": "WARNING",
+    })
+    for key in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "PUBSUB_REDIS_URL"):
+        os.environ.pop(key, None)
+    return create_app("testing")
+
+
+@pytest.fixture
+def redis_clean(app: Flask) -> Iterator[Any]:
+    from models.redis_store import redis_store
+
+    redis_store.client.flushdb()
+    yield redis_store.client
+
+
+@pytest.fixture
+def db_tx(app: Flask) -> Iterator[sa.Connection]:
+    """Everything a test writes (through the API or directly) lives in one transaction, rolled back after.
+
+    The app's commits become savepoint releases (join_transaction_mode="create_savepoint").
+    """
+    from models import db
+
+    assert db.engine is not None
+    connection = db.engine.connect()
+    outer = connection.begin()
+    db.session.remove()
+    db.session.configure(bind=connection, join_transaction_mode="create_savepoint")
+    try:
+        yield connection
+    finally:
+        db.session.remove()
+        db.session.configure(bind=db.engine, join_transaction_mode="conservative_savepoint")
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def client(app: Flask, db_tx: sa.Connection, redis_clean: Any) -> FlaskClient:
+    return app.test_client()
+
+
+TokenFactory = Callable[..., str]
+
+
+@pytest.fixture
+def make_token(test_key: TestKey) -> TokenFactory:
+    def make(email: str, **overrides: Any) -> str:
+        uid = "uid-" + hashlib.sha1(email.encode()).hexdigest()[:20]
+        return test_key.sign(id_token_claims(uid, PROJECT_ID, email=email, **overrides))
+
+    return make
+
+
+@pytest.fixture
+def login(client: FlaskClient, make_token: TokenFactory) -> Callable[[str], tuple[dict[str, str], int]]:
+    """login("ann") → (headers, user id): signs a token and provisions the athlete with a first request."""
+
+    def do(name: str, **profile: Any) -> tuple[dict[str, str], int]:
+        headers = {"Authorization": f"Bearer {make_token(name + '@example.com')}"}
+        resp = client.get("/api/v1/me", headers=headers)
+        assert resp.status_code == 200, resp.json
+        if profile:
+            assert client.patch("/api/v1/me", json=profile, headers=headers).status_code == 200
+        return headers, resp.json["id"]
+
+    return do

@@ -1,0 +1,91 @@
+"""The Flask application factory: `flask --app webapp …`, `gunicorn 'webapp:create_app()'`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from config import load_config
+from models import db
+from models.redis_store import redis_store
+from models.storage import storage
+from webapp.extensions import sock
+
+
+def create_app(config_name: str | None = None, **overrides: Any) -> Flask:
+    config = load_config(config_name)
+    app = Flask(__name__)
+    app.config.from_mapping(config.as_dict())
+    app.config.update(overrides)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    register_logging(app)
+    register_services(app)
+    register_api(app)
+    register_auth(app)
+    register_celery(app)
+    register_cli(app)
+    return app
+
+
+def register_logging(app: Flask) -> None:
+    from webapp.logs import configure_logging, register_request_ids
+
+    configure_logging(app.config["LOG_LEVEL"], json_logs=app.config["LOG_JSON"])
+    register_request_ids(app)
+
+
+def register_services(app: Flask) -> None:
+    db.configure(app.config["DATABASE_URL"], pool_size=app.config["DATABASE_POOL_SIZE"])
+    redis_store.configure(app.config["REDIS_URL"])
+    storage.configure(
+        app.config["STORAGE_BACKEND"], local_dir=app.config["STORAGE_LOCAL_DIR"], bucket=app.config["S3_BUCKET"],
+        endpoint_url=app.config["S3_ENDPOINT_URL"], region=app.config["AWS_REGION"],
+    )
+
+    @app.teardown_appcontext
+    def _remove_session(_exc: BaseException | None) -> None:
+        db.session.remove()
+
+
+def register_api(app: Flask) -> None:
+    from apispec.ext.marshmallow import MarshmallowPlugin
+    from flask_smorest import Api
+
+    from webapp import health
+    from webapp.errors import register_error_handlers
+    from webapp.follows.resources import blp as follows_blp
+    from webapp.profiles.resources import blp as profiles_blp
+
+    api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})
+    sock.init_app(app)
+    for blp in (profiles_blp, follows_blp):
+        api.register_blueprint(blp)
+    app.register_blueprint(health.blp)
+    register_error_handlers(app)
+
+
+def schema_name(schema: type | object) -> str:
+    """OpenAPI component names: ``ProfileSchema`` → ``Profile``; a partial (PATCH) variant → ``ProfilePatch``."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__.removesuffix("Schema")
+    return name + "Patch" if getattr(schema, "partial", False) else name
+
+
+def register_auth(app: Flask) -> None:
+    from webapp.auth import register_auth as _register
+
+    _register(app)
+
+
+def register_celery(app: Flask) -> None:
+    from tasks.app import celery_init_app
+
+    celery_init_app(app)
+
+
+def register_cli(app: Flask) -> None:
+    from webapp.cli import register_cli as _register
+
+    _register(app)

@@ -1,0 +1,154 @@
+"""Firebase ID-token authentication for every /api/v1 route except the documentation.
+
+Production verifies with firebase-admin (RS256 signature against Google's certificates, expiry, audience =
+project id, issuer). Development runs firebase-admin in emulator mode (``FIREBASE_AUTH_EMULATOR_HOST``), in
+which it accepts the unsigned tokens the firebase-tools Auth emulator issues; ``flask dev-token`` mints one.
+Tests point the verifier's certificate URL at a local server holding a test key, so real signed tokens are
+checked offline. The first authenticated request provisions the athlete.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import time
+from typing import Any
+
+import firebase_admin
+import google.auth.credentials
+from firebase_admin import auth as fb_auth
+from firebase_admin import credentials
+from flask import Flask, g, request
+from flask_smorest import abort
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+
+from models import Preferences, User, db
+
+log = logging.getLogger(__name__)
+
+PUBLIC_PREFIXES = ("/api/v1/openapi.json", "/api/v1/docs", "/api/v1/redoc")
+EMULATOR_ENV = "FIREBASE_AUTH_EMULATOR_HOST"
+
+
+class _VerifyOnlyCredential(credentials.Base):
+    """Verifying ID tokens needs Google's public certificates, not a service account."""
+
+    def get_credential(self) -> google.auth.credentials.Credentials:
+        return google.auth.credentials.AnonymousCredentials()
+
+
+class TokenVerifier:
+    def __init__(self, *, project_id: str, emulator_host: str, certs_url: str, credentials_path: str) -> None:
+        # firebase-admin reads emulator mode from the process environment at verification time; keep the
+        # environment in step with this app's config so a stray variable can never switch checks off.
+        if emulator_host:
+            os.environ[EMULATOR_ENV] = emulator_host
+        else:
+            os.environ.pop(EMULATOR_ENV, None)
+        cred: credentials.Base = (
+            credentials.Certificate(credentials_path) if credentials_path else _VerifyOnlyCredential()
+        )
+        name = f"auth-{project_id}-{id(self)}"
+        self.app = firebase_admin.initialize_app(cred, {"projectId": project_id}, name=name)
+        if certs_url:
+            # Tests only (production refuses FIREBASE_CERTS_URL): firebase-admin offers no public option to
+            # pick the certificate source, so point its verifier at the local one.
+            client = fb_auth._get_client(self.app)
+            client._token_verifier.id_token_verifier.cert_url = certs_url
+
+    def verify(self, token: str) -> dict[str, Any]:
+        return fb_auth.verify_id_token(token, app=self.app, clock_skew_seconds=5)
+
+
+def dev_token(email: str, project_id: str, *, uid: str | None = None, ttl_s: int = 3600) -> str:
+    """An unsigned ID token in the exact form the Firebase Auth emulator issues (accepted in emulator mode)."""
+    now = int(time.time())
+    uid = uid or "dev-" + base64.urlsafe_b64encode(email.lower().encode()).decode().rstrip("=")[:100]
+    header = {"alg": "none", "typ": "JWT"}
+    claims = {
+        "iss": f"https://securetoken.google.com/{project_id}", "aud": project_id, "auth_time": now,
+        "user_id": uid, "sub": uid, "iat": now, "exp": now + ttl_s, "email": email, "email_verified": True,
+        "firebase": {"identities": {"email": [email]}, "sign_in_provider": "password"},
+    }
+
+    def enc(part: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(part, separators=(",", ":")).encode()).decode().rstrip("=")
+
+    return f"{enc(header)}.{enc(claims)}."
+
+
+def provision_user(claims: dict[str, Any]) -> User:
+    """Get or create the athlete for a verified token; safe under concurrent first requests."""
+    uid = claims["uid"]
+    user = db.session.scalar(select(User).where(User.firebase_uid == uid))
+    if user is not None:
+        return user
+    email = claims.get("email")
+    display_name = (claims.get("name") or (email.split("@")[0] if email else "Athlete"))[:80]
+    stmt = insert(User).values(firebase_uid=uid, email=email, display_name=display_name)
+    user_id = db.session.scalar(stmt.on_conflict_do_nothing(index_elements=["firebase_uid"]).returning(User.id))
+    if user_id is not None:
+        db.session.execute(insert(Preferences).values(user_id=user_id).on_conflict_do_nothing())
+    db.session.commit()
+    return db.session.scalars(select(User).where(User.firebase_uid == uid)).one()
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def authenticate(token: str | None) -> User:
+    if token is None:
+        abort(401, message="Missing bearer token: send 'Authorization: Bearer <Firebase ID token>'.",
+              headers={"WWW-Authenticate": "Bearer"})
+    verifier: TokenVerifier = g.get("_verifier") or _verifier()
+    try:
+        claims = verifier.verify(token)
+    except fb_auth.ExpiredIdTokenError:
+        abort(401, message="The ID token has expired; refresh it and retry.",
+              headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    except (fb_auth.InvalidIdTokenError, ValueError) as exc:
+        log.info("rejected token: %s", exc)
+        abort(401, message="The ID token is not valid.", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    except fb_auth.CertificateFetchError:
+        log.exception("could not fetch token signing certificates")
+        abort(503, message="Sign-in is temporarily unavailable; retry shortly.")
+    return provision_user(claims)
+
+
+def _verifier() -> TokenVerifier:
+    from flask import current_app
+
+    return current_app.extensions["token_verifier"]
+
+
+def current_user() -> User:
+    user = g.get("user")
+    if user is None:  # a view outside /api/v1 asked for a user
+        abort(401, message="Authentication required.")
+    return user
+
+
+def register_auth(app: Flask) -> None:
+    app.extensions["token_verifier"] = TokenVerifier(
+        project_id=app.config["FIREBASE_PROJECT_ID"],
+        emulator_host=app.config["FIREBASE_AUTH_EMULATOR_HOST"],
+        certs_url=app.config["FIREBASE_CERTS_URL"],
+        credentials_path=app.config["GOOGLE_APPLICATION_CREDENTIALS"],
+    )
+
+    @app.before_request
+    def _require_token() -> None:
+        path = request.path
+        if not path.startswith("/api/v1") or path.startswith(PUBLIC_PREFIXES) or request.method == "OPTIONS":
+            return
+        if path == "/api/v1/ws":  # the socket authenticates in its own handshake
+            return
+        g.user = authenticate(bearer_token())

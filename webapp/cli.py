@@ -1,0 +1,38 @@
+"""Flask CLI commands: `flask --app webapp <command>`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+
+from models import migrate
+
+
+def register_cli(app: Flask) -> None:
+    @app.cli.command("dev-token")
+    @click.argument("email")
+    @click.option("--ttl", default=3600, show_default=True, help="Lifetime in seconds.")
+    def dev_token_command(email: str, ttl: int) -> None:
+        """Print a development ID token for EMAIL (emulator mode only); nothing else goes to stdout."""
+        from webapp.auth import dev_token
+
+        if not current_app.config["FIREBASE_AUTH_EMULATOR_HOST"]:
+            raise click.ClickException(
+                "dev tokens only work in Firebase emulator mode: set FIREBASE_AUTH_EMULATOR_HOST "
+                "(the development config does by default)")
+        click.echo(dev_token(email, current_app.config["FIREBASE_PROJECT_ID"], ttl_s=ttl))
+
+    @app.cli.command("db-upgrade")
+    @click.argument("revision", default="head")
+    def db_upgrade(revision: str) -> None:
+        """Apply migrations (the release step)."""
+        migrate.upgrade(current_app.config["DATABASE_URL"], revision)
+        click.echo(f"database at {revision}", err=True)
+
+    @app.cli.command("db-check")
+    def db_check() -> None:
+        """Fail when the models and the migrations disagree."""
+        diffs = migrate.drift(current_app.config["DATABASE_URL"])
+        if diffs:
+            raise click.ClickException("models and migrations differ:\n" + "\n".join(map(str, diffs)))
+        click.echo("models and migrations agree", err=True)

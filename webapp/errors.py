@@ -1,0 +1,60 @@
+"""JSON errors for everything, in flask-smorest's shape: {"code", "status", "message"[, "errors"]}.
+
+flask-smorest's own handler fills ``message``/``errors`` only for its ``abort``; errors raised by Werkzeug
+itself (unknown route, 405, 413) get their description as the message here, so a client always has one.
+Unexpected exceptions become a logged 500 with the request id, never a traceback to the client; database
+constraint races become 409 and a lost database 503.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, g
+from sqlalchemy.exc import IntegrityError, OperationalError
+from werkzeug.exceptions import Conflict, HTTPException, InternalServerError, ServiceUnavailable
+
+from models.db import db
+
+log = logging.getLogger(__name__)
+
+
+def error_payload(exc: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
+    payload: dict[str, Any] = {"code": exc.code, "status": exc.name}
+    data = getattr(exc, "data", None) or {}
+    payload["message"] = data.get("message") or exc.description or exc.name
+    if "errors" in data:
+        payload["errors"] = data["errors"]
+    elif "messages" in data:
+        payload["errors"] = data["messages"]
+    headers = dict(data.get("headers") or {})
+    if exc.code == 405 and getattr(exc, "valid_methods", None):
+        headers["Allow"] = ", ".join(exc.valid_methods or [])
+    if g.get("request_id"):
+        payload["request_id"] = g.request_id
+    return payload, exc.code or 500, headers
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
+        return error_payload(exc)
+
+    @app.errorhandler(IntegrityError)
+    def _integrity(exc: IntegrityError) -> tuple[dict[str, Any], int, dict[str, str]]:
+        db.session.rollback()
+        log.info("integrity conflict: %s", exc.orig)
+        return error_payload(Conflict("The request conflicts with the current state of the resource."))
+
+    @app.errorhandler(OperationalError)
+    def _db_down(exc: OperationalError) -> tuple[dict[str, Any], int, dict[str, str]]:
+        db.session.rollback()
+        log.error("database unavailable: %s", exc.orig)
+        return error_payload(ServiceUnavailable("The service is temporarily unavailable; retry shortly."))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[dict[str, Any], int, dict[str, str]]:
+        log.exception("unhandled error")
+        db.session.rollback()
+        return error_payload(InternalServerError("Something went wrong on our side; it has been logged."))

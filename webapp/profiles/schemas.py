@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from datetime import date
+from zoneinfo import available_timezones
+
+import marshmallow as ma
+from marshmallow import validate
+
+from models.user import NOTIFICATION_CATEGORIES, SEXES, UNITS, VISIBILITIES
+
+_TIMEZONES = frozenset(available_timezones())
+_HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="Use HH:MM, 24-hour clock.")
+
+
+class NotificationSettingsSchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    locals().update({c: ma.fields.Boolean() for c in NOTIFICATION_CATEGORIES})
+
+
+class PreferencesSchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    units = ma.fields.String(validate=validate.OneOf(UNITS))
+    language = ma.fields.String(validate=validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"))
+    timezone = ma.fields.String(validate=validate.OneOf(_TIMEZONES, error="Unknown IANA time zone."))
+    default_visibility = ma.fields.String(validate=validate.OneOf(VISIBILITIES))
+    notifications = ma.fields.Nested(NotificationSettingsSchema)
+    hide_start_end_m = ma.fields.Integer(
+        validate=validate.Range(0, 5000),
+        metadata={"description": "Hide the first and last N metres of every activity from others (0 = off)"})
+    hide_from_leaderboards = ma.fields.Boolean()
+    quiet_hours_start = ma.fields.String(allow_none=True, validate=_HHMM)
+    quiet_hours_end = ma.fields.String(allow_none=True, validate=_HHMM)
+
+
+class ProfileSchema(ma.Schema):
+    """The athlete's own profile (GET/PATCH /me)."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    id = ma.fields.Integer(dump_only=True)
+    email = ma.fields.String(dump_only=True)
+    display_name = ma.fields.String(validate=validate.Length(1, 80))
+    bio = ma.fields.String(validate=validate.Length(0, 2000))
+    avatar_url = ma.fields.Url(allow_none=True, schemes={"https", "http"}, validate=validate.Length(max=2048))
+    sex = ma.fields.String(allow_none=True, validate=validate.OneOf(SEXES))
+    birth_year = ma.fields.Integer(allow_none=True, validate=validate.Range(1900, date.today().year))
+    weight_kg = ma.fields.Float(allow_none=True, validate=validate.Range(20, 400))
+    is_private = ma.fields.Boolean(metadata={"description": "Followers must be approved; profile details hidden"})
+    preferences = ma.fields.Nested(PreferencesSchema)
+    follower_count = ma.fields.Integer(dump_only=True)
+    following_count = ma.fields.Integer(dump_only=True)
+    created_at = ma.fields.DateTime(dump_only=True)
+
+
+class PublicProfileSchema(ma.Schema):
+    """Another athlete's profile; private accounts show only the summary to non-followers."""
+
+    id = ma.fields.Integer()
+    display_name = ma.fields.String()
+    avatar_url = ma.fields.String(allow_none=True)
+    is_private = ma.fields.Boolean()
+    bio = ma.fields.String(allow_none=True)
+    sex = ma.fields.String(allow_none=True)
+    follower_count = ma.fields.Integer()
+    following_count = ma.fields.Integer()
+    follow_status = ma.fields.String(
+        allow_none=True, metadata={"description": "The viewer's follow of this athlete: accepted, pending or null"})
+    follows_you = ma.fields.Boolean()
+    details_visible = ma.fields.Boolean(metadata={"description": "False when a private account hides its details"})
