@@ -84,6 +84,7 @@ class Config:
         self.PRIVACY_SECRET = get("PRIVACY_SECRET", DEFAULT_PRIVACY_SECRET)
         self.FLOWER_BASIC_AUTH = get("FLOWER_BASIC_AUTH", DEFAULT_FLOWER_AUTH)
         self.UPLOAD_SWEEP_AFTER_S = int(get("UPLOAD_SWEEP_AFTER_S", "120"))
+        self.RATE_LIMIT_WRITES_PER_MIN = int(get("RATE_LIMIT_WRITES_PER_MIN", "600"))
 
         self.API_TITLE = "Strava+1 API"
         self.API_VERSION = "v1"

@@ -18,7 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.support.services import ENV_DB, ENV_REDIS, Services, database_url_for, redis_url_for
-from tests.support.tokens import CertServer, TestKey, id_token_claims
+from tests.support.tokens import CertServer, SigningKey, id_token_claims
 
 PROJECT_ID = "strava-plus-one-test"
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
@@ -45,12 +45,12 @@ def _worker_index() -> tuple[str, int]:
 
 
 @pytest.fixture(scope="session")
-def test_key() -> TestKey:
-    return TestKey()
+def test_key() -> SigningKey:
+    return SigningKey()
 
 
 @pytest.fixture(scope="session")
-def cert_server(test_key: TestKey) -> Iterator[CertServer]:
+def cert_server(test_key: SigningKey) -> Iterator[CertServer]:
     server = CertServer({test_key.kid: test_key.cert_pem})
     yield server
     server.stop()
@@ -118,7 +118,7 @@ def db_tx(app: Flask) -> Iterator[sa.Connection]:
         yield connection
     finally:
         db.session.remove()
-        db.session.configure(bind=db.engine, join_transaction_mode="conservative_savepoint")
+        db.session.configure(bind=db.engine, join_transaction_mode="conditional_savepoint")
         outer.rollback()
         connection.close()
 
@@ -132,7 +132,7 @@ TokenFactory = Callable[..., str]
 
 
 @pytest.fixture
-def make_token(test_key: TestKey) -> TokenFactory:
+def make_token(test_key: SigningKey) -> TokenFactory:
     def make(email: str, **overrides: Any) -> str:
         uid = "uid-" + hashlib.sha1(email.encode()).hexdigest()[:20]
         return test_key.sign(id_token_claims(uid, PROJECT_ID, email=email, **overrides))
@@ -153,3 +153,45 @@ def login(client: FlaskClient, make_token: TokenFactory) -> Callable[[str], tupl
         return headers, resp.json["id"]
 
     return do
+
+
+@pytest.fixture(scope="session")
+def celery_app(app: Flask) -> Any:
+    celery = app.extensions["celery"]
+
+    # Registered before any worker starts (a running worker knows only the tasks it started with).
+    @celery.task(name="tests.probe", bind=True)
+    def probe(self: Any) -> dict[str, Any]:
+        from flask import current_app
+
+        from models import db
+
+        return {"app": current_app.name, "db": db.session.execute(sa.text("SELECT 41 + 1")).scalar(),
+                "queue": self.request.delivery_info.get("routing_key")}
+
+    return celery
+
+
+@pytest.fixture(scope="session")
+def celery_worker(celery_app: Any) -> Iterator[Any]:
+    """A real Celery worker (consuming from Redis in a thread of this process) for the whole session."""
+    from celery.contrib.testing.worker import start_worker
+
+    with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=False,
+                      queues=["pipeline", "media", "notify", "default"], loglevel="WARNING",
+                      shutdown_timeout=30) as worker:
+        yield worker
+
+
+@pytest.fixture
+def committed(app: Flask, redis_clean: Any) -> Iterator[None]:
+    """For tests whose rows must be visible to the worker: real commits, all tables emptied afterwards."""
+    from models import Base, db
+
+    db.session.remove()
+    yield
+    db.session.remove()
+    assert db.engine is not None
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with db.engine.begin() as conn:
+        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))

@@ -75,8 +75,10 @@ def schema_name(schema: type | object) -> str:
 
 def register_auth(app: Flask) -> None:
     from webapp.auth import register_auth as _register
+    from webapp.ratelimit import register_rate_limit
 
     _register(app)
+    register_rate_limit(app)  # after auth: the budget is per athlete
 
 
 def register_celery(app: Flask) -> None:

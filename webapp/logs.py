@@ -49,6 +49,8 @@ def configure_logging(level: str, *, json_logs: bool) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
+    # Alembic announces every plugin at INFO whenever it is imported; keep start-up logs readable.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
 
 
 def register_request_ids(app: Flask) -> None:

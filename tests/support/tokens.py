@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 
-class TestKey:
+class SigningKey:
     def __init__(self, kid: str = "test-key-1") -> None:
         self.kid = kid
         self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

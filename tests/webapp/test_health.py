@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import pytest
+
+from config.embedded import free_port
+
+
+def test_healthz_and_readyz(client):
+    assert client.get("/healthz").json == {"status": "ok"}
+    resp = client.get("/readyz")
+    assert resp.status_code == 200
+    assert resp.json["checks"] == {"postgres": "ok", "redis": "ok"}
+
+
+@pytest.mark.parametrize("broken", ["redis", "postgres"])
+def test_readyz_is_503_when_a_dependency_is_down(monkeypatch, database_url, redis_url, broken, app):
+    from webapp import create_app
+
+    dead_port = free_port(20000)  # nothing listens there
+    if broken == "redis":
+        monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{dead_port}/0")
+    else:
+        monkeypatch.setenv("DATABASE_URL", f"postgresql+psycopg2://postgres@127.0.0.1:{dead_port}/nope")
+    try:
+        down = create_app("testing")
+        resp = down.test_client().get("/readyz")
+        assert resp.status_code == 503
+        assert resp.json["status"] == "unavailable"
+        assert resp.json["checks"][broken].startswith("error")
+        other = "postgres" if broken == "redis" else "redis"
+        assert resp.json["checks"][other] == "ok"
+        assert down.test_client().get("/healthz").status_code == 200
+    finally:
+        monkeypatch.undo()
+        create_app("testing")  # the shared engine/Redis handles point back at the real servers
