@@ -154,6 +154,11 @@ class PrivacyZone(Base):
     lat: Mapped[float] = mapped_column(Float)
     lng: Mapped[float] = mapped_column(Float)
     radius_m: Mapped[float] = mapped_column(Float)
+    # The disc actually filtered: displaced once at creation and grown to contain the athlete's disc
+    # (tasks.lib.privacy.persistent_zone). Never returned by the API.
+    hidden_lat: Mapped[float] = mapped_column(Float)
+    hidden_lng: Mapped[float] = mapped_column(Float)
+    hidden_radius_m: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     __table_args__ = (

@@ -18,19 +18,28 @@ from models.redis_store import redis_store
 TASK_MODULES = ["tasks.maintenance", "tasks.stages"]
 
 
+class AppTask(Task):
+    """Base of every task: runs inside the Flask app context and always hands the DB session back.
+
+    A class of its own (not one made inside celery_init_app) so that stage bases such as
+    ``tasks.stages.PipelineTask`` can extend it.
+    """
+
+    abstract = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        flask_app: Flask = self.app.flask_app  # type: ignore[attr-defined]
+        with flask_app.app_context():
+            try:
+                return self.run(*args, **kwargs)
+            finally:
+                db.session.remove()
+
+
 def celery_init_app(app: Flask) -> Celery:
-    class FlaskTask(Task):
-        """Runs the task inside the app context and always hands the DB session back."""
-
-        def __call__(self, *args: Any, **kwargs: Any) -> Any:
-            with app.app_context():
-                try:
-                    return self.run(*args, **kwargs)
-                finally:
-                    db.session.remove()
-
-    celery = Celery(app.import_name, task_cls=FlaskTask, include=TASK_MODULES)
+    celery = Celery(app.import_name, task_cls=AppTask, include=TASK_MODULES)
     celery.config_from_object(app.config["CELERY"])
+    celery.flask_app = app  # type: ignore[attr-defined]
     celery.set_default()
     app.extensions["celery"] = celery
     return celery

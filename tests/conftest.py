@@ -140,10 +140,7 @@ def make_token(test_key: SigningKey) -> TokenFactory:
     return make
 
 
-@pytest.fixture
-def login(client: FlaskClient, make_token: TokenFactory) -> Callable[[str], tuple[dict[str, str], int]]:
-    """login("ann") → (headers, user id): signs a token and provisions the athlete with a first request."""
-
+def _login_with(client: FlaskClient, make_token: TokenFactory) -> Callable[..., tuple[dict[str, str], int]]:
     def do(name: str, **profile: Any) -> tuple[dict[str, str], int]:
         headers = {"Authorization": f"Bearer {make_token(name + '@example.com')}"}
         resp = client.get("/api/v1/me", headers=headers)
@@ -153,6 +150,12 @@ def login(client: FlaskClient, make_token: TokenFactory) -> Callable[[str], tupl
         return headers, resp.json["id"]
 
     return do
+
+
+@pytest.fixture
+def login(client: FlaskClient, make_token: TokenFactory) -> Callable[..., tuple[dict[str, str], int]]:
+    """login("ann") → (headers, user id): signs a token and provisions the athlete with a first request."""
+    return _login_with(client, make_token)
 
 
 @pytest.fixture(scope="session")
@@ -195,3 +198,14 @@ def committed(app: Flask, redis_clean: Any) -> Iterator[None]:
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with db.engine.begin() as conn:
         conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def live_client(app: Flask, committed: None, celery_worker: Any) -> FlaskClient:
+    """A client whose writes are really committed, with the real worker running the pipeline."""
+    return app.test_client()
+
+
+@pytest.fixture
+def live_login(live_client: FlaskClient, make_token: TokenFactory) -> Callable[..., tuple[dict[str, str], int]]:
+    return _login_with(live_client, make_token)

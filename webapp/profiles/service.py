@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from models import Upload, User, db, social
 from models.storage import storage
+from tasks import maintenance
 
 
 def own_profile(user: User) -> dict[str, Any]:
@@ -39,11 +40,14 @@ def update_profile(user: User, changes: dict[str, Any]) -> User:
     if "notifications" in prefs_changes:
         # Merge so a client can flip one category without resending the others.
         prefs.notifications = {**prefs.notifications, **prefs_changes.pop("notifications")}
-    if "hide_start_end_m" in prefs_changes and prefs_changes["hide_start_end_m"] != prefs.hide_start_end_m:
+    privacy_changed = prefs_changes.get("hide_start_end_m", prefs.hide_start_end_m) != prefs.hide_start_end_m
+    if privacy_changed:
         user.privacy_version += 1
     for key, value in prefs_changes.items():
         setattr(prefs, key, value)
     db.session.commit()
+    if privacy_changed:
+        maintenance.enqueue_privacy_refresh(user.id)
     return user
 
 

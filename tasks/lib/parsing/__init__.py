@@ -1,0 +1,116 @@
+"""Activity-file parsing: GPX, TCX and FIT (plain, gzipped or inside a zip) → :class:`Track`.
+
+Typical use::
+
+    kind = detect_type(filename, data[:4096])
+    if kind == "zip":
+        files = [(name, detect_type(name, content), content) for name, content in iter_zip(data)]
+    track = normalize(parse_bytes(data, kind))
+
+Every problem with the input - malformed XML, a damaged FIT, a decompression bomb, a file without
+usable points - is raised as :class:`ParseError` with a message meant for the athlete. No other
+exception type escapes :func:`parse_bytes`, :func:`iter_zip` or :func:`normalize` for any input bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+from tasks.lib.parsing import container
+from tasks.lib.parsing.container import MAX_DECOMPRESSED_BYTES, MAX_ZIP_MEMBERS, detect_type, gunzip
+from tasks.lib.parsing.fit import parse_fit
+from tasks.lib.parsing.gpx import parse_gpx
+from tasks.lib.parsing.normalize import MAX_SPEED_MPS
+from tasks.lib.parsing.normalize import normalize as _normalize
+from tasks.lib.parsing.tcx import parse_tcx
+from tasks.lib.track import ParseError, Track
+
+__all__ = [
+    "MAX_DECOMPRESSED_BYTES",
+    "MAX_SPEED_MPS",
+    "MAX_ZIP_MEMBERS",
+    "ParseError",
+    "Track",
+    "detect_type",
+    "iter_zip",
+    "normalize",
+    "parse_bytes",
+]
+
+log = logging.getLogger(__name__)
+
+_PARSERS: dict[str, Callable[[bytes | bytearray | memoryview], Track]] = {
+    "gpx": parse_gpx,
+    "tcx": parse_tcx,
+    "fit": parse_fit,
+}
+
+
+def _guarded(what: str, func: Callable[[], Track]) -> Track:
+    """Run ``func`` so that only ParseError can leave it.
+
+    Anything else is a bug or an input we did not anticipate; the athlete still gets a clear
+    sentence, and the traceback is logged for us.
+    """
+    try:
+        return func()
+    except ParseError:
+        raise
+    except MemoryError:
+        raise ParseError("The file is too large to process") from None
+    except RecursionError:
+        raise ParseError(f"The {what} file is too deeply nested to process") from None
+    except Exception as exc:
+        log.warning("unexpected error while reading a %s file", what, exc_info=True)
+        raise ParseError(f"The {what} file could not be read ({type(exc).__name__})") from exc
+
+
+def parse_bytes(data: bytes, data_type: str) -> Track:
+    """Parse one activity file of ``data_type`` (see :func:`detect_type`) into a raw Track.
+
+    ``.gz`` types are inflated first with a hard cap (MAX_DECOMPRESSED_BYTES). A ``zip`` holding
+    exactly one activity file is parsed as that file; with several, use :func:`iter_zip`.
+    """
+    kind = (data_type or "").lower().lstrip(".")
+    if kind == "zip":
+        members = list(iter_zip(data))
+        if len(members) != 1:
+            raise ParseError(f"The zip archive contains {len(members)} activity files; expected exactly one")
+        name, content = members[0]
+        return parse_bytes(content, detect_type(name, content[:4096]))
+    compressed = kind.endswith(".gz")
+    base = kind[:-3] if compressed else kind
+    parser = _PARSERS.get(base)
+    if parser is None:
+        raise ParseError(f"Unrecognised file type: {data_type!r}")
+    label = base.upper()
+
+    def run() -> Track:
+        payload = gunzip(data) if compressed else data
+        return parser(payload)
+
+    return _guarded(label, run)
+
+
+def iter_zip(data: bytes) -> Iterator[tuple[str, bytes]]:
+    """Yield ``(member name, bytes)`` for every activity file inside a zip archive (capped, see container)."""
+    it = container.iter_zip(data)
+    while True:
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        except ParseError:
+            raise
+        except MemoryError:
+            raise ParseError("The zip archive is too large to process") from None
+        except Exception as exc:
+            log.warning("unexpected error while reading a zip archive", exc_info=True)
+            raise ParseError(f"The zip archive could not be read ({type(exc).__name__})") from exc
+        yield item
+
+
+def normalize(track: Track, *, max_speed_mps: float = MAX_SPEED_MPS) -> Track:
+    """Clean a parsed track for the metrics (see :mod:`tasks.lib.parsing.normalize`)."""
+    return _guarded("activity", lambda: _normalize(track, max_speed_mps=max_speed_mps))

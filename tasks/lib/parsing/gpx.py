@@ -1,0 +1,68 @@
+"""GPX 1.0 / 1.1 parser.
+
+Reads every ``trk/trkseg/trkpt`` in document order (all tracks and segments concatenated); route
+points (``rte/rtept``) are used only when the file has no track point at all. Elements are matched by
+local name, so any namespace prefix works (``gpxtpx:hr``, ``ns3:hr``, unprefixed ``<power>``).
+
+Per point: ``lat``/``lon`` attributes, ``ele``, ``time`` and, anywhere below the point (extensions),
+heart rate (``hr``/``heartrate``), cadence (``cad``/``cadence``), power (``power``, ``PowerInWatts``,
+``watts``) and air temperature (``atemp``). A file whose points carry coordinates but none of them
+readable (``lat="undefined"``) is rejected: that is garbage, not an indoor activity.
+"""
+
+from __future__ import annotations
+
+from tasks.lib.parsing.common import (
+    CAD,
+    ELE,
+    HR,
+    LAT,
+    POWER,
+    TEMP,
+    PointColumns,
+    build_track,
+    clean_text,
+    normalize_sport,
+)
+from tasks.lib.parsing.xmlpoints import TIME, XmlSpec, stream_points
+from tasks.lib.track import ParseError, Track
+
+POINT_FIELDS: dict[str, int] = {
+    "ele": ELE, "time": TIME,
+    "hr": HR, "heartrate": HR,
+    "cad": CAD, "cadence": CAD,
+    "power": POWER, "PowerInWatts": POWER, "powerinwatts": POWER, "watts": POWER, "Watts": POWER,
+    "atemp": TEMP,
+}
+_TRACK, _ROUTE = 0, 1
+
+
+def parse_gpx(data: bytes | bytearray | memoryview) -> Track:
+    """Parse GPX bytes into a raw Track (file order, no cleaning; see normalize)."""
+    creator: list[str] = []
+
+    def on_element(tag: str, attrs: dict[str, str]) -> None:
+        if tag == "gpx" and not creator and attrs.get("creator"):
+            creator.append(attrs["creator"])
+
+    spec = XmlSpec(
+        label="GPX", root="gpx", point_tags={"trkpt": _TRACK, "rtept": _ROUTE}, fields=POINT_FIELDS,
+        meta={("trk", "name"), ("metadata", "name"), ("gpx", "name"), ("trk", "type"), ("gpx", "type")},
+        on_element=on_element, n_sinks=2,
+    )
+    result = stream_points(data, spec)
+    tracks, routes = result.sinks
+    points = tracks if len(tracks) else routes
+    if len(points) and result.bad_coords and not _any_position(points):
+        raise ParseError(f"The file is not valid GPX: the track points have invalid coordinates "
+                         f"({result.bad_coords})")
+    meta = result.meta
+    name = meta.get(("trk", "name")) or meta.get(("metadata", "name")) or meta.get(("gpx", "name"))
+    sport_text = meta.get(("trk", "type")) or meta.get(("gpx", "type"))
+    return build_track(points, sport=normalize_sport(clean_text(sport_text)), name=clean_text(name),
+                       device=clean_text(creator[0] if creator else None))
+
+
+def _any_position(points: PointColumns) -> bool:
+    lat = points.column(LAT)
+    return bool((lat == lat).any())

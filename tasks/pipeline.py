@@ -1,0 +1,47 @@
+"""The upload chain, declared once so the whole flow reads in one place.
+
+    ingest      parse → normalize → privacy → metrics → store    (one task: the track never leaves memory)
+    [hooks]     segments → leaderboards → feed fan-out → notify   (added by the issues that build them)
+    finish      the upload becomes `ready`
+
+Stages pass the upload id only, load what they need, and are safe to run twice (brief §4.2). One error
+path: a stage that fails for good (a permanent error, or a transient one that exhausted its retries) marks
+the upload `failed` with a message a person understands (tasks.stages.PipelineTask.on_failure).
+
+Parse, privacy and metrics share one task on purpose: handing a parsed track between tasks would mean
+writing it somewhere and reading it back, and each message costs ~1.25 ms of broker time on these cores
+(brief §4.6). They stay separate *functions* (tasks.lib) so each is tested on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import chain
+from celery.canvas import Signature
+
+from tasks import stages
+
+log = logging.getLogger(__name__)
+
+#: Stages that run after the activity exists, in order. Each takes the upload id.
+POST_INGEST_HOOKS: list[Signature] = []
+
+
+def build_chain(upload_id: int) -> Signature:
+    return chain(
+        stages.ingest.si(upload_id),
+        *[hook.clone(args=(upload_id,), immutable=True) for hook in POST_INGEST_HOOKS],
+        stages.finish.si(upload_id),
+    )
+
+
+def enqueue(upload_id: int) -> bool:
+    """Send the chain for a committed upload. False when the broker is unreachable: the upload stays
+    `queued` and the sweeper (maintenance.sweep_uploads) sends it again, so the 201 still holds."""
+    try:
+        build_chain(upload_id).apply_async()
+        return True
+    except Exception:
+        log.warning("could not enqueue upload %s; the sweeper will retry", upload_id, exc_info=True)
+        return False

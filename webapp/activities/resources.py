@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from webapp.activities import service
+from webapp.activities.schemas import (
+    ActivityListArgsSchema,
+    ActivityPageSchema,
+    ActivityPatchSchema,
+    ActivitySchema,
+    ManualActivitySchema,
+    StreamArgsSchema,
+)
+from webapp.auth import current_user
+
+blp = Blueprint("activities", __name__, url_prefix="/api/v1", description="Activities, streams and maps")
+
+CONTENT_TYPES = {
+    "gpx": "application/gpx+xml", "tcx": "application/vnd.garmin.tcx+xml", "fit": "application/vnd.ant.fit",
+}
+
+
+@blp.route("/activities")
+class Activities(MethodView):
+    @blp.arguments(ManualActivitySchema)
+    @blp.response(201, ActivitySchema)
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Create a manual activity (no file: a gym session, a run without a watch…)"""
+        user = current_user()
+        return service.serialize(user, service.create_manual(user, data), user)
+
+
+@blp.route("/activities/<int:activity_id>")
+class ActivityById(MethodView):
+    @blp.response(200, ActivitySchema)
+    def get(self, activity_id: int) -> dict[str, Any]:
+        """An activity as the viewer may see it (others get the privacy-filtered map)"""
+        user = current_user()
+        activity, owner = service.get_visible(user, activity_id)
+        return service.serialize(user, activity, owner)
+
+    @blp.arguments(ActivityPatchSchema)
+    @blp.response(200, ActivitySchema)
+    def patch(self, changes: dict[str, Any], activity_id: int) -> dict[str, Any]:
+        """Edit name, description, sport, visibility, perceived exertion or private notes (owner only)"""
+        user = current_user()
+        return service.serialize(user, service.update(user, activity_id, changes), user)
+
+    @blp.response(204)
+    def delete(self, activity_id: int) -> None:
+        """Delete the activity and everything derived from it, including the original file"""
+        service.delete_activity(current_user(), activity_id)
+
+
+@blp.route("/users/<int:user_id>/activities")
+class UserActivities(MethodView):
+    @blp.arguments(ActivityListArgsSchema, location="query")
+    @blp.response(200, ActivityPageSchema)
+    def get(self, args: dict[str, Any], user_id: int) -> dict[str, Any]:
+        """An athlete's activities visible to the viewer, newest first"""
+        return service.list_for_user(current_user(), user_id, args)
+
+
+@blp.route("/activities/<int:activity_id>/streams")
+class Streams(MethodView):
+    @blp.arguments(StreamArgsSchema, location="query")
+    @blp.response(200)
+    def get(self, args: dict[str, Any], activity_id: int) -> dict[str, Any]:
+        """Per-point streams keyed by type: {"heartrate": {"data": [...], "original_size", "resolution"}}.
+
+        low = 100 points, medium = 1,000, high = 10,000 (all points when fewer). Non-owners get only the
+        points outside the athlete's privacy zones and hidden start/end, with time and distance starting at 0.
+        """
+        return service.streams(current_user(), activity_id, args["keys"], args["resolution"])
+
+
+@blp.route("/activities/<int:activity_id>/export/original")
+class ExportOriginal(MethodView):
+    @blp.response(200, content_type="application/octet-stream")
+    def get(self, activity_id: int) -> Response:
+        """Download the file this activity was uploaded from (owner only)"""
+        data, name = service.original_file(current_user(), activity_id)
+        ext = name.rsplit(".", 2)
+        mimetype = "application/gzip" if name.endswith(".gz") else CONTENT_TYPES.get(ext[-1].lower(),
+                                                                                      "application/octet-stream")
+        return Response(data, mimetype=mimetype,
+                        headers={"Content-Disposition": f'attachment; filename="{name.replace(chr(34), "")}"'})
