@@ -2,9 +2,9 @@
 
 50 candidates lie on the ride; 950 are nearby but not ridden: parallel roads, roads that branch off
 the route, alternative routes between two points of the ride, segments ridden the other way, and
-random local roads. Prints the best of 5 wall-clock times (and CPU times, which a busy machine disturbs less) (track preparation and kd-tree build
-included; segment preparation is excluded, it happens once when a segment is created) and the number
-of efforts found (expected: 50).
+random local roads. Prints the best of 5 wall-clock times (and CPU times, which a busy machine
+disturbs less), track preparation and kd-tree build included; segment preparation is excluded (it
+happens once, when a segment is created). Also prints the number of efforts found (expected: 50).
 
 Run from the checkout root: ``.venv/bin/python bench/bench_matching_pure.py``
 """

@@ -84,6 +84,9 @@ class Config:
         self.PRIVACY_SECRET = get("PRIVACY_SECRET", DEFAULT_PRIVACY_SECRET)
         self.FLOWER_BASIC_AUTH = get("FLOWER_BASIC_AUTH", DEFAULT_FLOWER_AUTH)
         self.UPLOAD_SWEEP_AFTER_S = int(get("UPLOAD_SWEEP_AFTER_S", "120"))
+        # A stage may run up to the hard time limit; only after that is its worker presumed dead and the
+        # upload re-sent. Lower it to recover faster from crashes where tasks are known to be short.
+        self.UPLOAD_STALE_PROCESSING_S = int(get("UPLOAD_STALE_PROCESSING_S", str(15 * 60 + 60)))
         self.RATE_LIMIT_WRITES_PER_MIN = int(get("RATE_LIMIT_WRITES_PER_MIN", "600"))
 
         self.API_TITLE = "Strava+1 API"

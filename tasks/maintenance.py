@@ -39,9 +39,7 @@ def sweep_uploads() -> int:
     now = datetime.now(UTC)
     cfg = current_app.config
     queued_before = now - timedelta(seconds=cfg["UPLOAD_SWEEP_AFTER_S"])
-    # A stage may legitimately run up to the hard time limit; only later is its worker presumed dead.
-    processing_before = now - timedelta(seconds=cfg.get("UPLOAD_STALE_PROCESSING_S",
-                                                        cfg["CELERY"]["task_time_limit"] + 60))
+    processing_before = now - timedelta(seconds=cfg["UPLOAD_STALE_PROCESSING_S"])
     stuck = or_(and_(Upload.status == "queued", Upload.updated_at < queued_before),
                 and_(Upload.status == "processing", Upload.updated_at < processing_before))
     rows = db.session.execute(select(Upload.id, Upload.attempts).where(stuck).order_by(Upload.id).limit(SWEEP_BATCH))

@@ -66,9 +66,10 @@ _MIN_LENGTH_RATIO = 0.5
 _MIN_LENGTH_SLACK_M = 2.0 * DEFAULT_START_RADIUS_M
 #: In the batched certificate, segment samples this far apart are looked up in the track's kd-tree
 #: to map the segment onto the track; positions in between are interpolated.
-_ANCHOR_SPACING_M = 40.0
+_ANCHOR_SPACING_M = 80.0
 #: Composite sort keys (pair × scale + value) let one numpy call work on many windows at once.
 _KEY_ALONG = 1e9  # > any distance along a track, in metres
+_KEY_SAMPLE = 1e7  # > any segment's sample count
 #: Safety valve for the ordered-coverage fixpoint (converges in 1-3 rounds on real data).
 _MAX_ORDER_ROUNDS = 64
 
@@ -471,8 +472,12 @@ def _certify(track: PreparedTrack, segs: Sequence[PreparedSegment],
     """
     if not crossings:
         return {}
-    # Natural pairs, flattened: segment, local start/end crossing index, and the crossings' data.
-    firsts = [np.searchsorted(en.pos, st.pos, side="right") for _, st, en in crossings]
+    # Natural pairs — each start crossing with the first end crossing after it that is far enough
+    # along the track — flattened: segment, local start/end crossing index, the crossings' data.
+    slack = [_MIN_LENGTH_RATIO * segs[c].length_m - _MIN_LENGTH_SLACK_M for c, _, _ in crossings]
+    firsts = [np.maximum(np.searchsorted(en.pos, st.pos, side="right"),
+                         np.searchsorted(en.cumdist, st.cumdist + sl))
+              for (_, st, en), sl in zip(crossings, slack, strict=True)]
     keep = [np.flatnonzero(e < en.pos.shape[0]) for e, (_, _, en) in zip(firsts, crossings, strict=True)]
     p_seg = np.concatenate([np.full(k.shape[0], c) for k, (c, _, _) in zip(keep, crossings, strict=True)])
     if p_seg.shape[0] == 0:
@@ -524,14 +529,29 @@ def _certify(track: PreparedTrack, segs: Sequence[PreparedSegment],
     a_k, a_v = np.repeat(a_k, reps), np.repeat(a_v, reps)
     inside = (a_v > p_i0[a_pair]) & (a_v <= p_i1[a_pair])
     a_pair, a_k, a_v = a_pair[inside], a_k[inside], a_v[inside]
-    # Interpolation knots per pair: (along, sample), with the crossings pinned to the ends.
-    kx = np.concatenate([pair_ids * _KEY_ALONG + p_c0, a_pair * _KEY_ALONG + track.cumdist[a_v],
+    # Where the anchor projects along the track: from its nearest point, forwards onto the next
+    # edge or backwards onto the previous one (matters for sparse recordings).
+    a_pt = samples[seg_off[p_seg[a_pair]] + a_k]
+    fwd_len = track.cumdist[a_v + 1] - track.cumdist[a_v]
+    back_len = track.cumdist[a_v] - track.cumdist[a_v - 1]
+    t_fwd = np.einsum("ij,ij->i", a_pt - track.ecef[a_v], track.ecef[a_v + 1] - track.ecef[a_v])
+    t_back = np.einsum("ij,ij->i", a_pt - track.ecef[a_v], track.ecef[a_v - 1] - track.ecef[a_v])
+    a_along = (track.cumdist[a_v] + np.clip(t_fwd / np.maximum(fwd_len, 1e-9), 0.0, fwd_len)
+               - np.clip(t_back / np.maximum(back_len, 1e-9), 0.0, back_len))
+    a_along = np.clip(a_along, p_c0[a_pair], p_c1[a_pair])
+    # Interpolation knots per pair: (along, sample), with the crossings pinned to the first and
+    # last sample. Keys are offset by pair so one sort / running max / interp serves all pairs.
+    kx = np.concatenate([pair_ids * _KEY_ALONG + p_c0, a_pair * _KEY_ALONG + a_along,
                          pair_ids * _KEY_ALONG + p_c1])
-    ky = np.concatenate([p_off, p_off[a_pair] + a_k, p_off + p_k - 1]).astype(np.float64)
+    ky = np.concatenate([pair_ids * _KEY_SAMPLE, a_pair * _KEY_SAMPLE + a_k,
+                         pair_ids * _KEY_SAMPLE + p_k - 1]).astype(np.float64)
     order = np.argsort(kx, kind="stable")
-    kx, ky = kx[order], np.maximum.accumulate(ky[order])  # offsets grow with the pair: no leaking
+    kx, ky = kx[order], np.maximum.accumulate(ky[order])
     cut = np.rint(np.interp(w_pair * _KEY_ALONG + along, kx, ky)).astype(np.int64)
-    cut = np.clip(np.maximum.accumulate(cut), p_off[w_pair], p_off[w_pair] + p_k[w_pair] - 1)
+    cut = np.maximum.accumulate(cut) - (w_pair * int(_KEY_SAMPLE))
+    cut = np.clip(cut, 0, p_k[w_pair] - 1)
+    pinned = (cut[w_first] == 0) & (cut[w_last] == p_k - 1)  # bands must span the whole segment
+    cut += p_off[w_pair]
 
     # The certificate itself.
     near = samples[cut]
@@ -541,7 +561,7 @@ def _certify(track: PreparedTrack, segs: Sequence[PreparedSegment],
     h = 0.5 * np.sqrt(np.maximum(s * s - c * c, 0.0))
     same = w_pair[1:] == w_pair[:-1]
     bad = same & (h + np.maximum(e[:-1], e[1:]) > corridor_m)
-    ok = np.bincount(w_pair[:-1][bad], minlength=n_pairs) == 0
+    ok = (np.bincount(w_pair[:-1][bad], minlength=n_pairs) == 0) & pinned
     ok &= (p_c1 - p_c0) >= _MIN_LENGTH_RATIO * length - _MIN_LENGTH_SLACK_M
     mean = np.bincount(w_pair, weights=e, minlength=n_pairs) / counts
     worst = np.maximum.reduceat(e, w_first)

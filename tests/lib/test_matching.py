@@ -11,6 +11,7 @@ import itertools
 import numpy as np
 import pytest
 
+from tasks.lib import matching
 from tasks.lib.geo import from_local_xy
 from tasks.lib.matching import (
     Effort,
@@ -368,6 +369,59 @@ def test_match_many_with_a_degenerate_track():
     assert match_many(np.array([T0]), np.array([LAT0]), np.array([LON0]), prepared) == {}
     assert match_many(np.zeros(0), np.zeros(0), np.zeros(0), prepared) == {}
     assert match_many(*ride(ROAD), []) == {}
+
+
+# ------------------------------------------------------------------------------------------------
+# The fast certificate and the exact test agree
+# ------------------------------------------------------------------------------------------------
+
+def _scenarios() -> list[tuple[str, tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]]:
+    arc = arc_length(ROAD)
+    s = np.concatenate([np.arange(0.0, 220.0, 2.0), np.arange(220.0, 180.0 - C_LOOP, -2.0),
+                        np.arange(180.0 - C_LOOP, 260.0 - C_LOOP, 2.0)])
+    backwards_lap = np.column_stack([R_LOOP * np.sin(s / R_LOOP), R_LOOP - R_LOOP * np.cos(s / R_LOOP)])
+    full_lap = cut(_loop_path(2.0), 200.0, 200.0 + C_LOOP)
+    # A switchback with legs only 30 m apart, cut by a 10 s recording: one 90 m step jumps the
+    # mouth, with both its ends close to the segment. (The road then turns north so that the U
+    # lies inside the ride's bounding box, and between the coarse checkpoints.)
+    narrow = poly((0, 0), (1300, 0), (1300, 300), (1330, 300), (1330, 0), (2530, 0), (2530, 700))
+    narrow_cut = poly((0, 0), (1300, 0), (1330, 0), (2530, 0), (2530, 700))
+    return [
+        ("road", ride(ROAD, noise=10.0, seed=7), SEGMENT),
+        ("road 5 s", ride(ROAD, dt=5.0, noise=10.0, seed=8), SEGMENT),
+        ("switchback", ride(U_ROAD, noise=10.0, seed=9), U_SEGMENT),
+        ("laps", ride(_loop_path(3.3), noise=5.0), cut(_loop_path(1.0), 200.0, 1400.0)),
+        ("stop", ride(ROAD, stops=((1900.0, 60.0),)), SEGMENT),
+        ("mid start", ride(ROAD[arc >= 1500.0]), SEGMENT),
+        ("shortcut", ride(U_SHORTCUT, noise=5.0), U_SEGMENT),
+        ("shortcut 5 s", ride(U_SHORTCUT, dt=5.0), U_SEGMENT),
+        ("one-step shortcut", ride(narrow_cut, dt=10.0, phase=2.2), cut(narrow, 100.0, 3730.0)),
+        ("detour", ride(_with_side_trip(ROAD, 1900.0, 200.0), dt=5.0), SEGMENT),
+        ("out of order", ride(backwards_lap), full_lap),
+    ]
+
+
+@pytest.mark.parametrize("case", range(11))
+def test_exact_test_alone_gives_the_same_efforts(case, monkeypatch):
+    name, track, seg = _scenarios()[case]
+    with_certificate = match(track, seg)
+    monkeypatch.setattr(matching, "_certify", lambda *a, **k: {})
+    exact_only = match(track, seg)
+    assert [(e.start_index, e.end_index, e.start_time, e.end_time) for e in with_certificate] == \
+        [(e.start_index, e.end_index, e.start_time, e.end_time) for e in exact_only], name
+    expected = {"road": 1, "road 5 s": 1, "switchback": 1, "laps": 3, "stop": 1}.get(name, 0)
+    assert len(exact_only) == expected, name
+
+
+@pytest.mark.parametrize("case", range(11))
+def test_certificate_alone_never_accepts_a_bad_ride(case, monkeypatch):
+    # With the exact test always saying no, only the certificate can accept: it must accept the
+    # ordinary rides here and nothing else.
+    name, track, seg = _scenarios()[case]
+    monkeypatch.setattr(matching, "_check",
+                        lambda *a, **k: (matching._Verdict.NOT_FOLLOWED, (np.nan, np.nan)))
+    expected = {"road": 1, "road 5 s": 1, "switchback": 1, "laps": 3, "stop": 1}.get(name, 0)
+    assert len(match(track, seg)) == expected, name
 
 
 # ------------------------------------------------------------------------------------------------

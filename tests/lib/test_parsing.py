@@ -191,6 +191,77 @@ def test_gpx_matches_gpxpy(row: dict[str, str]) -> None:
     np.testing.assert_allclose(t, [epoch(p.time) for p in ref], rtol=0, atol=1e-6)
 
 
+# --------------------------------------------------------------------------- GPX fast path
+
+
+def _plain_gpx(n: int) -> bytes:
+    pts = "".join(f'\n  <trkpt lat="{47 + i * 1e-5:.7f}" lon="8.5">\n    <ele>{400 + i % 7}.5</ele>\n'
+                  f"    <time>{ts(i)}</time>\n    <extensions><gpxtpx:TrackPointExtension><gpxtpx:hr>{120 + i % 40}"
+                  f"</gpxtpx:hr></gpxtpx:TrackPointExtension></extensions>\n  </trkpt>" for i in range(n))
+    return gpx(pts, header="<metadata><name>Plain</name></metadata>")
+
+
+FAST_CASES = {
+    "plain": _plain_gpx(50),
+    "lon_first": _plain_gpx(5).replace(b'lon="8.5"', b"").replace(b"<trkpt lat", b'<trkpt lon="8.5" lat'),
+    "single_quotes": _plain_gpx(5).replace(b'"', b"'"),
+    "self_closing_points": _plain_gpx(3).replace(b"</trkseg>", b'<trkpt lat="1" lon="2"/></trkseg>'),
+    "char_reference": _plain_gpx(3).replace(b"<ele>", b"<ele>&#49;", 1),
+    "comment_in_point": _plain_gpx(3).replace(b"<ele>", b"<!-- c --><ele>", 1),
+    "cdata_value": _plain_gpx(3).replace(b"<time>", b"<time><![CDATA[", 1).replace(b"Z</time>", b"Z]]></time>", 1),
+    "unreadable_values": _plain_gpx(4).replace(b"<ele>", b"<ele>bad</ele><ele>", 2).replace(
+        b"<time>", b"<time></time><time>", 1).replace(b'lat="47', b'lat="x47', 1),
+    "waypoint_after": _plain_gpx(3).replace(b"</gpx>", f'<wpt lat="1" lon="1"><ele>9</ele><time>{ts(99)}</time>'
+                                          f"</wpt></gpx>".encode()),
+    "route_only": _plain_gpx(3).replace(b"trkpt", b"rtept").replace(b"<trk><trkseg>", b"<rte>").replace(
+        b"</trkseg></trk>", b"</rte>"),
+    "value_with_child": _plain_gpx(3).replace(b"<ele>", b"<ele><b/>", 1),
+    "latin1": _plain_gpx(3).replace(b'encoding="UTF-8"', b'encoding="ISO-8859-1"').replace(
+        b"Plain", "Plän".encode("latin-1")),
+}
+
+
+def _same_track(a: Track, b: Track) -> None:
+    for c in ("time", "lat", "lon", "ele", "hr", "cadence", "power", "temp"):
+        np.testing.assert_array_equal(getattr(a, c), getattr(b, c), err_msg=c)
+    assert (a.name, a.sport, a.device, a.laps) == (b.name, b.sport, b.device, b.laps)
+
+
+def _both_paths(data: bytes) -> tuple[Track | str, Track | str]:
+    from tasks.lib.parsing.gpx import parse_gpx
+
+    out: list[Track | str] = []
+    for fast in (True, False):
+        try:
+            out.append(parse_gpx(data, fast=fast))
+        except ParseError as exc:
+            out.append(str(exc))
+    return out[0], out[1]
+
+
+GPX_ALL = [r for r in ROWS if r["format"] == "gpx"]
+
+
+@pytest.mark.parametrize("data", [*FAST_CASES.values(), *[(CORPUS / r["file"]).read_bytes() for r in GPX_ALL]],
+                         ids=[*FAST_CASES, *[r["file"].split("/")[-1] for r in GPX_ALL]])
+def test_fast_path_matches_streaming_engine(data: bytes) -> None:
+    fast, streaming = _both_paths(data)
+    if isinstance(fast, str) or isinstance(streaming, str):
+        assert fast == streaming
+    else:
+        _same_track(fast, streaming)
+
+
+def test_fast_path_is_taken_for_plain_files_and_declines_odd_ones() -> None:
+    from tasks.lib.parsing import gpxfast
+    from tasks.lib.parsing.gpx import _spec
+
+    assert gpxfast.parse(FAST_CASES["plain"], _spec([])) is not None
+    assert gpxfast.parse(FAST_CASES["lon_first"], _spec([])) is not None
+    for odd in ("self_closing_points", "char_reference", "comment_in_point", "value_with_child", "latin1"):
+        assert gpxfast.parse(FAST_CASES[odd], _spec([])) is None, odd
+
+
 # --------------------------------------------------------------------------- GPX / TCX details
 
 
@@ -374,13 +445,19 @@ def test_normalize_empty_track() -> None:
         normalize(Track.empty())
 
 
-def test_point_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("fast", [True, False])
+def test_point_cap(monkeypatch: pytest.MonkeyPatch, fast: bool) -> None:
     import tasks.lib.parsing.common as common
+    from tasks.lib.parsing import gpxfast
+    from tasks.lib.parsing.gpx import parse_gpx
 
-    monkeypatch.setattr(common, "MAX_POINTS", 10)
-    monkeypatch.setattr(common, "TIME_BATCH", 4)
+    for module, batch in ((common, "TIME_BATCH"), (gpxfast, "_BATCH")):
+        monkeypatch.setattr(module, "MAX_POINTS", 10)
+        monkeypatch.setattr(module, batch, 4)
+    data = gpx("".join(trkpt(1, 1 + i * 1e-5, ts(i)) for i in range(20)))
     with pytest.raises(ParseError, match="more than"):
-        parse_bytes(gpx("".join(trkpt(1, 1 + i * 1e-5, ts(i)) for i in range(20))), "gpx")
+        parse_gpx(data, fast=fast)
+    assert len(parse_gpx(gpx("".join(trkpt(1, 1 + i * 1e-5, ts(i)) for i in range(9))), fast=fast)) == 9
 
 
 # --------------------------------------------------------------------------- containers

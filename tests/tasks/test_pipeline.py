@@ -169,11 +169,12 @@ def test_sweeper_resumes_an_upload_whose_worker_died_mid_stage(app, live_client,
     db.session.execute(text("UPDATE uploads SET status='processing', stage='ingest', "
                             "updated_at = now() - interval '1 hour' WHERE id = :i"), {"i": done["id"]})
     db.session.commit()
+    old = app.config["UPLOAD_STALE_PROCESSING_S"]
     app.config["UPLOAD_STALE_PROCESSING_S"] = 60
     try:
         assert maintenance.sweep_uploads.apply_async(ignore_result=False).get(timeout=30) == 1
     finally:
-        app.config.pop("UPLOAD_STALE_PROCESSING_S")
+        app.config["UPLOAD_STALE_PROCESSING_S"] = old
     again = wait_for(live_client, ann, done["id"])
     assert again["status"] == "ready" and again["activity_id"] == done["activity_id"]
     assert db.session.scalar(select(func.count()).select_from(Activity).where(Activity.user_id == ann_id)) == 1

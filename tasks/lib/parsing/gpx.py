@@ -12,6 +12,7 @@ readable (``lat="undefined"``) is rejected: that is garbage, not an indoor activ
 
 from __future__ import annotations
 
+from tasks.lib.parsing import gpxfast
 from tasks.lib.parsing.common import (
     CAD,
     ELE,
@@ -37,20 +38,17 @@ POINT_FIELDS: dict[str, int] = {
 _TRACK, _ROUTE = 0, 1
 
 
-def parse_gpx(data: bytes | bytearray | memoryview) -> Track:
-    """Parse GPX bytes into a raw Track (file order, no cleaning; see normalize)."""
+def parse_gpx(data: bytes | bytearray | memoryview, *, fast: bool = True) -> Track:
+    """Parse GPX bytes into a raw Track (file order, no cleaning; see normalize).
+
+    ``fast`` tries the vectorised path first (see gpxfast); it falls back to the streaming engine by
+    itself whenever a file needs it, so the flag only exists to compare the two paths in tests.
+    """
     creator: list[str] = []
-
-    def on_element(tag: str, attrs: dict[str, str]) -> None:
-        if tag == "gpx" and not creator and attrs.get("creator"):
-            creator.append(attrs["creator"])
-
-    spec = XmlSpec(
-        label="GPX", root="gpx", point_tags={"trkpt": _TRACK, "rtept": _ROUTE}, fields=POINT_FIELDS,
-        meta={("trk", "name"), ("metadata", "name"), ("gpx", "name"), ("trk", "type"), ("gpx", "type")},
-        on_element=on_element, n_sinks=2,
-    )
-    result = stream_points(data, spec)
+    spec = _spec(creator)
+    result = gpxfast.parse(data, spec) if fast else None
+    if result is None:
+        result = stream_points(data, spec)
     tracks, routes = result.sinks
     points = tracks if len(tracks) else routes
     if len(points) and result.bad_coords and not _any_position(points):
@@ -63,6 +61,20 @@ def parse_gpx(data: bytes | bytearray | memoryview) -> Track:
                        device=clean_text(creator[0] if creator else None))
 
 
-def _any_position(points: PointColumns) -> bool:
+def _spec(creator: list[str]) -> XmlSpec:
+    """The GPX description for the XML engines; the root's creator attribute is appended to ``creator``."""
+
+    def on_element(tag: str, attrs: dict[str, str]) -> None:
+        if tag == "gpx" and not creator and attrs.get("creator"):
+            creator.append(attrs["creator"])
+
+    return XmlSpec(
+        label="GPX", root="gpx", point_tags={"trkpt": _TRACK, "rtept": _ROUTE}, fields=POINT_FIELDS,
+        meta={("trk", "name"), ("metadata", "name"), ("gpx", "name"), ("trk", "type"), ("gpx", "type")},
+        on_element=on_element, n_sinks=2, meta_before_points=True,
+    )
+
+
+def _any_position(points: PointColumns | gpxfast.ArrayPoints) -> bool:
     lat = points.column(LAT)
     return bool((lat == lat).any())

@@ -64,12 +64,16 @@ def _is_digit(codes: np.ndarray) -> np.ndarray:
 
 def _fast_parse(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Vectorised parse; returns (seconds, ok) where rows with ok=False still need the slow path."""
-    n = len(strings)
     arr = np.array(strings, dtype=str)
     width = arr.dtype.itemsize // 4
     if width < 19:
-        return np.full(n, _NAN), np.zeros(n, dtype=bool)
-    codes = arr.view(np.uint32).reshape(n, width).astype(np.int64)
+        return np.full(len(strings), _NAN), np.zeros(len(strings), dtype=bool)
+    return _parse_codes(arr.view(np.uint32).reshape(len(strings), width).astype(np.int32))
+
+
+def _parse_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The vectorised parser on an (n, width) array of character codes, 0-padded on the right."""
+    n, width = codes.shape
     length = np.count_nonzero(codes, axis=1)  # XML text cannot contain NUL, so this is the length
     rows = np.arange(n)
 
@@ -158,3 +162,19 @@ def parse_times(strings: Sequence[str | None]) -> np.ndarray:
     for k in np.flatnonzero(~ok):
         out[idx[k]] = parse_time(values[k])
     return out
+
+
+def parse_times_bytes(values: Sequence[bytes]) -> np.ndarray:
+    """Like :func:`parse_times` for ASCII/UTF-8 byte strings (the GPX fast path's tokens)."""
+    n = len(values)
+    if n == 0:
+        return np.zeros(0)
+    arr = np.array(values, dtype=bytes)
+    width = arr.dtype.itemsize
+    if width < 19:
+        fast, ok = np.full(n, _NAN), np.zeros(n, dtype=bool)
+    else:
+        fast, ok = _parse_codes(arr.view(np.uint8).reshape(n, width).astype(np.int32))
+    for k in np.flatnonzero(~ok):
+        fast[k] = parse_time(values[k].decode("utf-8", "replace"))
+    return fast

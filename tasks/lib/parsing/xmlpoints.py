@@ -34,6 +34,9 @@ class XmlSpec:
     meta: set[tuple[str, str]] = field(default_factory=set)
     on_element: Callable[[str, dict[str, str]], None] | None = None
     n_sinks: int = 1
+    #: Collect metadata only before the first point (GPX: names and types precede the points, and the
+    #: fast path reads metadata from that prefix, so both paths must agree).
+    meta_before_points: bool = False
 
 
 @dataclass
@@ -43,8 +46,11 @@ class StreamResult:
     bad_coords: str | None  # the first unreadable lat/lon pair, if any
 
 
-def stream_points(data: bytes | bytearray | memoryview, spec: XmlSpec) -> StreamResult:
-    """Run the callback parser over ``data`` and collect points and metadata as ``spec`` describes."""
+def stream_points(data: bytes | bytearray | memoryview, spec: XmlSpec, *, final: bool = True) -> StreamResult:
+    """Run the callback parser over ``data`` and collect points and metadata as ``spec`` describes.
+
+    With ``final=False`` the data may be an incomplete document (a prefix); nothing checks its end.
+    """
     parser = xmlsafe.new_parser()
     local = xmlsafe.local_name_cache()
     sinks = tuple(PointColumns() for _ in range(spec.n_sinks))
@@ -59,6 +65,7 @@ def stream_points(data: bytes | bytearray | memoryview, spec: XmlSpec) -> Stream
     on_element = spec.on_element
     label = spec.label
     bad_coords: list[str] = []
+    meta_open = True  # cleared at the first point when spec.meta_before_points
 
     # Mutable state shared by the callbacks (closure cells are the cheapest access in CPython).
     point_name: str | None = None  # raw tag of the open point, None outside points
@@ -73,7 +80,8 @@ def stream_points(data: bytes | bytearray | memoryview, spec: XmlSpec) -> Stream
     root: str | None = None
 
     def start(name: str, attrs: dict[str, str]) -> None:
-        nonlocal point_name, point_sink, sink_extend, sink_times, cur, cur_time, text_slot, text_name, meta_key, root
+        nonlocal point_name, point_sink, sink_extend, sink_times, cur, cur_time, text_slot, text_name, meta_key, root, \
+            meta_open
         if point_name is not None:
             if text_slot != -1:
                 return
@@ -95,6 +103,8 @@ def stream_points(data: bytes | bytearray | memoryview, spec: XmlSpec) -> Stream
                 raise ParseError(f"The file is not valid {label}: the root element is <{tag}>, expected <{spec.root}>")
         kind = point_tags.get(tag)
         if kind is not None:
+            if spec.meta_before_points:
+                meta_open = False
             point_name = name
             if sinks[kind] is not point_sink:
                 point_sink = sinks[kind]
@@ -115,7 +125,7 @@ def stream_points(data: bytes | bytearray | memoryview, spec: XmlSpec) -> Stream
             return
         if on_element is not None and attrs:
             on_element(tag, attrs)
-        if stack and (stack[-1], tag) in meta_keys and (stack[-1], tag) not in meta:
+        if meta_open and stack and (stack[-1], tag) in meta_keys and (stack[-1], tag) not in meta:
             meta_key = (stack[-1], tag)
             text_name = name
             buf.clear()
@@ -156,6 +166,6 @@ def stream_points(data: bytes | bytearray | memoryview, spec: XmlSpec) -> Stream
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
-    xmlsafe.run(parser, data, label)
+    xmlsafe.run(parser, data, label, final=final)
 
     return StreamResult(sinks=sinks, meta=meta, bad_coords=bad_coords[0] if bad_coords else None)

@@ -58,16 +58,19 @@ def new_parser() -> pyexpat.XMLParserType:
     return parser
 
 
-def run(parser: pyexpat.XMLParserType, data: bytes | bytearray | memoryview, label: str) -> None:
+def run(parser: pyexpat.XMLParserType, data: bytes | bytearray | memoryview, label: str, *,
+        final: bool = True) -> None:
     """Feed ``data`` through ``parser`` in chunks, turning every XML problem into a ParseError.
 
-    ``label`` names the format in the message: "The file is not valid GPX: …".
+    ``label`` names the format in the message: "The file is not valid GPX: …". With ``final=False``
+    the end of the document is not checked (used to read a prefix).
     """
     view = memoryview(data)
     try:
         for offset in range(0, len(view), FEED_CHUNK):
             parser.Parse(view[offset:offset + FEED_CHUNK], False)
-        parser.Parse(b"", True)
+        if final:
+            parser.Parse(b"", True)
     except ForbiddenXML as exc:
         raise ParseError(f"The file is not valid {label}: {exc}") from None
     except pyexpat.ExpatError as exc:

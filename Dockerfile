@@ -1,0 +1,21 @@
+# One image for every process (web, worker, beat, flower, migrate); docker-compose.yml picks the command.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 10001 app
+
+COPY setup.cfg pyproject.toml README.md ./
+COPY config ./config
+COPY models ./models
+COPY webapp ./webapp
+COPY tasks ./tasks
+RUN pip install .
+
+USER app
+EXPOSE 8000 5555
+CMD ["gunicorn", "--worker-class", "gthread", "--workers", "2", "--threads", "64", "--bind", "0.0.0.0:8000", "webapp:create_app()"]

@@ -1,0 +1,44 @@
+"""Every real file of the shared corpus ends as its manifest row says, through the API and the worker."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from tests.conftest import CORPUS
+from tests.support.uploads import upload_and_wait
+
+pytestmark = pytest.mark.pipeline
+
+
+def _rows() -> list[dict[str, str]]:
+    manifest = CORPUS / "MANIFEST.tsv"
+    if not manifest.exists():
+        return []
+    with manifest.open() as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+@pytest.mark.skipif(not _rows(), reason="shared corpus not present")
+@pytest.mark.parametrize("row", _rows(), ids=lambda r: r["file"])
+def test_corpus_file_ends_as_its_manifest_says(live_client, live_login, row):
+    ann, _ = live_login("ann")
+    data = (CORPUS / row["file"]).read_bytes()
+    done = upload_and_wait(live_client, ann, data, row["file"].rsplit("/", 1)[-1])
+    expected = row["expected"]
+    if expected == "corrupt":
+        assert done["status"] == "failed", done
+        assert done["error"] and "Traceback" not in done["error"]
+        return
+    if expected == "no-gps" and done["status"] == "failed":
+        # A file with no points at all can only fail, clearly.
+        assert "no track points" in done["error"].lower(), done
+        return
+    assert done["status"] == "ready", done
+    activity = live_client.get(f"/api/v1/activities/{done['activity_id']}", headers=ann).json
+    assert activity["elapsed_time_s"] > 0
+    if expected == "ok":
+        assert activity["has_gps"] and activity["map"]["polyline"] and activity["distance_m"] > 0
+    else:
+        assert activity["has_gps"] is False and activity["map"] is None
