@@ -549,16 +549,29 @@ def _raise_interrupt(_sig: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def print_header(args: argparse.Namespace) -> int:
+def chain_names() -> str:
+    """The stages one upload runs through, as this checkout declares them (the figures depend on it)."""
+    try:
+        from tasks import pipeline, stages
+
+        hooks = [getattr(h, "name", None) or getattr(h, "task", "?") for h in pipeline.POST_INGEST_HOOKS]
+        return " → ".join([stages.ingest.name, *hooks, stages.finish.name])
+    except Exception as exc:
+        return f"unknown ({type(exc).__name__})"
+
+
+def print_header(args: argparse.Namespace, load: tuple[float, float, float]) -> int:
     ncpu = os.cpu_count() or 1
     print("command :", " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]))
     print(f"machine : nproc {ncpu}, {platform.machine()}, python {platform.python_version()}, "
-          f"load average before start {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+          f"load average at start {' '.join(f'{x:.2f}' for x in load)}")
+    print(f"chain   : {chain_names()}")
     return ncpu
 
 
 def run_benchmark(stack: BenchStack, args: argparse.Namespace, workdir: Path) -> int:
     n_lat, n_load = args.latency_uploads, args.uploads
+    load = os.getloadavg()
     say(f"generating {n_lat + n_load + 3} distinct {args.points}-point GPX files")
     files = generate_files(workdir / "gpx", list(range(args.seed, args.seed + n_lat + n_load + 3)), args.points)
     warm, lat_files, load_files = files[:3], files[3:3 + n_lat], files[3 + n_lat:]
@@ -571,6 +584,7 @@ def run_benchmark(stack: BenchStack, args: argparse.Namespace, workdir: Path) ->
         tag = f"w{web_workers}c{concurrency}"
         say(f"=== {tag}: gunicorn gthread {web_workers} worker(s) × {args.web_threads} threads, "
             f"celery prefork -c {concurrency}")
+        stack.migrate()
         stack.start_web(web_workers, args.web_threads)
         stack.start_worker(concurrency)
         try:
@@ -592,7 +606,7 @@ def run_benchmark(stack: BenchStack, args: argparse.Namespace, workdir: Path) ->
         if tp is not None:
             say(f"{tag}: {tp.rate:.1f} activities/s")
 
-    ncpu = print_header(args)
+    ncpu = print_header(args, load)
     print(f"files   : {args.points}-point 1 Hz GPX with heart rate and elevation (tasks.lib.synthetic), "
           f"~{files[0].stat().st_size / 1024:.0f} KiB; LOG_LEVEL={stack.log_level}, no access log")
     print(f"pure    : CPU per file in-process, median of 15: parse+normalize {pure[0] * 1e3:.1f} ms, "
@@ -622,13 +636,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)
     workdir = Path(tempfile.mkdtemp(prefix="strava-bench-"))
     stack = BenchStack(workdir, keep_db=args.keep)
+    keep_logs = False
     try:
         if args.kill_test:
             say(f"generating the {args.kill_points:,}-point file and two small ones")
             big = generate_files(workdir / "gpx", [args.seed - 1], args.kill_points)[0]
             small = generate_files(workdir / "gpx", [args.seed - 2, args.seed - 3], args.points)
             stack.open()
-            print_header(args)
+            print_header(args, os.getloadavg())
             return 0 if kill_test(stack, args, small, big) else 1
         return run_benchmark(stack, args, workdir)
     except KeyboardInterrupt:
@@ -637,11 +652,16 @@ def main(argv: list[str] | None = None) -> int:
     except (StackError, UploadError) as exc:
         say(f"FAILED: {exc}")
         print_log_tails(workdir)
+        keep_logs = True
         return 1
     finally:
         stack.close()
         if args.keep:
             say(f"kept {workdir} and database {stack.db_name}")
+        elif keep_logs:
+            for bulky in ("gpx", "objects"):
+                remove_tree(workdir / bulky)
+            say(f"service logs kept in {workdir}")
         else:
             remove_tree(workdir)
 

@@ -132,16 +132,20 @@ class BenchStack:
             redis_base = self._redis.start()
         self.redis_url = redis_url_with_db(redis_base, self.redis_db)
 
-        from models import migrate
-
         create_database(self.server_db_url, self.db_name, drop=True)
         url = sa.engine.make_url(self.server_db_url).set(database=self.db_name)
         self.database_url = url.render_as_string(hide_password=False)
-        migrate.upgrade(self.database_url)
+        self.migrate()
         self._engine = sa.create_engine(self.database_url, pool_size=2, max_overflow=2)
         self.flush_redis()  # messages of an earlier, interrupted run would name uploads that no longer exist
         (self.workdir / "objects").mkdir(exist_ok=True)
         self.port = free_port(18080)
+
+    def migrate(self) -> None:
+        """Apply the migrations (again: a no-op unless a new one appeared since, as in a long sweep)."""
+        from models import migrate
+
+        migrate.upgrade(self.database_url)
 
     def flush_redis(self) -> None:
         import redis

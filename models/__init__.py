@@ -6,10 +6,11 @@ Nothing here imports ``webapp`` or ``tasks``.
 
 from models.activity import Activity, ActivityStream, PrivacyZone, Upload
 from models.db import Base, db, utcnow
+from models.segment import Achievement, Segment, SegmentEffort, SegmentStar
 from models.social import Block, Follow
 from models.user import Preferences, User
 
 __all__ = [
-    "Activity", "ActivityStream", "Base", "Block", "Follow", "Preferences", "PrivacyZone", "Upload", "User",
-    "db", "utcnow",
+    "Achievement", "Activity", "ActivityStream", "Base", "Block", "Follow", "Preferences", "PrivacyZone",
+    "Segment", "SegmentEffort", "SegmentStar", "Upload", "User", "db", "utcnow",
 ]

@@ -133,6 +133,9 @@ class Activity(Base):
         Index("uq_activities_user_sha256", "user_id", "source_sha256", unique=True,
               postgresql_where=text("source_sha256 IS NOT NULL")),
         Index("ix_activities_user_start", "user_id", "start_time", "id"),
+        # Re-matching a new segment looks for activities whose bounds overlap it.
+        Index("ix_activities_box", text("box(point(min_lng, min_lat), point(max_lng, max_lat))"),
+              postgresql_using="gist", postgresql_where=text("min_lat IS NOT NULL")),
     )
 
 

@@ -7,12 +7,13 @@ task per process or thread, and each removes its session when it is done.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, DateTime, MetaData, create_engine
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -38,7 +39,25 @@ class Database:
 
     def __init__(self) -> None:
         self.engine: Engine | None = None
-        self.session = scoped_session(sessionmaker(expire_on_commit=False))
+        self._factory = sessionmaker(expire_on_commit=False)
+        self._local = threading.local()
+        self.session = scoped_session(self._new_session)
+
+    def _new_session(self) -> Session:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            # This thread runs inside an outer transaction (a test): commits become savepoint releases.
+            return Session(bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint")
+        return self._factory()
+
+    def bind_thread(self, connection: Connection | None) -> None:
+        """Make this thread's sessions join ``connection``'s transaction (None: back to the engine).
+
+        Per thread on purpose: a worker thread running in the same process (the test suite's Celery
+        worker) must keep its own connections, never share the test's.
+        """
+        self.session.remove()
+        self._local.connection = connection
 
     def configure(self, url: str, *, pool_size: int = 10) -> Engine:
         if self.engine is not None and str(self.engine.url) == str(create_engine(url).url):
@@ -49,7 +68,7 @@ class Database:
             url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size * 2,
             pool_recycle=1800, future=True,
         )
-        self.session.configure(bind=self.engine)
+        self._factory.configure(bind=self.engine)
         return self.engine
 
     def dispose_after_fork(self) -> None:

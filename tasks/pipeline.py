@@ -1,7 +1,8 @@
 """The upload chain, declared once so the whole flow reads in one place.
 
     ingest      parse → normalize → privacy → metrics → store    (one task: the track never leaves memory)
-    [hooks]     segments → leaderboards → feed fan-out → notify   (added by the issues that build them)
+    segments    match → efforts → leaderboards → achievements    (one task: one decode of the stream)
+    [hooks]     feed fan-out → notify                             (added by the issues that build them)
     finish      the upload becomes `ready`
 
 Stages pass the upload id only, load what they need, and are safe to run twice (brief §4.2). One error
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import chain
+from celery import Task, chain
 from celery.canvas import Signature
 
 from tasks import stages
@@ -25,13 +26,15 @@ from tasks import stages
 log = logging.getLogger(__name__)
 
 #: Stages that run after the activity exists, in order. Each takes the upload id.
-POST_INGEST_HOOKS: list[Signature] = []
+POST_INGEST_HOOKS: list[Task] = [
+    stages.segments,  # segment matching → efforts → leaderboards → achievements
+]
 
 
 def build_chain(upload_id: int) -> Signature:
     return chain(
         stages.ingest.si(upload_id),
-        *[hook.clone(args=(upload_id,), immutable=True) for hook in POST_INGEST_HOOKS],
+        *[hook.si(upload_id) for hook in POST_INGEST_HOOKS],
         stages.finish.si(upload_id),
     )
 

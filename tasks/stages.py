@@ -110,3 +110,15 @@ def finish(self: Task, upload_id: int) -> int:
     db.session.commit()
     return upload_id
 
+
+
+@shared_task(name="pipeline.segments", base=PipelineTask, bind=True)
+def segments(self: Task, upload_id: int) -> int:
+    """Match segments → store efforts → update leaderboards → award achievements."""
+    from tasks import segments as segment_service
+
+    upload = claim(upload_id, "segments")
+    if upload is None or upload.activity_id is None:
+        return upload_id
+    segment_service.process_activity(upload.activity_id)
+    return upload_id

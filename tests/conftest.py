@@ -105,20 +105,18 @@ def redis_clean(app: Flask) -> Iterator[Any]:
 def db_tx(app: Flask) -> Iterator[sa.Connection]:
     """Everything a test writes (through the API or directly) lives in one transaction, rolled back after.
 
-    The app's commits become savepoint releases (join_transaction_mode="create_savepoint").
+    The app's commits become savepoint releases; only this thread is bound (models.db.Database.bind_thread).
     """
     from models import db
 
     assert db.engine is not None
     connection = db.engine.connect()
     outer = connection.begin()
-    db.session.remove()
-    db.session.configure(bind=connection, join_transaction_mode="create_savepoint")
+    db.bind_thread(connection)
     try:
         yield connection
     finally:
-        db.session.remove()
-        db.session.configure(bind=db.engine, join_transaction_mode="conditional_savepoint")
+        db.bind_thread(None)
         outer.rollback()
         connection.close()
 

@@ -34,6 +34,7 @@ _ENCODING = re.compile(rb"""encoding\s*=\s*["']([^"']*)["']""")
 _UTF8_NAMES = {b"utf-8", b"utf8", b"us-ascii", b"ascii"}
 _UNWANTED = -100  # cache code for element names we ignore
 _BATCH = 65_536  # callback records are moved into numpy arrays this often
+_TEXT_BATCH = 65_536  # value elements handled per step, so scans cover a small byte range
 _CODE_BASE = 64  # field records pack (byte offset, code) into one int: offset * _CODE_BASE + code
 
 
@@ -107,6 +108,7 @@ class _Collected:
         self.lat_chunks: list[np.ndarray] = []
         self.lon_chunks: list[np.ndarray] = []
         self.field_chunks: list[np.ndarray] = []
+        self.slot_chunks: list[np.ndarray] = []
         self.n_points = 0
         self.bad: str | None = None
 
@@ -128,12 +130,19 @@ class _Collected:
 
     def flush_fields(self) -> None:
         if self.field_code:
-            self.field_chunks.append(np.asarray(self.field_code, dtype=np.int64))
+            packed = np.asarray(self.field_code, dtype=np.int64)
+            self.field_chunks.append(packed // _CODE_BASE)
+            self.slot_chunks.append((packed % _CODE_BASE).astype(np.int16))
             self.field_code.clear()
 
     def finish(self) -> None:
         self.flush_points()
         self.flush_fields()
+
+    def release(self) -> None:
+        for chunks in (self.pos_chunks, self.name_chunks, self.lat_chunks, self.lon_chunks, self.field_chunks,
+                       self.slot_chunks):
+            chunks.clear()
 
 
 def _cat(chunks: list[np.ndarray], dtype: type) -> np.ndarray:
@@ -203,12 +212,12 @@ def _parse(data: bytes, spec: XmlSpec) -> FastResult:
     name_ids = _cat(got.name_chunks, np.int64)
     names = list(got.names)
     kind_of_name = np.array([codes_of.get(n, spec.point_tags.get(n[n.rfind(":") + 1:], 0)) for n in names] or [0])
-    codes = _cat(got.field_chunks, np.int64)
-    return _assemble(
-        data, spec, head.meta, starts, kind_of_name[name_ids], name_ids, names,
-        _cat(got.lat_chunks, np.float64), _cat(got.lon_chunks, np.float64), got.bad,
-        codes // _CODE_BASE, codes % _CODE_BASE - n_point_kinds,
-    )
+    field_pos = _cat(got.field_chunks, np.int64)
+    field_slot = _cat(got.slot_chunks, np.int16) - n_point_kinds
+    lat, lon, bad = _cat(got.lat_chunks, np.float64), _cat(got.lon_chunks, np.float64), got.bad
+    got.release()  # drop the chunk lists before the columns are built
+    return _assemble(data, spec, head.meta, starts, kind_of_name[name_ids], name_ids, names, lat, lon, bad,
+                     field_pos, field_slot)
 
 
 def _slot_code(slot: int) -> int:
@@ -283,36 +292,51 @@ def _assemble(data: bytes, spec: XmlSpec, meta: dict[tuple[str, str], str], star
         columns[LAT], columns[LON] = lat, lon
     if n and field_pos.size:
         ends = _point_ends(data, starts, name_ids, names)
-        owner = np.searchsorted(starts, field_pos, side="right") - 1
-        inside = (owner >= 0) & (field_pos < ends[np.maximum(owner, 0)])
-        fpos, owner, fslot = field_pos[inside], owner[inside], field_slot[inside]
-        tvals: list[np.ndarray] = []
-        vvals: list[np.ndarray] = []
-        for k in range(0, fpos.shape[0], _TEXT_BATCH):
-            part = slice(k, k + _TEXT_BATCH)
-            texts = _texts(data, fpos[part])
-            is_time = fslot[part] == N_SLOTS
-            tvals.append(parse_times_bytes([t for t, f in zip(texts, is_time.tolist(), strict=True) if f]))
-            vvals.append(np.asarray(_floats([t for t, f in zip(texts, is_time.tolist(), strict=True) if not f]),
-                                    dtype=np.float64))
-        is_time = fslot == N_SLOTS
-        tval = _cat(tvals, np.float64)
-        if tval.size:
-            towner = owner[is_time]
-            _, first = np.unique(towner, return_index=True)  # the first <time> wins even if unreadable
-            time[towner[first]] = tval[first]
-        val = _cat(vvals, np.float64)
-        if val.size:
-            vowner, vslot = owner[~is_time], fslot[~is_time]
-            ok = ~np.isnan(val)  # the first *readable* value of a point wins
-            vowner, vslot, val = vowner[ok], vslot[ok], val[ok]
-            _, first = np.unique(vowner * N_SLOTS + vslot, return_index=True)
-            columns[vslot[first], vowner[first]] = val[first]
-    sinks = tuple(ArrayPoints(columns=columns[:, kind == k], time=time[kind == k]) for k in range(spec.n_sinks))
-    return FastResult(sinks=sinks, meta=meta, bad_coords=bad)
+        time_seen = np.zeros(n, dtype=bool)
+        # Fields come in document order, so batches can be assigned one after the other: a value is
+        # written only where its point has none yet (first readable value / first <time> wins).
+        for k in range(0, field_pos.shape[0], _TEXT_BATCH):
+            _assign(data, columns, time, time_seen, starts, ends, field_pos[k:k + _TEXT_BATCH],
+                    field_slot[k:k + _TEXT_BATCH].astype(np.int64))
+    sinks = []
+    for k in range(spec.n_sinks):
+        mask = kind == k
+        if mask.all():
+            sinks.append(ArrayPoints(columns=columns, time=time))  # the usual case: no copy
+        else:
+            sinks.append(ArrayPoints(columns=columns[:, mask], time=time[mask]))
+    return FastResult(sinks=tuple(sinks), meta=meta, bad_coords=bad)
 
 
-_TEXT_BATCH = 65_536  # value elements handled per step, so scans cover a small byte range
+def _assign(data: bytes, columns: np.ndarray, time: np.ndarray, time_seen: np.ndarray, starts: np.ndarray,
+            ends: np.ndarray, fpos: np.ndarray, fslot: np.ndarray) -> None:
+    owner = np.searchsorted(starts, fpos, side="right") - 1
+    inside = (owner >= 0) & (fpos < ends[np.maximum(owner, 0)])
+    fpos, owner, fslot = fpos[inside], owner[inside], fslot[inside]
+    if fpos.size == 0:
+        return
+    texts = _texts(data, fpos)
+    is_time = fslot == N_SLOTS
+    flags = is_time.tolist()
+    if is_time.any():
+        tval = parse_times_bytes([t for t, f in zip(texts, flags, strict=True) if f])
+        towner = owner[is_time]
+        _, first = np.unique(towner, return_index=True)
+        towner, tval = towner[first], tval[first]
+        new = ~time_seen[towner]  # the first <time> wins even if unreadable
+        time[towner[new]] = tval[new]
+        time_seen[towner] = True
+    if not is_time.all():
+        val = np.asarray(_floats([t for t, f in zip(texts, flags, strict=True) if not f]), dtype=np.float64)
+        vowner, vslot = owner[~is_time], fslot[~is_time]
+        ok = ~np.isnan(val)  # the first *readable* value of a point wins
+        vowner, vslot, val = vowner[ok], vslot[ok], val[ok]
+        _, first = np.unique(vowner * N_SLOTS + vslot, return_index=True)
+        vowner, vslot, val = vowner[first], vslot[first], val[first]
+        empty = np.isnan(columns[vslot, vowner])
+        columns[vslot[empty], vowner[empty]] = val[empty]
+
+
 _TEXT_SLACK = 1 << 16  # bytes scanned past the last element of a step for its text and end tag
 
 

@@ -1,0 +1,301 @@
+"""Segment matching, efforts, leaderboards and achievements for one activity (the chain's segments stage),
+re-matching for new segments, and leaderboard rebuilds. Thin I/O around tasks.lib."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
+
+from models import Achievement, Activity, ActivityStream, Segment, SegmentEffort, User, db
+from models.leaderboard import BoardEffort, Leaderboards
+from models.redis_store import redis_store
+from models.segment import SEGMENT_BOX
+from tasks.ingest import privacy_seed, privacy_settings
+from tasks.lib import achievements as rules
+from tasks.lib.matching import (
+    Effort,
+    PreparedSegment,
+    PreparedTrack,
+    match_many_prepared,
+    prepare_segment,
+    prepare_track,
+)
+from tasks.lib.metrics import sport_family
+from tasks.lib.privacy import hidden_mask
+from tasks.lib.streams import decode_track
+from tasks.lib.track import Track
+
+log = logging.getLogger(__name__)
+
+#: Candidate boxes are grown by this much (degrees, ~50 m) so a segment at the edge of a track still counts.
+BOX_MARGIN_DEG = 0.0005
+_PREPARED_CACHE_SIZE = 20_000
+_prepared: OrderedDict[tuple[int, float], PreparedSegment] = OrderedDict()
+_STREAK_WINDOW = timedelta(days=400)
+
+
+def leaderboards() -> Leaderboards:
+    return Leaderboards(redis_store.client)
+
+
+def decode_path(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    pairs = np.frombuffer(blob, dtype="<i4").reshape(-1, 2)
+    return pairs[:, 0] / 1e7, pairs[:, 1] / 1e7
+
+
+def encode_path(lat: np.ndarray, lon: np.ndarray) -> bytes:
+    return np.column_stack([np.round(lat * 1e7), np.round(lon * 1e7)]).astype("<i4").tobytes()
+
+
+def prepared_segment(seg_id: int, updated: datetime, path: bytes) -> PreparedSegment:
+    """Prepared geometry, cached per worker process: segments are matched far more often than edited."""
+    cache_key = (seg_id, updated.timestamp())
+    hit = _prepared.get(cache_key)
+    if hit is not None:
+        _prepared.move_to_end(cache_key)
+        return hit
+    lat, lon = decode_path(path)
+    prepared = prepare_segment(lat, lon, seg_id)
+    _prepared[cache_key] = prepared
+    if len(_prepared) > _PREPARED_CACHE_SIZE:
+        _prepared.popitem(last=False)
+    return prepared
+
+
+def sport_families(sport: str) -> list[str]:
+    family = sport_family(sport)
+    return [s for s in ("running", "cycling", "swimming", "walking", "hiking", "strength", "other")
+            if sport_family(s) == family]
+
+
+def candidates(min_lat: float, min_lng: float, max_lat: float, max_lng: float, sport: str) -> list[Any]:
+    """Phase 1: segments whose bounding box overlaps the activity's (GiST index on a built-in box)."""
+    m = BOX_MARGIN_DEG
+    return list(db.session.execute(
+        select(Segment.id, Segment.updated_at, Segment.path).where(
+            text(f"{SEGMENT_BOX} && box(point(:a, :b), point(:c, :d))").bindparams(
+                a=min_lng - m, b=min_lat - m, c=max_lng + m, d=max_lat + m),
+            Segment.sport_type.in_(sport_families(sport)),
+        )
+    ))
+
+
+def eligible_for_boards(activity: Activity, owner: User) -> bool:
+    return (activity.visibility == "everyone" and not owner.is_private
+            and not owner.preferences.hide_from_leaderboards)
+
+
+def _hidden_flags(activity: Activity, owner: User, track: Track) -> np.ndarray:
+    zones, hide_m = privacy_settings(owner)
+    if not zones and hide_m <= 0:
+        return np.zeros(len(track), dtype=bool)
+    seed = privacy_seed(owner.id, activity.source_sha256 or f"activity-{activity.id}")
+    return hidden_mask(track.lat, track.lon, zones, hide_start_end_m=hide_m, seed=seed)
+
+
+def store_efforts(activity: Activity, owner: User, track: Track, found: dict[Any, list[Effort]]) -> list[int]:
+    """Insert efforts (idempotent) and their PR ranks; returns the ids of efforts this run created."""
+    hidden = _hidden_flags(activity, owner, track)
+    rows = [{
+        "segment_id": seg_id, "activity_id": activity.id, "user_id": owner.id,
+        "start_index": int(e.start_index), "end_index": int(e.end_index),
+        "start_time": datetime.fromtimestamp(e.start_time, UTC), "elapsed_time_s": float(e.elapsed_time_s),
+        "moving_time_s": float(e.moving_time_s),
+        "hidden_by_privacy": bool(hidden[e.start_index] or hidden[e.end_index]),
+    } for seg_id, efforts in found.items() for e in efforts]
+    if not rows:
+        return []
+    new_ids = list(db.session.scalars(
+        insert(SegmentEffort).values(rows).on_conflict_do_nothing().returning(SegmentEffort.id)))
+    touched = sorted(found)
+    refresh_segment_counts(touched)
+    refresh_pr_ranks(owner.id, touched)
+    return new_ids
+
+
+def refresh_segment_counts(segment_ids: Sequence[int]) -> None:
+    db.session.execute(text("""
+        UPDATE segments s SET effort_count = c.efforts, athlete_count = c.athletes
+        FROM (SELECT segment_id, count(*) AS efforts, count(DISTINCT user_id) AS athletes
+              FROM segment_efforts WHERE segment_id = ANY(:ids) GROUP BY segment_id) c
+        WHERE s.id = c.segment_id"""), {"ids": list(segment_ids)})
+
+
+def refresh_pr_ranks(user_id: int, segment_ids: Sequence[int]) -> None:
+    """PR rank (1–3) of each of the athlete's efforts on these segments, fastest first, earlier on ties."""
+    db.session.execute(text("""
+        UPDATE segment_efforts e SET pr_rank = CASE WHEN r.rank <= 3 THEN r.rank END
+        FROM (SELECT id, row_number() OVER (PARTITION BY segment_id ORDER BY elapsed_time_s, start_time, id) AS rank
+              FROM segment_efforts WHERE user_id = :u AND segment_id = ANY(:ids)) r
+        WHERE e.id = r.id AND e.pr_rank IS DISTINCT FROM CASE WHEN r.rank <= 3 THEN r.rank END"""),
+        {"u": user_id, "ids": list(segment_ids)})
+
+
+def board_efforts(segment_id: int) -> list[BoardEffort]:
+    """Every effort eligible for the public boards of a segment (the truth the boards are built from)."""
+    rows = db.session.execute(text("""
+        SELECT e.id, e.user_id, e.elapsed_time_s, e.start_time, u.sex, u.birth_year
+        FROM segment_efforts e
+        JOIN activities a ON a.id = e.activity_id
+        JOIN users u ON u.id = e.user_id
+        JOIN user_preferences p ON p.user_id = u.id
+        WHERE e.segment_id = :s AND NOT e.hidden_by_privacy AND a.visibility = 'everyone'
+          AND NOT u.is_private AND NOT p.hide_from_leaderboards"""), {"s": segment_id})
+    return [BoardEffort(r.id, r.user_id, r.elapsed_time_s, r.start_time, r.sex, r.birth_year) for r in rows]
+
+
+def rebuild_segment(segment_id: int) -> int:
+    return leaderboards().replace_segment(segment_id, board_efforts(segment_id))
+
+
+def ensure_ready(segment_id: int) -> None:
+    """The automatic path after Redis lost its data: rebuild a segment's boards before using them."""
+    boards = leaderboards()
+    if boards.is_ready(segment_id):
+        return
+    lock = redis_store.client.lock(f"lock:lb-rebuild:{segment_id}", timeout=60, blocking_timeout=30)
+    with lock:
+        if not boards.is_ready(segment_id):
+            rebuild_segment(segment_id)
+
+
+def update_boards(activity: Activity, owner: User, effort_ids: Sequence[int]) -> None:
+    """Offer the new efforts to the boards and record the KOM rank each had at upload time."""
+    if not effort_ids or not eligible_for_boards(activity, owner):
+        return
+    efforts = db.session.scalars(select(SegmentEffort).where(
+        SegmentEffort.id.in_(effort_ids), SegmentEffort.hidden_by_privacy.is_(False)))
+    boards = leaderboards()
+    for effort in efforts:
+        ensure_ready(effort.segment_id)  # a rebuild already includes this committed effort
+        boards.add(effort.segment_id, BoardEffort(effort.id, owner.id, effort.elapsed_time_s, effort.start_time,
+                                                  owner.sex, owner.birth_year))
+        board = boards.board_key(effort.segment_id)
+        rank = boards.rank_of(board, owner.id)
+        best = boards.top(board, rank, rank)[0].effort_id if rank is not None else None
+        if rank is not None and rank < 10 and best == effort.id:
+            effort.kom_rank = rank + 1
+
+
+def award(activity: Activity, owner: User, effort_ids: Sequence[int]) -> int:
+    """Evaluate every achievement rule for this activity; returns how many were newly awarded."""
+    awards: list[rules.Award] = []
+    if effort_ids:
+        awards += rules.segment_awards(_effort_facts(owner, effort_ids))
+    awards += _activity_awards(activity, owner)
+    if not awards:
+        return 0
+    rows = [{"user_id": owner.id, "activity_id": activity.id, "effort_id": a.effort_id, "segment_id": a.segment_id,
+             "kind": a.kind, "key": a.key, "rank": a.rank, "value": a.value, "details": a.details} for a in awards]
+    created = db.session.scalars(insert(Achievement).values(rows).on_conflict_do_nothing().returning(Achievement.id))
+    return len(list(created))
+
+
+def _effort_facts(owner: User, effort_ids: Sequence[int]) -> Iterable[rules.EffortFacts]:
+    boards = leaderboards()
+    rows = db.session.execute(
+        select(SegmentEffort, Segment.name).join(Segment, Segment.id == SegmentEffort.segment_id)
+        .where(SegmentEffort.id.in_(effort_ids)))
+    for effort, name in rows:
+        count = db.session.scalar(select(func.count()).where(
+            SegmentEffort.user_id == owner.id, SegmentEffort.segment_id == effort.segment_id)) or 0
+        gender_rank = None
+        if owner.sex == "F" and not effort.hidden_by_privacy:  # the QOM board
+            board = boards.board_key(effort.segment_id, gender="F")
+            rank = boards.rank_of(board, owner.id)
+            if rank is not None and boards.top(board, rank, rank)[0].effort_id == effort.id:
+                gender_rank = rank + 1
+        yield rules.EffortFacts(effort.id, effort.segment_id, name, effort.elapsed_time_s, effort.pr_rank, count,
+                                effort.kom_rank, gender_rank, owner.sex)
+
+
+def _activity_awards(activity: Activity, owner: User) -> list[rules.Award]:
+    others = select(Activity).where(Activity.user_id == owner.id, Activity.id != activity.id)
+    previous_same_sport = db.session.scalar(select(func.count()).select_from(
+        others.where(Activity.sport_type == activity.sport_type).subquery())) or 0
+    awards = rules.first_sport_award(activity.sport_type, previous_same_sport)
+    family = sport_family(activity.sport_type)
+    family_sports = sport_families(activity.sport_type)
+    before = db.session.scalar(select(func.coalesce(func.sum(Activity.distance_m), 0.0)).where(
+        Activity.user_id == owner.id, Activity.id != activity.id, Activity.sport_type.in_(family_sports),
+        Activity.start_time <= activity.start_time)) or 0.0
+    awards += rules.milestone_awards(family, float(before), float(before) + activity.distance_m)
+    tz = ZoneInfo(owner.preferences.timezone or "UTC")
+    days = {d.astimezone(tz).date() for d in db.session.scalars(select(Activity.start_time).where(
+        Activity.user_id == owner.id, Activity.start_time > activity.start_time - _STREAK_WINDOW,
+        Activity.start_time <= activity.start_time))}
+    awards += rules.streak_awards(days, activity.start_time.astimezone(tz).date())
+    best = (activity.details or {}).get("best_efforts") or []
+    if best:
+        previous: dict[str, list[float]] = {}
+        for name, elapsed in db.session.execute(text("""
+                SELECT be->>'name', (be->>'elapsed_time_s')::float
+                FROM activities a, jsonb_array_elements(a.details->'best_efforts') be
+                WHERE a.user_id = :u AND a.id <> :a AND jsonb_typeof(a.details->'best_efforts') = 'array'"""),
+                {"u": owner.id, "a": activity.id}):
+            previous.setdefault(name, []).append(elapsed)
+        awards += rules.best_effort_awards(activity.id, best, previous)
+    return awards
+
+
+def process_activity(activity_id: int) -> int:
+    """The segments stage for one activity: match, store efforts, update boards, award. Idempotent."""
+    activity = db.session.get(Activity, activity_id)
+    if activity is None:
+        return 0
+    owner = db.session.get(User, activity.user_id)
+    assert owner is not None
+    new_ids: list[int] = []
+    if activity.has_gps and activity.min_lat is not None:
+        stream = db.session.get(ActivityStream, activity.id)
+        if stream is not None:
+            track = decode_track(stream.data)
+            found = match_track(track, activity)
+            new_ids = store_efforts(activity, owner, track, found)
+            db.session.commit()
+            update_boards(activity, owner, new_ids)
+            db.session.commit()
+    award(activity, owner, new_ids)
+    db.session.commit()
+    return len(new_ids)
+
+
+def match_track(track: Track, activity: Activity) -> dict[Any, list[Effort]]:
+    rows = candidates(activity.min_lat, activity.min_lng, activity.max_lat, activity.max_lng,  # type: ignore[arg-type]
+                      activity.sport_type)
+    if not rows:
+        return {}
+    prepared_track: PreparedTrack = prepare_track(track.time, track.lat, track.lon)
+    return match_many_prepared(prepared_track, [prepared_segment(r.id, r.updated_at, r.path) for r in rows])
+
+
+def segments_touched_by(activity_id: int) -> list[int]:
+    return list(db.session.scalars(
+        select(SegmentEffort.segment_id).where(SegmentEffort.activity_id == activity_id).distinct()))
+
+
+def mark_hidden_efforts(activity: Activity, owner: User) -> list[int]:
+    """Recompute which of an activity's efforts start or end in a hidden part (privacy settings changed)."""
+    efforts = list(db.session.scalars(select(SegmentEffort).where(SegmentEffort.activity_id == activity.id)))
+    if not efforts:
+        return []
+    stream = db.session.get(ActivityStream, activity.id)
+    if stream is None:
+        return []
+    hidden = _hidden_flags(activity, owner, decode_track(stream.data))
+    changed = []
+    for e in efforts:
+        flag = bool(hidden[e.start_index] or hidden[e.end_index])
+        if flag != e.hidden_by_privacy:
+            e.hidden_by_privacy = flag
+            changed.append(e.segment_id)
+    return changed
+
