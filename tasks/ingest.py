@@ -132,11 +132,14 @@ def ingest_upload(upload: Upload) -> str:
 
 
 def refresh_public_view(activity: Activity, owner: User) -> None:
-    """Recompute what non-owners see after the owner changed zones or start/end hiding."""
+    """Recompute what non-owners see after the owner changed zones or start/end hiding: the stored map,
+    and which segment efforts touch a hidden part (those leave the public leaderboards)."""
     if not activity.has_gps:
         activity.privacy_version = owner.privacy_version
         return
+    from tasks import segment_tasks
     from tasks.lib.streams import decode_track
+    from tasks.segments import mark_hidden_efforts
 
     stream = db.session.get(ActivityStream, activity.id)
     if stream is None:
@@ -146,3 +149,7 @@ def refresh_public_view(activity: Activity, owner: User) -> None:
     key = activity.source_sha256 or f"activity-{activity.id}"
     activity.public = public_summary(track, zones, hide_start_end_m=hide_m, seed=privacy_seed(owner.id, key))
     activity.privacy_version = owner.privacy_version
+    changed = mark_hidden_efforts(activity, owner)
+    if changed:
+        db.session.flush()
+        segment_tasks.enqueue_rebuild(changed)

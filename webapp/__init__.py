@@ -59,11 +59,12 @@ def register_api(app: Flask) -> None:
     from webapp.follows.resources import blp as follows_blp
     from webapp.privacy_zones.resources import blp as privacy_zones_blp
     from webapp.profiles.resources import blp as profiles_blp
+    from webapp.segments.resources import blp as segments_blp
     from webapp.uploads.resources import blp as uploads_blp
 
     api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})
     sock.init_app(app)
-    for blp in (profiles_blp, follows_blp, uploads_blp, activities_blp, privacy_zones_blp):
+    for blp in (profiles_blp, follows_blp, uploads_blp, activities_blp, privacy_zones_blp, segments_blp):
         api.register_blueprint(blp)
     app.register_blueprint(health.blp)
     register_error_handlers(app)

@@ -41,6 +41,9 @@ class Track:
     name: str | None = None
     #: Recording device / creator, if the file says.
     device: str | None = None
+    #: Totals the file itself reports (not computed from the points): "distance_m", "duration_s",
+    #: "energy_kcal" where known. Kept separate because they can differ from what the points imply.
+    totals: dict[str, float] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.time.shape[0])
@@ -79,4 +82,5 @@ class Track:
         return Track(
             **{c: getattr(self, c)[index] for c in COLUMNS},
             laps=list(self.laps), sport=self.sport, name=self.name, device=self.device,
+            totals=dict(self.totals),
         )

@@ -19,11 +19,13 @@ from sqlalchemy import and_, delete, or_, select
 
 from models import Activity, ActivityStream, Upload, User, db, social
 from models.storage import storage
+from tasks import segment_tasks
 from tasks.ingest import default_name, privacy_seed, privacy_settings, refresh_public_view
 from tasks.lib.metrics import derived_streams, resample_indices
 from tasks.lib.privacy import public_view
 from tasks.lib.streams import decode_track
 from tasks.lib.track import Track
+from tasks.segments import segments_touched_by
 from webapp.pagination import decode_cursor, encode_cursor
 
 
@@ -81,7 +83,9 @@ def serialize(viewer: User, activity: Activity, owner: User) -> dict[str, Any]:
     out["upload_id"] = activity.upload_id if is_owner else None
     for key in ("splits_metric", "splits_standard", "laps", "best_efforts"):
         out[key] = details.get(key) or []
-    out["achievements"] = details.get("achievements") or []
+    from webapp.segments.service import activity_achievements
+
+    out["achievements"] = activity_achievements(activity.id, include_hidden=is_owner)
     if is_owner:
         out["start_latlng"] = _latlng(activity.start_lat, activity.start_lng)
         out["end_latlng"] = _latlng(activity.end_lat, activity.end_lng)
@@ -100,20 +104,25 @@ def serialize(viewer: User, activity: Activity, owner: User) -> dict[str, Any]:
 
 def update(viewer: User, activity_id: int, changes: dict[str, Any]) -> Activity:
     activity = get_own(viewer, activity_id)
+    visibility_changed = changes.get("visibility", activity.visibility) != activity.visibility
     for key, value in changes.items():
         setattr(activity, key, value)
     db.session.commit()
+    if visibility_changed:  # boards show only efforts of `everyone` activities
+        segment_tasks.enqueue_rebuild(segments_touched_by(activity.id))
     return activity
 
 
 def delete_activity(viewer: User, activity_id: int) -> None:
     """Remove the activity, its streams, and the uploads (and stored files) it came from."""
     activity = get_own(viewer, activity_id)
+    touched = segments_touched_by(activity.id)
     uploads = list(db.session.scalars(select(Upload).where(Upload.activity_id == activity.id)))
     keys = {u.storage_key for u in uploads if u.storage_key}
     db.session.execute(delete(Upload).where(Upload.activity_id == activity.id))
     db.session.delete(activity)
     db.session.commit()
+    segment_tasks.enqueue_rebuild(touched)
     for key in keys:
         still_used = db.session.scalar(select(Upload.id).where(Upload.storage_key == key).limit(1))
         if still_used is None:

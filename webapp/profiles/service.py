@@ -8,9 +8,9 @@ from flask import current_app
 from flask_smorest import abort
 from sqlalchemy import select
 
-from models import Upload, User, db, social
+from models import SegmentEffort, Upload, User, db, social
 from models.storage import storage
-from tasks import maintenance
+from tasks import maintenance, segment_tasks
 
 
 def own_profile(user: User) -> dict[str, Any]:
@@ -32,6 +32,9 @@ def own_profile(user: User) -> dict[str, Any]:
 
 def update_profile(user: User, changes: dict[str, Any]) -> User:
     prefs_changes = changes.pop("preferences", None) or {}
+    # Both decide whether the athlete's efforts appear on public leaderboards.
+    boards_changed = (changes.get("is_private", user.is_private) != user.is_private or prefs_changes.get(
+        "hide_from_leaderboards", user.preferences.hide_from_leaderboards) != user.preferences.hide_from_leaderboards)
     if user.is_private and changes.get("is_private") is False:
         social.accept_all_pending(user.id)  # a public account has no requests waiting
     for key, value in changes.items():
@@ -48,6 +51,9 @@ def update_profile(user: User, changes: dict[str, Any]) -> User:
     db.session.commit()
     if privacy_changed:
         maintenance.enqueue_privacy_refresh(user.id)
+    if boards_changed:
+        segment_tasks.enqueue_rebuild(db.session.scalars(
+            select(SegmentEffort.segment_id).where(SegmentEffort.user_id == user.id).distinct()))
     return user
 
 

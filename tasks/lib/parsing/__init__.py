@@ -1,4 +1,4 @@
-"""Activity-file parsing: GPX, TCX and FIT (plain, gzipped or inside a zip) → :class:`Track`.
+"""Activity-file parsing: GPX, TCX and FIT (plain, gzipped or inside a zip) and Apple Health exports → :class:`Track`.
 
 Typical use::
 
@@ -7,20 +7,29 @@ Typical use::
         files = [(name, detect_type(name, content), content) for name, content in iter_zip(data)]
     track = normalize(parse_bytes(data, kind))
 
+An Apple Health export (kind ``"health"``) holds many workouts: ``parse_bytes`` gives the first, and
+:func:`count_health_workouts` / :func:`parse_health_workout` (one) or :func:`parse_health_workouts`
+(all, one pass) give the rest. The workout's own totals are on ``Track.totals``.
+
 Every problem with the input - malformed XML, a damaged FIT, a decompression bomb, a file without
 usable points - is raised as :class:`ParseError` with a message meant for the athlete. No other
-exception type escapes :func:`parse_bytes`, :func:`iter_zip` or :func:`normalize` for any input bytes.
+exception type escapes :func:`parse_bytes`, :func:`iter_zip`, :func:`normalize` or the Apple Health
+functions for any input bytes.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from tasks.lib.parsing import container
 from tasks.lib.parsing.container import MAX_DECOMPRESSED_BYTES, MAX_ZIP_MEMBERS, detect_type, gunzip
 from tasks.lib.parsing.fit import parse_fit
 from tasks.lib.parsing.gpx import parse_gpx
+from tasks.lib.parsing.healthkit import count_health_workouts as _count_health_workouts
+from tasks.lib.parsing.healthkit import parse_health_workout as _parse_health_workout
+from tasks.lib.parsing.healthkit import parse_health_workouts as _parse_health_workouts
 from tasks.lib.parsing.normalize import MAX_SPEED_MPS
 from tasks.lib.parsing.normalize import normalize as _normalize
 from tasks.lib.parsing.tcx import parse_tcx
@@ -32,10 +41,13 @@ __all__ = [
     "MAX_ZIP_MEMBERS",
     "ParseError",
     "Track",
+    "count_health_workouts",
     "detect_type",
     "iter_zip",
     "normalize",
     "parse_bytes",
+    "parse_health_workout",
+    "parse_health_workouts",
 ]
 
 log = logging.getLogger(__name__)
@@ -44,10 +56,15 @@ _PARSERS: dict[str, Callable[[bytes | bytearray | memoryview], Track]] = {
     "gpx": parse_gpx,
     "tcx": parse_tcx,
     "fit": parse_fit,
+    "health": lambda data: _parse_health_workout(data, 0),
 }
+#: How a type is named in messages ("The GPX file could not be read …"), when not just upper-cased.
+_LABELS = {"health": "Apple Health"}
+
+_T = TypeVar("_T")
 
 
-def _guarded(what: str, func: Callable[[], Track]) -> Track:
+def _guarded(what: str, func: Callable[[], _T]) -> _T:
     """Run ``func`` so that only ParseError can leave it.
 
     Anything else is a bug or an input we did not anticipate; the athlete still gets a clear
@@ -84,13 +101,28 @@ def parse_bytes(data: bytes, data_type: str) -> Track:
     parser = _PARSERS.get(base)
     if parser is None:
         raise ParseError(f"Unrecognised file type: {data_type!r}")
-    label = base.upper()
+    label = _LABELS.get(base, base.upper())
 
     def run() -> Track:
         payload = gunzip(data) if compressed else data
         return parser(payload)
 
     return _guarded(label, run)
+
+
+def count_health_workouts(data: bytes) -> int:
+    """Number of workouts in an Apple Health export (a cheap streaming pass)."""
+    return _guarded("Apple Health", lambda: _count_health_workouts(data))
+
+
+def parse_health_workout(data: bytes, index: int) -> Track:
+    """The ``index``-th (0-based, document order) workout of an Apple Health export as a raw Track."""
+    return _guarded("Apple Health", lambda: _parse_health_workout(data, index))
+
+
+def parse_health_workouts(data: bytes) -> list[Track]:
+    """Every workout of an Apple Health export, read in one pass (prefer this to a loop over indices)."""
+    return _guarded("Apple Health", lambda: _parse_health_workouts(data))
 
 
 def iter_zip(data: bytes) -> Iterator[tuple[str, bytes]]:

@@ -24,7 +24,9 @@ MAX_ZIP_MEMBERS = 1000
 #: Inflate in steps of this many output bytes.
 _CHUNK = 1 << 20
 
-TYPES = ("gpx", "tcx", "fit", "gpx.gz", "tcx.gz", "fit.gz", "zip")
+#: "health" is an Apple Health ``export.xml`` (recognised by content only: its name says nothing). It is
+#: accepted uncompressed only; the iPhone's export zip is not opened as one (see :func:`iter_zip`).
+TYPES = ("gpx", "tcx", "fit", "gpx.gz", "tcx.gz", "fit.gz", "zip", "health")
 ACTIVITY_EXTENSIONS = (".gpx", ".tcx", ".fit", ".gpx.gz", ".tcx.gz", ".fit.gz")
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -32,7 +34,11 @@ _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # local file header; empty archive
 # First element name after the prolog (XML declaration, comments, PIs, whitespace).
 _ROOT = re.compile(rb"\s*<([A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)[\s/>]")
 _PROLOG_SKIP = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>)", re.S)
-_XML_ROOTS = {b"gpx": "gpx", b"TrainingCenterDatabase": "tcx"}
+_XML_ROOTS = {b"gpx": "gpx", b"TrainingCenterDatabase": "tcx", b"HealthData": "health"}
+# Apple Health exports open with a long internal DTD subset (often more than the sniffed head), which
+# _PROLOG_SKIP cannot step over; its DOCTYPE names the root element, so that name identifies the file.
+_DOCTYPE_NAME = re.compile(rb"\s*<!DOCTYPE\s+([A-Za-z_][\w.\-:]*)")
+_DOCTYPE_ROOTS = {b"HealthData": "health"}
 
 
 def _sniff_content(head: bytes) -> str | None:
@@ -48,6 +54,9 @@ def _sniff_content(head: bytes) -> str | None:
     text = text.removeprefix(b"\xef\xbb\xbf")
     pos = 0
     while (m := _PROLOG_SKIP.match(text, pos)) is not None and m.end() > pos:
+        doctype = _DOCTYPE_NAME.match(text, pos)
+        if doctype is not None and doctype.group(1) in _DOCTYPE_ROOTS:
+            return _DOCTYPE_ROOTS[doctype.group(1)]
         pos = m.end()
     m = _ROOT.match(text, pos)
     if m is None:
@@ -80,6 +89,9 @@ def detect_type(filename: str | None, head: bytes) -> str:
         if inner is None:
             raise ParseError(f"Unrecognised file type: {_label(filename)} is gzip-compressed but "
                              "does not contain a GPX, TCX or FIT file")
+        if inner == "health":
+            raise ParseError(f"Unrecognised file type: {_label(filename)} is a gzip-compressed Apple Health "
+                             "export; please upload the uncompressed export.xml")
         return f"{inner}.gz"
     if head.startswith(_ZIP_MAGICS):
         return "zip"
@@ -89,7 +101,8 @@ def detect_type(filename: str | None, head: bytes) -> str:
     if by_name is not None:
         # Unknown content but a known name: let the parser explain what is wrong with the file.
         return by_name
-    raise ParseError(f"Unrecognised file type: {_label(filename)} is not a GPX, TCX, FIT, gzip or zip file")
+    raise ParseError(f"Unrecognised file type: {_label(filename)} is not a GPX, TCX, FIT, Apple Health export, "
+                     "gzip or zip file")
 
 
 def _label(filename: str | None) -> str:
@@ -149,8 +162,11 @@ def _is_activity_member(info: zipfile.ZipInfo) -> bool:
 def iter_zip(data: bytes | bytearray | memoryview) -> Iterator[tuple[str, bytes]]:
     """Yield ``(member name, bytes)`` for each activity file inside a zip archive.
 
-    Directories, macOS resource forks, hidden files and other extensions are skipped. The member
-    count, each member's size and the total are capped on the bytes actually inflated (a header can
+    Directories, macOS resource forks, hidden files and other extensions are skipped. That includes
+    ``apple_health_export/export.xml`` in the iPhone's "Export All Health Data" zip: it is often larger
+    than the member cap and holds the athlete's whole health record, so workouts are imported from an
+    uploaded export.xml instead; the route GPX files in ``workout-routes/`` are yielded as any GPX. The
+    member count, each member's size and the total are capped on the bytes actually inflated (a header can
     lie about sizes). Nested archives are not opened.
     """
     try:

@@ -68,7 +68,8 @@ def normalize(track: Track, *, max_speed_mps: float = MAX_SPEED_MPS, max_points:
     cols["lat"][spikes] = np.nan
     cols["lon"][spikes] = np.nan
 
-    return Track(**cols, laps=list(track.laps), sport=track.sport, name=track.name, device=track.device)
+    return Track(**cols, laps=list(track.laps), sport=track.sport, name=track.name, device=track.device,
+                 totals=dict(track.totals))
 
 
 def _take(cols: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
