@@ -36,3 +36,21 @@ def register_cli(app: Flask) -> None:
         if diffs:
             raise click.ClickException("models and migrations differ:\n" + "\n".join(map(str, diffs)))
         click.echo("models and migrations agree", err=True)
+
+    @app.cli.command("leaderboards-rebuild")
+    @click.option("--segment", "segment_ids", type=int, multiple=True, help="Only these segments (repeatable).")
+    def leaderboards_rebuild(segment_ids: tuple[int, ...]) -> None:
+        """Rebuild segment leaderboards in Redis from PostgreSQL (all segments by default)."""
+        import time
+
+        from tasks import segment_tasks
+        from tasks.segments import rebuild_segment
+
+        started = time.perf_counter()
+        if segment_ids:
+            for segment_id in segment_ids:
+                rebuild_segment(segment_id)
+            count = len(segment_ids)
+        else:
+            count = segment_tasks.rebuild_every_board()
+        click.echo(f"rebuilt the boards of {count} segments in {time.perf_counter() - started:.1f} s", err=True)

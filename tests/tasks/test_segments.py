@@ -1,0 +1,206 @@
+"""Segments end to end on the real worker: matching accuracy through the API, leaderboards, FLUSHALL,
+re-matching, visibility and achievements."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from tasks.lib.geo import from_local_xy
+from tasks.lib.synthetic import to_gpx, track_along
+from tests.support.uploads import upload_and_wait
+
+pytestmark = pytest.mark.pipeline
+START = 1_780_000_000.0
+
+
+def road() -> tuple[np.ndarray, np.ndarray]:
+    """A 3 km winding road, a vertex every ~20 m."""
+    s = np.arange(0, 3000, 20.0)
+    x = s
+    y = 150 * np.sin(s / 400.0)
+    return from_local_xy(x, y, 46.05, 14.50)
+
+
+SEG = slice(40, 101)  # vertices 40..100: about 1.3 km of the road
+
+
+def ride(speed: float, *, seed: int, start: float = START, noise: float = 3.0, lat=None, lon=None):
+    rlat, rlon = road() if lat is None else (lat, lon)
+    track, vt = track_along(rlat, rlon, speed, seed=seed, interval_s=1.0, noise_m=noise, start_time=start)
+    track.sport = "cycling"
+    return track, vt
+
+
+def wait_until(fn, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.1)
+
+
+def make_segment(client, headers, name="Climb") -> dict:
+    lat, lon = road()
+    pts = [[float(a), float(b)] for a, b in zip(lat[SEG], lon[SEG], strict=True)]
+    resp = client.post("/api/v1/segments", headers=headers, json={"name": name, "sport_type": "cycling", "points": pts})
+    assert resp.status_code == 201, resp.json
+    return resp.json
+
+
+def upload_ride(client, headers, track, **form) -> dict:
+    done = upload_and_wait(client, headers, to_gpx(track), "ride.gpx", sport_type="cycling", **form)
+    assert done["status"] == "ready", done
+    return done
+
+
+def test_segment_matching_timing_leaderboard_and_flushall(live_client, live_login, redis_clean):
+    ann, ann_id = live_login("ann")
+    seg = make_segment(live_client, ann)
+    assert 1150 < seg["distance_m"] < 1500
+    riders = {}
+    for i, (name, speed) in enumerate([("bob", 8.0), ("cat", 10.0), ("dan", 6.5)]):
+        headers, uid = live_login(name)
+        track, vt = ride(speed, seed=i, start=START + i * 3600)
+        done = upload_ride(live_client, headers, track)
+        efforts = live_client.get(f"/api/v1/activities/{done['activity_id']}/efforts", headers=headers).json
+        assert len(efforts) == 1, efforts
+        truth = vt[SEG.stop - 1] - vt[SEG.start]
+        assert abs(efforts[0]["elapsed_time_s"] - truth) < 2.0
+        riders[name] = (headers, uid, efforts[0])
+
+    # A detour in the middle and the reverse direction don't count.
+    lat, lon = road()
+    x, y = np.arange(0, 3000, 20.0), 150 * np.sin(np.arange(0, 3000, 20.0) / 400.0)
+    detour_x = np.concatenate([x[:70], [x[70]] * 2, x[70:]])
+    detour_y = np.concatenate([y[:70], [y[70] + 200, y[70]], y[70:]])
+    dlat, dlon = from_local_xy(detour_x, detour_y, 46.05, 14.50)
+    eve, _ = live_login("eve")
+    detour, _ = ride(12.0, seed=9, lat=dlat, lon=dlon)
+    done = upload_ride(live_client, eve, detour)
+    assert live_client.get(f"/api/v1/activities/{done['activity_id']}/efforts", headers=eve).json == []
+    fay, _ = live_login("fay")
+    backwards, _ = ride(12.0, seed=10, lat=lat[::-1].copy(), lon=lon[::-1].copy())
+    done = upload_ride(live_client, fay, backwards)
+    assert live_client.get(f"/api/v1/activities/{done['activity_id']}/efforts", headers=fay).json == []
+
+    bob = riders["bob"][0]
+    board = live_client.get(f"/api/v1/segments/{seg['id']}/leaderboard", headers=bob).json
+    assert [e["athlete"]["display_name"] for e in board["entries"]] == ["cat", "bob", "dan"]
+    assert board["entry_count"] == 3 and board["my_entry"]["rank"] == 2
+    assert [e["rank"] for e in board["entries"]] == [1, 2, 3]
+    assert board["entries"][0]["elapsed_time_s"] < board["entries"][1]["elapsed_time_s"]
+    assert riders["cat"][2]["kom_rank"] in (1, 2)  # rank at the time of upload
+
+    # Redis loses everything: the boards come back identical, automatically.
+    redis_clean.flushall()
+    again = live_client.get(f"/api/v1/segments/{seg['id']}/leaderboard", headers=bob).json
+    assert again == board
+
+    # The KOM is an achievement for cat, shown with the activity.
+    cat_headers, cat_id, cat_effort = riders["cat"]
+    kinds = {a["kind"] for a in live_client.get(f"/api/v1/users/{cat_id}/achievements", headers=bob).json["items"]}
+    assert "first_sport" in kinds
+
+
+def test_new_segment_is_matched_against_existing_activities(live_client, live_login):
+    bob, _ = live_login("bob")
+    cat, _ = live_login("cat")
+    upload_ride(live_client, bob, ride(7.0, seed=1)[0])
+    upload_ride(live_client, cat, ride(9.0, seed=2, start=START + 7200)[0])
+    seg = make_segment(live_client, bob)
+    board = wait_until(lambda: (b := live_client.get(f"/api/v1/segments/{seg['id']}/leaderboard",
+                                                     headers=bob).json)["entry_count"] == 2 and b)
+    assert [e["athlete"]["display_name"] for e in board["entries"]] == ["cat", "bob"]
+    mine = live_client.get(f"/api/v1/segments/{seg['id']}/efforts?athlete=me", headers=bob).json["items"]
+    assert len(mine) == 1 and mine[0]["pr_rank"] == 1
+
+
+def test_only_public_efforts_are_on_boards_and_visibility_changes_apply(live_client, live_login):
+    bob, _ = live_login("bob")
+    cat, cat_id = live_login("cat")
+    seg = make_segment(live_client, bob)
+    upload_ride(live_client, bob, ride(7.0, seed=1)[0])
+    hidden = upload_ride(live_client, cat, ride(9.0, seed=2, start=START + 7200)[0], visibility="followers")
+    board = live_client.get(f"/api/v1/segments/{seg['id']}/leaderboard", headers=bob).json
+    assert [e["athlete"]["display_name"] for e in board["entries"]] == ["bob"]
+    # Cat still has the effort (it counts for her own PR) — only the public board leaves it out.
+    assert live_client.get(f"/api/v1/segments/{seg['id']}/efforts", headers=cat).json["items"]
+    live_client.patch(f"/api/v1/activities/{hidden['activity_id']}", headers=cat, json={"visibility": "everyone"})
+    board = wait_until(lambda: (b := live_client.get(f"/api/v1/segments/{seg['id']}/leaderboard",
+                                                     headers=bob).json)["entry_count"] == 2 and b)
+    assert board["entries"][0]["athlete"]["id"] == cat_id
+    live_client.patch("/api/v1/me/preferences", headers=cat, json={"hide_from_leaderboards": True})
+    wait_until(lambda: live_client.get(f"/api/v1/segments/{seg['id']}/leaderboard",
+                                       headers=bob).json["entry_count"] == 1)
+    live_client.delete(f"/api/v1/activities/{hidden['activity_id']}", headers=cat)
+
+
+def test_personal_records_and_following_filter(live_client, live_login):
+    bob, bob_id = live_login("bob")
+    cat, cat_id = live_login("cat")
+    dan, _ = live_login("dan")
+    seg = make_segment(live_client, bob)
+    slow = upload_ride(live_client, bob, ride(6.0, seed=1)[0])
+    fast = upload_ride(live_client, bob, ride(9.0, seed=2, start=START + 86400)[0])
+    upload_ride(live_client, cat, ride(8.0, seed=3, start=START + 3600)[0])
+    upload_ride(live_client, dan, ride(11.0, seed=4, start=START + 7200)[0])
+    efforts = live_client.get(f"/api/v1/segments/{seg['id']}/efforts", headers=bob).json["items"]
+    assert [e["activity_id"] for e in efforts] == [fast["activity_id"], slow["activity_id"]]
+    assert [e["pr_rank"] for e in efforts] == [1, 2]
+    achievements = live_client.get(f"/api/v1/activities/{fast['activity_id']}", headers=bob).json["achievements"]
+    assert any(a["kind"] == "pr" and a["rank"] == 1 for a in achievements)
+    # Following filter: bob follows cat only.
+    live_client.post(f"/api/v1/users/{cat_id}/follow", headers=bob)
+    board = live_client.get(f"/api/v1/segments/{seg['id']}/leaderboard?filter=following", headers=bob).json
+    assert [e["athlete"]["id"] for e in board["entries"]] == [bob_id, cat_id]
+    assert board["entry_count"] == 2 and board["my_entry"]["rank"] == 1
+    overall = live_client.get(f"/api/v1/segments/{seg['id']}/leaderboard", headers=bob).json
+    assert overall["entry_count"] == 3 and overall["my_entry"]["rank"] == 2
+    around = live_client.get(f"/api/v1/segments/{seg['id']}/leaderboard?around_me=true&limit=1", headers=bob).json
+    assert [e["athlete"]["id"] for e in around["entries"]] == [bob_id]
+
+
+def test_segment_rules(live_client, live_login):
+    ann, _ = live_login("ann")
+    lat, lon = road()
+    short = [[float(lat[0]), float(lon[0])], [float(lat[2]), float(lon[2])]]
+    resp = live_client.post("/api/v1/segments", headers=ann, json={"name": "x", "sport_type": "cycling",
+                                                                    "points": short})
+    assert resp.status_code == 422 and "at least" in resp.json["message"]
+    assert live_client.post("/api/v1/segments", headers=ann, json={"name": "x"}).status_code == 422
+    # A segment can't be made from where the creator's privacy zone hides the track.
+    live_client.post("/api/v1/me/privacy-zones", headers=ann,
+                     json={"lat": float(lat[60]), "lng": float(lon[60]), "radius_m": 200})
+    resp = live_client.post("/api/v1/segments", headers=ann, json={
+        "name": "home", "sport_type": "cycling",
+        "points": [[float(a), float(b)] for a, b in zip(lat[SEG], lon[SEG], strict=True)]})
+    assert resp.status_code == 422 and "privacy" in resp.json["message"]
+    done = upload_ride(live_client, ann, ride(7.0, seed=5)[0])
+    resp = live_client.post("/api/v1/segments", headers=ann, json={
+        "name": "from activity", "activity_id": done["activity_id"], "start_index": 10, "end_index": 50})
+    assert resp.status_code == 201, resp.json
+    resp = live_client.post("/api/v1/segments", headers=ann, json={
+        "name": "through home", "activity_id": done["activity_id"], "start_index": 100, "end_index": 300})
+    assert resp.status_code == 422
+
+
+def test_star_and_explore(live_client, live_login):
+    ann, _ = live_login("ann")
+    seg = make_segment(live_client, ann)
+    assert live_client.put(f"/api/v1/segments/{seg['id']}/star", headers=ann).json["starred"] is True
+    assert live_client.put(f"/api/v1/segments/{seg['id']}/star", headers=ann).json["star_count"] == 1
+    starred = live_client.get("/api/v1/me/starred-segments", headers=ann).json["items"]
+    assert [s["id"] for s in starred] == [seg["id"]]
+    b = seg["bounds"]
+    found = live_client.get(f"/api/v1/segments/explore?bounds={b[0]},{b[1]},{b[2]},{b[3]}&sport_type=cycling",
+                            headers=ann).json
+    assert [s["id"] for s in found] == [seg["id"]]
+    assert live_client.get("/api/v1/segments/explore?bounds=1,2,3,4&sport_type=running", headers=ann).json == []
+    assert live_client.get("/api/v1/segments/explore?bounds=a,b", headers=ann).status_code == 422
+    assert live_client.delete(f"/api/v1/segments/{seg['id']}/star", headers=ann).json["star_count"] == 0
