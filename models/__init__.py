@@ -5,12 +5,16 @@ Nothing here imports ``webapp`` or ``tasks``.
 """
 
 from models.activity import Activity, ActivityStream, PrivacyZone, Upload
+from models.content import Comment, Kudos, Post
 from models.db import Base, db, utcnow
+from models.group import Group, GroupMember
+from models.notification import Notification
 from models.segment import Achievement, Segment, SegmentEffort, SegmentStar
 from models.social import Block, Follow
 from models.user import Preferences, User
 
 __all__ = [
-    "Achievement", "Activity", "ActivityStream", "Base", "Block", "Follow", "Preferences", "PrivacyZone",
-    "Segment", "SegmentEffort", "SegmentStar", "Upload", "User", "db", "utcnow",
+    "Achievement", "Activity", "ActivityStream", "Base", "Block", "Comment", "Follow", "Group", "GroupMember",
+    "Kudos", "Notification", "Post", "Preferences", "PrivacyZone", "Segment", "SegmentEffort", "SegmentStar",
+    "Upload", "User", "db", "utcnow",
 ]

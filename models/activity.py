@@ -118,6 +118,8 @@ class Activity(Base):
     # ``public`` holds start/end latlng, bounds, polylines and the distance offset of the visible part.
     public: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     privacy_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    kudos_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    comment_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())

@@ -70,12 +70,11 @@ def follower_ids(user_id: int) -> list[int]:
 
 
 def counts(user_id: int) -> tuple[int, int]:
-    """(followers, following), accepted only."""
-    followers = db.session.scalar(
-        select(func.count()).where(Follow.followee_id == user_id, Follow.status == ACCEPTED))
-    following = db.session.scalar(
-        select(func.count()).where(Follow.follower_id == user_id, Follow.status == ACCEPTED))
-    return int(followers or 0), int(following or 0)
+    """(followers, following), accepted only; kept exact by a database trigger on ``follows``."""
+    from models.user import User
+
+    row = db.session.execute(select(User.follower_count, User.following_count).where(User.id == user_id)).first()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
 def accept_all_pending(user_id: int) -> None:

@@ -37,6 +37,9 @@ class User(Base):
     # Bumped whenever privacy zones or start/end hiding change, so read paths can tell that an activity's
     # stored public view was computed under older rules and must be recomputed before anyone sees it.
     privacy_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Accepted follows, kept in step by the follow service; the feed's hybrid fan-out reads it.
+    follower_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    following_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 import pyexpat
+import re
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,6 +80,11 @@ _ENERGY_STATISTICS = "HKQuantityTypeIdentifierActiveEnergyBurned"
 #: Bound on the laps kept per workout (a hostile file could list endless events).
 _MAX_LAPS = 10_000
 
+# Counting by bytes (see count_health_workouts): a start tag, never </Workout> or <WorkoutRoute.
+_WORKOUT_TAG = re.compile(rb"<Workout[\s/>]")
+# Markup whose content may hold a literal "<Workout" without it being an element.
+_OPAQUE_MARKUP = re.compile(rb"<!--|<!\[CDATA\[|<\?")
+
 
 class _NotHealth(Exception):
     """Raised from the first start-element callback when the root is not <HealthData>."""
@@ -91,7 +97,37 @@ def count_health_workouts(data: bytes | bytearray | memoryview) -> int:
     """Number of ``<Workout>`` elements in an Apple Health export (one streaming pass, no tree).
 
     Raises ParseError when the bytes are not a well-formed Apple Health export.
+
+    Cost: expat checks well-formedness and the root with no Python callback after the root element
+    (about 3x cheaper than a callback per element), and the workouts are counted by a byte search.
+    In a well-formed document a literal ``<Workout`` can only be a start tag, except inside comments,
+    CDATA sections or processing instructions, or in an encoding that is not ASCII-compatible; any of
+    those sends the count through an expat pass with a callback instead.
     """
+    root_at: list[int] = []
+    parser = _new_parser()
+
+    def on_root(name: str, _attrs: dict[str, str]) -> None:
+        if name != ROOT:
+            raise _NotHealth(name)
+        root_at.append(parser.CurrentByteIndex)
+        parser.StartElementHandler = None
+
+    parser.StartElementHandler = on_root
+    _run(parser, data)
+    start = root_at[0]
+    if _ascii_compatible(data) and _OPAQUE_MARKUP.search(data, start) is None:
+        return sum(1 for _ in _WORKOUT_TAG.finditer(data, start))
+    return _count_with_callbacks(data)
+
+
+def _ascii_compatible(data: bytes | bytearray | memoryview) -> bool:
+    """False for UTF-16/32 (with or without a byte order mark), where markup bytes are interleaved with NULs."""
+    head = bytes(data[:4])
+    return b"\x00" not in head and not head.startswith((b"\xff\xfe", b"\xfe\xff"))
+
+
+def _count_with_callbacks(data: bytes | bytearray | memoryview) -> int:
     count = 0
 
     def on_start(name: str, _attrs: dict[str, str]) -> None:
