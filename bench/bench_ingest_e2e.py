@@ -250,6 +250,8 @@ class Throughput:
     backlog_at_last_201: int
     server_s: list[float]
     cpu: dict[str, float]
+    attempts: dict[int, int]
+    stuck: list[tuple[str, str, int]]
     busy_before: float = float("nan")
 
     @property
@@ -346,7 +348,12 @@ def measure_throughput(stack: BenchStack, files: list[Path], tag: str, clients: 
         last_201=max((a[2] for a in accepted), default=float("nan")),
         first_request=min((a[1] for a in accepted), default=float("nan")),
         first_created=float(row[0] or "nan"), last_ready=float(row[1] or "nan"),
-        backlog_at_last_201=backlog, server_s=[float(r[0]) for r in server], cpu=cpu)
+        backlog_at_last_201=backlog, server_s=[float(r[0]) for r in server], cpu=cpu,
+        attempts={int(r[0]): int(r[1]) for r in stack.sql(
+            "SELECT attempts, count(*) FROM uploads WHERE user_id = ANY(:u) GROUP BY 1 ORDER BY 1", u=user_ids)},
+        stuck=[(str(r[0]), str(r[1]), int(r[2])) for r in stack.sql(
+            "SELECT status, stage, count(*) FROM uploads WHERE user_id = ANY(:u) AND status NOT IN "
+            "('ready', 'failed', 'duplicate') GROUP BY 1, 2", u=user_ids)])
 
 
 # --- reporting ----------------------------------------------------------------------------------------------
@@ -409,6 +416,10 @@ def print_throughput(tp: Throughput, ncpu: int, concurrency: int) -> None:
     print(f"    server created → ready under load: p50 {pct(tp.server_s, 50):.2f} s, p95 {pct(tp.server_s, 95):.2f} s")
     print(f"    ready {tp.ready}, failed/duplicate {tp.failed}, unfinished {tp.unfinished}, "
           f"POST errors {len(tp.post_errors)}")
+    print("    stage runs per upload (uploads.attempts; more than the claiming stages means retries): "
+          + ", ".join(f"{k}: {v}" for k, v in tp.attempts.items()))
+    for status, stage, count in tp.stuck:
+        print(f"    ! {count} uploads still {status} at stage {stage}")
     for err in tp.post_errors[:3]:
         print(f"    ! {err}")
     wall = tp.cpu["wall"] or 1.0
@@ -519,6 +530,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--quiet-wait", type=float, default=120.0,
                     help="wait up to this long for an idle CPU before each measurement (0: don't)")
     ap.add_argument("--quiet-below", type=float, default=0.25, help="idle means busy below this fraction")
+    ap.add_argument("--log-level", default="WARNING", help="LOG_LEVEL of web and worker (INFO shows each task)")
     ap.add_argument("--quick", action="store_true", help="small numbers for a smoke run")
     ap.add_argument("--keep", action="store_true", help="keep the database and the temporary directory")
     ap.add_argument("--kill-test", action="store_true", help="run the worker-crash recovery check instead")
@@ -577,46 +589,46 @@ def run_benchmark(stack: BenchStack, args: argparse.Namespace, workdir: Path) ->
     warm, lat_files, load_files = files[:3], files[3:3 + n_lat], files[3 + n_lat:]
     say(f"{len(files)} files, {sum(p.stat().st_size for p in files[:20]) / min(20, len(files)) / 1024:.0f} KiB each")
     pure = pure_ingest_cpu(files[:15])
+    ncpu = print_header(args, load)
+    print(f"files   : {args.points}-point 1 Hz GPX with heart rate and elevation (tasks.lib.synthetic), "
+          f"~{files[0].stat().st_size / 1024:.0f} KiB; LOG_LEVEL={stack.log_level}, no access log")
+    print(f"pure    : CPU per file in-process, median of 15: parse+normalize {pure[0] * 1e3:.1f} ms, "
+          f"summarize+encode {pure[1] * 1e3:.1f} ms (the floor under the worker's CPU per activity)", flush=True)
     stack.open()
     say(f"database {stack.database_url}, redis {stack.redis_url}, objects in {workdir / 'objects'}")
     results: list[ConfigResult] = []
     for web_workers, concurrency in itertools.product(args.web_workers, args.worker_concurrency):
         tag = f"w{web_workers}c{concurrency}"
-        say(f"=== {tag}: gunicorn gthread {web_workers} worker(s) × {args.web_threads} threads, "
-            f"celery prefork -c {concurrency}")
+        label = ConfigResult(web_workers, concurrency, None, None).label
+        print(f"\n{label} (gthread, {args.web_threads} threads per web worker; prefork pool)", flush=True)
         stack.migrate()
-        stack.start_web(web_workers, args.web_threads)
-        stack.start_worker(concurrency)
         try:
+            stack.start_web(web_workers, args.web_threads)
+            stack.start_worker(concurrency)
             # Every configuration uploads the same files, as athletes of its own: never a duplicate.
             warm_up(stack, warm, tag)
-            lat = tp = None
+            res = ConfigResult(web_workers, concurrency, None, None)
             if n_lat:
                 busy = wait_quiet(args.quiet_wait, args.quiet_below)
-                lat = measure_latency(stack, lat_files, tag, args.poll_ms / 1e3, 60.0)
-                lat.busy_before = busy
+                res.latency = measure_latency(stack, lat_files, tag, args.poll_ms / 1e3, 60.0)
+                res.latency.busy_before = busy
+                print_latency(res.latency, args.poll_ms)
             if n_load:
                 busy = wait_quiet(args.quiet_wait, args.quiet_below)
-                tp = measure_throughput(stack, load_files, tag, args.clients, args.duration, args.drain_timeout)
-                tp.busy_before = busy
+                res.throughput = measure_throughput(stack, load_files, tag, args.clients, args.duration,
+                                                    args.drain_timeout)
+                res.throughput.busy_before = busy
+                print_throughput(res.throughput, ncpu, concurrency)
+            results.append(res)
+        except (StackError, UploadError) as exc:
+            # One broken configuration (or a checkout changing under the run) must not hide the others.
+            print(f"  FAILED: {exc}")
+            print_log_tails(workdir, lines=12)
         finally:
             stack.stop_worker()
             stack.stop_web()
-        results.append(ConfigResult(web_workers, concurrency, lat, tp))
-        if tp is not None:
-            say(f"{tag}: {tp.rate:.1f} activities/s")
+        sys.stdout.flush()
 
-    ncpu = print_header(args, load)
-    print(f"files   : {args.points}-point 1 Hz GPX with heart rate and elevation (tasks.lib.synthetic), "
-          f"~{files[0].stat().st_size / 1024:.0f} KiB; LOG_LEVEL={stack.log_level}, no access log")
-    print(f"pure    : CPU per file in-process, median of 15: parse+normalize {pure[0] * 1e3:.1f} ms, "
-          f"summarize+encode {pure[1] * 1e3:.1f} ms (the floor under the worker's CPU per activity)")
-    for res in results:
-        print(f"\n{res.label} ({args.web_threads} threads per web worker)")
-        if res.latency is not None:
-            print_latency(res.latency, args.poll_ms)
-        if res.throughput is not None:
-            print_throughput(res.throughput, ncpu, res.concurrency)
     n_streams, n_bytes, n_points = bytes_per_point(stack)
     print(f"\nstored streams: {n_streams} activities, {n_bytes:,} bytes for {n_points:,} points = "
           f"{n_bytes / max(n_points, 1):.2f} bytes/point")
@@ -628,14 +640,14 @@ def run_benchmark(stack: BenchStack, args: argparse.Namespace, workdir: Path) ->
             p95 = pct(r.latency.client_s, 95) if r.latency else float("nan")
             mark = "  <- best" if r is best else ""
             print(f"  {r.label:34}{r.throughput.rate if r.throughput else 0:8.1f} /s{p95 * 1e3:8.0f} ms{mark}")
-    return 0
+    return 0 if results else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     workdir = Path(tempfile.mkdtemp(prefix="strava-bench-"))
-    stack = BenchStack(workdir, keep_db=args.keep)
+    stack = BenchStack(workdir, keep_db=args.keep, log_level=args.log_level)
     keep_logs = False
     try:
         if args.kill_test:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.db import Base
 
 UPLOAD_STATUSES = ("queued", "processing", "ready", "failed", "duplicate")
-DATA_TYPES = ("gpx", "gpx.gz", "tcx", "tcx.gz", "fit", "fit.gz")
+DATA_TYPES = ("gpx", "gpx.gz", "tcx", "tcx.gz", "fit", "fit.gz", "health")
 SPORT_TYPES = ("running", "cycling", "swimming", "walking", "hiking", "strength", "other")
 
 
@@ -47,6 +47,8 @@ class Upload(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     external_id: Mapped[str | None] = mapped_column(String(255))
     batch_id: Mapped[str | None] = mapped_column(String(36))
+    #: Which workout of a multi-workout file (an Apple Health export) this upload is; None for one-activity files.
+    part: Mapped[int | None] = mapped_column(Integer)
     # What the athlete asked for at upload time; applied when the activity is created.
     name: Mapped[str | None] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(Text)

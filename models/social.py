@@ -77,9 +77,11 @@ def counts(user_id: int) -> tuple[int, int]:
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
-def accept_all_pending(user_id: int) -> None:
-    db.session.execute(
+def accept_all_pending(user_id: int) -> list[int]:
+    """Accept every waiting request (the account went public); returns the new followers."""
+    return list(db.session.scalars(
         Follow.__table__.update()
         .where(Follow.followee_id == user_id, Follow.status == PENDING)
         .values(status=ACCEPTED)
-    )
+        .returning(Follow.follower_id)
+    ))

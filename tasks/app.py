@@ -15,7 +15,7 @@ from flask import Flask
 from models import db
 from models.redis_store import redis_store
 
-TASK_MODULES = ["tasks.maintenance", "tasks.stages", "tasks.segment_tasks"]
+TASK_MODULES = ["tasks.maintenance", "tasks.stages", "tasks.segment_tasks", "tasks.feed"]
 
 
 class AppTask(Task):

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from models import Activity, ActivityStream, PrivacyZone, Upload, User, db
 from models.storage import storage
-from tasks.lib.parsing import normalize, parse_bytes
+from tasks.lib.parsing import normalize, parse_bytes, parse_health_workout
 from tasks.lib.privacy import Zone, activity_seed
 from tasks.lib.summary import ActivitySummary, public_summary, summarize
 from tasks.lib.track import ParseError, Track
@@ -58,7 +58,16 @@ def default_name(sport: str, start: datetime, tz_name: str) -> str:
 def activity_values(upload: Upload, user: User, track: Track, summary: ActivitySummary,
                     privacy_version: int) -> dict[str, Any]:
     m = summary.metrics
-    sport = upload.sport_type or guess_sport(track, m.avg_speed_mps)
+    reported = getattr(track, "totals", None) or {}
+    distance, moving = m.distance_m, m.moving_time_s
+    # A file that says how far it went (an Apple Health workout, a trainer's session) is believed where the
+    # track itself can't tell: indoors, or a route of a couple of points.
+    if reported.get("distance_m", 0) > 0 and distance < 0.5 * reported["distance_m"]:
+        distance = float(reported["distance_m"])
+    if moving <= 0 and reported.get("duration_s", 0) > 0:
+        moving = min(float(reported["duration_s"]), m.elapsed_time_s or float(reported["duration_s"]))
+    avg_speed = distance / moving if moving > 0 and distance > 0 else m.avg_speed_mps
+    sport = upload.sport_type or guess_sport(track, avg_speed)
     start = datetime.fromtimestamp(float(track.time[0]), UTC)
     details = m.as_dict()
     owner_map = summary.owner_map
@@ -69,9 +78,9 @@ def activity_values(upload: Upload, user: User, track: Track, summary: ActivityS
         "description": upload.description or "", "sport_type": sport,
         "visibility": upload.visibility or user.preferences.default_visibility,
         "start_time": start, "device": (track.device or None) and track.device[:255],
-        "distance_m": m.distance_m, "elapsed_time_s": m.elapsed_time_s, "moving_time_s": m.moving_time_s,
+        "distance_m": distance, "elapsed_time_s": m.elapsed_time_s, "moving_time_s": moving,
         "elevation_gain_m": m.elevation_gain_m, "elevation_loss_m": m.elevation_loss_m,
-        "avg_speed_mps": m.avg_speed_mps, "max_speed_mps": m.max_speed_mps, "avg_hr": m.avg_hr,
+        "avg_speed_mps": avg_speed, "max_speed_mps": m.max_speed_mps, "avg_hr": m.avg_hr,
         "max_hr": m.max_hr, "avg_cadence": m.avg_cadence, "avg_power": m.avg_power, "max_power": m.max_power,
         "avg_temp": m.avg_temp,
         "details": {k: details.get(k) for k in ("splits_metric", "splits_standard", "laps", "best_efforts",
@@ -96,7 +105,10 @@ def ingest_upload(upload: Upload) -> str:
         data = storage.get(upload.storage_key)
     except KeyError:
         raise ParseError("The uploaded file could not be found in storage; please upload it again.") from None
-    track = normalize(parse_bytes(data, upload.data_type or "gpx"))
+    if upload.data_type == "health":
+        track = normalize(parse_health_workout(data, upload.part or 0))
+    else:
+        track = normalize(parse_bytes(data, upload.data_type or "gpx"))
     user = db.session.get(User, upload.user_id)
     if user is None:  # the account was deleted meanwhile
         raise ParseError("The account no longer exists.")

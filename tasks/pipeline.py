@@ -2,7 +2,8 @@
 
     ingest      parse → normalize → privacy → metrics → store    (one task: the track never leaves memory)
     segments    match → efforts → leaderboards → achievements    (one task: one decode of the stream)
-    [hooks]     feed fan-out → notify                             (added by the issues that build them)
+    feed        fan-out to followers' feeds (hybrid for huge accounts)
+    [hooks]     push notifications                                (added by the issue that builds it)
     finish      the upload becomes `ready`
 
 Stages pass the upload id only, load what they need, and are safe to run twice (brief §4.2). One error
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 #: Stages that run after the activity exists, in order. Each takes the upload id.
 POST_INGEST_HOOKS: list[Task] = [
     stages.segments,  # segment matching → efforts → leaderboards → achievements
+    stages.feed,  # fan-out to followers' feeds
 ]
 
 

@@ -70,6 +70,12 @@ def mark_failed_or_requeue(upload_id: int, exc: BaseException) -> None:
     if transient and upload.attempts < MAX_ATTEMPTS:
         upload.status, upload.stage = "queued", None
         log.warning("upload %s: transient failure (%s); left queued for the sweeper", upload_id, exc)
+    elif upload.activity_id is not None and upload.stage not in (None, "ingest"):
+        # The activity exists and is the athlete's; a later stage (segments, feed) failing for good must not
+        # report the upload as lost. Say what is missing instead, and leave the rest to operators.
+        log.error("upload %s: stage %s failed after the activity was stored: %r", upload_id, upload.stage, exc)
+        upload.error = f"Your activity is saved, but the {upload.stage} step could not be completed."
+        upload.status, upload.stage = "ready", None
     else:
         upload.status, upload.stage, upload.error = "failed", None, user_message(exc)
         if not isinstance(exc, ParseError):
@@ -121,4 +127,16 @@ def segments(self: Task, upload_id: int) -> int:
     if upload is None or upload.activity_id is None:
         return upload_id
     segment_service.process_activity(upload.activity_id)
+    return upload_id
+
+
+@shared_task(name="pipeline.feed", base=PipelineTask, bind=True)
+def feed(self: Task, upload_id: int) -> int:
+    """Fan the new activity out to the followers' feeds (or to the author's feed only, for huge accounts)."""
+    from tasks import feed as feed_service
+
+    upload = claim(upload_id, "feed")
+    if upload is None or upload.activity_id is None:
+        return upload_id
+    feed_service.fan_out_activity(upload.activity_id)
     return upload_id

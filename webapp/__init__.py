@@ -56,7 +56,12 @@ def register_api(app: Flask) -> None:
     from webapp import health
     from webapp.activities.resources import blp as activities_blp
     from webapp.errors import register_error_handlers
+    from webapp.feed.resources import blp as feed_blp
     from webapp.follows.resources import blp as follows_blp
+    from webapp.groups.resources import blp as groups_blp
+    from webapp.interactions.resources import blp as interactions_blp
+    from webapp.notifications.resources import blp as notifications_blp
+    from webapp.posts.resources import blp as posts_blp
     from webapp.privacy_zones.resources import blp as privacy_zones_blp
     from webapp.profiles.resources import blp as profiles_blp
     from webapp.segments.resources import blp as segments_blp
@@ -64,7 +69,8 @@ def register_api(app: Flask) -> None:
 
     api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})
     sock.init_app(app)
-    for blp in (profiles_blp, follows_blp, uploads_blp, activities_blp, privacy_zones_blp, segments_blp):
+    for blp in (profiles_blp, follows_blp, uploads_blp, activities_blp, privacy_zones_blp, segments_blp,
+                groups_blp, posts_blp, interactions_blp, notifications_blp, feed_blp):
         api.register_blueprint(blp)
     app.register_blueprint(health.blp)
     register_error_handlers(app)

@@ -293,6 +293,15 @@ def test_apple_times() -> None:
 # --------------------------------------------------------------------------- failures
 
 
+def test_count_ignores_workout_text_in_comments_and_cdata() -> None:
+    body = ('<!-- <Workout workoutActivityType="x"/> -->\n<Record type="x" value="1"><![CDATA[<Workout>]]>'
+            '</Record>\n<?note <Workout/> ?>\n' + workout("Running", 0, 60) + "<WorkoutRoute/>\n")
+    data = export(body)
+    assert count_health_workouts(data) == 1
+    assert count_health_workouts(MULTI.replace(b"<Record", b"<!-- c --><Record", 1)) == 3
+    assert count_health_workouts(export("")) == 0
+
+
 def test_no_workouts() -> None:
     data = export(hr_record(0, 70) + other_record(10))
     assert count_health_workouts(data) == 0
@@ -341,6 +350,8 @@ BILLION_LAUGHS = """<!DOCTYPE HealthData [<!ENTITY lol "lol"><!ENTITY lol2 "&lol
     ('<!DOCTYPE HealthData PUBLIC "-//x//y" "health.dtd">\n', "external document type"),
     ("<!DOCTYPE gpx [<!ELEMENT gpx ANY>]>\n", "not Apple Health's"),
     ('<!DOCTYPE HealthData [<!ENTITY % p SYSTEM "http://example.com/p">%p;]>\n', "entities"),
+    # An undeclared parameter entity would make expat skip undefined entities silently.
+    ("<!DOCTYPE HealthData [<!ELEMENT HealthData ANY>\n%p;\n]>\n", "parameter entities"),
 ])
 def test_hostile_doctypes_rejected(dtd: str, message: str) -> None:
     data = export(workout("Running", 0, 60, route(1, 3)), dtd=dtd)

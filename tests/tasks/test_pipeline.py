@@ -6,6 +6,7 @@ import gzip
 import io
 import threading
 import zipfile
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -185,7 +186,7 @@ def test_transient_failures_requeue_and_permanent_ones_fail(app, live_client, li
     from models.storage import StorageError
     from tasks.stages import MAX_ATTEMPTS, mark_failed_or_requeue
 
-    ann, ann_id = live_login("ann")
+    _, ann_id = live_login("ann")
     u = Upload(user_id=ann_id, storage_key="k", size_bytes=1, sha256="0" * 64, status="processing", attempts=1)
     db.session.add(u)
     db.session.commit()
@@ -244,3 +245,22 @@ def _tcx_without_position(track) -> bytes:
             f'TrainingCenterDatabase/v2"><Activities><Activity Sport="Running"><Id>x</Id><Lap StartTime="'
             f'{datetime.fromtimestamp(track.time[0], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}"><Track>{points}'
             f"</Track></Lap></Activity></Activities></TrainingCenterDatabase>").encode()
+
+
+def test_a_later_stage_failing_for_good_keeps_the_activity_and_says_so(app, live_client, live_login):
+    from tasks.stages import mark_failed_or_requeue
+
+    _, ann_id = live_login("ann")
+    u = Upload(user_id=ann_id, storage_key="k", size_bytes=1, sha256="1" * 64, status="processing", attempts=1,
+               stage="segments")
+    db.session.add(u)
+    db.session.commit()
+    a = Activity(user_id=ann_id, upload_id=u.id, name="x", sport_type="running", visibility="everyone",
+                 start_time=datetime.now(UTC), details={}, has_gps=False, point_count=0)
+    db.session.add(a)
+    db.session.commit()
+    u.activity_id = a.id
+    db.session.commit()
+    mark_failed_or_requeue(u.id, ZeroDivisionError("bug"))
+    db.session.refresh(u)
+    assert u.status == "ready" and u.activity_id == a.id and "segments" in u.error

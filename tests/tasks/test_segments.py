@@ -60,7 +60,7 @@ def upload_ride(client, headers, track, **form) -> dict:
 
 
 def test_segment_matching_timing_leaderboard_and_flushall(live_client, live_login, redis_clean):
-    ann, ann_id = live_login("ann")
+    ann, _ = live_login("ann")
     seg = make_segment(live_client, ann)
     assert 1150 < seg["distance_m"] < 1500
     riders = {}
@@ -103,9 +103,11 @@ def test_segment_matching_timing_leaderboard_and_flushall(live_client, live_logi
     assert again == board
 
     # The KOM is an achievement for cat, shown with the activity.
-    cat_headers, cat_id, cat_effort = riders["cat"]
+    _, cat_id, cat_effort = riders["cat"]
     kinds = {a["kind"] for a in live_client.get(f"/api/v1/users/{cat_id}/achievements", headers=bob).json["items"]}
-    assert "first_sport" in kinds
+    assert {"first_sport", "kom"} <= kinds
+    shown = live_client.get(f"/api/v1/activities/{cat_effort['activity_id']}", headers=bob).json["achievements"]
+    assert any(a["kind"] == "kom" and a["effort_id"] == cat_effort["id"] for a in shown)
 
 
 def test_new_segment_is_matched_against_existing_activities(live_client, live_login):

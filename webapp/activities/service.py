@@ -19,7 +19,7 @@ from sqlalchemy import and_, delete, or_, select
 
 from models import Activity, ActivityStream, Upload, User, db, social
 from models.storage import storage
-from tasks import segment_tasks
+from tasks import feed, segment_tasks
 from tasks.ingest import default_name, privacy_seed, privacy_settings, refresh_public_view
 from tasks.lib.metrics import derived_streams, resample_indices
 from tasks.lib.privacy import public_view
@@ -108,8 +108,9 @@ def update(viewer: User, activity_id: int, changes: dict[str, Any]) -> Activity:
     for key, value in changes.items():
         setattr(activity, key, value)
     db.session.commit()
-    if visibility_changed:  # boards show only efforts of `everyone` activities
+    if visibility_changed:  # boards show only efforts of `everyone` activities; feeds follow visibility too
         segment_tasks.enqueue_rebuild(segments_touched_by(activity.id))
+        feed.enqueue_item_changed("activity", activity.id)
     return activity
 
 
@@ -120,9 +121,11 @@ def delete_activity(viewer: User, activity_id: int) -> None:
     uploads = list(db.session.scalars(select(Upload).where(Upload.activity_id == activity.id)))
     keys = {u.storage_key for u in uploads if u.storage_key}
     db.session.execute(delete(Upload).where(Upload.activity_id == activity.id))
+    author_id = activity.user_id
     db.session.delete(activity)
     db.session.commit()
     segment_tasks.enqueue_rebuild(touched)
+    feed.enqueue_item_removed("activity", activity_id, author_id)
     for key in keys:
         still_used = db.session.scalar(select(Upload.id).where(Upload.storage_key == key).limit(1))
         if still_used is None:

@@ -10,6 +10,8 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from models import Block, Follow, User, db, social
+from models.notification import notify
+from tasks import feed
 from webapp.pagination import decode_cursor, encode_cursor
 from webapp.profiles.service import can_see_details, get_visible_user
 
@@ -21,14 +23,23 @@ def follow(viewer: User, target_id: int) -> str:
     status = social.PENDING if target.is_private else social.ACCEPTED
     stmt = insert(Follow).values(follower_id=viewer.id, followee_id=target.id, status=status)
     # Following again is a no-op that keeps the existing state (an accepted follow never turns pending).
-    db.session.execute(stmt.on_conflict_do_nothing())
+    created = db.session.execute(stmt.on_conflict_do_nothing()).rowcount
+    if created:
+        kind = "follow_request" if status == social.PENDING else "follow"
+        notify(target.id, kind, f"{kind}:{viewer.id}", actor_id=viewer.id,
+               payload={"display_name": viewer.display_name})
     db.session.commit()
+    if created and status == social.ACCEPTED:
+        feed.enqueue_follow(viewer.id, target.id)
     return social.follow_status(viewer.id, target.id) or status
 
 
 def unfollow(viewer: User, target_id: int) -> None:
-    db.session.execute(delete(Follow).where(Follow.follower_id == viewer.id, Follow.followee_id == target_id))
+    removed = db.session.execute(
+        delete(Follow).where(Follow.follower_id == viewer.id, Follow.followee_id == target_id)).rowcount
     db.session.commit()
+    if removed:
+        feed.enqueue_unfollow(viewer.id, target_id)
 
 
 def answer_request(viewer: User, follower_id: int, *, accept: bool) -> None:
@@ -40,7 +51,12 @@ def answer_request(viewer: User, follower_id: int, *, accept: bool) -> None:
     if result.rowcount == 0:
         db.session.rollback()
         abort(404, message="No pending follow request from this athlete.")
+    if accept:
+        notify(follower_id, "follow_accepted", f"follow_accepted:{viewer.id}", actor_id=viewer.id,
+               payload={"display_name": viewer.display_name})
     db.session.commit()
+    if accept:
+        feed.enqueue_follow(follower_id, viewer.id)
 
 
 def block(viewer: User, target_id: int) -> None:
@@ -55,6 +71,8 @@ def block(viewer: User, target_id: int) -> None:
         and_(Follow.follower_id == target_id, Follow.followee_id == viewer.id),
     )))
     db.session.commit()
+    feed.enqueue_unfollow(viewer.id, target_id)
+    feed.enqueue_unfollow(target_id, viewer.id)
 
 
 def unblock(viewer: User, target_id: int) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from models import SegmentEffort, Upload, User, db, social
 from models.storage import storage
-from tasks import maintenance, segment_tasks
+from tasks import feed, maintenance, segment_tasks
 
 
 def own_profile(user: User) -> dict[str, Any]:
@@ -35,8 +35,9 @@ def update_profile(user: User, changes: dict[str, Any]) -> User:
     # Both decide whether the athlete's efforts appear on public leaderboards.
     boards_changed = (changes.get("is_private", user.is_private) != user.is_private or prefs_changes.get(
         "hide_from_leaderboards", user.preferences.hide_from_leaderboards) != user.preferences.hide_from_leaderboards)
+    new_followers: list[int] = []
     if user.is_private and changes.get("is_private") is False:
-        social.accept_all_pending(user.id)  # a public account has no requests waiting
+        new_followers = social.accept_all_pending(user.id)  # a public account has no requests waiting
     for key, value in changes.items():
         setattr(user, key, value)
     prefs = user.preferences
@@ -51,6 +52,8 @@ def update_profile(user: User, changes: dict[str, Any]) -> User:
     db.session.commit()
     if privacy_changed:
         maintenance.enqueue_privacy_refresh(user.id)
+    for follower_id in new_followers:
+        feed.enqueue_follow(follower_id, user.id)
     if boards_changed:
         segment_tasks.enqueue_rebuild(db.session.scalars(
             select(SegmentEffort.segment_id).where(SegmentEffort.user_id == user.id).distinct()))

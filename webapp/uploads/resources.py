@@ -27,12 +27,17 @@ def _idempotency_key() -> str | None:
     return key
 
 
+def _batch(batch: dict[str, Any]) -> Response:
+    return Response(BatchSchema().dumps(batch), status=201, mimetype="application/json")
+
+
 @blp.route("/uploads")
 class Uploads(MethodView):
     @blp.arguments(UploadFormSchema, location="form")
     @blp.arguments(UploadFileSchema, location="files")
     @blp.response(201, UploadSchema, description="The upload, queued for processing (poll GET /uploads/{id}). "
-                  "A .zip is answered with {batch_id, uploads: [...]}, one upload per activity file inside.")
+                  "A .zip (or an Apple Health export with several workouts) is answered with "
+                  "{batch_id, uploads: [...]}, one upload per activity.")
     @blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
                           "schema": {"type": "string", "maxLength": 255},
                           "description": "Repeat a request safely: the same key returns the same upload"}])
@@ -45,9 +50,13 @@ class Uploads(MethodView):
         is_zip = form.get("data_type") == "zip" or (
             form.get("data_type") is None and (data[:4] == b"PK\x03\x04" or (filename or "").lower().endswith(".zip")))
         if is_zip:
-            batch = service.accept_zip(user, data, form)
-            return Response(BatchSchema().dumps(batch), status=201, mimetype="application/json")
-        return service.accept_file(user, data, filename, form, idempotency_key=_idempotency_key())
+            return _batch(service.accept_zip(user, data, form))
+        data_type = form.get("data_type") or (service.sniff_type(filename, data) if data else None)
+        if data_type == "health":
+            result = service.accept_health_export(user, data, filename, form, idempotency_key=_idempotency_key())
+            return _batch(result) if isinstance(result, dict) else result
+        return service.accept_file(user, data, filename, form, idempotency_key=_idempotency_key(),
+                                   data_type=data_type)
 
     @blp.arguments(UploadListArgsSchema, location="query")
     @blp.response(200, UploadPageSchema)

@@ -10,7 +10,8 @@ from models.user import VISIBILITIES
 
 class UploadFormSchema(ma.Schema):
     data_type = ma.fields.String(validate=validate.OneOf([*DATA_TYPES, "zip"]), metadata={
-        "description": "gpx, gpx.gz, tcx, tcx.gz, fit, fit.gz (or zip for many files); inferred when absent"})
+        "description": "gpx, gpx.gz, tcx, tcx.gz, fit, fit.gz, health (an Apple Health export.xml) or zip "
+                       "(many files); inferred from the name and content when absent"})
     external_id = ma.fields.String(validate=validate.Length(1, 255))
     name = ma.fields.String(validate=validate.Length(1, 255))
     description = ma.fields.String(validate=validate.Length(0, 10000))

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from models import Activity, Upload, User, db
 from models.storage import StorageError, storage
 from tasks import pipeline
-from tasks.lib.parsing import ParseError, detect_type, iter_zip
+from tasks.lib.parsing import ParseError, count_health_workouts, detect_type, iter_zip
 from webapp.pagination import decode_cursor, encode_cursor
 
 log = logging.getLogger(__name__)
@@ -31,27 +31,23 @@ def _existing_by_key(user_id: int, key: str) -> Upload | None:
 
 
 def accept_file(user: User, data: bytes, filename: str | None, form: dict[str, Any], *,
-                idempotency_key: str | None = None, batch_id: str | None = None) -> Upload:
-    """Create (or, for a repeated Idempotency-Key, return) the upload of one activity file."""
-    sha256 = hashlib.sha256(data).hexdigest()
+                idempotency_key: str | None = None, batch_id: str | None = None, part: int | None = None,
+                data_type: str | None = None) -> Upload:
+    """Create (or, for a repeated Idempotency-Key, return) the upload of one activity file — or of workout
+    ``part`` of a multi-workout file, which shares the stored file but is its own activity."""
+    content_sha = hashlib.sha256(data).hexdigest()
+    sha256 = content_sha if part is None else hashlib.sha256(f"{content_sha}:part:{part}".encode()).hexdigest()
     if idempotency_key:
         existing = _existing_by_key(user.id, idempotency_key)
         if existing is not None:
             return _same_key(existing, sha256)
     if not data:
         abort(422, message="The file is empty.", errors={"files": {"file": ["The file is empty."]}})
-    data_type = form.get("data_type")
-    try:
-        detected = detect_type(filename, data[:4096])
-    except ParseError as exc:
-        if data_type is None:
-            abort(422, message=str(exc), errors={"form": {"data_type": [str(exc)]}})
-        detected = data_type
-    data_type = data_type or detected
+    data_type = data_type or form.get("data_type") or sniff_type(filename, data)
 
     duplicate_of = db.session.scalar(
         select(Activity.id).where(Activity.user_id == user.id, Activity.source_sha256 == sha256))
-    key = _storage_key(user.id, sha256, data_type)
+    key = _storage_key(user.id, content_sha, data_type)
     if duplicate_of is None:
         try:
             storage.put(key, data)
@@ -61,7 +57,7 @@ def accept_file(user: User, data: bytes, filename: str | None, form: dict[str, A
     values = {
         "user_id": user.id, "storage_key": key, "size_bytes": len(data), "sha256": sha256,
         "data_type": data_type, "filename": (filename or "")[:255] or None,
-        "idempotency_key": idempotency_key, "batch_id": batch_id,
+        "idempotency_key": idempotency_key, "batch_id": batch_id, "part": part,
         "external_id": form.get("external_id"), "name": form.get("name"), "description": form.get("description"),
         "sport_type": form.get("sport_type"), "visibility": form.get("visibility"),
         "status": "duplicate" if duplicate_of else "queued", "activity_id": duplicate_of,
@@ -83,6 +79,31 @@ def accept_file(user: User, data: bytes, filename: str | None, form: dict[str, A
     upload = db.session.get(Upload, upload_id)
     assert upload is not None
     return upload
+
+
+def sniff_type(filename: str | None, data: bytes) -> str:
+    try:
+        return detect_type(filename, data[:4096])
+    except ParseError as exc:
+        abort(422, message=str(exc), errors={"form": {"data_type": [str(exc)]}})
+    raise AssertionError("unreachable")
+
+
+def accept_health_export(user: User, data: bytes, filename: str | None, form: dict[str, Any], *,
+                         idempotency_key: str | None = None) -> Upload | dict[str, Any]:
+    """An Apple Health export: one upload per workout (a single-workout export answers like any file)."""
+    try:
+        count = count_health_workouts(data)
+    except ParseError as exc:
+        abort(422, message=str(exc), errors={"files": {"file": [str(exc)]}})
+    if count == 0:
+        abort(422, message="The Apple Health export contains no workouts.")
+    if count == 1:
+        return accept_file(user, data, filename, form, idempotency_key=idempotency_key, data_type="health")
+    batch_id = str(uuid.uuid4())
+    uploads = [accept_file(user, data, filename, form, batch_id=batch_id, part=i, data_type="health")
+               for i in range(count)]
+    return {"batch_id": batch_id, "uploads": uploads}
 
 
 def _same_key(existing: Upload, sha256: str) -> Upload:

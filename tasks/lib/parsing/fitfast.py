@@ -181,26 +181,27 @@ def _word_table() -> np.ndarray:
 _T16 = _word_table()
 
 
-@lru_cache(maxsize=16)
-def _skip_table(words: int) -> list[int]:
+#: Words per block in :func:`crc16`: few numpy steps per block, many blocks side by side.
+_CRC_BLOCK_WORDS = 16
+
+
+@lru_cache(maxsize=64)
+def _skip_table(words: int) -> np.ndarray:
     """State after feeding ``words`` zero words, for every 16-bit state (by repeated squaring)."""
-    result = np.arange(1 << 16, dtype=np.uint16)
-    power = _T16
-    k = words
-    while k:
-        if k & 1:
-            result = power[result]
-        power = power[power]
-        k >>= 1
-    return result.tolist()
+    if words == 1:
+        return _T16
+    half = _skip_table(words // 2)
+    table = half[half]
+    return _T16[table] if words & 1 else table
 
 
 def crc16(data: bytes, start: int = 0, end: int | None = None) -> int:
     """FIT CRC of ``data[start:end]`` (same value as fitdecode.utils.compute_crc).
 
     Long inputs are cut into equal blocks whose CRCs are computed side by side with numpy, one word
-    column per step, then folded together: block CRCs combine as ``skip(acc) ^ crc(block)``. Zero
-    bytes in front do not change a CRC with init 0, which is how the input is padded to whole blocks.
+    column per step, then folded pairwise: two neighbouring spans combine as ``skip(left) ^ right``,
+    ``skip`` feeding as many zero words as the right span holds. Zero bytes in front do not change a
+    CRC with init 0, which is how the input is padded to a power-of-two number of blocks.
     """
     end = len(data) if end is None else end
     n = end - start
@@ -210,21 +211,20 @@ def crc16(data: bytes, start: int = 0, end: int | None = None) -> int:
         for b in data[start:end]:
             crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
         return crc
-    words_per_block = 1 << max(5, min(11, (int(math.sqrt(n)) // 2).bit_length()))
-    block = 2 * words_per_block
-    blocks = -(-n // block)
-    padded = np.zeros(blocks * block, dtype=np.uint8)
-    padded[blocks * block - n:] = np.frombuffer(data, dtype=np.uint8, count=n, offset=start)
-    columns = np.ascontiguousarray(padded.view("<u2").reshape(blocks, words_per_block).T)
+    words = _CRC_BLOCK_WORDS
+    blocks = 1 << (-(-n // (2 * words)) - 1).bit_length()
+    padded = np.zeros(blocks * 2 * words, dtype=np.uint8)
+    padded[padded.shape[0] - n:] = np.frombuffer(data, dtype=np.uint8, count=n, offset=start)
+    columns = np.ascontiguousarray(padded.view("<u2").reshape(blocks, words).T)
     crc = np.zeros(blocks, dtype=np.uint16)
     for column in columns:
         np.bitwise_xor(crc, column, out=crc)
         np.take(_T16, crc, out=crc)
-    skip = _skip_table(words_per_block)
-    acc = 0
-    for c in crc.tolist():
-        acc = skip[acc] ^ c
-    return acc
+    span = words
+    while crc.shape[0] > 1:
+        crc = _skip_table(span)[crc[0::2]] ^ crc[1::2]
+        span *= 2
+    return int(crc[0])
 
 
 # --------------------------------------------------------------------------- definitions
@@ -277,14 +277,13 @@ def _standard_field_breaks(global_num: int, num: int, size: int, ident: int) -> 
                 return True  # tuples with None, or accumulating floats/strings, raise in fitdecode
             if cand is not fld and comp.accumulate:
                 return True  # sub-field accumulators are never initialised in fitdecode
-            if global_num in _META_NAMES and mesg.fields[comp.def_num].name in names:
-                if not (global_num == _RECORD and num == 2 and comp.def_num == 78 and
-                        (single_int or ident in (0x88, 0x89))):
-                    return True
-    if global_num == _RECORD and fld.name in RECORD_TARGETS:
-        if fld.type.enum or fld.subfields:
-            return True
-    return False
+            # A component that expands into a name we read: only altitude → enhanced_altitude, from
+            # a plain number, is decoded column-wise.
+            altitude = global_num == _RECORD and num == 2 and comp.def_num == 78 and (
+                single_int or ident in (0x88, 0x89))
+            if mesg.fields[comp.def_num].name in names and not altitude:
+                return True
+    return global_num == _RECORD and fld.name in RECORD_TARGETS and bool(fld.type.enum or fld.subfields)
 
 
 def _dev_breaks(size: int, base: fit_types.BaseType, num: int) -> bool:
@@ -454,6 +453,9 @@ class _Walker:
         self.data = data
         self.n = len(data)
         self.state = _State()
+        self.definitions: dict[tuple[int, bytes], _Definition] = {}
+        #: Bumped whenever developer-field descriptions change, so cached definitions using them expire.
+        self.dev_generation = 0
         self._reset_file()
 
     def _reset_file(self) -> None:
@@ -461,6 +463,7 @@ class _Walker:
         self.dev_types: dict[int, dict[int, tuple[fit_types.BaseType, object]]] = {}
         self.acc = 0
         self.acc_pos = -1
+        self.dev_generation += 1
 
     # ---- errors, always after the point cap (fitdecode would have stopped there first)
 
@@ -566,6 +569,17 @@ class _Walker:
         if header & 0x80 or not header & 0x40:
             raise self._unsupported()  # a data message whose local type was never defined
         local = header & 0x0F
+        # Devices repeat the same few definitions (sometimes thousands of times): reuse the parsed
+        # one when its bytes are the same (and, with developer fields, their descriptions too).
+        key = self._definition_key(pos)
+        if key is not None:
+            cached = self.definitions.get(key)
+            if cached is not None:
+                stop = pos + 1 + len(key[1])
+                if stop > end:
+                    raise self._unsupported()
+                self._install(local, cached)
+                return stop
         p = pos + 1
         self._need(p + 5)
         endian = "<" if not data[p + 1] else ">"
@@ -595,8 +609,27 @@ class _Walker:
                 dev_fields.append((index, num, size, described[0], described[1]))
         if p > end:
             raise self._unsupported()  # the definition runs past the data size (fitdecode asserts)
-        self._install(local, self._build(global_num, endian, fields, dev_fields))
+        d = self._build(global_num, endian, fields, dev_fields)
+        if key is not None and len(self.definitions) < 4096:
+            self.definitions[key] = d
+        self._install(local, d)
         return p
+
+    def _definition_key(self, pos: int) -> tuple[int, bytes] | None:
+        """Cache key of the definition at ``pos``, or None when its bytes are not all there."""
+        data, n = self.data, self.n
+        if pos + 5 >= n:
+            return None
+        stop = pos + 6 + 3 * data[pos + 5]
+        generation = -1
+        if data[pos] & 0x20:
+            if stop >= n:
+                return None
+            stop += 1 + 3 * data[stop]
+            generation = self.dev_generation
+        if stop > n:
+            return None
+        return generation, data[pos + 1:stop]
 
     def _build(self, global_num: int, endian: str, fields: list[tuple[int, int, int]],
                dev_fields: list[tuple[int, int, int, fit_types.BaseType, object]]) -> _Definition:
@@ -638,10 +671,8 @@ class _Walker:
         for h in (local, local | 0x10, local | 0x20, local | 0x30):
             self.table[h] = normal
         if local < 4:
-            compressed = (d.size, _SPECIAL, d.sink, d)
             base = 0x80 | (local << 5)
-            for h in range(base, base + 32):
-                self.table[h] = compressed
+            self.table[base:base + 32] = [(d.size, _SPECIAL, d.sink, d)] * 32
 
     # ---- messages that need more than an offset
 
@@ -723,6 +754,7 @@ class _Walker:
             if not found or type(index) is not int:
                 raise self._unsupported()
             self.dev_types[index] = {}
+            self.dev_generation += 1
         elif g == _FIELD_DESCRIPTION:
             self._field_description(_decode_message(d, self.data, pos))
 
@@ -742,6 +774,7 @@ class _Walker:
             raise self._unsupported()
         _, name = fields.raw("field_name")
         self.dev_types[index][num] = (base, name)
+        self.dev_generation += 1
 
 
 # --------------------------------------------------------------------------- assembling the track

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from webapp.auth import current_user
+from webapp.feed import service
+from webapp.feed.schemas import FeedPageSchema
+from webapp.pagination import PageArgsSchema
+
+blp = Blueprint("feed", __name__, url_prefix="/api/v1", description="The home feed")
+
+
+@blp.route("/feed")
+class Feed(MethodView):
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, FeedPageSchema)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The signed-in athlete's home feed: own and followed athletes' activities and posts, newest first"""
+        return service.feed_page(current_user(), args["cursor"], args["limit"])
