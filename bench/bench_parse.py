@@ -4,6 +4,10 @@ Usage (from the repository root)::
 
     python bench/bench_parse.py            # 1-hour, 3,600-point GPX, best of N runs
     python bench/bench_parse.py --big      # also peak RSS of a child process parsing ~100 MB
+
+A FIT section follows: parse_fit (the numpy decoder) against the fitdecode-based reference parser on
+the largest FIT file of the activity corpus (``shared/corpus/fit`` next to the checkout; skipped when
+absent). ``--fit-runs`` sets the runs of the slow reference, ``--no-fit`` skips the section.
 """
 
 from __future__ import annotations
@@ -119,12 +123,43 @@ def run_big(size_mb: int) -> None:
               f"peak RSS of the child process {peak_kib / 1024:.0f} MiB (file itself {size / 2**20:.0f} MiB)")
 
 
+FIT_CORPUS = ROOT.parent / "shared" / "corpus" / "fit"
+
+
+def run_fit(runs: int, reference_runs: int) -> None:
+    """parse_fit vs the fitdecode-based parser on the corpus' largest FIT file (same Track checked)."""
+    files = sorted(FIT_CORPUS.glob("*.fit"), key=lambda p: p.stat().st_size) if FIT_CORPUS.is_dir() else []
+    if not files:
+        print(f"\nFIT: no corpus at {FIT_CORPUS}, skipped")
+        return
+    import numpy as np
+
+    from tasks.lib.parsing.fit import parse_fit, parse_fit_fitdecode
+    from tasks.lib.parsing.fitfast import parse as parse_fast
+
+    path = files[-1]
+    data = path.read_bytes()
+    ours, ref = parse_fit(data), parse_fit_fitdecode(data)
+    assert len(ours) == len(ref) and np.array_equal(ours.time, ref.time, equal_nan=True)
+    parse_fast(data)  # raises if the file would need the fitdecode fallback
+    fast = best_of({"ours": lambda: parse_fit(data)}, runs)["ours"]
+    slow = best_of({"fitdecode": lambda: parse_fit_fitdecode(data)}, reference_runs)["fitdecode"]
+    n = len(ours)
+    print(f"\nFIT {path.name}: {n:,} records, {len(data) / 1024:.0f} KiB, best CPU time "
+          f"(ours of {runs} runs, fitdecode of {reference_runs})")
+    print(f"  ours      parse_fit          : {fast * 1e3:8.2f} ms  {fast / n * 1e6:7.2f} µs/record")
+    print(f"  fitdecode parse_fit_fitdecode: {slow * 1e3:8.2f} ms  {slow / n * 1e6:7.2f} µs/record")
+    print(f"  speed-up: {slow / fast:.1f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=20, help="runs per parser; the best is reported")
     ap.add_argument("--points", type=int, default=3600, help="points in the small GPX (1 Hz)")
     ap.add_argument("--big", action="store_true", help="also measure peak RSS on a generated ~100 MB GPX")
     ap.add_argument("--big-mb", type=int, default=100, help="size of the big GPX in MiB")
+    ap.add_argument("--fit-runs", type=int, default=3, help="runs of the (slow) fitdecode FIT reference")
+    ap.add_argument("--no-fit", action="store_true", help="skip the FIT section")
     args = ap.parse_args()
 
     import gpxpy
@@ -153,6 +188,8 @@ def main() -> None:
           "  (the fallback for files the fast path declines)")
     print(f"  gpxpy  gpxpy.parse          : {theirs * 1e3:7.2f} ms  {args.points / theirs:12,.0f} points/s")
     print(f"  speed-up (parse+normalize vs gpxpy.parse): {theirs / ours:.1f}x")
+    if not args.no_fit:
+        run_fit(args.runs, args.fit_runs)
     if args.big:
         run_big(args.big_mb)
 

@@ -128,3 +128,14 @@ def create_database(server_url: str, name: str, *, drop: bool = False) -> None:
                 conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     finally:
         engine.dispose()
+
+
+def drop_database(server_url: str, name: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()

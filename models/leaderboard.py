@@ -14,6 +14,7 @@ earlier effort; both fit exactly in a double (27 + 26 bits).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -79,6 +80,13 @@ def key(segment_id: int, suffix: str) -> str:
     return f"lb:{segment_id}:{suffix}"
 
 
+#: (effort id, user id, elapsed seconds, start, sex, birth year): what a rebuild reads per effort.
+EffortRow = tuple[int, int, float, datetime, str | None, int | None]
+#: Members per ZADD / HSET while staging a rebuilt board, and how long an abandoned stage lives.
+_STAGE_CHUNK = 10_000
+_STAGE_TTL = 3600
+
+
 @dataclass(frozen=True)
 class BoardEffort:
     """An eligible effort as the boards need it."""
@@ -103,6 +111,25 @@ class BoardEffort:
             if suffix == current[kind]:  # only the current periods are ever asked for
                 out.append((suffix, _TTL[kind]))
         return out
+
+
+def _best_per_board(rows: Iterable[EffortRow], today: date) -> dict[tuple[str, int], dict[int, tuple[float, int]]]:
+    """Per (board suffix, TTL): each athlete's best (score, effort id); the first seen wins a tie."""
+    best: dict[tuple[str, int], dict[int, tuple[float, int]]] = {}
+    suffixes_of: dict[tuple[Any, ...], list[dict[int, tuple[float, int]]]] = {}
+    for effort_id, user_id, elapsed_s, start, sex, birth_year in rows:
+        value = score(elapsed_s, start)
+        # BoardEffort.suffixes reads exactly these (and today, fixed here).
+        which = (sex, birth_year, start.date(), start.astimezone(UTC).date())
+        boards = suffixes_of.get(which)
+        if boards is None:
+            effort = BoardEffort(effort_id, user_id, elapsed_s, start, sex, birth_year)
+            boards = suffixes_of[which] = [best.setdefault(s, {}) for s in effort.suffixes(today)]
+        for board in boards:
+            current = board.get(user_id)
+            if current is None or value < current[0]:
+                board[user_id] = (value, effort_id)
+    return best
 
 
 @dataclass(frozen=True)
@@ -141,30 +168,89 @@ class Leaderboards:
             self._update(keys=[board, board + ":e"], args=[effort.user_id, value, effort.effort_id, ttl], client=pipe)
         return bool(pipe.execute()[0])
 
-    def replace_segment(self, segment_id: int, efforts: Iterable[BoardEffort], today: date | None = None) -> int:
-        """Atomically replace all of a segment's boards with those built from ``efforts``."""
+    def missing(self, segment_ids: Sequence[int]) -> list[int]:
+        """The segments (of ``segment_ids``) whose ``ready`` marker is missing, in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        for segment_id in segment_ids:
+            pipe.exists(key(segment_id, "ready"))
+        return [s for s, ready in zip(segment_ids, pipe.execute(), strict=True) if not ready]
+
+    def add_and_rank(self, offers: Sequence[tuple[int, BoardEffort]],
+                     today: date | None = None) -> list[tuple[int | None, int]]:
+        """:meth:`add` each (segment, effort) in turn, then read the athlete's 0-based rank on the segment's
+        overall board (None when absent) and the id of the effort holding it (0 when unknown).
+
+        The same commands as ``add`` + ``rank_of`` + ``top(rank, rank)`` per effort, sent in one pipeline:
+        Redis runs a connection's commands in order, so each read sees every add before it, exactly as
+        separate calls would, at one round trip for the whole activity instead of five per effort.
+        """
         today = today or datetime.now(UTC).date()
-        best: dict[str, dict[int, tuple[float, int, int]]] = {}
-        for effort in efforts:
+        pipe = self.r.pipeline(transaction=False)
+        reads: list[int] = []
+        sent = 0
+        for segment_id, effort in offers:
             value = score(effort.elapsed_s, effort.start)
             for suffix, ttl in effort.suffixes(today):
-                board = best.setdefault(suffix, {})
-                current = board.get(effort.user_id)
-                if current is None or value < current[0]:
-                    board[effort.user_id] = (value, effort.effort_id, ttl)
-        pipe = self.r.pipeline(transaction=True)
-        pipe.delete(*self._all_keys(segment_id, today))
-        for suffix, members in best.items():
+                board = key(segment_id, suffix)
+                self._update(keys=[board, board + ":e"], args=[effort.user_id, value, effort.effort_id, ttl],
+                             client=pipe)
+                sent += 1
+            overall = key(segment_id, "all")
+            pipe.zrank(overall, str(effort.user_id))
+            pipe.hget(overall + ":e", str(effort.user_id))
+            reads.append(sent)
+            sent += 2
+        replies = pipe.execute() if offers else []
+        return [(None if replies[i] is None else int(replies[i]),
+                 int(replies[i + 1]) if replies[i] is not None and replies[i + 1] is not None else 0)
+                for i in reads]
+
+    def replace_segment(self, segment_id: int, efforts: Iterable[BoardEffort], today: date | None = None) -> int:
+        """Atomically replace all of a segment's boards with those built from ``efforts``."""
+        return self.replace_segment_rows(
+            segment_id, ((e.effort_id, e.user_id, e.elapsed_s, e.start, e.sex, e.birth_year) for e in efforts),
+            today)
+
+    def replace_segment_rows(self, segment_id: int, rows: Iterable[EffortRow], today: date | None = None) -> int:
+        """:meth:`replace_segment` from plain (effort id, user id, elapsed s, start, sex, birth year) rows.
+
+        Built for boards of millions: each athlete's best per board is reduced in one pass (the boards an
+        effort belongs on depend only on the athlete's sex and birth year and the effort's day, so they are
+        worked out once per distinct combination), the new boards are written in chunks under staging keys
+        (no single command or transaction holds Redis for long), and one short transaction then swaps
+        them in: readers see the old boards or the new ones, never a mix.
+        """
+        today = today or datetime.now(UTC).date()
+        best = _best_per_board(rows, today)
+        token = uuid.uuid4().hex[:12]
+        staged: list[tuple[str, str, int]] = []
+        pipe = self.r.pipeline(transaction=False)
+        for (suffix, ttl), members in best.items():
             board = key(segment_id, suffix)
-            pipe.zadd(board, {str(uid): v[0] for uid, v in members.items()})
-            pipe.hset(board + ":e", mapping={str(uid): v[1] for uid, v in members.items()})
-            ttl = next(iter(members.values()))[2]
-            if ttl:
-                pipe.expire(board, ttl)
-                pipe.expire(board + ":e", ttl)
-        pipe.set(key(segment_id, "ready"), "1")
+            stage = f"lbstage:{token}:{board}"
+            items = list(members.items())
+            for i in range(0, len(items), _STAGE_CHUNK):
+                part = items[i:i + _STAGE_CHUNK]
+                pipe.zadd(stage, {str(uid): v[0] for uid, v in part})
+                pipe.hset(stage + ":e", mapping={str(uid): v[1] for uid, v in part})
+                pipe.expire(stage, _STAGE_TTL)
+                pipe.expire(stage + ":e", _STAGE_TTL)
+                if len(pipe) >= 8 * 4:
+                    pipe.execute()
+            staged.append((board, stage, ttl))
         pipe.execute()
-        return len(best.get("all", {}))
+        swap = self.r.pipeline(transaction=True)
+        swap.unlink(*self._all_keys(segment_id, today))  # freed in the background, not inside EXEC
+        for board, stage, ttl in staged:
+            for suffix in ("", ":e"):
+                swap.rename(stage + suffix, board + suffix)
+                if ttl:
+                    swap.expire(board + suffix, ttl)
+                else:
+                    swap.persist(board + suffix)
+        swap.set(key(segment_id, "ready"), "1")
+        swap.execute()
+        return len(best.get(("all", 0), {}))
 
     def _all_keys(self, segment_id: int, today: date) -> list[str]:
         suffixes = ["all", *(f"g:{g}" for g in GENDERS), *(f"a:{a[0]}" for a in AGE_GROUPS),
@@ -195,6 +281,45 @@ class Leaderboards:
             pipe.expire(tmp, 30)
             pipe.execute()
         return Board(tmp, base + ":e")
+
+    def board_keys(self, segment_ids: Sequence[int], *, gender: str | None = None, age: str | None = None,
+                   date_range: str | None = None, today: date | None = None) -> list[Board]:
+        """:meth:`board_key` for many segments with the same filters, in at most two round trips."""
+        today = today or datetime.now(UTC).date()
+        if not gender and not age:
+            return [self.board_key(s, date_range=date_range, today=today) for s in segment_ids]
+        plans = []
+        for segment_id in segment_ids:
+            base = key(segment_id, range_suffix(date_range, today)) if date_range else key(segment_id, "all")
+            masks = [key(segment_id, f"g:{gender}")] if gender else []
+            if age:
+                masks.append(key(segment_id, f"a:{age}"))
+            plans.append((f"lbtmp:{base}|{gender or ''}|{age or ''}", base, masks))
+        pipe = self.r.pipeline(transaction=False)
+        for tmp, _, _ in plans:
+            pipe.exists(tmp)
+        built: set[str] = set()
+        build = self.r.pipeline(transaction=True)
+        for (tmp, base, masks), exists in zip(plans, pipe.execute(), strict=True):
+            if not exists and tmp not in built:
+                build.zinterstore(tmp, {base: 1, **{m: 0 for m in masks}}, aggregate="SUM")
+                build.expire(tmp, 30)
+                built.add(tmp)
+        if built:
+            build.execute()
+        return [Board(tmp, base + ":e") for tmp, base, _ in plans]
+
+    def ranks_and_best(self, lookups: Sequence[tuple[Board, int]]) -> list[tuple[int | None, int]]:
+        """Per (board, athlete): :meth:`rank_of` and the effort id ``top(board, rank, rank)`` would give
+        (0 when unknown), in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        for board, user_id in lookups:
+            pipe.zrank(board.zset, str(user_id))
+            pipe.hget(board.efforts, str(user_id))
+        replies = pipe.execute() if lookups else []
+        return [(None if replies[i] is None else int(replies[i]),
+                 int(replies[i + 1]) if replies[i] is not None and replies[i + 1] is not None else 0)
+                for i in range(0, len(replies), 2)]
 
     def top(self, board: Board, start: int, stop: int) -> list[Entry]:
         rows = self.r.zrange(board.zset, start, stop, withscores=True)

@@ -11,7 +11,9 @@ Interface used by the rest of the code base:
 An item is written to its author's own feed whatever its visibility, and — when ``everyone`` or
 ``followers`` and not a group post — to every follower's feed. Authors with more followers than
 ``FEED_FANOUT_THRESHOLD`` are not copied into each follower's feed: their items go to one per-author set
-that their followers' reads merge in, so a famous athlete's upload costs the same as anyone's.
+that their followers' reads merge in, so a famous athlete's upload costs the same as anyone's. Reads merge
+the sets of accounts above half the threshold (see :func:`merge_floor`), so crossing it back and forth
+loses nothing.
 
 Redis only ever holds a cache: the read path re-checks every item against PostgreSQL (webapp.feed.service),
 and a feed whose marker is missing is rebuilt from PostgreSQL, so a lost message or a lost Redis only
@@ -27,11 +29,12 @@ from typing import Any
 import redis
 from celery import Task, shared_task
 from flask import current_app
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.exc import OperationalError
 
 from models import Activity, Follow, Post, User, db
 from models.feed import (
+    FANOUT_BATCH,
     FEED_SIZE,
     FeedStore,
     author_built_key,
@@ -43,7 +46,7 @@ from models.feed import (
     score_of,
 )
 from models.redis_store import redis_store
-from models.social import ACCEPTED, follower_ids, is_follower
+from models.social import ACCEPTED, is_follower
 from tasks.app import AppTask
 
 log = logging.getLogger(__name__)
@@ -77,19 +80,44 @@ def fanout_threshold() -> int:
 
 
 def is_large(follower_count: int) -> bool:
-    """Accounts above the threshold are merged in at read time instead of fanned out."""
+    """Accounts above the threshold are not fanned out: their items go to their shared set only."""
     return follower_count > fanout_threshold()
 
 
+def merge_floor() -> int:
+    """Followers above which an account's shared set is merged into its followers' reads.
+
+    Half the fan-out threshold, on purpose: an account hovering around the threshold (followers come and
+    go) still has the items it posted while above it merged in, so none of them vanish from its
+    followers' feeds when it drops back below; meanwhile both paths deliver its items (reads de-duplicate).
+    """
+    return fanout_threshold() // 2
+
+
+def is_merged(follower_count: int) -> bool:
+    return follower_count > merge_floor()
+
+
 # --- PostgreSQL reads ------------------------------------------------------------------------------------
+
+def follower_batches(author_id: int) -> list[str]:
+    """The author's accepted followers as comma-separated id strings of FANOUT_BATCH, joined by PostgreSQL:
+    handing 10,000 ids through the driver and back out to Redis one by one would cost more than the
+    fan-out itself."""
+    return [row for row in db.session.scalars(text(
+        "SELECT string_agg(follower_id::text, ',') FROM ("
+        "  SELECT follower_id, (row_number() OVER ()) / :batch AS part FROM follows"
+        "  WHERE followee_id = :author AND status = :accepted) f GROUP BY part"
+    ), {"author": author_id, "batch": FANOUT_BATCH, "accepted": ACCEPTED}) if row]
+
 
 def _follower_count(user_id: int) -> int | None:
     return db.session.scalar(select(User.follower_count).where(User.id == user_id))
 
 
-def followees(user_id: int, *, large: bool) -> list[int]:
-    """Accepted followees of ``user_id`` that are (``large``) or are not fanned out to their followers."""
-    count_cond = User.follower_count > fanout_threshold() if large else User.follower_count <= fanout_threshold()
+def followees(user_id: int, *, merged: bool) -> list[int]:
+    """Accepted followees of ``user_id`` whose shared sets are (``merged``) or are not merged in at read."""
+    count_cond = User.follower_count > merge_floor() if merged else User.follower_count <= merge_floor()
     return list(db.session.scalars(
         select(Follow.followee_id).join(User, User.id == Follow.followee_id)
         .where(Follow.follower_id == user_id, Follow.status == ACCEPTED, count_cond)
@@ -151,12 +179,12 @@ def _fan_out(author_id: int, m: str, score: float, *, shared: bool) -> int:
     if not shared:
         _retract(author_id, m, keep_own=True)
         return written
-    # Kept for every author but written only once a large account's followers read it (marker), so the
-    # set is already there should the account cross the threshold.
+    # Written only once built (by a read that merges it: the account is above the merge floor), and then
+    # kept up to date below the threshold too, so crossing it never leaves a gap.
     fs.add_to_author(author_id, m, score)
     if is_large(_follower_count(author_id) or 0):
         return written
-    return written + fs.add_to_feeds(follower_ids(author_id), m, score)
+    return written + fs.add_to_feed_batches(follower_batches(author_id), m, score)
 
 
 def _retract(author_id: int, m: str, *, keep_own: bool) -> None:
@@ -170,7 +198,7 @@ def _retract(author_id: int, m: str, *, keep_own: bool) -> None:
     if not keep_own:
         fs.remove_from_feeds([author_id], [m])
     if not is_large(_follower_count(author_id) or 0):
-        fs.remove_from_feeds(follower_ids(author_id), [m])
+        fs.remove_from_feed_batches(follower_batches(author_id), [m])
 
 
 def item_changed(kind: str, item_id: int) -> int:
@@ -187,12 +215,12 @@ def backfill_follow(follower_id: int, followee_id: int) -> int:
     """Copy the followee's recent shared items into the follower's feed; returns how many were copied.
 
     Nothing to do when the feed is not built (the rebuild on read includes them), the follow is gone again
-    (a quick unfollow), or the followee is a large account (merged in at read time).
+    (a quick unfollow), or the followee's shared set is merged in at read time.
     """
     fs = store()
     if not fs.is_built(follower_id) or not is_follower(follower_id, followee_id):
         return 0
-    if is_large(_follower_count(followee_id) or 0):
+    if is_merged(_follower_count(followee_id) or 0):
         return 0
     return fs.merge(feed_key(follower_id), recent_items([followee_id], limit=BACKFILL_SIZE))
 
@@ -220,26 +248,30 @@ def remove_author(follower_id: int, author_id: int) -> int:
 
 def rebuild_user_feed(user_id: int, *, clear: bool = True) -> int:
     """Rebuild one home feed from PostgreSQL: the user's own items and the shared items of the followees
-    who are fanned out to (large accounts are merged at read time), newest FEED_SIZE.
+    whose sets are not merged in at read time, newest FEED_SIZE.
 
     ``clear=False`` (the lazy rebuild on read) keeps what fan-outs wrote since the marker went missing.
     Returns the number of entries read from PostgreSQL.
     """
     fs = store()
     fs.begin_build(feed_key(user_id), built_key(user_id), clear=clear)
-    entries = recent_items(followees(user_id, large=False), own_id=user_id)
+    entries = recent_items(followees(user_id, merged=False), own_id=user_id)
     return fs.merge(feed_key(user_id), entries)
 
 
 def rebuild_author_set(author_id: int) -> int:
-    """Rebuild a large account's shared set from PostgreSQL (missing on first read, or after Redis loss)."""
+    """Rebuild an account's shared set from PostgreSQL (missing on first read, or after Redis loss)."""
     fs = store()
     fs.begin_build(author_key(author_id), author_built_key(author_id), clear=False)
     return fs.merge(author_key(author_id), recent_items([author_id]))
 
 
-def ensure_author_sets(author_ids: list[int]) -> None:
-    for author_id, built in zip(author_ids, store().authors_built(author_ids), strict=True):
+def ensure_built(user_id: int, merged_authors: list[int]) -> None:
+    """Rebuild (keeping what is there) the user's feed and the merged authors' sets that are not built."""
+    feed_built, authors_built = store().markers(user_id, merged_authors)
+    if not feed_built:
+        rebuild_user_feed(user_id, clear=False)
+    for author_id, built in zip(merged_authors, authors_built, strict=True):
         if not built:
             rebuild_author_set(author_id)
 

@@ -139,21 +139,29 @@ def refresh_pr_ranks(user_id: int, segment_ids: Sequence[int]) -> None:
         {"u": user_id, "ids": list(segment_ids)})
 
 
+_BOARD_EFFORTS_SQL = text("""
+    SELECT e.id, e.user_id, e.elapsed_time_s, e.start_time, u.sex, u.birth_year
+    FROM segment_efforts e
+    JOIN activities a ON a.id = e.activity_id
+    JOIN users u ON u.id = e.user_id
+    JOIN user_preferences p ON p.user_id = u.id
+    WHERE e.segment_id = :s AND NOT e.hidden_by_privacy AND a.visibility = 'everyone'
+      AND NOT u.is_private AND NOT p.hide_from_leaderboards""")
+
+
+def board_effort_rows(segment_id: int) -> list[Any]:
+    """Every effort eligible for the public boards of a segment, as plain rows (see EffortRow)."""
+    return list(db.session.execute(_BOARD_EFFORTS_SQL, {"s": segment_id}))
+
+
 def board_efforts(segment_id: int) -> list[BoardEffort]:
     """Every effort eligible for the public boards of a segment (the truth the boards are built from)."""
-    rows = db.session.execute(text("""
-        SELECT e.id, e.user_id, e.elapsed_time_s, e.start_time, u.sex, u.birth_year
-        FROM segment_efforts e
-        JOIN activities a ON a.id = e.activity_id
-        JOIN users u ON u.id = e.user_id
-        JOIN user_preferences p ON p.user_id = u.id
-        WHERE e.segment_id = :s AND NOT e.hidden_by_privacy AND a.visibility = 'everyone'
-          AND NOT u.is_private AND NOT p.hide_from_leaderboards"""), {"s": segment_id})
-    return [BoardEffort(r.id, r.user_id, r.elapsed_time_s, r.start_time, r.sex, r.birth_year) for r in rows]
+    return [BoardEffort(*r) for r in board_effort_rows(segment_id)]
 
 
 def rebuild_segment(segment_id: int) -> int:
-    return leaderboards().replace_segment(segment_id, board_efforts(segment_id))
+    # Plain rows, not BoardEffort objects: a popular segment has millions of efforts.
+    return leaderboards().replace_segment_rows(segment_id, board_effort_rows(segment_id))
 
 
 def ensure_ready(segment_id: int) -> None:
@@ -168,19 +176,23 @@ def ensure_ready(segment_id: int) -> None:
 
 
 def update_boards(activity: Activity, owner: User, effort_ids: Sequence[int]) -> None:
-    """Offer the new efforts to the boards and record the KOM rank each had at upload time."""
+    """Offer the new efforts to the boards and record the KOM rank each had at upload time.
+
+    Redis work is batched: one round trip finds segments whose boards need a rebuild, one offers every
+    effort and reads back its rank (in effort order, so each read sees the offers before it).
+    """
     if not effort_ids or not eligible_for_boards(activity, owner):
         return
-    efforts = db.session.scalars(select(SegmentEffort).where(
-        SegmentEffort.id.in_(effort_ids), SegmentEffort.hidden_by_privacy.is_(False)))
+    efforts = list(db.session.scalars(select(SegmentEffort).where(
+        SegmentEffort.id.in_(effort_ids), SegmentEffort.hidden_by_privacy.is_(False))))
+    if not efforts:
+        return
     boards = leaderboards()
-    for effort in efforts:
-        ensure_ready(effort.segment_id)  # a rebuild already includes this committed effort
-        boards.add(effort.segment_id, BoardEffort(effort.id, owner.id, effort.elapsed_time_s, effort.start_time,
-                                                  owner.sex, owner.birth_year))
-        board = boards.board_key(effort.segment_id)
-        rank = boards.rank_of(board, owner.id)
-        best = boards.top(board, rank, rank)[0].effort_id if rank is not None else None
+    for segment_id in boards.missing(sorted({e.segment_id for e in efforts})):
+        ensure_ready(segment_id)  # a rebuild already includes this committed effort
+    offers = [(e.segment_id, BoardEffort(e.id, owner.id, e.elapsed_time_s, e.start_time, owner.sex, owner.birth_year))
+              for e in efforts]
+    for effort, (rank, best) in zip(efforts, boards.add_and_rank(offers), strict=True):
         if rank is not None and rank < 10 and best == effort.id:
             effort.kom_rank = rank + 1
 
@@ -201,20 +213,27 @@ def award(activity: Activity, owner: User, effort_ids: Sequence[int]) -> int:
 
 def _effort_facts(owner: User, effort_ids: Sequence[int]) -> Iterable[rules.EffortFacts]:
     boards = leaderboards()
-    rows = db.session.execute(
+    rows = list(db.session.execute(
         select(SegmentEffort, Segment.name).join(Segment, Segment.id == SegmentEffort.segment_id)
-        .where(SegmentEffort.id.in_(effort_ids)))
+        .where(SegmentEffort.id.in_(effort_ids))))
+    if not rows:
+        return
+    # The athlete's effort count per segment, all segments in one query.
+    counts: dict[int, int] = {segment_id: n for segment_id, n in db.session.execute(
+        select(SegmentEffort.segment_id, func.count()).where(
+            SegmentEffort.user_id == owner.id, SegmentEffort.segment_id.in_({e.segment_id for e, _ in rows}))
+        .group_by(SegmentEffort.segment_id))}
+    gender_ranks: dict[int, int | None] = {}
+    if owner.sex == "F":  # the QOM board
+        qom = [effort for effort, _ in rows if not effort.hidden_by_privacy]
+        board_keys = boards.board_keys([e.segment_id for e in qom], gender="F")
+        for effort, (rank, best) in zip(qom, boards.ranks_and_best([(b, owner.id) for b in board_keys]),
+                                        strict=True):
+            gender_ranks[effort.id] = rank + 1 if rank is not None and best == effort.id else None
     for effort, name in rows:
-        count = db.session.scalar(select(func.count()).where(
-            SegmentEffort.user_id == owner.id, SegmentEffort.segment_id == effort.segment_id)) or 0
-        gender_rank = None
-        if owner.sex == "F" and not effort.hidden_by_privacy:  # the QOM board
-            board = boards.board_key(effort.segment_id, gender="F")
-            rank = boards.rank_of(board, owner.id)
-            if rank is not None and boards.top(board, rank, rank)[0].effort_id == effort.id:
-                gender_rank = rank + 1
-        yield rules.EffortFacts(effort.id, effort.segment_id, name, effort.elapsed_time_s, effort.pr_rank, count,
-                                effort.kom_rank, gender_rank, owner.sex)
+        yield rules.EffortFacts(effort.id, effort.segment_id, name, effort.elapsed_time_s, effort.pr_rank,
+                                counts.get(effort.segment_id, 0), effort.kom_rank, gender_ranks.get(effort.id),
+                                owner.sex)
 
 
 def _activity_awards(activity: Activity, owner: User) -> list[rules.Award]:

@@ -6,6 +6,7 @@ so the suite runs in parallel. Pure-algorithm tests (tests/lib) request none of 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Callable, Iterator
@@ -28,6 +29,8 @@ _services = Services()
 def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput") or os.environ.get(ENV_DB):
         return  # an xdist worker: the controller resolved the servers already
+    # Databases are named per run, so two runs on one machine (two terminals) never drop each other's.
+    os.environ.setdefault("STRAVA_TEST_RUN", str(os.getpid()))
     db_url, redis_url = _services.resolve()
     os.environ[ENV_DB] = db_url
     os.environ[ENV_REDIS] = redis_url
@@ -57,18 +60,25 @@ def cert_server(test_key: SigningKey) -> Iterator[CertServer]:
 
 
 @pytest.fixture(scope="session")
-def database_url() -> str:
+def database_url() -> Iterator[str]:
     """A fresh database for this worker, built by running the migrations (the only way a schema is built)."""
-    from config.embedded import create_database
+    from config.embedded import create_database, drop_database
     from models import migrate
 
     name, _ = _worker_index()
     server_url = os.environ[ENV_DB]
-    db_name = f"strava_test_{name}"
+    db_name = f"strava_test_{os.environ.get('STRAVA_TEST_RUN', 'x')}_{name}"
     create_database(server_url, db_name, drop=True)
     url = database_url_for(server_url, db_name)
     migrate.upgrade(url)
-    return url
+    yield url
+    from models import db
+
+    if db.engine is not None:
+        db.engine.dispose()
+    # Best effort: the next run's databases have other names anyway.
+    with contextlib.suppress(Exception):
+        drop_database(server_url, db_name)
 
 
 @pytest.fixture(scope="session")

@@ -146,11 +146,12 @@ def test_only_me_stays_home_and_stale_entries_are_filtered_on_read(client, login
     assert redis_feed(cat_id) == set() and redis_feed(bob_id) == {member("activity", friends)}
 
 
-def test_visibility_change_delete_and_private_account(client, login, run, redis_feed):
+def test_visibility_change_and_delete(client, login, run, redis_feed):
     ann, ann_id = login("ann")
     bob, bob_id = login("bob")
     client.post(f"{API}/users/{ann_id}/follow", headers=bob)
     feed(client, bob)
+    feed(client, ann)
     first = manual(client, ann, minutes=1)
     second = manual(client, ann, minutes=2)
     run("fan_out_activity", first)

@@ -45,6 +45,7 @@ def walk(client, headers, url: str) -> list[dict]:
     page = client.get(url, headers=headers).json
     items += page["items"]
     while page["next_cursor"]:
+        assert len(items) < 100, "the cursor never reaches the end"
         page = client.get(f"{url}{sep}cursor={page['next_cursor']}", headers=headers).json
         items += page["items"]
     return items

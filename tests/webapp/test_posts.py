@@ -179,7 +179,7 @@ def test_deleting_a_post_removes_its_kudos_comments_and_notifications(client, lo
 
 
 def test_group_posts_need_an_active_membership(client, app, login):
-    ann, ann_id = login("ann")
+    _ann, ann_id = login("ann")
     member, member_id = login("member")
     waiting, waiting_id = login("waiting")
     outsider, _ = login("outsider")

@@ -58,10 +58,8 @@ class Page:
 def feed_page(viewer: User, cursor: str | None, limit: int) -> dict[str, Any]:
     after = _decode(cursor)
     fs = feed_tasks.store()
-    if not fs.is_built(viewer.id):
-        feed_tasks.rebuild_user_feed(viewer.id, clear=False)
-    large = feed_tasks.followees(viewer.id, large=True)
-    feed_tasks.ensure_author_sets(large)
+    large = feed_tasks.followees(viewer.id, merged=True)
+    feed_tasks.ensure_built(viewer.id, large)
     own_key = feed_key(viewer.id)
     keys = [own_key, *(author_key(a) for a in large)]
 

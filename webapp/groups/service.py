@@ -407,7 +407,7 @@ def leaderboard(viewer: User, group_id: int, sport_type: str | None, metric: str
                                 GroupMember.status == ACTIVE))
         .join(User, User.id == Activity.user_id)
         .join(Preferences, Preferences.user_id == User.id)
-        .where(Activity.start_time < end,
+        .where(Activity.start_time >= start, Activity.start_time < end,
                Activity.visibility.in_(SHARED_VISIBILITIES), Preferences.hide_from_leaderboards.is_(False),
                or_(User.id == viewer.id, ~_blocked_with(viewer.id, User.id)))
         .group_by(User.id, User.display_name, User.avatar_url)

@@ -6,7 +6,7 @@ enhanced_altitude (else altitude), heart_rate, cadence (+ fractional_cadence), p
 manufacturer/product the device and the session totals (distance, timer time, calories) the
 track's totals. Chained FIT files (several files back to back) are read in full.
 
-Files are decoded by :mod:`tasks.lib.parsing.fitfast` (numpy, ~100x faster). The few files it does
+Files are decoded by :mod:`tasks.lib.parsing.fitfast` (numpy; two orders of magnitude faster). The few files it does
 not reproduce exactly (malformed definitions, exotic developer data) are decoded with fitdecode,
 which stays the reference: both paths give the same Track and the same error messages.
 

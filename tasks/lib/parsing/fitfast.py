@@ -523,7 +523,8 @@ class _Walker:
         table = self.table
         ts_pos = -1
         ts_entry = None
-        stop = min(end, self.n)
+        n = self.n
+        stop = min(end, n)
         while pos < stop:
             limit = min(stop, pos + _CHUNK)
             while pos < limit:
@@ -532,7 +533,7 @@ class _Walker:
                     pos = self._definition(pos, end)
                     continue
                 nxt = pos + entry[0]
-                if nxt > end or nxt > self.n:
+                if nxt > end or nxt > n:
                     raise self._overrun(entry, nxt)
                 kind = entry[1]
                 if kind == _REC_TS:

@@ -10,14 +10,16 @@ heart rate (``hr``/``heartrate``), cadence (``cad``/``cadence``), power (``power
 readable (``lat="undefined"``) is rejected: that is garbage, not an indoor activity. Names and the
 sport type are read from before the first point (where GPX puts them).
 
-Two engines give identical results (tests compare them on every corpus file): the fast path in
-gpxfast (UTF-8 files without comments/CDATA/entities among the points - nearly all device exports)
-and the general streaming engine in xmlpoints, which the fast path falls back to by itself.
+Three engines give identical results (tests compare them on every corpus file): gpxscan (expat only
+validates, numpy reads the values from the bytes - the usual device export), gpxfast (one expat pass
+with a start-element callback - UTF-8 files without comments/CDATA/entities among the points) and
+the general streaming engine in xmlpoints. Each declines what it cannot read exactly and the next
+one takes over.
 """
 
 from __future__ import annotations
 
-from tasks.lib.parsing import gpxfast
+from tasks.lib.parsing import gpxfast, gpxscan
 from tasks.lib.parsing.common import (
     CAD,
     ELE,
@@ -46,12 +48,12 @@ _TRACK, _ROUTE = 0, 1
 def parse_gpx(data: bytes | bytearray | memoryview, *, fast: bool = True) -> Track:
     """Parse GPX bytes into a raw Track (file order, no cleaning; see normalize).
 
-    ``fast`` tries the vectorised path first (see gpxfast); it falls back to the streaming engine by
-    itself whenever a file needs it, so the flag only exists to compare the two paths in tests.
+    ``fast`` tries the vectorised paths first (gpxscan, then gpxfast); they fall back to the streaming
+    engine by themselves whenever a file needs it, so the flag only exists to compare the paths in tests.
     """
     creator: list[str] = []
     spec = _spec(creator)
-    result = gpxfast.parse(data, spec) if fast else None
+    result = (gpxscan.parse(data, spec) or gpxfast.parse(data, spec)) if fast else None
     if result is None:
         result = stream_points(data, spec)
     tracks, routes = result.sinks

@@ -144,7 +144,8 @@ def _parse_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ok &= end == 19
 
     days = _days_from_civil(year, month, day)
-    seconds = (days * 86400 + hour * 3600 + minute * 60 + second - offset).astype(np.float64) + frac
+    # int64: the codes are int32, and days * 86400 overflows int32 outside 1901-2038.
+    seconds = (days.astype(np.int64) * 86400 + hour * 3600 + minute * 60 + second - offset).astype(np.float64) + frac
     return np.where(ok, seconds, _NAN), ok
 
 
@@ -162,6 +163,57 @@ def parse_times(strings: Sequence[str | None]) -> np.ndarray:
     for k in np.flatnonzero(~ok):
         out[idx[k]] = parse_time(values[k])
     return out
+
+
+def parse_time_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised parse of an (n, width) uint8 matrix of timestamp bytes, 0-padded on the right.
+
+    Returns (seconds, ok); rows with ok=False (anything the fast layout check cannot prove, a
+    too-narrow matrix included) must go through :func:`parse_time` one by one, as
+    :func:`parse_times_bytes` does. Lets callers that already hold the bytes in numpy skip building
+    one bytes object per timestamp.
+    """
+    n, width = codes.shape
+    if width < 20:
+        return np.full(n, _NAN), np.zeros(n, dtype=bool)
+    plain = _parse_plain_utc(codes)
+    if plain is not None:
+        return plain, np.ones(n, dtype=bool)
+    return _parse_codes(codes.astype(np.int32))
+
+
+# "YYYY-MM-DDTHH:MM:SSZ": separator columns and values, and the weights turning the 14 digits into
+# year, month, day, hour, minute, second with one small matrix product (exact in float64).
+_PLAIN_SEP_COLS = np.array([4, 7, 10, 13, 16, 19])
+_PLAIN_SEPS = np.array([_DASH, _DASH, _T, _COLON, _COLON, _Z], dtype=np.uint8)
+_PLAIN_WEIGHTS = np.zeros((14, 6))
+for _col, (_field, _weight) in enumerate([(0, 1000), (0, 100), (0, 10), (0, 1), (1, 10), (1, 1), (2, 10), (2, 1),
+                                          (3, 10), (3, 1), (4, 10), (4, 1), (5, 10), (5, 1)]):
+    _PLAIN_WEIGHTS[_col, _field] = _weight
+
+
+def _parse_plain_utc(codes: np.ndarray) -> np.ndarray | None:
+    """Epoch seconds when *every* row is exactly ``YYYY-MM-DDTHH:MM:SSZ`` and valid, else None.
+
+    The layout nearly every device writes, decoded with a fraction of _parse_codes' work; the values
+    are those _parse_codes gives (same calendar arithmetic, no zone offset, no fraction).
+    """
+    if codes.shape[1] > 20 and codes[:, 20:].any():
+        return None
+    if not (codes[:, _PLAIN_SEP_COLS] == _PLAIN_SEPS).all():
+        return None
+    digits = codes[:, _DIGITS] - np.uint8(_ZERO)  # bytes below '0' wrap to large values
+    if (digits > 9).any():
+        return None
+    year, month, day, hour, minute, second = (digits @ _PLAIN_WEIGHTS).astype(np.int64).T
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    dim = _DAYS_IN_MONTH[np.clip(month, 0, 12)] - ((month == 2) & ~leap)
+    ok = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= dim)
+    ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
+    if not ok.all():
+        return None
+    days = _days_from_civil(year, month, day)
+    return (days * 86400 + hour * 3600 + minute * 60 + second).astype(np.float64)
 
 
 def parse_times_bytes(values: Sequence[bytes]) -> np.ndarray:
