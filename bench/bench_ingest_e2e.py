@@ -50,6 +50,7 @@ from bench_ingest_stack import ROOT, BenchStack, CpuMeter, StackError, remove_tr
 FINAL = ("ready", "failed", "duplicate")
 PROJECT_ID = os.environ.get("FIREBASE_PROJECT_ID", "demo-strava-plus-one")
 HTTP_TIMEOUT = (5.0, 60.0)
+STALL_S = 90.0
 LATENCY_TARGET_S = 1.0
 THROUGHPUT_TARGET = 40.0
 #: The service's own processes (the benchmark client and the rest of the machine are not part of it).
@@ -326,10 +327,19 @@ def measure_throughput(stack: BenchStack, files: list[Path], tag: str, clients: 
         stop.set()
         backlog = sum(v for k, v in _status_counts(stack, user_ids).items() if k not in FINAL)
         drain_deadline = time.monotonic() + drain_timeout_s
+        last_counts: dict[str, int] = {}
+        last_change = time.monotonic()
         while True:
             counts = _status_counts(stack, user_ids)
             pending = sum(v for k, v in counts.items() if k not in FINAL)
+            if counts != last_counts:
+                last_counts, last_change = counts, time.monotonic()
             if pending == 0 or time.monotonic() > drain_deadline:
+                break
+            if time.monotonic() - last_change > STALL_S:
+                # Nothing moved for a long while: messages were lost (a flushed broker database, a dead
+                # worker); without beat's sweeper nothing will re-send them, so stop waiting.
+                errors.append(f"stalled: no upload changed state for {STALL_S:.0f} s with {pending} pending")
                 break
             stack.check_alive()
             time.sleep(0.2)
@@ -530,6 +540,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--quiet-wait", type=float, default=120.0,
                     help="wait up to this long for an idle CPU before each measurement (0: don't)")
     ap.add_argument("--quiet-below", type=float, default=0.25, help="idle means busy below this fraction")
+    ap.add_argument("--redis", choices=("private", "shared"), default="private",
+                    help="private: a redis-server of its own (default); shared: database 9 of REDIS_URL or "
+                         "127.0.0.1:6379, which a concurrent `pytest -n 9` or more flushes")
     ap.add_argument("--log-level", default="WARNING", help="LOG_LEVEL of web and worker (INFO shows each task)")
     ap.add_argument("--quick", action="store_true", help="small numbers for a smoke run")
     ap.add_argument("--keep", action="store_true", help="keep the database and the temporary directory")
@@ -647,7 +660,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     workdir = Path(tempfile.mkdtemp(prefix="strava-bench-"))
-    stack = BenchStack(workdir, keep_db=args.keep, log_level=args.log_level)
+    stack = BenchStack(workdir, keep_db=args.keep, log_level=args.log_level, redis_mode=args.redis)
     keep_logs = False
     try:
         if args.kill_test:

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import psutil
 import requests
@@ -93,12 +94,16 @@ class BenchStack:
     redis_db: int = 9
     keep_db: bool = False
     log_level: str = "WARNING"
+    #: "private": a redis-server of our own on a free port. "shared": database ``redis_db`` of REDIS_URL or
+    #: 127.0.0.1:6379, which a concurrent `pytest -n N` may flush (its workers use indexes 1-15).
+    redis_mode: str = "private"
     extra_env: dict[str, str] = field(default_factory=dict)
 
     server_db_url: str = ""
     database_url: str = ""
     redis_url: str = ""
     port: int = 0
+    redis_port: int = 0
     web: subprocess.Popen[bytes] | None = None
     worker: subprocess.Popen[bytes] | None = None
     _pg: EmbeddedPostgres | None = None
@@ -122,15 +127,15 @@ class BenchStack:
             self._pg.start()
             self.server_db_url = self._pg.url("postgres")
         redis_env = os.environ.get("REDIS_URL")
-        if redis_env:
+        if self.redis_mode == "shared" and redis_env:
             redis_base = redis_env
-        elif port_open("127.0.0.1", 6379):
+        elif self.redis_mode == "shared" and port_open("127.0.0.1", 6379):
             redis_base = "redis://127.0.0.1:6379/0"
         else:
-            say("nothing answers on 127.0.0.1:6379; starting an embedded Redis")
             self._redis = EmbeddedRedis(self.workdir / "redis", persist=False)
             redis_base = self._redis.start()
         self.redis_url = redis_url_with_db(redis_base, self.redis_db)
+        self.redis_port = urlsplit(self.redis_url).port or 6379
 
         create_database(self.server_db_url, self.db_name, drop=True)
         url = sa.engine.make_url(self.server_db_url).set(database=self.db_name)
@@ -338,10 +343,13 @@ class CpuMeter:
             "web (gunicorn)": web, "worker main": worker[:1], "worker pool": worker[1:],
             "postgres (bench db)": [], "postgres (server)": [], "redis": [], "bench client": [psutil.Process()],
         }
+        port = str(self.stack.redis_port)
         for proc in psutil.process_iter(["name", "cmdline"]):
             name = proc.info.get("name") or ""
             if name.startswith("redis-server"):
-                groups["redis"].append(proc)
+                cmd = " ".join(proc.info.get("cmdline") or [])
+                if f":{port}" in cmd or f"--port {port}" in cmd:  # this run's server only
+                    groups["redis"].append(proc)
             elif name == "postgres" or name.startswith("postgres:"):
                 cmd = " ".join(proc.info.get("cmdline") or [])
                 match = _BACKEND.search(cmd)

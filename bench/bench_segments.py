@@ -97,6 +97,7 @@ class Sizes:
     activities: int
     variants: int
     celery: bool
+    profile: bool = False
     only: set[str] = field(default_factory=set)
 
     def runs(self, part: str) -> bool:
@@ -214,7 +215,8 @@ def bench_matching(stack: BenchStack, loader: Loader, ids: Ids, sizes: Sizes, rn
         loader.copy("segment_efforts", data.EFFORT_COLUMNS, rows)
 
     # The rides to process: one new athlete each, recorded over the last days (current boards fill up).
-    n_rides = sizes.cold_runs + 1 + sizes.warm_runs + sizes.breakdown_runs + 2
+    n_profile = 3 if sizes.profile else 0
+    n_rides = sizes.cold_runs + 1 + sizes.warm_runs + sizes.breakdown_runs + 2 + n_profile
     riders = load_athletes(loader, ids, rng, n_rides, "rider", private_share=0.0, hide_share=0.0)
     first_ride = ids.take("activity", n_rides)
     rides = list(range(first_ride, first_ride + n_rides))
@@ -243,8 +245,10 @@ def bench_matching(stack: BenchStack, loader: Loader, ids: Ids, sizes: Sizes, rn
     k = sizes.cold_runs + 1
     warm = rides[k:k + sizes.warm_runs]
     breakdown = rides[k + sizes.warm_runs:k + sizes.warm_runs + sizes.breakdown_runs]
-    cleared = rides[k + sizes.warm_runs + sizes.breakdown_runs:]
-    specs = [{"cold": rides[0], "warm": warm, "breakdown": breakdown, "cache_cleared": cleared}]
+    cleared = rides[k + sizes.warm_runs + sizes.breakdown_runs:k + sizes.warm_runs + sizes.breakdown_runs + 2]
+    profiled = rides[len(rides) - n_profile:] if n_profile else []
+    specs = [{"cold": rides[0], "warm": warm, "breakdown": breakdown, "cache_cleared": cleared,
+              "profile": profiled}]
     specs += [{"cold": rides[i]} for i in range(1, sizes.cold_runs)]
     specs.append({"cold": rides[sizes.cold_runs], "instrument_cold": True})
     results = [run_child(stack, spec) for spec in specs]
@@ -281,6 +285,10 @@ def bench_matching(stack: BenchStack, loader: Loader, ids: Ids, sizes: Sizes, rn
     print_breakdown("warm breakdown", bd)
     print_breakdown("cold breakdown (fresh process)", [cold_steps])
     print_breakdown("cold-cache breakdown (warm process)", cl)
+    if results[0].get("profile"):
+        out("   cProfile of warm runs (cumulative):")
+        for line in results[0]["profile"].splitlines():
+            out("     " + line)
 
 
 def print_breakdown(title: str, runs: list[dict[str, Any]]) -> None:
@@ -427,6 +435,13 @@ def bench_boards(stack: BenchStack, loader: Loader, ids: Ids, sizes: Sizes, rng:
     svc_gender = timed_calls(lambda v: service.leaderboard(v, seg_id, gender_args), viewers[:200],
                              between=db.session.remove)
 
+    # What the stage pays when an upload touches this segment: the counts are recounted from the table.
+    t = time.perf_counter()
+    engine.refresh_segment_counts([seg_id])
+    counts_ms = (time.perf_counter() - t) * 1000.0
+    db.session.rollback()
+    db.session.remove()
+
     out(f"\n2. Leaderboard of one segment with {n_eff:,} efforts "
         f"({n_ath:,} athletes x {sizes.per_athlete} effort{'s' if sizes.per_athlete > 1 else ''}; "
         f"~5 % not public, 2 % private athletes, 1 % hidden from boards, 2 % in privacy zones)")
@@ -434,6 +449,7 @@ def bench_boards(stack: BenchStack, loader: Loader, ids: Ids, sizes: Sizes, rng:
     out(f"   rebuild via `flask --app webapp leaderboards-rebuild --segment {seg_id}`: {cli_s:.1f} s wall "
         f"incl. start-up; it says: {cli_msg}")
     out(f"   board 'all': {on_board:,} athletes (expected {expected:,}; rebuild returned {rebuild.size:,})")
+    out(f"   refresh_segment_counts on this segment (every upload touching it runs it): {counts_ms:.0f} ms")
     out("   store level (models.leaderboard.Leaderboards):")
     out(f"     rank_of        {spread(rank_ms)} -> {verdict(pct(rank_ms, 50), LOOKUP_TARGET_MS)}")
     out(f"     top 10         {spread(top_ms)} -> {verdict(pct(top_ms, 50), LOOKUP_TARGET_MS)}")
@@ -614,7 +630,8 @@ def bench_rematch(stack: BenchStack, loader: Loader, ids: Ids, sizes: Sizes, rng
     patched = {name: getattr(segment_tasks, name) for name in ("decode_track", "prepare_track", "match_many_prepared")}
     for name, fn in patched.items():
         setattr(segment_tasks, name, timers._wrap(name, fn))
-    originals = {name: getattr(engine, name) for name in ("store_efforts", "rebuild_segment")}
+    originals = {name: getattr(engine, name) for name in ("store_efforts", "store_efforts_many", "rebuild_segment")
+                 if hasattr(engine, name)}
     for name, fn in originals.items():
         setattr(engine, name, timers._wrap(name, fn))
     t, c = time.perf_counter(), time.process_time()
@@ -639,7 +656,8 @@ def bench_rematch(stack: BenchStack, loader: Loader, ids: Ids, sizes: Sizes, rng
         f"(rebuild after each, as rematch_batch does): {wall:.1f} s -> {len(act_ids) / wall:.0f} activities/s "
         f"(CPU {cpu:.1f} s); efforts {created:,} (expected {expected:,}); board {on_board:,} athletes")
     labels = {"decode_track": "decode streams", "prepare_track": "prepare tracks", "match_many_prepared": "match",
-              "store_efforts": "store efforts", "rebuild_segment": "rebuild boards"}
+              "store_efforts": "store efforts", "store_efforts_many": "store efforts (batched)",
+              "rebuild_segment": "rebuild boards"}
     parts = ", ".join(f"{labels[k]} {v:.1f} s" for k, v in timers.totals.items())
     out(f"   split: {parts}, other (loads, commits) {wall - sum(timers.totals.values()):.1f} s")
 
@@ -705,6 +723,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Sizes]:
     ap.add_argument("--activities", type=int, help="activities in the new segment's bounds (default 10,000)")
     ap.add_argument("--variants", type=int, help="distinct ride geometries among them (default 60)")
     ap.add_argument("--no-celery", action="store_true", help="skip re-matching through a Celery worker")
+    ap.add_argument("--profile", action="store_true", help="also print a cProfile of warm stage runs")
     ap.add_argument("--only", action="append", choices=["match", "boards", "rematch"], default=[],
                     help="run only these parts (repeatable)")
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every part")
@@ -725,7 +744,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Sizes]:
         breakdown_runs=3 if q else 8, efforts=pick(a.efforts, 1_000_000, 20_000),
         per_athlete=max(1, a.efforts_per_athlete), follows=pick(a.follows, 1_000, 200),
         calls=pick(a.calls, 1_000, 200), activities=pick(a.activities, 10_000, 300),
-        variants=pick(a.variants, 60, 12), celery=not a.no_celery, only=set(a.only),
+        variants=pick(a.variants, 60, 12), celery=not a.no_celery, profile=a.profile, only=set(a.only),
     )
     return a, sizes
 

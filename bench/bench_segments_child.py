@@ -33,6 +33,7 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("storing efforts", "store_efforts"),
     ("  segment counts", "refresh_segment_counts"),
     ("  PR ranks", "refresh_pr_ranks"),
+    ("  PR ranks (batched)", "refresh_pr_ranks_many"),
     ("boards", "update_boards"),
     ("  ensure_ready", "ensure_ready"),
     ("achievements", "award"),
@@ -51,6 +52,8 @@ class Timers:
 
     def install(self) -> None:
         for label, name in STEPS:
+            if not hasattr(self.module, name):  # a step older or newer code does not have
+                continue
             original = getattr(self.module, name)
             self._originals[name] = original
             setattr(self.module, name, self._wrap(label, original))
@@ -140,6 +143,19 @@ def main() -> None:
             run["steps"] = {k: v * 1000.0 for k, v in timers.totals.items()}
             cleared.append(run)
         out["cache_cleared"] = cleared
+        if spec.get("profile"):  # cProfile over warm runs: where the CPU of the stage goes
+            import cProfile
+            import io
+            import pstats
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for activity_id in spec["profile"]:
+                run_one(activity_id)
+            profiler.disable()
+            text_out = io.StringIO()
+            pstats.Stats(profiler, stream=text_out).sort_stats("cumulative").print_stats(45)
+            out["profile"] = text_out.getvalue()
     print(json.dumps(out))
 
 

@@ -49,6 +49,31 @@ return 0
 """
 
 
+#: Adds "member score effort_id ..." (space-separated triples) to a staging zset and its effort hash.
+#: Lua's unpack() takes a few thousand values at most, hence the inner chunks.
+_STAGE_MEMBERS = """
+local z, h = {}, {}
+for m, s, e in string.gmatch(ARGV[1], "(%S+) (%S+) (%S+)") do
+  z[#z + 1] = s
+  z[#z + 1] = m
+  h[#h + 1] = m
+  h[#h + 1] = e
+  if #z >= 2000 then
+    redis.call('ZADD', KEYS[1], unpack(z))
+    redis.call('HSET', KEYS[2], unpack(h))
+    z, h = {}, {}
+  end
+end
+if #z > 0 then
+  redis.call('ZADD', KEYS[1], unpack(z))
+  redis.call('HSET', KEYS[2], unpack(h))
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return 0
+"""
+
+
 def score(elapsed_s: float, start: datetime) -> float:
     deciseconds = round(elapsed_s * 10)
     minutes = min(MAX_MINUTES, max(0, int((start.timestamp() - EPOCH_2000) // 60)))
@@ -100,31 +125,50 @@ class BoardEffort:
 
     def suffixes(self, today: date) -> list[tuple[str, int]]:
         """Board suffixes this effort belongs on (with their TTL; 0 = none)."""
-        out: list[tuple[str, int]] = [("all", 0)]
-        if self.sex in GENDERS:
-            out.append((f"g:{self.sex}", 0))
-        group = age_group(self.birth_year, self.start.date())
-        if group:
-            out.append((f"a:{group}", 0))
-        current = period_keys(today)
-        for kind, suffix in period_keys(self.start.astimezone(UTC).date()).items():
-            if suffix == current[kind]:  # only the current periods are ever asked for
-                out.append((suffix, _TTL[kind]))
-        return out
+        return [*_athlete_suffixes(self.sex, age_group(self.birth_year, self.start.date())),
+                *_current_periods(self.start.astimezone(UTC).date(), today)]
+
+
+def _athlete_suffixes(sex: str | None, group: str | None) -> list[tuple[str, int]]:
+    """The boards every effort of an athlete of this sex and age group is on."""
+    out: list[tuple[str, int]] = [("all", 0)]
+    if sex in GENDERS:
+        out.append((f"g:{sex}", 0))
+    if group:
+        out.append((f"a:{group}", 0))
+    return out
+
+
+def _current_periods(day: date, today: date) -> list[tuple[str, int]]:
+    """The period boards of an effort on ``day`` (UTC): only the current periods are ever asked for."""
+    current = period_keys(today)
+    return [(suffix, _TTL[kind]) for kind, suffix in period_keys(day).items() if suffix == current[kind]]
 
 
 def _best_per_board(rows: Iterable[EffortRow], today: date) -> dict[tuple[str, int], dict[int, tuple[float, int]]]:
-    """Per (board suffix, TTL): each athlete's best (score, effort id); the first seen wins a tie."""
+    """Per (board suffix, TTL): each athlete's best (score, effort id); the first seen wins a tie.
+
+    The boards of an effort are :meth:`BoardEffort.suffixes`, worked out from its parts (age group per
+    birth year and year, periods per UTC day), each part once: millions of efforts share a few hundred.
+    """
     best: dict[tuple[str, int], dict[int, tuple[float, int]]] = {}
-    suffixes_of: dict[tuple[Any, ...], list[dict[int, tuple[float, int]]]] = {}
+    groups: dict[tuple[int | None, int], str | None] = {}
+    periods: dict[date, tuple[tuple[str, int], ...]] = {}
+    boards_of: dict[tuple[Any, ...], list[dict[int, tuple[float, int]]]] = {}
     for effort_id, user_id, elapsed_s, start, sex, birth_year in rows:
         value = score(elapsed_s, start)
-        # BoardEffort.suffixes reads exactly these (and today, fixed here).
-        which = (sex, birth_year, start.date(), start.astimezone(UTC).date())
-        boards = suffixes_of.get(which)
+        by_year = (birth_year, start.year)  # age_group reads only the year of start.date()
+        if by_year not in groups:
+            groups[by_year] = age_group(birth_year, start.date())
+        day = start.astimezone(UTC).date()
+        in_periods = periods.get(day)
+        if in_periods is None:
+            in_periods = periods[day] = tuple(_current_periods(day, today))
+        which = (sex, groups[by_year], in_periods)
+        boards = boards_of.get(which)
         if boards is None:
-            effort = BoardEffort(effort_id, user_id, elapsed_s, start, sex, birth_year)
-            boards = suffixes_of[which] = [best.setdefault(s, {}) for s in effort.suffixes(today)]
+            boards = boards_of[which] = [best.setdefault(s, {})
+                                         for s in [*_athlete_suffixes(sex, which[1]), *in_periods]]
         for board in boards:
             current = board.get(user_id)
             if current is None or value < current[0]:
@@ -152,6 +196,7 @@ class Leaderboards:
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
         self._update = client.register_script(_UPDATE_BEST)
+        self._stage = client.register_script(_STAGE_MEMBERS)
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -230,12 +275,12 @@ class Leaderboards:
             stage = f"lbstage:{token}:{board}"
             items = list(members.items())
             for i in range(0, len(items), _STAGE_CHUNK):
-                part = items[i:i + _STAGE_CHUNK]
-                pipe.zadd(stage, {str(uid): v[0] for uid, v in part})
-                pipe.hset(stage + ":e", mapping={str(uid): v[1] for uid, v in part})
-                pipe.expire(stage, _STAGE_TTL)
-                pipe.expire(stage + ":e", _STAGE_TTL)
-                if len(pipe) >= 8 * 4:
+                # One string per chunk, split by the script: packing millions of separate arguments
+                # costs the client far more than building the boards does. Scores go as repr(), as the
+                # client library sends floats, so Redis parses exactly the same doubles.
+                payload = " ".join([f"{uid} {v[0]!r} {v[1]}" for uid, v in items[i:i + _STAGE_CHUNK]])
+                self._stage(keys=[stage, stage + ":e"], args=[payload, _STAGE_TTL], client=pipe)
+                if len(pipe) >= 8:
                     pipe.execute()
             staged.append((board, stage, ttl))
         pipe.execute()
@@ -337,10 +382,16 @@ class Leaderboards:
         """The board restricted to ``user_ids`` (e.g. the athletes one follows), ranked among themselves."""
         if not user_ids:
             return []
-        scores = self.r.zmscore(board.zset, [str(u) for u in user_ids])
-        rows = sorted(((str(u).encode(), s) for u, s in zip(user_ids, scores, strict=True) if s is not None),
-                      key=lambda r: (r[1], r[0]))
-        return self._entries(board, rows, 0)
+        # Scores and effort ids together, in one round trip (ids of athletes not on the board are dropped).
+        members = [str(u) for u in user_ids]
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zmscore(board.zset, members)
+        pipe.hmget(board.efforts, members)
+        scores, effort_ids = pipe.execute()
+        rows = sorted(((m.encode(), s, e) for m, s, e in zip(members, scores, effort_ids, strict=True)
+                       if s is not None), key=lambda r: (r[1], r[0]))
+        return [Entry(rank=i + 1, user_id=int(m), elapsed_time_s=elapsed_of(s),
+                      effort_id=int(e) if e is not None else 0) for i, (m, s, e) in enumerate(rows)]
 
     def _entries(self, board: Board, rows: list[tuple[Any, float]], first_rank: int) -> list[Entry]:
         if not rows:

@@ -24,6 +24,7 @@ from tasks.lib.matching import (
     Effort,
     PreparedSegment,
     PreparedTrack,
+    ends_within_reach,
     match_many_prepared,
     prepare_segment,
     prepare_track,
@@ -49,6 +50,12 @@ def leaderboards() -> Leaderboards:
 def decode_path(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
     pairs = np.frombuffer(blob, dtype="<i4").reshape(-1, 2)
     return pairs[:, 0] / 1e7, pairs[:, 1] / 1e7
+
+
+def path_ends(blob: bytes) -> tuple[float, float, float, float]:
+    """(first lat, first lon, last lat, last lon) of an encoded path, as :func:`decode_path` gives them."""
+    ints = np.frombuffer(blob, dtype="<i4")
+    return ints[0] / 1e7, ints[1] / 1e7, ints[-2] / 1e7, ints[-1] / 1e7
 
 
 def encode_path(lat: np.ndarray, lon: np.ndarray) -> bytes:
@@ -93,8 +100,9 @@ def eligible_for_boards(activity: Activity, owner: User) -> bool:
             and not owner.preferences.hide_from_leaderboards)
 
 
-def _hidden_flags(activity: Activity, owner: User, track: Track) -> np.ndarray:
-    zones, hide_m = privacy_settings(owner)
+def _hidden_flags(activity: Activity, owner: User, track: Track,
+                  settings: tuple[list[Any], float] | None = None) -> np.ndarray:
+    zones, hide_m = settings if settings is not None else privacy_settings(owner)
     if not zones and hide_m <= 0:
         return np.zeros(len(track), dtype=bool)
     seed = privacy_seed(owner.id, activity.source_sha256 or f"activity-{activity.id}")
@@ -103,21 +111,39 @@ def _hidden_flags(activity: Activity, owner: User, track: Track) -> np.ndarray:
 
 def store_efforts(activity: Activity, owner: User, track: Track, found: dict[Any, list[Effort]]) -> list[int]:
     """Insert efforts (idempotent) and their PR ranks; returns the ids of efforts this run created."""
-    hidden = _hidden_flags(activity, owner, track)
-    rows = [{
-        "segment_id": seg_id, "activity_id": activity.id, "user_id": owner.id,
-        "start_index": int(e.start_index), "end_index": int(e.end_index),
-        "start_time": datetime.fromtimestamp(e.start_time, UTC), "elapsed_time_s": float(e.elapsed_time_s),
-        "moving_time_s": float(e.moving_time_s),
-        "hidden_by_privacy": bool(hidden[e.start_index] or hidden[e.end_index]),
-    } for seg_id, efforts in found.items() for e in efforts]
+    return store_efforts_many([(activity, owner, track, found)])
+
+
+def store_efforts_many(items: Sequence[tuple[Activity, User, Track, dict[Any, list[Effort]]]]) -> list[int]:
+    """:func:`store_efforts` for many activities at once (re-matching a batch): one insert, one count
+    refresh and one PR-rank refresh per group of athletes, leaving the same rows as one call per item."""
+    rows: list[dict[str, Any]] = []
+    settings: dict[int, tuple[list[Any], float]] = {}
+    touched_by: dict[int, set[int]] = {}
+    for activity, owner, track, found in items:
+        if owner.id not in settings:  # an athlete's privacy settings, read once per batch
+            settings[owner.id] = privacy_settings(owner)
+        hidden = _hidden_flags(activity, owner, track, settings[owner.id])
+        rows += [{
+            "segment_id": seg_id, "activity_id": activity.id, "user_id": owner.id,
+            "start_index": int(e.start_index), "end_index": int(e.end_index),
+            "start_time": datetime.fromtimestamp(e.start_time, UTC), "elapsed_time_s": float(e.elapsed_time_s),
+            "moving_time_s": float(e.moving_time_s),
+            "hidden_by_privacy": bool(hidden[e.start_index] or hidden[e.end_index]),
+        } for seg_id, efforts in found.items() for e in efforts]
+        if any(found.values()):
+            touched_by.setdefault(owner.id, set()).update(found)
     if not rows:
         return []
     new_ids = list(db.session.scalars(
         insert(SegmentEffort).values(rows).on_conflict_do_nothing().returning(SegmentEffort.id)))
-    touched = sorted(found)
-    refresh_segment_counts(touched)
-    refresh_pr_ranks(owner.id, touched)
+    refresh_segment_counts(sorted(set().union(*touched_by.values())))
+    # Athletes who touched the same segments share one statement (re-matching: all of them, one segment).
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for user_id, segment_ids in touched_by.items():
+        groups.setdefault(tuple(sorted(segment_ids)), []).append(user_id)
+    for segment_ids, user_ids in groups.items():
+        refresh_pr_ranks_many(user_ids, segment_ids)
     return new_ids
 
 
@@ -131,12 +157,18 @@ def refresh_segment_counts(segment_ids: Sequence[int]) -> None:
 
 def refresh_pr_ranks(user_id: int, segment_ids: Sequence[int]) -> None:
     """PR rank (1–3) of each of the athlete's efforts on these segments, fastest first, earlier on ties."""
+    refresh_pr_ranks_many([user_id], segment_ids)
+
+
+def refresh_pr_ranks_many(user_ids: Sequence[int], segment_ids: Sequence[int]) -> None:
+    """:func:`refresh_pr_ranks` for each of these athletes on each of these segments, in one statement."""
     db.session.execute(text("""
         UPDATE segment_efforts e SET pr_rank = CASE WHEN r.rank <= 3 THEN r.rank END
-        FROM (SELECT id, row_number() OVER (PARTITION BY segment_id ORDER BY elapsed_time_s, start_time, id) AS rank
-              FROM segment_efforts WHERE user_id = :u AND segment_id = ANY(:ids)) r
+        FROM (SELECT id, row_number() OVER (PARTITION BY user_id, segment_id
+                                            ORDER BY elapsed_time_s, start_time, id) AS rank
+              FROM segment_efforts WHERE user_id = ANY(:u) AND segment_id = ANY(:ids)) r
         WHERE e.id = r.id AND e.pr_rank IS DISTINCT FROM CASE WHEN r.rank <= 3 THEN r.rank END"""),
-        {"u": user_id, "ids": list(segment_ids)})
+        {"u": list(user_ids), "ids": list(segment_ids)})
 
 
 _BOARD_EFFORTS_SQL = text("""
@@ -293,7 +325,12 @@ def match_track(track: Track, activity: Activity) -> dict[Any, list[Effort]]:
     if not rows:
         return {}
     prepared_track: PreparedTrack = prepare_track(track.time, track.lat, track.lon)
-    return match_many_prepared(prepared_track, [prepared_segment(r.id, r.updated_at, r.path) for r in rows])
+    # Only segments whose two ends the track passes near are prepared and matched: in a city most
+    # candidates (parallel roads, branches) fail that, and preparing is the costly part of a cold cache.
+    ends = np.array([path_ends(r.path) for r in rows])
+    near = ends_within_reach(prepared_track, ends[:, 0], ends[:, 1], ends[:, 2], ends[:, 3])
+    return match_many_prepared(prepared_track, [prepared_segment(r.id, r.updated_at, r.path)
+                                                for r, keep in zip(rows, near.tolist(), strict=True) if keep])
 
 
 def segments_touched_by(activity_id: int) -> list[int]:

@@ -54,3 +54,22 @@ def register_cli(app: Flask) -> None:
         else:
             count = segment_tasks.rebuild_every_board()
         click.echo(f"rebuilt the boards of {count} segments in {time.perf_counter() - started:.1f} s", err=True)
+
+    @app.cli.command("feed-rebuild")
+    @click.option("--user", "user_ids", type=int, multiple=True, help="Only these athletes (repeatable).")
+    def feed_rebuild(user_ids: tuple[int, ...]) -> None:
+        """Rebuild home feeds in Redis from PostgreSQL (only feeds already built, unless --user is given)."""
+        from sqlalchemy import select
+
+        from models import User, db
+        from models.redis_store import redis_store
+        from tasks.feed import rebuild_user_feed
+
+        if not user_ids:
+            # Feeds are built lazily for the athletes who read them; rebuilding all accounts would fill Redis
+            # with feeds nobody opens. A feed that was lost entirely is rebuilt by its owner's next read.
+            built = {int(k.rsplit(b":", 1)[1]) for k in redis_store.client.scan_iter(match="feed:built:*")}
+            user_ids = tuple(uid for uid in db.session.scalars(select(User.id)) if uid in built)
+        for user_id in user_ids:
+            rebuild_user_feed(user_id)
+        click.echo(f"rebuilt {len(user_ids)} feeds", err=True)

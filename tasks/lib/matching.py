@@ -331,6 +331,26 @@ def match_many_prepared(track: PreparedTrack, segments: Iterable[PreparedSegment
     return out
 
 
+def ends_within_reach(track: PreparedTrack, first_lat: np.ndarray, first_lon: np.ndarray, last_lat: np.ndarray,
+                      last_lon: np.ndarray, *, start_radius_m: float = DEFAULT_START_RADIUS_M) -> np.ndarray:
+    """Which segments, given by their first and last vertices, could have an effort on this track.
+
+    A necessary condition, checked *before* preparing segments (preparing costs far more than this): both
+    end points within reach of a recorded point. It is the gate-point test of
+    :func:`match_many_prepared`'s coarse stage with 1 m more reach (the gate points are the end vertices
+    after a round trip through the local projection, nanometres off), so it never drops a segment that
+    stage would keep, and the efforts found are the same with or without it.
+    """
+    n = np.asarray(first_lat).shape[0]
+    if n == 0 or len(track) < 2:
+        return np.zeros(n, dtype=bool)
+    reach = start_radius_m * _COARSE_SCALE + _COARSE_PAD_M + track.max_step_m / 2.0 + 1.0
+    ends = ecef(np.concatenate([first_lat, last_lat]), np.concatenate([first_lon, last_lon]))
+    dist, _ = track.tree.query(ends, k=1, distance_upper_bound=reach)
+    near = np.isfinite(dist)
+    return near[:n] & near[n:]
+
+
 # --------------------------------------------------------------------------------------------------
 # Stages
 # --------------------------------------------------------------------------------------------------

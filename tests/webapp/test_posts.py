@@ -8,32 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-FEED_HOOKS = ("fan_out_activity", "enqueue_follow", "enqueue_unfollow", "enqueue_item_changed",
-              "enqueue_item_removed")
+from tests.support.social import make_activity, make_post, record_feed_calls
 
 
 @pytest.fixture(autouse=True)
 def feed_calls(monkeypatch):
-    from tasks import feed
-
-    calls: list[tuple] = []
-    for name in FEED_HOOKS:
-        monkeypatch.setattr(feed, name, lambda *args, _name=name: calls.append((_name, *args)))
-    return calls
-
-
-def make_activity(client, headers, **fields) -> int:
-    body = {"sport_type": "running", "start_date": "2026-03-01T07:00:00+00:00", "elapsed_time_s": 1800,
-            "distance_m": 5000, **fields}
-    resp = client.post("/api/v1/activities", json=body, headers=headers)
-    assert resp.status_code == 201, resp.json
-    return resp.json["id"]
-
-
-def make_post(client, headers, **fields) -> dict:
-    resp = client.post("/api/v1/posts", json={"text": "Hello", **fields}, headers=headers)
-    assert resp.status_code == 201, resp.json
-    return resp.json
+    return record_feed_calls(monkeypatch)
 
 
 def make_group(app, owner_id: int, join_policy: str, members: dict[int, str] | None = None) -> int:

@@ -30,13 +30,7 @@ from webapp.pagination import decode_cursor, encode_cursor
 
 
 def can_view(viewer: User, activity: Activity, owner: User) -> bool:
-    if viewer.id == owner.id:
-        return True
-    if activity.visibility == "only_me" or social.is_blocked_either_way(viewer.id, owner.id):
-        return False
-    if activity.visibility == "followers" or owner.is_private:
-        return social.is_follower(viewer.id, owner.id)
-    return True
+    return social.can_see(viewer.id, owner.id, owner.is_private, activity.visibility)
 
 
 def get_visible(viewer: User, activity_id: int) -> tuple[Activity, User]:

@@ -20,7 +20,7 @@ from flask_smorest import abort
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import load_only
 
-from models import Activity, Block, Follow, Kudos, Post, User, db
+from models import Activity, Block, Follow, Kudos, Post, User, db, social
 from models.feed import Entry, author_key, feed_key
 from models.social import ACCEPTED
 from tasks import feed as feed_tasks
@@ -138,15 +138,9 @@ def _kudoed(viewer: User, activity_ids: set[int], post_ids: set[int]) -> tuple[s
 # --- rules -----------------------------------------------------------------------------------------------
 
 def may_see(viewer: User, visibility: str, author: Author) -> bool:
-    """``activities.service.can_view`` with the follow and block state already loaded (posts: the same rule
-    for non-group posts)."""
-    if viewer.id == author.user.id:
-        return True
-    if visibility == "only_me" or author.blocked:
-        return False
-    if visibility == "followers" or author.user.is_private:
-        return author.followed
-    return True
+    """The shared visibility rule with the follow and block state already loaded for the whole page."""
+    return social.visibility_allows(visibility, is_owner=viewer.id == author.user.id, blocked=author.blocked,
+                                    follower=author.followed, owner_private=author.user.is_private)
 
 
 def in_home_feed(viewer: User, author: Author) -> bool:

@@ -39,15 +39,9 @@ def in_group_audience(viewer_id: int, group_id: int) -> bool:
 def can_view_post(viewer: User, post: Post, author: User) -> bool:
     if viewer.id == author.id:
         return True
-    if social.is_blocked_either_way(viewer.id, author.id):
-        return False
-    if post.group_id is not None:
-        return in_group_audience(viewer.id, post.group_id)
-    if post.visibility == "only_me":
-        return False
-    if post.visibility == "followers" or author.is_private:
-        return social.is_follower(viewer.id, author.id)
-    return True
+    if post.group_id is not None:  # a group post's audience is the group's, whatever its visibility field says
+        return not social.is_blocked_either_way(viewer.id, author.id) and in_group_audience(viewer.id, post.group_id)
+    return social.can_see(viewer.id, author.id, author.is_private, post.visibility)
 
 
 def get_visible_post(viewer: User, post_id: int) -> tuple[Post, User]:

@@ -183,10 +183,10 @@ def parse_time_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # "YYYY-MM-DDTHH:MM:SSZ": separator columns and values, and the weights turning the 14 digits into
-# year, month, day, hour, minute, second with one small matrix product (exact in float64).
+# year, month, day, hour, minute, second with one small integer matrix product.
 _PLAIN_SEP_COLS = np.array([4, 7, 10, 13, 16, 19])
 _PLAIN_SEPS = np.array([_DASH, _DASH, _T, _COLON, _COLON, _Z], dtype=np.uint8)
-_PLAIN_WEIGHTS = np.zeros((14, 6))
+_PLAIN_WEIGHTS = np.zeros((14, 6), dtype=np.int64)
 for _col, (_field, _weight) in enumerate([(0, 1000), (0, 100), (0, 10), (0, 1), (1, 10), (1, 1), (2, 10), (2, 1),
                                           (3, 10), (3, 1), (4, 10), (4, 1), (5, 10), (5, 1)]):
     _PLAIN_WEIGHTS[_col, _field] = _weight
@@ -205,7 +205,7 @@ def _parse_plain_utc(codes: np.ndarray) -> np.ndarray | None:
     digits = codes[:, _DIGITS] - np.uint8(_ZERO)  # bytes below '0' wrap to large values
     if (digits > 9).any():
         return None
-    year, month, day, hour, minute, second = (digits @ _PLAIN_WEIGHTS).astype(np.int64).T
+    year, month, day, hour, minute, second = np.dot(digits, _PLAIN_WEIGHTS).T  # int64: no BLAS call
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
     dim = _DAYS_IN_MONTH[np.clip(month, 0, 12)] - ((month == 2) & ~leap)
     ok = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= dim)
