@@ -13,9 +13,12 @@ With ``--rss`` it also measures, in fresh child processes, the peak RSS of the w
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as in the worker (config/stack.py, Dockerfile)
+
 import argparse
 import gc
-import os
 import resource
 import subprocess
 import sys

@@ -1,8 +1,9 @@
 """End-to-end ingest benchmark: the real HTTP API (gunicorn) and a real Celery worker, on this machine.
 
-It starts everything itself (a throwaway database ``strava_bench`` built by the migrations, Redis database 9,
-a temporary object directory, gunicorn gthread and a prefork Celery worker), measures, prints a table and
-stops everything again, also on Ctrl-C or an error. Figures:
+It starts everything itself (a throwaway database ``strava_bench`` built by the migrations, database 9 of a
+redis-server of its own - ``--redis shared`` uses the one on 127.0.0.1:6379 instead -, a temporary object
+directory, gunicorn gthread and a prefork Celery worker), measures, prints a table and stops everything
+again, also on Ctrl-C or an error. Figures:
 
 1. idle latency: sequential uploads of a 1-hour, 3,600-point GPX with heart rate, each a different file;
    upload → ``ready`` as the client sees it (POST, then GET /api/v1/uploads/{id} every ``--poll-ms``) and as

@@ -1,8 +1,9 @@
 """The real stack the end-to-end ingest benchmark drives: servers, a throwaway database, gunicorn and Celery.
 
-``BenchStack`` finds PostgreSQL and Redis the way the test suite does (``DATABASE_URL`` / ``REDIS_URL``, else
-the servers on 127.0.0.1, else embedded ones), creates a throwaway database from the migrations, gives the
-run its own Redis database index and object directory, and starts gunicorn and a Celery worker as real
+``BenchStack`` finds PostgreSQL the way the test suite does (``DATABASE_URL``, else the server on 127.0.0.1,
+else an embedded one) and creates a throwaway database from the migrations; Redis is a private server (a
+shared one's database index can be flushed by a concurrent test run, losing queued messages); the run gets
+its own object directory, and starts gunicorn and a Celery worker as real
 subprocesses. Each child runs in its own session (process group): a terminal Ctrl-C reaches only the
 benchmark, which then stops every group it started, and ``kill_worker`` can SIGKILL a worker together with
 its pool children, as a crashed machine would. ``CpuMeter`` says which processes used the cores.

@@ -301,6 +301,8 @@ def print_breakdown(title: str, runs: list[dict[str, Any]]) -> None:
     top = 0.0
     for label, _ in STEPS:
         value = float(np.mean([r["steps"].get(label, 0.0) for r in runs]))
+        if not any(label in r["steps"] for r in runs):
+            continue  # a step this version of the code does not run
         if not label.startswith(" "):
             top += value
         out(f"     {label:<34} {value:8.2f} ms")

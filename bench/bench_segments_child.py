@@ -27,7 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 STEPS: tuple[tuple[str, str], ...] = (
     ("decode stream", "decode_track"),
     ("candidates query (+ path blobs)", "candidates"),
+    ("candidates query (ends only)", "candidate_ends"),
+    ("paths of uncached segments", "segment_paths"),
+    ("prepared-segment cache lookups", "cached_segment"),
     ("prepare segments (cache)", "prepared_segment"),
+    ("end-point prefilter", "ends_within_reach"),
     ("prepare track", "prepare_track"),
     ("matching", "match_many_prepared"),
     ("storing efforts", "store_efforts"),

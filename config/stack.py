@@ -48,6 +48,9 @@ def main() -> int:
     env.setdefault("STORAGE_LOCAL_DIR", str(data_dir / "objects"))
     env.setdefault("FLOWER_BASIC_AUTH", "admin:admin")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # Our numpy work is many small arrays: BLAS helper threads only oversubscribe the cores that the worker
+    # processes already share.
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
 
     pg = redis = None
     if not env.get("DATABASE_URL"):

@@ -2,9 +2,10 @@
 
     ingest      parse → normalize → privacy → metrics → store    (one task: the track never leaves memory)
     segments    match → efforts → leaderboards → achievements    (one task: one decode of the stream)
-    feed        fan-out to followers' feeds (hybrid for huge accounts)
+    feed        fan-out to followers' feeds (hybrid for huge accounts); the upload becomes `ready`
     [hooks]     push notifications                                (added by the issue that builds it)
-    finish      the upload becomes `ready`
+
+The last stage of the chain marks the upload `ready` (a message of its own would cost a broker round trip).
 
 Stages pass the upload id only, load what they need, and are safe to run twice (brief §4.2). One error
 path: a stage that fails for good (a permanent error, or a transient one that exhausted its retries) marks
@@ -34,11 +35,9 @@ POST_INGEST_HOOKS: list[Task] = [
 
 
 def build_chain(upload_id: int) -> Signature:
-    return chain(
-        stages.ingest.si(upload_id),
-        *[hook.si(upload_id) for hook in POST_INGEST_HOOKS],
-        stages.finish.si(upload_id),
-    )
+    steps = [stages.ingest, *POST_INGEST_HOOKS]
+    # The last stage marks the upload ready itself (no separate message for it).
+    return chain(*[step.si(upload_id, last=i == len(steps) - 1) for i, step in enumerate(steps)])
 
 
 def enqueue(upload_id: int) -> bool:

@@ -4,6 +4,7 @@ re-matching for new segments, and leaderboard rebuilds. Thin I/O around tasks.li
 from __future__ import annotations
 
 import logging
+import struct
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -52,23 +53,32 @@ def decode_path(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
     return pairs[:, 0] / 1e7, pairs[:, 1] / 1e7
 
 
-def path_ends(blob: bytes) -> tuple[float, float, float, float]:
-    """(first lat, first lon, last lat, last lon) of an encoded path, as :func:`decode_path` gives them."""
-    ints = np.frombuffer(blob, dtype="<i4")
-    return ints[0] / 1e7, ints[1] / 1e7, ints[-2] / 1e7, ints[-1] / 1e7
+def path_ends(head: bytes | memoryview, tail: bytes | memoryview) -> tuple[float, float, float, float]:
+    """(first lat, first lon, last lat, last lon) from an encoded path's first and last 8 bytes, the
+    values :func:`decode_path` gives for them."""
+    (a, b), (c, d) = struct.unpack("<ii", head), struct.unpack("<ii", tail)
+    return a / 1e7, b / 1e7, c / 1e7, d / 1e7
 
 
 def encode_path(lat: np.ndarray, lon: np.ndarray) -> bytes:
     return np.column_stack([np.round(lat * 1e7), np.round(lon * 1e7)]).astype("<i4").tobytes()
 
 
-def prepared_segment(seg_id: int, updated: datetime, path: bytes) -> PreparedSegment:
-    """Prepared geometry, cached per worker process: segments are matched far more often than edited."""
+def cached_segment(seg_id: int, updated: datetime) -> PreparedSegment | None:
+    """The prepared geometry of this version of the segment if this process has it (marked recently used)."""
     cache_key = (seg_id, updated.timestamp())
     hit = _prepared.get(cache_key)
     if hit is not None:
         _prepared.move_to_end(cache_key)
+    return hit
+
+
+def prepared_segment(seg_id: int, updated: datetime, path: bytes) -> PreparedSegment:
+    """Prepared geometry, cached per worker process: segments are matched far more often than edited."""
+    hit = cached_segment(seg_id, updated)
+    if hit is not None:
         return hit
+    cache_key = (seg_id, updated.timestamp())
     lat, lon = decode_path(path)
     prepared = prepare_segment(lat, lon, seg_id)
     _prepared[cache_key] = prepared
@@ -93,6 +103,26 @@ def candidates(min_lat: float, min_lng: float, max_lat: float, max_lng: float, s
             Segment.sport_type.in_(sport_families(sport)),
         )
     ))
+
+
+def candidate_ends(min_lat: float, min_lng: float, max_lat: float, max_lng: float, sport: str) -> list[Any]:
+    """:func:`candidates` without the path blobs: id, updated_at and the first and last vertex (8 bytes
+    each) of each. The stage reads whole paths only for what its cache lacks (see :func:`match_track`)."""
+    m = BOX_MARGIN_DEG
+    return list(db.session.execute(
+        select(Segment.id, Segment.updated_at, func.substring(Segment.path, 1, 8).label("head"),
+               func.substring(Segment.path, func.octet_length(Segment.path) - 7, 8).label("tail")).where(
+            text(f"{SEGMENT_BOX} && box(point(:a, :b), point(:c, :d))").bindparams(
+                a=min_lng - m, b=min_lat - m, c=max_lng + m, d=max_lat + m),
+            Segment.sport_type.in_(sport_families(sport)),
+        )
+    ))
+
+
+def segment_paths(segment_ids: Sequence[int]) -> dict[int, tuple[datetime, bytes]]:
+    """Current version and path of these segments (deleted ones are left out)."""
+    rows = db.session.execute(select(Segment.id, Segment.updated_at, Segment.path).where(Segment.id.in_(segment_ids)))
+    return {r.id: (r.updated_at, r.path) for r in rows}
 
 
 def eligible_for_boards(activity: Activity, owner: User) -> bool:
@@ -320,17 +350,25 @@ def process_activity(activity_id: int) -> int:
 
 
 def match_track(track: Track, activity: Activity) -> dict[Any, list[Effort]]:
-    rows = candidates(activity.min_lat, activity.min_lng, activity.max_lat, activity.max_lng,  # type: ignore[arg-type]
-                      activity.sport_type)
+    rows = candidate_ends(activity.min_lat, activity.min_lng, activity.max_lat,  # type: ignore[arg-type]
+                          activity.max_lng, activity.sport_type)  # type: ignore[arg-type]
     if not rows:
         return {}
     prepared_track: PreparedTrack = prepare_track(track.time, track.lat, track.lon)
-    # Only segments whose two ends the track passes near are prepared and matched: in a city most
-    # candidates (parallel roads, branches) fail that, and preparing is the costly part of a cold cache.
-    ends = np.array([path_ends(r.path) for r in rows])
+    # Only segments whose two ends the track passes near are matched (ends_within_reach never drops one
+    # that could match): in a city most candidates (parallel roads, branches) fail that. Of those, whole
+    # paths are read and prepared only for segments this process has not prepared yet.
+    ends = np.array([path_ends(r.head, r.tail) for r in rows])
     near = ends_within_reach(prepared_track, ends[:, 0], ends[:, 1], ends[:, 2], ends[:, 3])
-    return match_many_prepared(prepared_track, [prepared_segment(r.id, r.updated_at, r.path)
-                                                for r, keep in zip(rows, near.tolist(), strict=True) if keep])
+    kept = [r for r, keep in zip(rows, near.tolist(), strict=True) if keep]
+    segs: list[PreparedSegment | None] = [cached_segment(r.id, r.updated_at) for r in kept]
+    missing = [r.id for r, seg in zip(kept, segs, strict=True) if seg is None]
+    if missing:
+        paths = segment_paths(missing)
+        segs = [seg if seg is not None else
+                (prepared_segment(r.id, *paths[r.id]) if r.id in paths else None)
+                for r, seg in zip(kept, segs, strict=True)]
+    return match_many_prepared(prepared_track, [seg for seg in segs if seg is not None])
 
 
 def segments_touched_by(activity_id: int) -> list[int]:

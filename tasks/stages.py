@@ -32,6 +32,9 @@ class PipelineTask(AppTask):
     """A stage of the upload chain: retries transient errors, and has the chain's one error path."""
 
     abstract = True
+    # The chain passes ids, not results (immutable signatures): storing results would only cost Redis
+    # writes and worker time on every stage of every upload.
+    ignore_result = True
     autoretry_for = TRANSIENT_ERRORS
     retry_backoff = 2
     retry_backoff_max = 300
@@ -96,7 +99,7 @@ def claim(upload_id: int, stage: str) -> Upload | None:
 
 
 @shared_task(name="pipeline.ingest", base=PipelineTask, bind=True, acks_late=True)
-def ingest(self: Task, upload_id: int) -> int:
+def ingest(self: Task, upload_id: int, last: bool = False) -> int:
     """parse → normalize → privacy → metrics → store the activity and its streams."""
     upload = claim(upload_id, "ingest")
     if upload is None:
@@ -104,22 +107,34 @@ def ingest(self: Task, upload_id: int) -> int:
     outcome = ingest_service.ingest_upload(upload)
     if outcome == "duplicate":
         raise Ignore()  # the upload points at the existing activity; nothing further to do
-    return upload_id
+    return done(upload_id, last)
 
 
-@shared_task(name="pipeline.finish", base=PipelineTask, bind=True)
-def finish(self: Task, upload_id: int) -> int:
+def mark_ready(upload_id: int) -> None:
     db.session.execute(
         update(Upload).where(Upload.id == upload_id, Upload.status == "processing")
         .values(status="ready", stage=None, error=None, updated_at=text("now()"))
     )
     db.session.commit()
+
+
+def done(upload_id: int, last: bool) -> int:
+    """The last stage of the chain also marks the upload ready: a separate message for that would cost a
+    broker round trip per upload (brief §4.6)."""
+    if last:
+        mark_ready(upload_id)
     return upload_id
 
 
+@shared_task(name="pipeline.finish", base=PipelineTask, bind=True)
+def finish(self: Task, upload_id: int) -> int:
+    """Kept for chains enqueued before stages marked the upload ready themselves."""
+    mark_ready(upload_id)
+    return upload_id
+
 
 @shared_task(name="pipeline.segments", base=PipelineTask, bind=True)
-def segments(self: Task, upload_id: int) -> int:
+def segments(self: Task, upload_id: int, last: bool = False) -> int:
     """Match segments → store efforts → update leaderboards → award achievements."""
     from tasks import segments as segment_service
 
@@ -127,11 +142,11 @@ def segments(self: Task, upload_id: int) -> int:
     if upload is None or upload.activity_id is None:
         return upload_id
     segment_service.process_activity(upload.activity_id)
-    return upload_id
+    return done(upload_id, last)
 
 
 @shared_task(name="pipeline.feed", base=PipelineTask, bind=True)
-def feed(self: Task, upload_id: int) -> int:
+def feed(self: Task, upload_id: int, last: bool = False) -> int:
     """Fan the new activity out to the followers' feeds (or to the author's feed only, for huge accounts)."""
     from tasks import feed as feed_service
 
@@ -139,4 +154,4 @@ def feed(self: Task, upload_id: int) -> int:
     if upload is None or upload.activity_id is None:
         return upload_id
     feed_service.fan_out_activity(upload.activity_id)
-    return upload_id
+    return done(upload_id, last)
