@@ -35,7 +35,6 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("prepare track", "prepare_track"),
     ("matching", "match_many_prepared"),
     ("storing efforts", "store_efforts"),
-    ("  segment counts", "refresh_segment_counts"),
     ("  PR ranks", "refresh_pr_ranks"),
     ("  PR ranks (batched)", "refresh_pr_ranks_many"),
     ("boards", "update_boards"),

@@ -49,6 +49,26 @@ return 0
 """
 
 
+#: _UPDATE_BEST on each board of an effort (KEYS: zset, hash, zset, hash...; ARGV: member, score, effort id,
+#: one TTL per board), then the member's rank on the first board and the effort id holding it: what add()
+#: then rank_of() and top(rank, rank) do, in one call.
+_UPDATE_BEST_ALL = """
+for i = 1, #KEYS / 2 do
+  local z, h = KEYS[2 * i - 1], KEYS[2 * i]
+  local cur = redis.call('ZSCORE', z, ARGV[1])
+  if (not cur) or tonumber(ARGV[2]) < tonumber(cur) then
+    redis.call('ZADD', z, ARGV[2], ARGV[1])
+    redis.call('HSET', h, ARGV[1], ARGV[3])
+    local ttl = tonumber(ARGV[3 + i])
+    if ttl > 0 then
+      redis.call('EXPIRE', z, ttl)
+      redis.call('EXPIRE', h, ttl)
+    end
+  end
+end
+return {redis.call('ZRANK', KEYS[1], ARGV[1]), redis.call('HGET', KEYS[2], ARGV[1])}
+"""
+
 #: Adds "member score effort_id ..." (space-separated triples) to a staging zset and its effort hash.
 #: Lua's unpack() takes a few thousand values at most, hence the inner chunks.
 _STAGE_MEMBERS = """
@@ -197,6 +217,7 @@ class Leaderboards:
         self.r = client
         self._update = client.register_script(_UPDATE_BEST)
         self._stage = client.register_script(_STAGE_MEMBERS)
+        self._update_all = client.register_script(_UPDATE_BEST_ALL)
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -231,24 +252,14 @@ class Leaderboards:
         """
         today = today or datetime.now(UTC).date()
         pipe = self.r.pipeline(transaction=False)
-        reads: list[int] = []
-        sent = 0
         for segment_id, effort in offers:
-            value = score(effort.elapsed_s, effort.start)
-            for suffix, ttl in effort.suffixes(today):
-                board = key(segment_id, suffix)
-                self._update(keys=[board, board + ":e"], args=[effort.user_id, value, effort.effort_id, ttl],
-                             client=pipe)
-                sent += 1
-            overall = key(segment_id, "all")
-            pipe.zrank(overall, str(effort.user_id))
-            pipe.hget(overall + ":e", str(effort.user_id))
-            reads.append(sent)
-            sent += 2
+            suffixes = effort.suffixes(today)  # "all" first: the script reads the rank there
+            keys = [k for suffix, _ in suffixes for k in (key(segment_id, suffix), key(segment_id, suffix) + ":e")]
+            self._update_all(keys=keys, args=[effort.user_id, score(effort.elapsed_s, effort.start),
+                                              effort.effort_id, *(ttl for _, ttl in suffixes)], client=pipe)
         replies = pipe.execute() if offers else []
-        return [(None if replies[i] is None else int(replies[i]),
-                 int(replies[i + 1]) if replies[i] is not None and replies[i + 1] is not None else 0)
-                for i in reads]
+        return [(None if rank is None else int(rank), int(best) if rank is not None and best is not None else 0)
+                for rank, best in replies]
 
     def replace_segment(self, segment_id: int, efforts: Iterable[BoardEffort], today: date | None = None) -> int:
         """Atomically replace all of a segment's boards with those built from ``efforts``."""

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from models import Achievement, Activity, ActivityStream, Segment, SegmentEffort, User, db
 from models.leaderboard import BoardEffort, Leaderboards
+from models.notification import notify
 from models.redis_store import redis_store
 from models.segment import SEGMENT_BOX
 from tasks.ingest import privacy_seed, privacy_settings
@@ -165,9 +166,12 @@ def store_efforts_many(items: Sequence[tuple[Activity, User, Track, dict[Any, li
             touched_by.setdefault(owner.id, set()).update(found)
     if not rows:
         return []
-    new_ids = list(db.session.scalars(
-        insert(SegmentEffort).values(rows).on_conflict_do_nothing().returning(SegmentEffort.id)))
-    refresh_segment_counts(sorted(set().union(*touched_by.values())))
+    # executemany (one cached statement, rows batched into multi-row VALUES by the driver layer) rather
+    # than a .values(rows) statement, which SQLAlchemy compiles afresh for every call.
+    table = SegmentEffort.__table__
+    new_ids = list(db.session.execute(
+        insert(table).on_conflict_do_nothing().returning(table.c.id), rows).scalars())
+    # segments.effort_count / athlete_count follow by a database trigger (migration 0004).
     # Athletes who touched the same segments share one statement (re-matching: all of them, one segment).
     groups: dict[tuple[int, ...], list[int]] = {}
     for user_id, segment_ids in touched_by.items():
@@ -175,14 +179,6 @@ def store_efforts_many(items: Sequence[tuple[Activity, User, Track, dict[Any, li
     for segment_ids, user_ids in groups.items():
         refresh_pr_ranks_many(user_ids, segment_ids)
     return new_ids
-
-
-def refresh_segment_counts(segment_ids: Sequence[int]) -> None:
-    db.session.execute(text("""
-        UPDATE segments s SET effort_count = c.efforts, athlete_count = c.athletes
-        FROM (SELECT segment_id, count(*) AS efforts, count(DISTINCT user_id) AS athletes
-              FROM segment_efforts WHERE segment_id = ANY(:ids) GROUP BY segment_id) c
-        WHERE s.id = c.segment_id"""), {"ids": list(segment_ids)})
 
 
 def refresh_pr_ranks(user_id: int, segment_ids: Sequence[int]) -> None:
@@ -269,8 +265,15 @@ def award(activity: Activity, owner: User, effort_ids: Sequence[int]) -> int:
         return 0
     rows = [{"user_id": owner.id, "activity_id": activity.id, "effort_id": a.effort_id, "segment_id": a.segment_id,
              "kind": a.kind, "key": a.key, "rank": a.rank, "value": a.value, "details": a.details} for a in awards]
-    created = db.session.scalars(insert(Achievement).values(rows).on_conflict_do_nothing().returning(Achievement.id))
-    return len(list(created))
+    table = Achievement.__table__
+    created = db.session.execute(insert(table).on_conflict_do_nothing().returning(
+        table.c.id, table.c.kind, table.c.rank, table.c.segment_id, table.c.details), rows).all()
+    for row in created:
+        # The outbox of the notification and push stages; the dedupe key makes a re-run notify nothing twice.
+        notify(owner.id, "achievement", f"achievement:{row.id}", achievement_id=row.id, activity_id=activity.id,
+               payload={"kind": row.kind, "rank": row.rank, "segment_id": row.segment_id,
+                                                 "activity_name": activity.name, **(row.details or {})})
+    return len(created)
 
 
 def _effort_facts(owner: User, effort_ids: Sequence[int]) -> Iterable[rules.EffortFacts]:

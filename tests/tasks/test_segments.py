@@ -108,6 +108,11 @@ def test_segment_matching_timing_leaderboard_and_flushall(live_client, live_logi
     assert {"first_sport", "kom"} <= kinds
     shown = live_client.get(f"/api/v1/activities/{cat_effort['activity_id']}", headers=bob).json["achievements"]
     assert any(a["kind"] == "kom" and a["effort_id"] == cat_effort["id"] for a in shown)
+    # ...and reaches cat as a notification, once.
+    cat_headers = riders["cat"][0]
+    notes = live_client.get("/api/v1/notifications", headers=cat_headers).json["items"]
+    kom_notes = [n for n in notes if n["kind"] == "achievement" and n["payload"].get("kind") == "kom"]
+    assert len(kom_notes) == 1 and kom_notes[0]["payload"]["segment_id"] == seg["id"]
 
 
 def test_new_segment_is_matched_against_existing_activities(live_client, live_login):
