@@ -34,7 +34,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from config import normalize_database_url  # noqa: E402
-from config.embedded import EmbeddedPostgres, EmbeddedRedis, create_database, free_port, port_open  # noqa: E402
+from config.embedded import (  # noqa: E402
+    EmbeddedPostgres,
+    EmbeddedRedis,
+    create_database,
+    free_port,
+    local_postgres_ok,
+    port_open,
+)
 
 BIN = Path(sys.executable).parent
 LOCAL_DB_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -47,21 +54,6 @@ class StackError(RuntimeError):
 
 def say(message: str) -> None:
     print(f"[bench] {message}", flush=True)
-
-
-def _local_postgres_ok() -> bool:
-    """Something answers on 5432 *and* lets us in as postgres (trust auth), as on the dev machines and CI."""
-    if not port_open("127.0.0.1", 5432):
-        return False
-    engine = sa.create_engine(LOCAL_DB_URL, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        return True
-    except Exception:
-        return False
-    finally:
-        engine.dispose()
 
 
 def redis_url_with_db(base_url: str, index: int) -> str:
@@ -120,7 +112,7 @@ class BenchStack:
         db_env = os.environ.get("DATABASE_URL")
         if db_env:
             self.server_db_url = normalize_database_url(db_env)
-        elif _local_postgres_ok():
+        elif local_postgres_ok():
             self.server_db_url = LOCAL_DB_URL
         else:
             say("nothing answers on 127.0.0.1:5432; starting an embedded PostgreSQL")

@@ -29,6 +29,26 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+LOCAL_POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+
+
+def local_postgres_ok(url: str = LOCAL_POSTGRES_URL) -> bool:
+    """Something answers on 5432 *and* lets us in as postgres (trust auth), as on the dev machines and CI."""
+    import sqlalchemy as sa
+
+    if not port_open("127.0.0.1", 5432):
+        return False
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+    finally:
+        engine.dispose()
+
+
 def free_port(start: int) -> int:
     for port in range(start, start + 200):
         with socket.socket() as s:

@@ -15,7 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from config import normalize_database_url
-from config.embedded import EmbeddedPostgres, EmbeddedRedis, port_open
+from config.embedded import EmbeddedPostgres, EmbeddedRedis, local_postgres_ok, port_open
 
 ENV_DB = "STRAVA_TEST_SERVER_DB_URL"
 ENV_REDIS = "STRAVA_TEST_SERVER_REDIS_URL"
@@ -37,7 +37,7 @@ class Services:
         db_url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
         if db_url:
             db_url = normalize_database_url(db_url)
-        elif _local_postgres_ok():
+        elif local_postgres_ok():
             db_url = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
         else:
             self.pg = EmbeddedPostgres(self._tmp() / "pg")
@@ -59,20 +59,6 @@ class Services:
             self.pg.stop()
         if self.tmp is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def _local_postgres_ok() -> bool:
-    if not port_open("127.0.0.1", 5432):
-        return False
-    engine = sa.create_engine("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        return True
-    except Exception:
-        return False
-    finally:
-        engine.dispose()
 
 
 def database_url_for(server_url: str, name: str) -> str:
