@@ -92,7 +92,6 @@ def upgrade() -> None:
     sa.Column('idempotency_key', sa.String(length=255), nullable=True),
     sa.Column('external_id', sa.String(length=255), nullable=True),
     sa.Column('batch_id', sa.String(length=36), nullable=True),
-    sa.Column('part', sa.Integer(), nullable=True),
     sa.Column('name', sa.String(length=255), nullable=True),
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('sport_type', sa.String(length=16), nullable=True),
