@@ -20,6 +20,7 @@ BENCHES: list[tuple[str, list[str], list[str]]] = [
     ("bench_ingest_e2e.py", ["--kill-test"], ["--kill-test", "--kill-points", "60000"]),
     ("bench_segments.py", [], ["--quick"]),
     ("bench_feed.py", [], ["--reads", "200", "--fans", "20000"]),
+    ("bench_feed_e2e.py", [], ["--uploads", "5"]),
 ]
 
 
