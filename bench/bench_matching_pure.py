@@ -28,10 +28,10 @@ N_POINTS = 3_600
 SPEED = 9.0
 
 
-def road(length: float, step: float = 2.0) -> np.ndarray:
-    """A winding road that slowly turns, so a 32 km ride makes a big lap."""
+def road(length: float, step: float = 2.0, phase: float = 0.0) -> np.ndarray:
+    """A winding road (local metres) that slowly turns, so a 32 km ride makes a big lap."""
     s = np.arange(0.0, length + step, step)
-    heading = s / 5_000.0 + 0.9 * np.sin(s / 170.0) + 0.4 * np.sin(s / 53.0 + 1.0)
+    heading = phase + s / 5_000.0 + 0.9 * np.sin(s / 170.0) + 0.4 * np.sin(s / 53.0 + 1.0)
     xy = np.zeros((s.shape[0], 2))
     xy[1:, 0] = np.cumsum(np.cos(heading[:-1]) * step)
     xy[1:, 1] = np.cumsum(np.sin(heading[:-1]) * step)
@@ -43,6 +43,7 @@ def arc_length(xy: np.ndarray) -> np.ndarray:
 
 
 def cut(path: np.ndarray, arc: np.ndarray, s_a: float, s_b: float, spacing: float = 25.0) -> np.ndarray:
+    """The part of ``path`` between arc lengths s_a and s_b, a vertex every ``spacing`` metres."""
     s = np.linspace(s_a, s_b, max(2, int(np.ceil((s_b - s_a) / spacing)) + 1))
     return np.column_stack([np.interp(s, arc, path[:, 0]), np.interp(s, arc, path[:, 1])])
 

@@ -26,6 +26,9 @@ from typing import Any
 
 import numpy as np
 
+# The road geometry is the pure matching benchmark's, so both benchmarks ride the same kind of roads.
+from bench_matching_pure import arc_length, cut, normals, road
+
 from tasks.lib import polylines
 from tasks.lib.geo import from_local_xy
 from tasks.lib.streams import encode_track
@@ -61,32 +64,6 @@ NOTIFICATIONS = json.dumps({k: True for k in ("kudos", "comments", "follows", "c
 
 
 # --- geometry --------------------------------------------------------------------------------------------
-
-def road(length: float, step: float = 2.0, phase: float = 0.0) -> np.ndarray:
-    """A winding road (local metres) that slowly turns, so a 32 km ride makes a big lap."""
-    s = np.arange(0.0, length + step, step)
-    heading = phase + s / 5_000.0 + 0.9 * np.sin(s / 170.0) + 0.4 * np.sin(s / 53.0 + 1.0)
-    xy = np.zeros((s.shape[0], 2))
-    xy[1:, 0] = np.cumsum(np.cos(heading[:-1]) * step)
-    xy[1:, 1] = np.cumsum(np.sin(heading[:-1]) * step)
-    return xy
-
-
-def arc_length(xy: np.ndarray) -> np.ndarray:
-    return np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
-
-
-def cut(path: np.ndarray, arc: np.ndarray, s_a: float, s_b: float, spacing: float = 25.0) -> np.ndarray:
-    """The part of ``path`` between arc lengths s_a and s_b, a vertex every ``spacing`` metres."""
-    s = np.linspace(s_a, s_b, max(2, int(np.ceil((s_b - s_a) / spacing)) + 1))
-    return np.column_stack([np.interp(s, arc, path[:, 0]), np.interp(s, arc, path[:, 1])])
-
-
-def normals(xy: np.ndarray) -> np.ndarray:
-    d = np.gradient(xy, axis=0)
-    n = np.column_stack([-d[:, 1], d[:, 0]])
-    return n / np.linalg.norm(n, axis=1, keepdims=True)
-
 
 def rotation(a: float) -> np.ndarray:
     return np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])
