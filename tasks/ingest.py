@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -14,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from models import Activity, ActivityStream, PrivacyZone, Upload, User, db
 from models.storage import storage
 from tasks.lib.parsing import normalize, parse_bytes, parse_health_workout
-from tasks.lib.privacy import Zone, activity_seed
+from tasks.lib.privacy import Zone, activity_seed, hidden_mask
 from tasks.lib.summary import ActivitySummary, public_summary, summarize
 from tasks.lib.track import ParseError, Track
 
@@ -29,6 +30,20 @@ def privacy_settings(user: User) -> tuple[list[Zone], float]:
 
 def privacy_seed(user_id: int, activity_key: str) -> int:
     return activity_seed(current_app.config["PRIVACY_SECRET"].encode(), f"{user_id}:{activity_key}")
+
+
+def activity_privacy_seed(activity: Activity) -> int:
+    """The activity's own randomness: keyed by its file's hash (stable across re-processing), or its id."""
+    return privacy_seed(activity.user_id, activity.source_sha256 or f"activity-{activity.id}")
+
+
+def hidden_points(activity: Activity, owner: User, track: Track,
+                  settings: tuple[list[Zone], float] | None = None) -> np.ndarray:
+    """Which of the activity's points nobody but the owner may see (zones and the hidden start/end)."""
+    zones, hide_m = settings if settings is not None else privacy_settings(owner)
+    if not zones and hide_m <= 0:
+        return np.zeros(len(track), dtype=bool)
+    return hidden_mask(track.lat, track.lon, zones, hide_start_end_m=hide_m, seed=activity_privacy_seed(activity))
 
 
 def guess_sport(track: Track, avg_speed_mps: float | None) -> str:
@@ -158,8 +173,7 @@ def refresh_public_view(activity: Activity, owner: User) -> None:
         return
     zones, hide_m = privacy_settings(owner)
     track = decode_track(stream.data)
-    key = activity.source_sha256 or f"activity-{activity.id}"
-    activity.public = public_summary(track, zones, hide_start_end_m=hide_m, seed=privacy_seed(owner.id, key))
+    activity.public = public_summary(track, zones, hide_start_end_m=hide_m, seed=activity_privacy_seed(activity))
     activity.privacy_version = owner.privacy_version
     changed = mark_hidden_efforts(activity, owner)
     if changed:

@@ -20,7 +20,7 @@ from models.leaderboard import BoardEffort, Leaderboards
 from models.notification import notify
 from models.redis_store import redis_store
 from models.segment import SEGMENT_BOX
-from tasks.ingest import privacy_seed, privacy_settings
+from tasks.ingest import hidden_points, privacy_settings
 from tasks.lib import achievements as rules
 from tasks.lib.matching import (
     Effort,
@@ -32,7 +32,6 @@ from tasks.lib.matching import (
     prepare_track,
 )
 from tasks.lib.metrics import sport_family
-from tasks.lib.privacy import hidden_mask
 from tasks.lib.streams import decode_track
 from tasks.lib.track import Track
 
@@ -131,15 +130,6 @@ def eligible_for_boards(activity: Activity, owner: User) -> bool:
             and not owner.preferences.hide_from_leaderboards)
 
 
-def _hidden_flags(activity: Activity, owner: User, track: Track,
-                  settings: tuple[list[Any], float] | None = None) -> np.ndarray:
-    zones, hide_m = settings if settings is not None else privacy_settings(owner)
-    if not zones and hide_m <= 0:
-        return np.zeros(len(track), dtype=bool)
-    seed = privacy_seed(owner.id, activity.source_sha256 or f"activity-{activity.id}")
-    return hidden_mask(track.lat, track.lon, zones, hide_start_end_m=hide_m, seed=seed)
-
-
 def store_efforts(activity: Activity, owner: User, track: Track, found: dict[Any, list[Effort]]) -> list[int]:
     """Insert efforts (idempotent) and their PR ranks; returns the ids of efforts this run created."""
     return store_efforts_many([(activity, owner, track, found)])
@@ -154,7 +144,7 @@ def store_efforts_many(items: Sequence[tuple[Activity, User, Track, dict[Any, li
     for activity, owner, track, found in items:
         if owner.id not in settings:  # an athlete's privacy settings, read once per batch
             settings[owner.id] = privacy_settings(owner)
-        hidden = _hidden_flags(activity, owner, track, settings[owner.id])
+        hidden = hidden_points(activity, owner, track, settings[owner.id])
         rows += [{
             "segment_id": seg_id, "activity_id": activity.id, "user_id": owner.id,
             "start_index": int(e.start_index), "end_index": int(e.end_index),
@@ -387,7 +377,7 @@ def mark_hidden_efforts(activity: Activity, owner: User) -> list[int]:
     stream = db.session.get(ActivityStream, activity.id)
     if stream is None:
         return []
-    hidden = _hidden_flags(activity, owner, decode_track(stream.data))
+    hidden = hidden_points(activity, owner, decode_track(stream.data))
     changed = []
     for e in efforts:
         flag = bool(hidden[e.start_index] or hidden[e.end_index])

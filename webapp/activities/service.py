@@ -20,9 +20,9 @@ from sqlalchemy import and_, delete, or_, select
 from models import Activity, ActivityStream, Upload, User, db, social
 from models.storage import storage
 from tasks import feed, segment_tasks
-from tasks.ingest import default_name, privacy_seed, privacy_settings, refresh_public_view
+from tasks.ingest import default_name, hidden_points, refresh_public_view
 from tasks.lib.metrics import derived_streams, resample_indices
-from tasks.lib.privacy import public_view
+from tasks.lib.privacy import apply_privacy
 from tasks.lib.streams import decode_track
 from tasks.lib.track import Track
 from tasks.segments import segments_touched_by
@@ -185,11 +185,7 @@ def visible_track(viewer: User, activity: Activity, owner: User, track: Track) -
     """The points this viewer may see: all for the owner, the privacy-filtered ones for anyone else."""
     if viewer.id == owner.id or not track.has_gps:
         return track
-    zones, hide_m = privacy_settings(owner)
-    if not zones and hide_m <= 0:
-        return track
-    key = activity.source_sha256 or f"activity-{activity.id}"
-    return public_view(track, zones, hide_start_end_m=hide_m, seed=privacy_seed(owner.id, key)).track
+    return apply_privacy(track, hidden_points(activity, owner, track))
 
 
 def streams(viewer: User, activity_id: int, keys: list[str], resolution: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from models.segment import SEGMENT_BOX
 from models.social import ACCEPTED
 from tasks import segment_tasks
 from tasks import segments as engine
-from tasks.ingest import privacy_seed, privacy_settings
+from tasks.ingest import hidden_points, privacy_seed, privacy_settings
 from tasks.lib import polylines
 from tasks.lib.privacy import hidden_mask
 from tasks.lib.segments import segment_stats, simplify_indices, validate_segment
@@ -27,12 +27,10 @@ from webapp.pagination import decode_cursor, encode_cursor
 STORE_TOLERANCE_M = 2.0
 
 
-def _hidden_for_creator(user: User, lat: np.ndarray, lon: np.ndarray, activity: Activity | None) -> np.ndarray:
-    zones, hide_m = privacy_settings(user)
-    if activity is None:
-        hide_m = 0.0  # a drawn line has no start or end to hide; zones still apply
-    key = (activity.source_sha256 or f"activity-{activity.id}") if activity else "points"
-    return hidden_mask(lat, lon, zones, hide_start_end_m=hide_m, seed=privacy_seed(user.id, key))
+def _hidden_in_drawn_line(user: User, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """A drawn line has no start or end to hide; the creator's zones still apply."""
+    zones, _ = privacy_settings(user)
+    return hidden_mask(lat, lon, zones, hide_start_end_m=0.0, seed=privacy_seed(user.id, "points"))
 
 
 def create(user: User, data: dict[str, Any]) -> Segment:
@@ -47,7 +45,7 @@ def create(user: User, data: dict[str, Any]) -> Segment:
         if end >= len(track):
             abort(422, message=f"end_index must be below {len(track)} (the activity's point count).",
                   errors={"json": {"end_index": ["Out of range."]}})
-        hidden = _hidden_for_creator(user, track.lat, track.lon, activity)[start:end + 1]
+        hidden = hidden_points(activity, user, track)[start:end + 1]
         lat, lon, ele = track.lat[start:end + 1], track.lon[start:end + 1], track.ele[start:end + 1]
         ok = np.isfinite(lat) & np.isfinite(lon)
         lat, lon, ele, hidden = lat[ok], lon[ok], ele[ok], hidden[ok]
@@ -56,7 +54,7 @@ def create(user: User, data: dict[str, Any]) -> Segment:
         pts = np.asarray([p[:2] for p in data["points"]], dtype=np.float64)
         lat, lon = pts[:, 0], pts[:, 1]
         ele = np.asarray([p[2] if len(p) > 2 else np.nan for p in data["points"]], dtype=np.float64)
-        hidden = _hidden_for_creator(user, lat, lon, None) if np.isfinite(pts).all() else np.zeros(len(lat), bool)
+        hidden = _hidden_in_drawn_line(user, lat, lon) if np.isfinite(pts).all() else np.zeros(len(lat), bool)
         sport = data["sport_type"]
     if hidden.any():
         abort(422, message="Part of this segment lies in one of your privacy zones or your hidden start/end; "
@@ -160,7 +158,7 @@ def _visible_index(activity: Activity, owner: User) -> np.ndarray | None:
     if stream is None:
         return None
     track = decode_track(stream.data)
-    mask = engine._hidden_flags(activity, owner, track)
+    mask = hidden_points(activity, owner, track)
     return np.cumsum(~mask) - 1
 
 
