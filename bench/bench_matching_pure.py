@@ -48,6 +48,21 @@ def cut(path: np.ndarray, arc: np.ndarray, s_a: float, s_b: float, spacing: floa
     return np.column_stack([np.interp(s, arc, path[:, 0]), np.interp(s, arc, path[:, 1])])
 
 
+def nearby_variant(kind: str, seg: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+    """A stretch of the route turned into a nearby segment the ride must NOT match; None for "random"
+    (each benchmark places its random roads its own way)."""
+    if kind == "parallel":  # the next road over, 60-500 m away
+        return seg + normals(seg) * rng.choice([-1.0, 1.0]) * rng.uniform(60.0, 500.0)
+    if kind == "branch":  # starts on the route, then turns off it
+        k = seg.shape[0] // 3
+        return seg + normals(seg) * np.clip(np.arange(seg.shape[0]) - k, 0, None)[:, None] * 8.0
+    if kind == "alternative":  # same start and end, a different way in the middle
+        return seg + normals(seg) * np.sin(np.linspace(0.0, np.pi, seg.shape[0]))[:, None] * rng.uniform(120.0, 400.0)
+    if kind == "reverse":
+        return seg[::-1].copy()
+    return None
+
+
 def normals(xy: np.ndarray) -> np.ndarray:
     d = np.gradient(xy, axis=0)
     n = np.column_stack([-d[:, 1], d[:, 0]])
@@ -77,19 +92,8 @@ def build(rng: np.random.Generator) -> tuple[tuple[np.ndarray, np.ndarray, np.nd
     kinds = ["parallel", "branch", "alternative", "reverse", "random"]
     for i in range(950):
         kind = kinds[i % len(kinds)]
-        seg = cut(path, arc, *pick())
-        if kind == "parallel":  # the next road over, 60-500 m away
-            seg = seg + normals(seg) * rng.choice([-1.0, 1.0]) * rng.uniform(60.0, 500.0)
-        elif kind == "branch":  # starts on the route, then turns off it
-            k = seg.shape[0] // 3
-            bend = np.clip(np.arange(seg.shape[0]) - k, 0, None)[:, None] * 8.0
-            seg = seg + normals(seg) * bend
-        elif kind == "alternative":  # same start and end, a different way in the middle
-            w = np.sin(np.linspace(0.0, np.pi, seg.shape[0]))[:, None] * rng.uniform(120.0, 400.0)
-            seg = seg + normals(seg) * w
-        elif kind == "reverse":
-            seg = seg[::-1].copy()
-        else:  # a random local road somewhere inside the ride's area
+        seg = nearby_variant(kind, cut(path, arc, *pick()), rng)
+        if seg is None:  # a random local road somewhere inside the ride's area
             centre = xy[rng.integers(0, N_POINTS)] + rng.uniform(-3_000.0, 3_000.0, 2)
             seg = densify(centre + road(rng.uniform(500.0, 3_000.0))[::12] @ _rot(rng.uniform(0, 6.3)), 25.0)
         shapes.append((kind, seg))

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 # The road geometry is the pure matching benchmark's, so both benchmarks ride the same kind of roads.
-from bench_matching_pure import arc_length, cut, normals, road
+from bench_matching_pure import arc_length, cut, nearby_variant, normals, road
 
 from tasks.lib import polylines
 from tasks.lib.geo import from_local_xy
@@ -110,19 +110,8 @@ def match_scene(rng: np.random.Generator, in_bounds: int, ridden: int) -> MatchS
         kinds.append("on")
     for i in range(in_bounds - ridden):
         kind = NEARBY_KINDS[i % len(NEARBY_KINDS)]
-        seg = cut(route, arc, *pick())
-        if kind == "parallel":  # the next road over, 60-500 m away
-            seg = seg + normals(seg) * rng.choice([-1.0, 1.0]) * rng.uniform(60.0, 500.0)
-        elif kind == "branch":  # starts on the route, then turns off it
-            k = seg.shape[0] // 3
-            bend = np.clip(np.arange(seg.shape[0]) - k, 0, None)[:, None] * 8.0
-            seg = seg + normals(seg) * bend
-        elif kind == "alternative":  # same start and end, a different way in the middle
-            w = np.sin(np.linspace(0.0, np.pi, seg.shape[0]))[:, None] * rng.uniform(120.0, 400.0)
-            seg = seg + normals(seg) * w
-        elif kind == "reverse":
-            seg = seg[::-1].copy()
-        else:  # a random local road somewhere inside the ride's area
+        seg = nearby_variant(kind, cut(route, arc, *pick()), rng)
+        if seg is None:  # a random local road somewhere inside the ride's area
             centre = route[rng.integers(0, route.shape[0])] + rng.uniform(-2_000.0, 2_000.0, 2)
             local = road(rng.uniform(500.0, 3_000.0), phase=rng.uniform(0, 6.3))
             seg = centre + cut(local, arc_length(local), 0.0, float(arc_length(local)[-1]))
