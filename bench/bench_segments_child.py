@@ -31,6 +31,7 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("paths of uncached segments", "segment_paths"),
     ("prepared-segment cache lookups", "cached_segment"),
     ("prepare segments (cache)", "prepared_segment"),
+    ("prepare segments (batched, cache)", "prepared_segments"),
     ("end-point prefilter", "ends_within_reach"),
     ("prepare track", "prepare_track"),
     ("matching", "match_many_prepared"),
@@ -71,7 +72,7 @@ class Timers:
 
         if is_generator:
             def timed_gen(*args: Any, **kwargs: Any) -> Any:
-                it = fn(*args, **kwargs)
+                it = iter(fn(*args, **kwargs))  # a generator, or (newer code) a list
                 while True:
                     t = time.perf_counter()
                     try:

@@ -69,6 +69,42 @@ end
 return {redis.call('ZRANK', KEYS[1], ARGV[1]), redis.call('HGET', KEYS[2], ARGV[1])}
 """
 
+#: _UPDATE_BEST_ALL for every effort of an activity in one call. Per effort, ARGV holds: board count n,
+#: member, score, effort id, g (1-based board whose rank is also wanted, 0 = none), then n TTLs; KEYS
+#: its n (zset, hash) pairs, the first being "all". Returns, per effort, the member's rank and effort id
+#: on "all" and on board g (false when absent or not asked): the replies add()/rank_of()/top() give.
+_OFFER_MANY = """
+local out = {}
+local k, a = 1, 1
+while a <= #ARGV do
+  local n, member, score, effort, g = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4])
+  for i = 0, n - 1 do
+    local z, h = KEYS[k + 2 * i], KEYS[k + 2 * i + 1]
+    local cur = redis.call('ZSCORE', z, member)
+    if (not cur) or tonumber(score) < tonumber(cur) then
+      redis.call('ZADD', z, score, member)
+      redis.call('HSET', h, member, effort)
+      local ttl = tonumber(ARGV[a + 5 + i])
+      if ttl > 0 then
+        redis.call('EXPIRE', z, ttl)
+        redis.call('EXPIRE', h, ttl)
+      end
+    end
+  end
+  out[#out + 1] = redis.call('ZRANK', KEYS[k], member) or false
+  out[#out + 1] = redis.call('HGET', KEYS[k + 1], member) or false
+  if g > 0 then
+    out[#out + 1] = redis.call('ZRANK', KEYS[k + 2 * (g - 1)], member) or false
+    out[#out + 1] = redis.call('HGET', KEYS[k + 2 * (g - 1) + 1], member) or false
+  else
+    out[#out + 1] = false
+    out[#out + 1] = false
+  end
+  k, a = k + 2 * n, a + 5 + n
+end
+return out
+"""
+
 #: Adds "member score effort_id ..." (space-separated triples) to a staging zset and its effort hash.
 #: Lua's unpack() takes a few thousand values at most, hence the inner chunks.
 _STAGE_MEMBERS = """
@@ -218,6 +254,7 @@ class Leaderboards:
         self._update = client.register_script(_UPDATE_BEST)
         self._stage = client.register_script(_STAGE_MEMBERS)
         self._update_all = client.register_script(_UPDATE_BEST_ALL)
+        self._offer_many = client.register_script(_OFFER_MANY)
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -235,11 +272,41 @@ class Leaderboards:
         return bool(pipe.execute()[0])
 
     def missing(self, segment_ids: Sequence[int]) -> list[int]:
-        """The segments (of ``segment_ids``) whose ``ready`` marker is missing, in one round trip."""
-        pipe = self.r.pipeline(transaction=False)
-        for segment_id in segment_ids:
-            pipe.exists(key(segment_id, "ready"))
-        return [s for s, ready in zip(segment_ids, pipe.execute(), strict=True) if not ready]
+        """The segments (of ``segment_ids``) whose ``ready`` marker is missing, in one command."""
+        if not segment_ids:
+            return []
+        markers = self.r.mget([key(s, "ready") for s in segment_ids])
+        return [s for s, ready in zip(segment_ids, markers, strict=True) if ready is None]
+
+    def offer_many(self, offers: Sequence[tuple[int, BoardEffort]], today: date | None = None,
+                   rank_on: str | None = None) -> list[tuple[tuple[int | None, int], tuple[int | None, int]]]:
+        """:meth:`add_and_rank` in one script call: per (segment, effort), in order, the athlete's 0-based
+        rank and the id of the effort holding it on the segment's overall board and on board ``rank_on``
+        (a suffix such as ``"g:F"``; ``(None, 0)`` when the effort is not on such a board or none is asked).
+
+        One atomic call for all of an activity's efforts: each sees the offers before it, and no other
+        client's offer lands in between. A stored board such as ``g:F`` holds the same scores as the
+        filtered view ``board_key(gender="F")`` reads (every offer and rebuild writes all of an effort's
+        boards alike), so its ranks are that view's.
+        """
+        if not offers:
+            return []
+        today = today or datetime.now(UTC).date()
+        keys: list[str] = []
+        args: list[Any] = []
+        for segment_id, effort in offers:
+            suffixes = effort.suffixes(today)  # "all" first
+            names = [name for name, _ in suffixes]
+            keys += [k for name in names for k in (key(segment_id, name), key(segment_id, name) + ":e")]
+            args += [len(suffixes), effort.user_id, score(effort.elapsed_s, effort.start), effort.effort_id,
+                     names.index(rank_on) + 1 if rank_on in names else 0, *(ttl for _, ttl in suffixes)]
+        replies = self._offer_many(keys=keys, args=args)
+
+        def pair(rank: Any, best: Any) -> tuple[int | None, int]:
+            return (None, 0) if rank is None else (int(rank), int(best) if best is not None else 0)
+
+        return [(pair(replies[i], replies[i + 1]), pair(replies[i + 2], replies[i + 3]))
+                for i in range(0, len(replies), 4)]
 
     def add_and_rank(self, offers: Sequence[tuple[int, BoardEffort]],
                      today: date | None = None) -> list[tuple[int | None, int]]:

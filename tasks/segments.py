@@ -4,15 +4,15 @@ re-matching for new segments, and leaderboard rebuilds. Thin I/O around tasks.li
 from __future__ import annotations
 
 import logging
-import struct
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from models import Achievement, Activity, ActivityStream, Segment, SegmentEffort, User, db
@@ -28,7 +28,7 @@ from tasks.lib.matching import (
     PreparedTrack,
     ends_within_reach,
     match_many_prepared,
-    prepare_segment,
+    prepare_segments,
     prepare_track,
 )
 from tasks.lib.metrics import sport_family
@@ -53,13 +53,6 @@ def decode_path(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
     return pairs[:, 0] / 1e7, pairs[:, 1] / 1e7
 
 
-def path_ends(head: bytes | memoryview, tail: bytes | memoryview) -> tuple[float, float, float, float]:
-    """(first lat, first lon, last lat, last lon) from an encoded path's first and last 8 bytes, the
-    values :func:`decode_path` gives for them."""
-    (a, b), (c, d) = struct.unpack("<ii", head), struct.unpack("<ii", tail)
-    return a / 1e7, b / 1e7, c / 1e7, d / 1e7
-
-
 def encode_path(lat: np.ndarray, lon: np.ndarray) -> bytes:
     return np.column_stack([np.round(lat * 1e7), np.round(lon * 1e7)]).astype("<i4").tobytes()
 
@@ -78,11 +71,15 @@ def prepared_segment(seg_id: int, updated: datetime, path: bytes) -> PreparedSeg
     hit = cached_segment(seg_id, updated)
     if hit is not None:
         return hit
-    cache_key = (seg_id, updated.timestamp())
-    lat, lon = decode_path(path)
-    prepared = prepare_segment(lat, lon, seg_id)
-    _prepared[cache_key] = prepared
-    if len(_prepared) > _PREPARED_CACHE_SIZE:
+    return prepared_segments([(seg_id, updated, path)])[0]
+
+
+def prepared_segments(rows: Sequence[tuple[int, datetime, bytes]]) -> list[PreparedSegment]:
+    """Prepare (in one batch) and cache these versions of segments, given as (id, updated_at, path)."""
+    prepared = prepare_segments([decode_path(path) for _, _, path in rows], [seg_id for seg_id, _, _ in rows])
+    for (seg_id, updated, _), seg in zip(rows, prepared, strict=True):
+        _prepared[(seg_id, updated.timestamp())] = seg
+    while len(_prepared) > _PREPARED_CACHE_SIZE:
         _prepared.popitem(last=False)
     return prepared
 
@@ -106,12 +103,13 @@ def candidates(min_lat: float, min_lng: float, max_lat: float, max_lng: float, s
 
 
 def candidate_ends(min_lat: float, min_lng: float, max_lat: float, max_lng: float, sport: str) -> list[Any]:
-    """:func:`candidates` without the path blobs: id, updated_at and the first and last vertex (8 bytes
-    each) of each. The stage reads whole paths only for what its cache lacks (see :func:`match_track`)."""
+    """:func:`candidates` without the path blobs: id, updated_at and the first and last vertex of each,
+    from the row's own start/end columns (no read of the toasted path). The stage reads whole paths only
+    for what its cache lacks (see :func:`match_track`)."""
     m = BOX_MARGIN_DEG
     return list(db.session.execute(
-        select(Segment.id, Segment.updated_at, func.substring(Segment.path, 1, 8).label("head"),
-               func.substring(Segment.path, func.octet_length(Segment.path) - 7, 8).label("tail")).where(
+        select(Segment.id, Segment.updated_at, Segment.start_lat, Segment.start_lng, Segment.end_lat,
+               Segment.end_lng).where(
             text(f"{SEGMENT_BOX} && box(point(:a, :b), point(:c, :d))").bindparams(
                 a=min_lng - m, b=min_lat - m, c=max_lng + m, d=max_lat + m),
             Segment.sport_type.in_(sport_families(sport)),
@@ -130,9 +128,67 @@ def eligible_for_boards(activity: Activity, owner: User) -> bool:
             and not owner.preferences.hide_from_leaderboards)
 
 
-def store_efforts(activity: Activity, owner: User, track: Track, found: dict[Any, list[Effort]]) -> list[int]:
-    """Insert efforts (idempotent) and their PR ranks; returns the ids of efforts this run created."""
-    return store_efforts_many([(activity, owner, track, found)])
+@dataclass
+class NewEffort:
+    """An effort this run created, with what the boards and the achievement rules need of it."""
+
+    id: int
+    segment_id: int
+    segment_name: str
+    elapsed_time_s: float
+    start_time: datetime
+    hidden_by_privacy: bool
+    pr_rank: int | None
+    #: The athlete's efforts on this segment, this one included.
+    athlete_effort_count: int
+    kom_rank: int | None = None
+    #: Rank on the athlete's gender board (the QOM board for women), when this effort holds it.
+    gender_rank: int | None = None
+
+
+#: PR ranks (1-3) of the athlete's efforts on these segments, fastest first, earlier on ties, rewritten
+#: where they changed; returns, for the new efforts, their rank, the athlete's effort count on the segment
+#: and the segment's name. One statement: the UPDATE runs whether or not the SELECT reads it, and both see
+#: the same snapshot (the efforts just inserted included).
+_PR_RANKS_SQL = text("""
+    WITH r AS (
+        SELECT id, segment_id, row_number() OVER (PARTITION BY segment_id
+                                                  ORDER BY elapsed_time_s, start_time, id) AS rank,
+               count(*) OVER (PARTITION BY segment_id) AS n
+        FROM segment_efforts WHERE user_id = :u AND segment_id = ANY(:ids)),
+    changed AS (
+        UPDATE segment_efforts e SET pr_rank = CASE WHEN r.rank <= 3 THEN r.rank END
+        FROM r WHERE e.id = r.id AND e.pr_rank IS DISTINCT FROM CASE WHEN r.rank <= 3 THEN r.rank END)
+    SELECT r.id, r.rank, r.n, s.name FROM r JOIN segments s ON s.id = r.segment_id WHERE r.id = ANY(:new)""")
+
+
+def store_efforts(activity: Activity, owner: User, track: Track, found: dict[Any, list[Effort]]) -> list[NewEffort]:
+    """Insert one activity's efforts (idempotent) and refresh the athlete's PR ranks on their segments;
+    returns the efforts this run created. Two statements whatever the number of efforts."""
+    hidden = hidden_points(activity, owner, track)
+    rows = [{
+        "segment_id": seg_id, "activity_id": activity.id, "user_id": owner.id,
+        "start_index": int(e.start_index), "end_index": int(e.end_index),
+        "start_time": datetime.fromtimestamp(e.start_time, UTC), "elapsed_time_s": float(e.elapsed_time_s),
+        "moving_time_s": float(e.moving_time_s),
+        "hidden_by_privacy": bool(hidden[e.start_index] or hidden[e.end_index]),
+    } for seg_id, efforts in found.items() for e in efforts]
+    if not rows:
+        return []
+    # executemany (one cached statement, rows batched into multi-row VALUES by the driver layer).
+    # segments.effort_count / athlete_count follow by a database trigger (migration 0004).
+    table = SegmentEffort.__table__
+    inserted = list(db.session.execute(insert(table).on_conflict_do_nothing().returning(
+        table.c.id, table.c.segment_id, table.c.elapsed_time_s, table.c.start_time, table.c.hidden_by_privacy),
+        rows))
+    if not inserted:  # a re-run: nothing new; the ranks are refreshed all the same, as before
+        refresh_pr_ranks(owner.id, sorted(set(found)))
+        return []
+    ranks = {r.id: r for r in db.session.execute(_PR_RANKS_SQL, {
+        "u": owner.id, "ids": sorted(set(found)), "new": [r.id for r in inserted]})}
+    return [NewEffort(r.id, r.segment_id, ranks[r.id].name, r.elapsed_time_s, r.start_time, r.hidden_by_privacy,
+                      int(ranks[r.id].rank) if ranks[r.id].rank <= 3 else None, int(ranks[r.id].n))
+            for r in inserted]
 
 
 def store_efforts_many(items: Sequence[tuple[Activity, User, Track, dict[Any, list[Effort]]]]) -> list[int]:
@@ -223,33 +279,41 @@ def ensure_ready(segment_id: int) -> None:
             rebuild_segment(segment_id)
 
 
-def update_boards(activity: Activity, owner: User, effort_ids: Sequence[int]) -> None:
-    """Offer the new efforts to the boards and record the KOM rank each had at upload time.
+def update_boards(activity: Activity, owner: User, efforts: Sequence[NewEffort]) -> None:
+    """Offer the new efforts to the boards and record the KOM rank each had at upload time (and, for
+    women, the QOM rank the achievement rules read).
 
-    Redis work is batched: one round trip finds segments whose boards need a rebuild, one offers every
-    effort and reads back its rank (in effort order, so each read sees the offers before it).
+    Redis work is two round trips whatever the number of efforts: one finds segments whose boards need a
+    rebuild, one script call offers every effort and reads back its ranks (in effort order, so each read
+    sees the offers before it). The KOM ranks are then written in one statement, in the caller's
+    transaction.
     """
-    if not effort_ids or not eligible_for_boards(activity, owner):
-        return
-    efforts = list(db.session.scalars(select(SegmentEffort).where(
-        SegmentEffort.id.in_(effort_ids), SegmentEffort.hidden_by_privacy.is_(False))))
-    if not efforts:
+    offered = [e for e in efforts if not e.hidden_by_privacy]
+    if not offered or not eligible_for_boards(activity, owner):
         return
     boards = leaderboards()
-    for segment_id in boards.missing(sorted({e.segment_id for e in efforts})):
+    for segment_id in boards.missing(sorted({e.segment_id for e in offered})):
         ensure_ready(segment_id)  # a rebuild already includes this committed effort
-    offers = [(e.segment_id, BoardEffort(e.id, owner.id, e.elapsed_time_s, e.start_time, owner.sex, owner.birth_year))
-              for e in efforts]
-    for effort, (rank, best) in zip(efforts, boards.add_and_rank(offers), strict=True):
+    offers = [(e.segment_id, BoardEffort(e.id, owner.id, e.elapsed_time_s, e.start_time, owner.sex,
+                                         owner.birth_year)) for e in offered]
+    ranked = boards.offer_many(offers, rank_on="g:F" if owner.sex == "F" else None)
+    for effort, ((rank, best), (g_rank, g_best)) in zip(offered, ranked, strict=True):
         if rank is not None and rank < 10 and best == effort.id:
             effort.kom_rank = rank + 1
+        if g_rank is not None and g_best == effort.id:
+            effort.gender_rank = g_rank + 1
+    kom = [e for e in offered if e.kom_rank is not None]
+    if kom:
+        db.session.execute(text("""
+            UPDATE segment_efforts e SET kom_rank = v.rank FROM unnest(:ids, :ranks) AS v(id, rank)
+            WHERE e.id = v.id"""), {"ids": [e.id for e in kom], "ranks": [e.kom_rank for e in kom]})
 
 
-def award(activity: Activity, owner: User, effort_ids: Sequence[int]) -> int:
+def award(activity: Activity, owner: User, efforts: Sequence[NewEffort]) -> int:
     """Evaluate every achievement rule for this activity; returns how many were newly awarded."""
     awards: list[rules.Award] = []
-    if effort_ids:
-        awards += rules.segment_awards(_effort_facts(owner, effort_ids))
+    if efforts:
+        awards += rules.segment_awards(_effort_facts(owner, efforts))
     awards += _activity_awards(activity, owner)
     if not awards:
         return 0
@@ -262,50 +326,38 @@ def award(activity: Activity, owner: User, effort_ids: Sequence[int]) -> int:
         # The outbox of the notification and push stages; the dedupe key makes a re-run notify nothing twice.
         notify(owner.id, "achievement", f"achievement:{row.id}", achievement_id=row.id, activity_id=activity.id,
                payload={"kind": row.kind, "rank": row.rank, "segment_id": row.segment_id,
-                                                 "activity_name": activity.name, **(row.details or {})})
+                        "activity_name": activity.name, **(row.details or {})})
     return len(created)
 
 
-def _effort_facts(owner: User, effort_ids: Sequence[int]) -> Iterable[rules.EffortFacts]:
-    boards = leaderboards()
-    rows = list(db.session.execute(
-        select(SegmentEffort, Segment.name).join(Segment, Segment.id == SegmentEffort.segment_id)
-        .where(SegmentEffort.id.in_(effort_ids))))
-    if not rows:
-        return
-    # The athlete's effort count per segment, all segments in one query.
-    counts: dict[int, int] = {segment_id: n for segment_id, n in db.session.execute(
-        select(SegmentEffort.segment_id, func.count()).where(
-            SegmentEffort.user_id == owner.id, SegmentEffort.segment_id.in_({e.segment_id for e, _ in rows}))
-        .group_by(SegmentEffort.segment_id))}
-    gender_ranks: dict[int, int | None] = {}
-    if owner.sex == "F":  # the QOM board
-        qom = [effort for effort, _ in rows if not effort.hidden_by_privacy]
-        board_keys = boards.board_keys([e.segment_id for e in qom], gender="F")
-        for effort, (rank, best) in zip(qom, boards.ranks_and_best([(b, owner.id) for b in board_keys]),
-                                        strict=True):
-            gender_ranks[effort.id] = rank + 1 if rank is not None and best == effort.id else None
-    for effort, name in rows:
-        yield rules.EffortFacts(effort.id, effort.segment_id, name, effort.elapsed_time_s, effort.pr_rank,
-                                counts.get(effort.segment_id, 0), effort.kom_rank, gender_ranks.get(effort.id),
-                                owner.sex)
+def _effort_facts(owner: User, efforts: Sequence[NewEffort]) -> list[rules.EffortFacts]:
+    """What the segment rules read, all of it gathered while storing the efforts and offering them."""
+    return [rules.EffortFacts(e.id, e.segment_id, e.segment_name, e.elapsed_time_s, e.pr_rank,
+                              e.athlete_effort_count, e.kom_rank, e.gender_rank, owner.sex) for e in efforts]
+
+
+#: The athlete's history the activity rules read, in one round trip: earlier activities of the same sport,
+#: distance in the sport family up to this one, and start times in the streak window.
+_HISTORY_SQL = text("""
+    SELECT (SELECT count(*) FROM activities
+            WHERE user_id = :u AND id <> :a AND sport_type = :sport) AS same_sport,
+           (SELECT coalesce(sum(distance_m), 0.0) FROM activities
+            WHERE user_id = :u AND id <> :a AND sport_type = ANY(:family) AND start_time <= :t) AS before,
+           (SELECT array_agg(start_time) FROM activities
+            WHERE user_id = :u AND start_time > :since AND start_time <= :t) AS starts""")
 
 
 def _activity_awards(activity: Activity, owner: User) -> list[rules.Award]:
-    others = select(Activity).where(Activity.user_id == owner.id, Activity.id != activity.id)
-    previous_same_sport = db.session.scalar(select(func.count()).select_from(
-        others.where(Activity.sport_type == activity.sport_type).subquery())) or 0
-    awards = rules.first_sport_award(activity.sport_type, previous_same_sport)
     family = sport_family(activity.sport_type)
-    family_sports = sport_families(activity.sport_type)
-    before = db.session.scalar(select(func.coalesce(func.sum(Activity.distance_m), 0.0)).where(
-        Activity.user_id == owner.id, Activity.id != activity.id, Activity.sport_type.in_(family_sports),
-        Activity.start_time <= activity.start_time)) or 0.0
-    awards += rules.milestone_awards(family, float(before), float(before) + activity.distance_m)
+    history = db.session.execute(_HISTORY_SQL, {
+        "u": owner.id, "a": activity.id, "sport": activity.sport_type,
+        "family": sport_families(activity.sport_type), "t": activity.start_time,
+        "since": activity.start_time - _STREAK_WINDOW}).one()
+    awards = rules.first_sport_award(activity.sport_type, int(history.same_sport or 0))
+    before = float(history.before or 0.0)
+    awards += rules.milestone_awards(family, before, before + activity.distance_m)
     tz = ZoneInfo(owner.preferences.timezone or "UTC")
-    days = {d.astimezone(tz).date() for d in db.session.scalars(select(Activity.start_time).where(
-        Activity.user_id == owner.id, Activity.start_time > activity.start_time - _STREAK_WINDOW,
-        Activity.start_time <= activity.start_time))}
+    days = {d.astimezone(tz).date() for d in history.starts or []}
     awards += rules.streak_awards(days, activity.start_time.astimezone(tz).date())
     best = (activity.details or {}).get("best_efforts") or []
     if best:
@@ -321,25 +373,28 @@ def _activity_awards(activity: Activity, owner: User) -> list[rules.Award]:
 
 
 def process_activity(activity_id: int) -> int:
-    """The segments stage for one activity: match, store efforts, update boards, award. Idempotent."""
+    """The segments stage for one activity: match, store efforts, update boards, award. Idempotent.
+
+    Two transactions: the efforts are committed before they are offered to the boards (a board never
+    holds an effort PostgreSQL could still roll back), then the KOM ranks and the achievements together.
+    """
     activity = db.session.get(Activity, activity_id)
     if activity is None:
         return 0
     owner = db.session.get(User, activity.user_id)
     assert owner is not None
-    new_ids: list[int] = []
+    efforts: list[NewEffort] = []
     if activity.has_gps and activity.min_lat is not None:
         stream = db.session.get(ActivityStream, activity.id)
         if stream is not None:
             track = decode_track(stream.data)
             found = match_track(track, activity)
-            new_ids = store_efforts(activity, owner, track, found)
+            efforts = store_efforts(activity, owner, track, found)
             db.session.commit()
-            update_boards(activity, owner, new_ids)
-            db.session.commit()
-    award(activity, owner, new_ids)
+            update_boards(activity, owner, efforts)
+    award(activity, owner, efforts)
     db.session.commit()
-    return len(new_ids)
+    return len(efforts)
 
 
 def match_track(track: Track, activity: Activity) -> dict[Any, list[Effort]]:
@@ -349,18 +404,19 @@ def match_track(track: Track, activity: Activity) -> dict[Any, list[Effort]]:
         return {}
     prepared_track: PreparedTrack = prepare_track(track.time, track.lat, track.lon)
     # Only segments whose two ends the track passes near are matched (ends_within_reach never drops one
-    # that could match): in a city most candidates (parallel roads, branches) fail that. Of those, whole
-    # paths are read and prepared only for segments this process has not prepared yet.
-    ends = np.array([path_ends(r.head, r.tail) for r in rows])
+    # that could match; the start/end columns are the path's end vertices before their rounding to
+    # 1e-7 degrees, millimetres inside its 1 m of spare reach): in a city most candidates (parallel roads,
+    # branches) fail that. Of those, whole paths are read and prepared, in one batch, only for segments
+    # this process has not prepared yet.
+    ends = np.array([(r.start_lat, r.start_lng, r.end_lat, r.end_lng) for r in rows], dtype=np.float64)
     near = ends_within_reach(prepared_track, ends[:, 0], ends[:, 1], ends[:, 2], ends[:, 3])
     kept = [r for r, keep in zip(rows, near.tolist(), strict=True) if keep]
     segs: list[PreparedSegment | None] = [cached_segment(r.id, r.updated_at) for r in kept]
     missing = [r.id for r, seg in zip(kept, segs, strict=True) if seg is None]
     if missing:
         paths = segment_paths(missing)
-        segs = [seg if seg is not None else
-                (prepared_segment(r.id, *paths[r.id]) if r.id in paths else None)
-                for r, seg in zip(kept, segs, strict=True)]
+        fresh = dict(zip(paths, prepared_segments([(i, *paths[i]) for i in paths]), strict=True))
+        segs = [seg if seg is not None else fresh.get(r.id) for r, seg in zip(kept, segs, strict=True)]
     return match_many_prepared(prepared_track, [seg for seg in segs if seg is not None])
 
 

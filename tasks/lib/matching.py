@@ -36,6 +36,7 @@ import itertools
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -106,19 +107,36 @@ class PreparedSegment:
     samples: np.ndarray
     #: Distance along the segment at each sample, (K,).
     arc: np.ndarray
-    tree: cKDTree
-    #: The samples in Earth-centred coordinates (K, 3), the 3-D distance along them (K,), and the
-    #: indices of the samples used as anchors by the batched certificate.
-    samples_ecef: np.ndarray
-    arc_ecef: np.ndarray
-    anchors: np.ndarray
     #: Earth-centred (metres) start and end gate points, (2, 3), and their unit directions, (2, 3).
     gates: np.ndarray
     gate_dirs: np.ndarray
     #: Earth-centred interior points at the _CHECKPOINTS fractions of the length, (3, 3).
     checkpoints: np.ndarray
-    #: Axis-aligned box of the segment's samples in Earth-centred coordinates: rows min, max.
+    #: Axis-aligned box of the segment's vertices in Earth-centred coordinates: rows min, max.
     box: np.ndarray
+
+    # Derived on first use: most candidates of an activity are rejected by the coarse stages, which
+    # read only the fields above, and most efforts are settled by the certificate without the kd-tree.
+
+    @cached_property
+    def samples_ecef(self) -> np.ndarray:
+        """The samples in Earth-centred coordinates, (K, 3)."""
+        return ecef(*from_local_xy(self.samples[:, 0], self.samples[:, 1], self.lat0, self.lon0))
+
+    @cached_property
+    def arc_ecef(self) -> np.ndarray:
+        """The 3-D distance along :attr:`samples_ecef` at each sample, (K,)."""
+        return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(self.samples_ecef, axis=0), axis=1))])
+
+    @cached_property
+    def anchors(self) -> np.ndarray:
+        """Indices of the samples used as anchors by the batched certificate."""
+        return np.unique(np.searchsorted(self.arc, np.arange(0.0, self.length_m, _ANCHOR_SPACING_M)))
+
+    @cached_property
+    def tree(self) -> cKDTree:
+        """kd-tree of :attr:`samples`, for the exact path check."""
+        return cKDTree(self.samples)
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,41 +198,91 @@ def ecef(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
 
 def prepare_segment(seg_lat: np.ndarray, seg_lon: np.ndarray, segment_id: Hashable = None) -> PreparedSegment:
     """Project, densify and index a segment polyline (validate it first with ``validate_segment``)."""
-    lat = np.asarray(seg_lat, dtype=np.float64)
-    lon = np.asarray(seg_lon, dtype=np.float64)
-    if lat.shape[0] < 2 or not (np.all(np.isfinite(lat)) and np.all(np.isfinite(lon))):
-        raise ValueError("A segment needs at least 2 points with finite coordinates.")
-    lat0, lon0 = float(lat[0]), float(lon[0])
-    x, y = to_local_xy(lat, lon, lat0, lon0)
-    samples = densify(np.column_stack([x, y]), SAMPLE_SPACING_M)
-    arc = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(samples, axis=0).T))])
-    length = float(arc[-1])
-    if length <= 0.0:
-        raise ValueError("The segment has zero length.")
-    base = min(GATE_DIRECTION_BASE_M, length / 4.0)
-    at = np.array([0.0, base, length - base, length, *(f * length for f in _CHECKPOINTS)])
-    key = np.column_stack([np.interp(at, arc, samples[:, 0]), np.interp(at, arc, samples[:, 1])])
-    key_ecef = ecef(*from_local_xy(key[:, 0], key[:, 1], lat0, lon0))
-    gates = key_ecef[[0, 3]]
-    gate_dirs = np.stack([_tangent(key_ecef[1] - key_ecef[0], gates[0]),
-                          _tangent(key_ecef[3] - key_ecef[2], gates[1])])
-    all_ecef = ecef(*from_local_xy(samples[:, 0], samples[:, 1], lat0, lon0))
-    arc_ecef = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(all_ecef, axis=0), axis=1))])
-    anchors = np.unique(np.searchsorted(arc, np.arange(0.0, length, _ANCHOR_SPACING_M)))
-    return PreparedSegment(
-        segment_id=segment_id, lat0=lat0, lon0=lon0, length_m=length,
-        samples=samples, arc=arc, tree=cKDTree(samples),
-        samples_ecef=all_ecef, arc_ecef=arc_ecef, anchors=anchors, gates=gates, gate_dirs=gate_dirs,
-        checkpoints=key_ecef[4:], box=np.stack([all_ecef.min(axis=0), all_ecef.max(axis=0)]),
-    )
+    return prepare_segments([(seg_lat, seg_lon)], [segment_id])[0]
 
 
-def _tangent(v: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """``v`` made horizontal at ``at`` (component along the vertical removed) and of unit length."""
-    up = at / np.linalg.norm(at)
-    h = v - (v @ up) * up
-    n = float(np.linalg.norm(h))
-    return h / n if n > 0 else h
+def prepare_segments(paths: Sequence[tuple[np.ndarray, np.ndarray]],
+                     segment_ids: Sequence[Hashable]) -> list[PreparedSegment]:
+    """:func:`prepare_segment` for many segments at once; each segment's numbers are the same whatever
+    batch it comes in.
+
+    A worker with an empty cache prepares the hundreds of candidates of its first activity, most of
+    which the coarse stages then reject. So only what those stages read is computed here — the
+    densified path in the local frame, the gates and checkpoints, the box —, with the elementwise work
+    run once over all segments' vertices concatenated; the Earth-centred samples the certificate needs
+    and the kd-tree of the exact check are derived on first use (:class:`PreparedSegment`).
+    """
+    if len(paths) != len(segment_ids):
+        raise ValueError("One id per segment path is needed.")
+    if not paths:
+        return []
+    lats = [np.asarray(lat, dtype=np.float64).ravel() for lat, _ in paths]
+    lons = [np.asarray(lon, dtype=np.float64).ravel() for _, lon in paths]
+    for lat, lon in zip(lats, lons, strict=True):
+        if lat.shape[0] < 2 or lat.shape != lon.shape or not (np.all(np.isfinite(lat)) and np.all(np.isfinite(lon))):
+            raise ValueError("A segment needs at least 2 points with finite coordinates.")
+    n_seg = len(paths)
+    n_vert = np.array([lat.shape[0] for lat in lats], dtype=np.int64)
+    lat, lon = np.concatenate(lats), np.concatenate(lons)
+    v_first = np.cumsum(n_vert) - n_vert
+    lat0s, lon0s = lat[v_first], lon[v_first]
+    v_lat0, v_lon0 = np.repeat(lat0s, n_vert), np.repeat(lon0s, n_vert)
+    x, y = to_local_xy(lat, lon, v_lat0, v_lon0)
+    xy = np.column_stack([x, y])
+
+    # Densify (as :func:`densify`): each vertex but a segment's last opens an edge cut into `pieces`;
+    # the last vertex is a zero-length edge of one piece, i.e. itself.
+    last = v_first + n_vert - 1
+    vec = np.zeros_like(xy)
+    vec[:-1] = xy[1:] - xy[:-1]
+    vec[last] = 0.0
+    pieces = np.maximum(1, np.ceil(np.hypot(vec[:, 0], vec[:, 1]) / SAMPLE_SPACING_M)).astype(np.int64)
+    pieces[last] = 1
+    edge = np.repeat(np.arange(xy.shape[0]), pieces)
+    first = np.repeat(np.cumsum(pieces) - pieces, pieces)
+    frac = (np.arange(edge.shape[0]) - first) / pieces[edge]
+    samples = xy[edge] + frac[:, None] * vec[edge]
+    n_samp = np.bincount(np.repeat(np.arange(n_seg), n_vert)[edge], minlength=n_seg)
+    s_first = np.cumsum(n_samp) - n_samp
+    step = np.hypot(*np.diff(samples, axis=0).T)
+
+    # Per segment: the running sum along it and its key points (interpolation must not mix segments).
+    arcs, keys = [], []
+    for lo, k in zip(s_first.tolist(), n_samp.tolist(), strict=True):
+        arc = np.concatenate([[0.0], np.cumsum(step[lo:lo + k - 1])])
+        length = float(arc[-1])
+        if length <= 0.0:
+            raise ValueError("The segment has zero length.")
+        base = min(GATE_DIRECTION_BASE_M, length / 4.0)
+        at = np.array([0.0, base, length - base, length, *(f * length for f in _CHECKPOINTS)])
+        keys.append(np.column_stack([np.interp(at, arc, samples[lo:lo + k, 0]),
+                                     np.interp(at, arc, samples[lo:lo + k, 1])]))
+        arcs.append(arc)
+    n_key = 4 + len(_CHECKPOINTS)
+    key = np.concatenate(keys)
+    key_ecef = ecef(*from_local_xy(key[:, 0], key[:, 1], np.repeat(lat0s, n_key), np.repeat(lon0s, n_key)))
+    key_ecef = key_ecef.reshape(n_seg, n_key, 3)
+    gates = key_ecef[:, [0, 3]]
+    gate_dirs = np.stack([_tangents(key_ecef[:, 1] - key_ecef[:, 0], gates[:, 0]),
+                          _tangents(key_ecef[:, 3] - key_ecef[:, 2], gates[:, 1])], axis=1)
+    # The box of the vertices (which are samples, computed the same way): it lies inside the box of all
+    # samples, so the coarse box test, a necessary condition, lets through at least what it did.
+    vertex_ecef = ecef(*from_local_xy(x, y, v_lat0, v_lon0))
+    box = np.stack([np.minimum.reduceat(vertex_ecef, v_first, axis=0),
+                    np.maximum.reduceat(vertex_ecef, v_first, axis=0)], axis=1)
+    return [PreparedSegment(
+        segment_id=segment_ids[i], lat0=float(lat0s[i]), lon0=float(lon0s[i]), length_m=float(arcs[i][-1]),
+        samples=samples[lo:lo + k], arc=arcs[i], gates=gates[i], gate_dirs=gate_dirs[i],
+        checkpoints=key_ecef[i, 4:], box=box[i],
+    ) for i, (lo, k) in enumerate(zip(s_first.tolist(), n_samp.tolist(), strict=True))]
+
+
+def _tangents(v: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Rows of ``v`` made horizontal at the rows of ``at`` and of unit length (zero rows stay zero)."""
+    up = at / np.linalg.norm(at, axis=1, keepdims=True)
+    h = v - np.einsum("ij,ij->i", v, up)[:, None] * up
+    n = np.linalg.norm(h, axis=1, keepdims=True)
+    return np.divide(h, n, out=np.zeros_like(h), where=n > 0)
 
 
 def prepare_track(track_time: np.ndarray, track_lat: np.ndarray, track_lon: np.ndarray,

@@ -73,3 +73,37 @@ def test_age_groups():
     assert age_group(2000, date(2026, 1, 1)) == "25-34"
     assert age_group(1940, date(2026, 1, 1)) == "75+"
     assert age_group(None, date(2026, 1, 1)) is None
+
+
+def test_offer_many_is_add_then_rank_for_each_effort_in_turn(boards, redis_clean):
+    efforts = [eff(i, 100 + i % 5, 30.0 + (i * 7919 % 37) / 10, start=T0 + timedelta(minutes=i),
+                   sex="MF"[i % 5 % 2], birth=1960 + i % 40) for i in range(30)]  # one sex per athlete
+    offers = [(1 + i % 3, e) for i, e in enumerate(efforts)]
+    # The reference: add() then rank_of() and top() per effort, one by one.
+    expected = []
+    for segment_id, e in offers:
+        boards.add(segment_id, e, TODAY)
+        board = boards.board_key(segment_id, today=TODAY)
+        rank = boards.rank_of(board, e.user_id)
+        best = boards.top(board, rank, rank)[0].effort_id
+        women = boards.board_key(segment_id, gender="F", today=TODAY)
+        redis_clean.delete(women.zset)  # the filtered view is cached for 30 s: read it fresh each time
+        women = boards.board_key(segment_id, gender="F", today=TODAY)
+        g_rank = boards.rank_of(women, e.user_id) if e.sex == "F" else None
+        g_best = boards.top(women, g_rank, g_rank)[0].effort_id if g_rank is not None else 0
+        expected.append(((rank, best), (g_rank, g_best)))
+    reference = {k: redis_clean.zrange(k, 0, -1, withscores=True) for k in sorted(redis_clean.keys("lb:*"))
+                 if redis_clean.type(k) == b"zset"}
+    redis_clean.flushdb()
+    got = []
+    for i in range(0, len(offers), 7):  # several calls, as several activities would make
+        batch = offers[i:i + 7]
+        got += [(kom, g if e.sex == "F" else (None, 0)) for (kom, g), (_, e) in
+                zip(boards.offer_many(batch, TODAY, rank_on="g:F"), batch, strict=True)]
+    assert got == expected
+    assert {k: redis_clean.zrange(k, 0, -1, withscores=True) for k in sorted(redis_clean.keys("lb:*"))
+            if redis_clean.type(k) == b"zset"} == reference
+    assert boards.offer_many([], TODAY) == []
+    assert boards.missing([1, 2, 3]) == [1, 2, 3]
+    redis_clean.set("lb:2:ready", "1")
+    assert boards.missing([1, 2, 3]) == [1, 3] and boards.missing([]) == []

@@ -211,3 +211,38 @@ def test_star_and_explore(live_client, live_login):
     assert live_client.get("/api/v1/segments/explore?bounds=1,2,3,4&sport_type=running", headers=ann).json == []
     assert live_client.get("/api/v1/segments/explore?bounds=a,b", headers=ann).status_code == 422
     assert live_client.delete(f"/api/v1/segments/{seg['id']}/star", headers=ann).json["star_count"] == 0
+
+
+def test_running_the_stage_again_changes_nothing(app, live_client, live_login, redis_clean):
+    from sqlalchemy import text
+
+    from models import db
+    from tasks import segments as engine
+
+    ann, _ = live_login("ann")
+    seg = make_segment(live_client, ann)
+    bob, _ = live_login("bob")
+    upload_ride(live_client, bob, ride(8.0, seed=1)[0])
+    cat, _ = live_login("cat")
+    done = upload_ride(live_client, cat, ride(10.0, seed=2, start=START + 3600)[0])
+    activity_id = done["activity_id"]
+
+    def state() -> tuple:
+        rows = db.session.execute(text("""
+            SELECT (SELECT array_agg((id, pr_rank, kom_rank, hidden_by_privacy)::text ORDER BY id)
+                    FROM segment_efforts WHERE activity_id = :a),
+                   (SELECT array_agg(key ORDER BY key) FROM achievements WHERE activity_id = :a),
+                   (SELECT count(*) FROM notifications),
+                   (SELECT effort_count || '/' || athlete_count FROM segments WHERE id = :s)"""),
+            {"a": activity_id, "s": seg["id"]}).one()
+        return tuple(rows), redis_clean.zrange(f"lb:{seg['id']}:all", 0, -1, withscores=True)
+
+    with app.app_context():
+        before = state()
+        assert before[0][0] and any(k.startswith("kom:") for k in before[0][1])  # cat is the KOM
+        assert engine.process_activity(activity_id) == 0  # nothing new
+        db.session.remove()
+        assert state() == before
+        board = live_client.get(f"/api/v1/segments/{seg['id']}/leaderboard", headers=bob).json
+        assert [e["athlete"]["display_name"] for e in board["entries"]] == ["cat", "bob"]
+        db.session.remove()

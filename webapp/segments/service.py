@@ -10,7 +10,7 @@ from flask_smorest import abort
 from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
-from models import Achievement, Activity, ActivityStream, Block, Follow, Segment, SegmentEffort, SegmentStar, User, db
+from models import Achievement, Activity, ActivityStream, Segment, SegmentEffort, SegmentStar, User, db
 from models.segment import SEGMENT_BOX
 from models.social import ACCEPTED
 from tasks import segment_tasks
@@ -201,22 +201,29 @@ def my_efforts(viewer: User, segment_id: int, cursor: str | None, limit: int) ->
     return {"items": [_effort_dict(e, segment) for e in rows[:limit]], "next_cursor": next_cursor}
 
 
-def _blocked_with(viewer: User) -> set[int]:
-    rows = db.session.execute(select(Block.blocker_id, Block.blocked_id).where(
-        or_(Block.blocker_id == viewer.id, Block.blocked_id == viewer.id)))
-    return {a if a != viewer.id else b for a, b in rows}
+#: What a leaderboard read needs from PostgreSQL before Redis, in one round trip: that the segment exists
+#: (no row: 404), the athletes blocked either way, and (for the following filter) whom the viewer follows.
+_LEADERBOARD_CONTEXT_SQL = text("""
+    SELECT s.id,
+           ARRAY(SELECT CASE WHEN b.blocker_id = :v THEN b.blocked_id ELSE b.blocker_id END
+                 FROM blocks b WHERE b.blocker_id = :v OR b.blocked_id = :v) AS blocked,
+           CASE WHEN :following THEN ARRAY(SELECT f.followee_id FROM follows f
+                                           WHERE f.follower_id = :v AND f.status = :accepted) END AS followees
+    FROM segments s WHERE s.id = :s""")
 
 
 def leaderboard(viewer: User, segment_id: int, args: dict[str, Any]) -> dict[str, Any]:
-    segment = get(segment_id)
-    engine.ensure_ready(segment.id)
+    following = args["filter"] == "following"
+    context = db.session.execute(_LEADERBOARD_CONTEXT_SQL, {
+        "s": segment_id, "v": viewer.id, "following": following, "accepted": ACCEPTED}).first()
+    if context is None:
+        abort(404, message="Segment not found.")
+    engine.ensure_ready(segment_id)
     boards = engine.leaderboards()
-    board = boards.board_key(segment.id, gender=args["gender"], age=args["age_group"], date_range=args["date_range"])
+    board = boards.board_key(segment_id, gender=args["gender"], age=args["age_group"], date_range=args["date_range"])
     limit = args["limit"]
-    if args["filter"] == "following":
-        ids = [viewer.id, *db.session.scalars(select(Follow.followee_id).where(
-            Follow.follower_id == viewer.id, Follow.status == ACCEPTED))]
-        ranked = boards.subset(board, ids)
+    if following:
+        ranked = boards.subset(board, [viewer.id, *context.followees])
         mine = next((e for e in ranked if e.user_id == viewer.id), None)
         if args["around_me"] and mine is not None:
             lo = max(0, mine.rank - 1 - limit // 2)
@@ -230,7 +237,7 @@ def leaderboard(viewer: User, segment_id: int, args: dict[str, Any]) -> dict[str
         lo = max(0, my_rank - limit // 2) if args["around_me"] and my_rank is not None else 0
         page = boards.top(board, lo, lo + limit - 1)
         mine = boards.top(board, my_rank, my_rank)[0] if my_rank is not None else None
-    blocked = _blocked_with(viewer)
+    blocked = set(context.blocked)
     entries = _enrich([e for e in page if e.user_id not in blocked] + ([mine] if mine else []))
     my_entry = entries.pop() if mine else None
     return {"entries": entries, "entry_count": count, "my_entry": my_entry}
