@@ -19,4 +19,5 @@ RUN pip install .
 
 USER app
 EXPOSE 8000 5555
-CMD ["gunicorn", "--worker-class", "gthread", "--workers", "2", "--threads", "64", "--bind", "0.0.0.0:8000", "webapp:create_app()"]
+# gevent workers (2 processes) hold the WebSockets; settings and the gthread fallback: config/gunicorn.py.
+CMD ["gunicorn", "--config", "python:config.gunicorn", "webapp:create_app()"]

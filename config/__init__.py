@@ -67,6 +67,8 @@ class Config:
         self.CELERY_BROKER_URL = get("CELERY_BROKER_URL", self.REDIS_URL)
         self.CELERY_RESULT_BACKEND = get("CELERY_RESULT_BACKEND", self.REDIS_URL)
         self.PUBSUB_REDIS_URL = get("PUBSUB_REDIS_URL", self.REDIS_URL)
+        # Channel namespace (the Redis database index is appended): deployments sharing a server stay apart.
+        self.PUBSUB_PREFIX = get("PUBSUB_PREFIX", "sp1")
 
         self.FIREBASE_PROJECT_ID = get("FIREBASE_PROJECT_ID", "demo-strava-plus-one")
         self.FIREBASE_AUTH_EMULATOR_HOST = get("FIREBASE_AUTH_EMULATOR_HOST", self.default_emulator_host)
@@ -88,6 +90,28 @@ class Config:
         # upload re-sent. Lower it to recover faster from crashes where tasks are known to be short.
         self.UPLOAD_STALE_PROCESSING_S = int(get("UPLOAD_STALE_PROCESSING_S", str(15 * 60 + 60)))
         self.RATE_LIMIT_WRITES_PER_MIN = int(get("RATE_LIMIT_WRITES_PER_MIN", "600"))
+        # Chat: message size, a per-sender send budget (a fixed window in Redis), typing-indicator spacing,
+        # group size and the page of a catch-up (chat.sync).
+        self.CHAT_MAX_BODY_CHARS = int(get("CHAT_MAX_BODY_CHARS", "4000"))
+        self.CHAT_RATE_LIMIT_MESSAGES = int(get("CHAT_RATE_LIMIT_MESSAGES", "30"))
+        self.CHAT_RATE_LIMIT_WINDOW_S = int(get("CHAT_RATE_LIMIT_WINDOW_S", "10"))
+        self.CHAT_TYPING_INTERVAL_S = int(get("CHAT_TYPING_INTERVAL_S", "2"))
+        self.CHAT_MAX_GROUP_MEMBERS = int(get("CHAT_MAX_GROUP_MEMBERS", "256"))
+        self.CHAT_SYNC_PAGE = int(get("CHAT_SYNC_PAGE", "200"))
+        # Live tracking: a session with no point for this long is ended by the sweeper; hard caps per session.
+        self.LIVE_ABANDON_AFTER_S = int(get("LIVE_ABANDON_AFTER_S", str(15 * 60)))
+        self.LIVE_MAX_DURATION_S = int(get("LIVE_MAX_DURATION_S", str(24 * 3600)))
+        self.LIVE_MAX_POINTS = int(get("LIVE_MAX_POINTS", "100000"))
+        self.LIVE_BATCHES_PER_MIN = int(get("LIVE_BATCHES_PER_MIN", "120"))
+        # Push (FCM). FCM_ENDPOINT points firebase-admin at a local FCM stand-in (tests, development); with it,
+        # or a service account (GOOGLE_APPLICATION_CREDENTIALS), pushes are sent, otherwise (development) they are
+        # logged and marked skipped. A burst within the collapse window becomes one delivery run.
+        self.FCM_ENDPOINT = get("FCM_ENDPOINT", "")
+        self.PUSH_COLLAPSE_WINDOW_S = float(get("PUSH_COLLAPSE_WINDOW_S", "2"))
+        self.PUSH_RETRY_BASE_S = float(get("PUSH_RETRY_BASE_S", "5"))
+        self.PUSH_SWEEP_AFTER_S = int(get("PUSH_SWEEP_AFTER_S", "60"))
+        # A notification the push stage first sees later than this (an outage) is too stale to push.
+        self.PUSH_MAX_AGE_S = int(get("PUSH_MAX_AGE_S", str(6 * 3600)))
 
         self.API_TITLE = "Strava+1 API"
         self.API_VERSION = "v1"
@@ -121,6 +145,7 @@ class Config:
                 "pipeline.*": {"queue": "pipeline"},
                 "media.*": {"queue": "media"},
                 "notify.*": {"queue": "notify"},
+                "push.*": {"queue": "notify"},
             },
             # Crash safety: a message is acknowledged only once its task finished, and a worker killed
             # mid-task puts it back on the queue instead of losing it.
@@ -178,6 +203,8 @@ class ProductionConfig(Config):
             problems.append("FLOWER_BASIC_AUTH is the development default")
         if self.FIREBASE_CERTS_URL:
             problems.append("FIREBASE_CERTS_URL overrides Google's signing certificates")
+        if self.FCM_ENDPOINT:
+            problems.append("FCM_ENDPOINT sends pushes somewhere other than FCM")
         if self.FIREBASE_PROJECT_ID.startswith("demo-"):
             problems.append("FIREBASE_PROJECT_ID is a demo project")
         if problems:

@@ -16,4 +16,16 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 60.0,
         "options": {"queue": "default", "expires": 55},
     },
+    # Notifications committed while the broker was down (or whose retry was lost) still get their push.
+    "sweep-push": {
+        "task": "push.sweep",
+        "schedule": 60.0,
+        "options": {"queue": "notify", "expires": 55},
+    },
+    # Live sessions whose phone went quiet are ended (and their watchers told).
+    "sweep-live-sessions": {
+        "task": "maintenance.sweep_live_sessions",
+        "schedule": 60.0,
+        "options": {"queue": "default", "expires": 55},
+    },
 }

@@ -25,13 +25,11 @@ def _say(message: str) -> None:
 
 
 def processes(env: dict[str, str], data_dir: Path) -> dict[str, list[str]]:
-    port = env.get("PORT", "8000")
     celery = [str(BIN / "celery"), "-A", "tasks.worker"]
     return {
-        # gthread: flask-sock holds a thread per open socket; see docs/architecture.md for the sizing.
-        "web": [str(BIN / "gunicorn"), "--worker-class", "gthread", "--workers", env.get("WEB_CONCURRENCY", "2"),
-                "--threads", env.get("WEB_THREADS", "64"), "--bind", f"0.0.0.0:{port}", "--graceful-timeout", "10",
-                "--access-logfile", "-", "webapp:create_app()"],
+        # 2 gevent processes on one port serve REST and the sockets (config/gunicorn.py reads PORT,
+        # WEB_CONCURRENCY, WEB_WORKER_CLASS; see docs/realtime.md for the model and its sizing).
+        "web": [str(BIN / "gunicorn"), "--config", "python:config.gunicorn", "webapp:create_app()"],
         "worker": [*celery, "worker", "--queues", "pipeline,media,notify,default", "--concurrency",
                    env.get("WORKER_CONCURRENCY", "2"), "--loglevel", "INFO", "--hostname", "worker@%h"],
         "beat": [*celery, "beat", "--loglevel", "INFO", "--schedule", str(data_dir / "celerybeat-schedule")],
@@ -98,6 +96,7 @@ def main() -> int:
             children[name] = subprocess.Popen(cmd, env=env, start_new_session=True)
         port = env.get("PORT", "8000")
         _say(f"API        http://127.0.0.1:{port}/api/v1  (health /healthz, readiness /readyz)")
+        _say(f"WebSocket  ws://127.0.0.1:{port}/api/v1/ws  (2 gevent web processes; docs/realtime.md)")
         _say(f"OpenAPI    http://127.0.0.1:{port}/api/v1/openapi.json  Swagger UI /api/v1/docs  ReDoc /api/v1/redoc")
         _say(f"Flower     http://127.0.0.1:{env.get('FLOWER_PORT', '5555')}  (basic auth from FLOWER_BASIC_AUTH)")
         _say(f"objects    {env['STORAGE_LOCAL_DIR']}")

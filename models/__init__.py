@@ -5,9 +5,16 @@ Nothing here imports ``webapp`` or ``tasks``.
 """
 
 from models.activity import Activity, ActivityStream, PrivacyZone, Upload
+from models.chat import Conversation as Conversation
+from models.chat import ConversationMember as ConversationMember
+from models.chat import Message as Message
 from models.content import Comment, Kudos, Post
 from models.db import Base, db, utcnow
+from models.device import Device as Device
+from models.device import PushDelivery as PushDelivery
 from models.group import Group, GroupMember
+from models.live import LivePoint as LivePoint
+from models.live import LiveSession as LiveSession
 from models.notification import Notification
 from models.segment import Achievement, Segment, SegmentEffort, SegmentStar
 from models.social import Block, Follow

@@ -3,19 +3,31 @@
 ``notify`` is the only writer: it honours the recipient's notification preferences (a category switched
 off writes nothing), never notifies someone about their own action or across a block, and deduplicates
 with a per-recipient key, so a stage that runs twice notifies once.
+
+Every row written also, once the caller's transaction commits (never before, nothing on rollback):
+- goes out live as a ``notification`` socket frame to the recipient (except push-only kinds: chat messages
+  reach the socket as ``chat.message`` frames already);
+- schedules a push delivery for the recipient: one ``push.deliver_user`` task per recipient per collapse
+  window (a Redis ``SET NX`` window key), sent a little after the window so a burst becomes one run. A
+  task lost on the way (broker down) is made up for by the ``push.sweep`` beat job.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, func, select, text
+from sqlalchemy import ForeignKey, Index, String, event, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from models.db import Base, db
-from models.user import Preferences
+from models.pubsub import publish_on_commit
+from models.redis_store import redis_store
+from models.user import Preferences, User
+
+log = logging.getLogger(__name__)
 
 #: Notification kind → the preference category that switches it on or off.
 CATEGORY = {
@@ -29,6 +41,18 @@ CATEGORY = {
     "achievement": "achievements",
     "message": "chat",
 }
+
+#: Kinds that are delivered by push only: left out of the in-app list, the unread count and socket frames.
+PUSH_ONLY_KINDS = ("message",)
+REFS = ("activity_id", "post_id", "comment_id", "group_id", "achievement_id")
+
+PUSH_TASK = "push.deliver_user"
+DEFAULT_PUSH_WINDOW_S = 2.0
+#: The task runs this long after its window key expired, so any row that saw the key (and therefore sent
+#: no task of its own) was committed before the task reads.
+PUSH_WINDOW_MARGIN_S = 0.25
+#: Publishing a task from a commit hook: ride out a broker blip, never hold a request for long.
+PUSH_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 
 class Notification(Base):
@@ -56,6 +80,7 @@ class Notification(Base):
         Index("ix_notifications_user_id", "user_id", "id"),
         Index("ix_notifications_unread", "user_id", postgresql_where=text("read_at IS NULL")),
         Index("ix_notifications_undelivered", "id", postgresql_where=text("delivered_at IS NULL")),
+        Index("ix_notifications_undelivered_created_at", "created_at", postgresql_where=text("delivered_at IS NULL")),
     )
 
 
@@ -78,4 +103,89 @@ def notify(user_id: int, kind: str, dedupe_key: str, *, actor_id: int | None = N
         return None
     stmt = insert(Notification).values(user_id=user_id, kind=kind, actor_id=actor_id, dedupe_key=dedupe_key,
                                        payload=payload or {}, **refs)
-    return db.session.scalar(stmt.on_conflict_do_nothing().returning(Notification.id))
+    row = db.session.execute(
+        stmt.on_conflict_do_nothing().returning(Notification.id, Notification.created_at)).first()
+    if row is None:
+        return None
+    if kind not in PUSH_ONLY_KINDS:
+        actor = db.session.get(User, actor_id) if actor_id is not None else None
+        item = serialize(row.id, kind, actor, {ref: refs.get(ref) for ref in REFS}, payload or {},
+                         read=False, created_at=row.created_at)
+        publish_on_commit(db.session(), [user_id], {"type": "notification", "notification": as_json(item)})
+    schedule_push_on_commit(db.session(), user_id)
+    return int(row.id)
+
+
+# -- the JSON of one notification (GET /api/v1/notifications items and socket frames) -------------------------
+
+def serialize(notification_id: int, kind: str, actor: User | None, refs: dict[str, int | None],
+              payload: dict[str, Any], *, read: bool, created_at: datetime) -> dict[str, Any]:
+    return {
+        "id": notification_id, "kind": kind,
+        "actor": ({"id": actor.id, "display_name": actor.display_name, "avatar_url": actor.avatar_url}
+                  if actor is not None else None),
+        "refs": refs, "payload": payload, "read": read, "created_at": created_at,
+    }
+
+
+def as_json(item: dict[str, Any]) -> dict[str, Any]:
+    """The item as the REST schema dumps it (an ISO 8601 timestamp), for frames that bypass marshmallow."""
+    return {**item, "created_at": item["created_at"].isoformat()}
+
+
+# -- push scheduling after commit ------------------------------------------------------------------------------
+
+_PUSH_PENDING = "push_pending_users"
+
+
+def schedule_push_on_commit(session: Session, user_id: int) -> None:
+    session.info.setdefault(_PUSH_PENDING, set()).add(user_id)
+
+
+def push_window_s() -> float:
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        return float(current_app.config.get("PUSH_COLLAPSE_WINDOW_S", DEFAULT_PUSH_WINDOW_S))
+    return DEFAULT_PUSH_WINDOW_S
+
+
+def window_key(user_id: int) -> str:
+    return f"push:window:{user_id}"
+
+
+def enqueue_push(user_ids: set[int] | list[int], window_s: float | None = None) -> int:
+    """One delivery task per user per window; returns how many tasks were sent. Never raises: the rows are
+    committed and the sweeper re-sends users whose rows stay undelivered."""
+    from celery import current_app as celery_app
+
+    window = push_window_s() if window_s is None else window_s
+    sent = 0
+    try:
+        client = redis_store.client
+        for user_id in sorted(user_ids):
+            # The key lives a little less than the countdown: a row committed while it exists is visible to
+            # the task that the key stands for.
+            if not client.set(window_key(user_id), 1, nx=True, px=max(1, int(window * 1000))):
+                continue
+            celery_app.send_task(PUSH_TASK, args=[user_id], countdown=window + PUSH_WINDOW_MARGIN_S,
+                                 retry=True, retry_policy=PUSH_PUBLISH_RETRY)
+            sent += 1
+    except Exception:
+        log.warning("could not schedule push delivery for users %s; the sweeper will", sorted(user_ids),
+                    exc_info=True)
+    return sent
+
+
+@event.listens_for(Session, "after_commit")
+def _schedule_pending_pushes(session: Session) -> None:
+    user_ids = session.info.pop(_PUSH_PENDING, None)
+    if user_ids:
+        enqueue_push(user_ids)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending_pushes(session: Session, previous_transaction: SessionTransaction) -> None:
+    # As models.pubsub does: a savepoint's rollback leaves the outer transaction's pushes scheduled.
+    if previous_transaction.parent is None:
+        session.info.pop(_PUSH_PENDING, None)

@@ -13,9 +13,11 @@ from celery.signals import worker_process_init
 from flask import Flask
 
 from models import db
+from models.pubsub import pubsub
 from models.redis_store import redis_store
 
-TASK_MODULES = ["tasks.maintenance", "tasks.stages", "tasks.segment_tasks", "tasks.feed"]
+TASK_MODULES = ["tasks.maintenance", "tasks.stages", "tasks.segment_tasks", "tasks.feed", "tasks.live",
+                "tasks.push"]
 
 
 class AppTask(Task):
@@ -50,3 +52,4 @@ def _reset_connections_after_fork(**_: Any) -> None:
     """A prefork child inherits the parent's pools; sockets shared across processes corrupt both."""
     db.dispose_after_fork()
     redis_store.reset_after_fork()
+    pubsub.reset_after_fork()

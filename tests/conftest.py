@@ -217,3 +217,39 @@ def live_client(app: Flask, committed: None, celery_worker: Any) -> FlaskClient:
 @pytest.fixture
 def live_login(live_client: FlaskClient, make_token: TokenFactory) -> Callable[..., tuple[dict[str, str], int]]:
     return _login_with(live_client, make_token)
+
+
+@pytest.fixture(scope="session")
+def ws_server(app: Flask) -> Iterator[Any]:
+    """The app served for real over HTTP + WebSocket (werkzeug threaded server in a thread, committed DB).
+
+    Tests that open sockets need committed rows: request ``ws_connect`` (which brings ``committed``) and create
+    users with ``live_login`` or real commits, not with ``client``/``login``/``db_tx``.
+    """
+    from tests.support.ws import WSServer
+
+    server = WSServer(app)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ws_connect(ws_server: Any, committed: None) -> Iterator[Callable[..., Any]]:
+    """ws_connect(token=None, ticket=None, headers=None, **query) → an open ``tests.support.ws.WSClient``.
+
+    Returns once the server's "hello" arrived (the socket is then subscribed to its user's channel) or once the
+    server closed it (``client.close_code``/``close_reason`` set). Every client is closed after the test.
+    """
+    from tests.support.ws import connect
+
+    clients: list[Any] = []
+
+    def open_socket(token: str | None = None, ticket: str | None = None, headers: dict[str, str] | None = None,
+                    **query: Any) -> Any:
+        client = connect(ws_server, token=token, ticket=ticket, headers=headers, **query)
+        clients.append(client)
+        return client
+
+    yield open_socket
+    for client in clients:
+        client.close()

@@ -8,6 +8,7 @@ from flask import Flask
 
 from config import load_config
 from models import db
+from models.pubsub import pubsub
 from models.redis_store import redis_store
 from models.storage import storage
 from webapp.extensions import sock
@@ -24,6 +25,7 @@ def create_app(config_name: str | None = None, **overrides: Any) -> Flask:
     register_services(app)
     register_api(app)
     register_auth(app)
+    register_realtime(app)
     register_celery(app)
     register_cli(app)
     return app
@@ -39,6 +41,7 @@ def register_logging(app: Flask) -> None:
 def register_services(app: Flask) -> None:
     db.configure(app.config["DATABASE_URL"], pool_size=app.config["DATABASE_POOL_SIZE"])
     redis_store.configure(app.config["REDIS_URL"])
+    pubsub.configure(app.config["PUBSUB_REDIS_URL"], prefix=app.config["PUBSUB_PREFIX"])
     storage.configure(
         app.config["STORAGE_BACKEND"], local_dir=app.config["STORAGE_LOCAL_DIR"], bucket=app.config["S3_BUCKET"],
         endpoint_url=app.config["S3_ENDPOINT_URL"], region=app.config["AWS_REGION"],
@@ -55,11 +58,14 @@ def register_api(app: Flask) -> None:
 
     from webapp import health
     from webapp.activities.resources import blp as activities_blp
+    from webapp.chat.resources import blp as chat_blp
+    from webapp.devices.resources import blp as devices_blp
     from webapp.errors import register_error_handlers
     from webapp.feed.resources import blp as feed_blp
     from webapp.follows.resources import blp as follows_blp
     from webapp.groups.resources import blp as groups_blp
     from webapp.interactions.resources import blp as interactions_blp
+    from webapp.live.resources import blp as live_blp
     from webapp.notifications.resources import blp as notifications_blp
     from webapp.posts.resources import blp as posts_blp
     from webapp.privacy_zones.resources import blp as privacy_zones_blp
@@ -70,7 +76,8 @@ def register_api(app: Flask) -> None:
     api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})
     sock.init_app(app)
     for blp in (profiles_blp, follows_blp, uploads_blp, activities_blp, privacy_zones_blp, segments_blp,
-                groups_blp, posts_blp, interactions_blp, notifications_blp, feed_blp):
+                groups_blp, posts_blp, interactions_blp, notifications_blp, feed_blp, live_blp, chat_blp,
+                devices_blp):
         api.register_blueprint(blp)
     app.register_blueprint(health.blp)
     register_error_handlers(app)
@@ -89,6 +96,12 @@ def register_auth(app: Flask) -> None:
 
     _register(app)
     register_rate_limit(app)  # after auth: the budget is per athlete
+
+
+def register_realtime(app: Flask) -> None:
+    from webapp.realtime import register_realtime as _register
+
+    _register(app)
 
 
 def register_celery(app: Flask) -> None:

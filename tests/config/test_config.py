@@ -49,6 +49,7 @@ def test_production_accepts_safe_settings():
     ({"PRIVACY_SECRET": "dev-privacy-secret-change-me"}, "PRIVACY_SECRET"),
     ({"FLOWER_BASIC_AUTH": "admin:admin"}, "FLOWER"),
     ({"FIREBASE_CERTS_URL": "http://127.0.0.1/certs"}, "CERTS"),
+    ({"FCM_ENDPOINT": "http://127.0.0.1:9/"}, "FCM_ENDPOINT"),
 ])
 def test_production_refuses_unsafe_settings(unsafe, needle):
     with pytest.raises(ConfigError, match=needle):

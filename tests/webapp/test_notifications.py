@@ -188,3 +188,94 @@ def test_mark_read_by_ids_and_all(client, login):
 def test_mark_read_rejects_ambiguous_bodies(client, login, body):
     ann, _ = login("ann")
     assert client.post("/api/v1/notifications/read", json=body, headers=ann).status_code == 422
+
+
+# --- live notification frames and push-only kinds -----------------------------------------------------------
+
+class FrameListener:
+    """A Redis pub/sub subscriber on one user's channel, as a web process holding their socket would be."""
+
+    def __init__(self, user_id: int) -> None:
+        from models.pubsub import pubsub
+
+        self.sub = pubsub.client.pubsub(ignore_subscribe_messages=True)
+        self.sub.subscribe(pubsub.user_channel(user_id))
+        self.sub.get_message(timeout=1.0)  # the subscribe confirmation
+
+    def frames(self, wait_s: float = 0.3) -> list[dict]:
+        import json
+        import time
+
+        out, deadline = [], time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            message = self.sub.get_message(timeout=0.05)
+            if message is not None:
+                out.append(json.loads(message["data"]))
+        return out
+
+    def close(self) -> None:
+        self.sub.close()
+
+
+@pytest.fixture
+def listen():
+    listeners: list[FrameListener] = []
+
+    def make(user_id: int) -> FrameListener:
+        listeners.append(FrameListener(user_id))
+        return listeners[-1]
+
+    yield make
+    for listener in listeners:
+        listener.close()
+
+
+def test_a_notification_goes_out_live_as_the_same_json_as_the_list(client, login, listen):
+    ann, ann_id = login("ann")
+    bob, bob_id = login("bob", display_name="Bob")
+    activity_id = make_activity(client, ann, name="Morning Run")
+    frames = listen(ann_id)
+    client.post(f"/api/v1/activities/{activity_id}/kudos", headers=bob)
+    (frame,) = frames.frames()
+    (item,) = notifications(client, ann)["items"]
+    assert frame == {"type": "notification", "notification": item}
+    assert item["kind"] == "kudos" and item["actor"]["id"] == bob_id and item["refs"]["activity_id"] == activity_id
+
+
+def test_the_frame_waits_for_the_commit_and_a_rollback_sends_nothing(client, app, login, listen):
+    from models import db
+    from models.notification import notify
+
+    _, ann_id = login("ann")
+    frames = listen(ann_id)
+    with app.app_context():
+        assert notify(ann_id, "achievement", "achievement:rolled-back") is not None
+        assert frames.frames() == [], "nothing before the commit"
+        db.session.rollback()
+    assert frames.frames() == []
+    with app.app_context():
+        note_id = notify(ann_id, "achievement", "achievement:kept", payload={"kind": "pr"})
+        assert frames.frames(0.15) == []
+        db.session.commit()
+    (frame,) = frames.frames()
+    assert frame["notification"]["id"] == note_id and frame["notification"]["payload"] == {"kind": "pr"}
+    assert frame["notification"]["read"] is False and frame["notification"]["actor"] is None
+
+
+def test_chat_messages_are_push_only(client, app, login, listen):
+    from models import db
+    from models.notification import notify
+
+    ann, ann_id = login("ann")
+    _, bob_id = login("bob")
+    frames = listen(ann_id)
+    with app.app_context():
+        assert notify(ann_id, "message", "message:1", actor_id=bob_id,
+                      payload={"conversation_id": 7, "message_id": 1, "preview": "hi"}) is not None
+        notify(ann_id, "achievement", "achievement:x")
+        db.session.commit()
+    assert [f["notification"]["kind"] for f in frames.frames()] == ["achievement"]
+    page = notifications(client, ann)
+    assert [n["kind"] for n in page["items"]] == ["achievement"] and page["unread_count"] == 1
+    assert unread(client, ann) == 1
+    assert client.post("/api/v1/notifications/read", json={"all": True}, headers=ann).json == {"unread_count": 0}

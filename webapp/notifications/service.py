@@ -1,7 +1,8 @@
 """Reading and acknowledging in-app notifications. Writing them is ``models.notification.notify``'s job only.
 
 A notification whose actor is now blocked either way is left out of the list and the unread count: a block
-hides everything, including the trace of earlier interactions.
+hides everything, including the trace of earlier interactions. Push-only kinds (chat messages: the chat keeps
+its own unread counts) are never listed or counted.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
 from models import Notification, User, db, utcnow
+from models.notification import PUSH_ONLY_KINDS, REFS
+from models.notification import serialize as serialize_item
 from webapp.interactions.service import not_blocked_with
 from webapp.pagination import decode_cursor, encode_cursor
 
-REFS = ("activity_id", "post_id", "comment_id", "group_id", "achievement_id")
-
 
 def _shown_to(viewer: User) -> ColumnElement[bool]:
-    return and_(Notification.user_id == viewer.id,
+    return and_(Notification.user_id == viewer.id, Notification.kind.not_in(PUSH_ONLY_KINDS),
                 or_(Notification.actor_id.is_(None), not_blocked_with(viewer.id, Notification.actor_id)))
 
 
@@ -29,14 +30,10 @@ def unread_count(viewer: User) -> int:
 
 
 def serialize(notification: Notification, actor: User | None) -> dict[str, Any]:
-    return {
-        "id": notification.id, "kind": notification.kind,
-        "actor": ({"id": actor.id, "display_name": actor.display_name, "avatar_url": actor.avatar_url}
-                  if actor is not None else None),
-        "refs": {ref: getattr(notification, ref) for ref in REFS},
-        "payload": notification.payload or {}, "read": notification.read_at is not None,
-        "created_at": notification.created_at,
-    }
+    """The same item the ``notification`` socket frame carries (models.notification.serialize)."""
+    return serialize_item(notification.id, notification.kind, actor,
+                          {ref: getattr(notification, ref) for ref in REFS}, notification.payload or {},
+                          read=notification.read_at is not None, created_at=notification.created_at)
 
 
 def list_notifications(viewer: User, cursor: str | None, limit: int) -> dict[str, Any]:
@@ -59,7 +56,8 @@ def mark_read(viewer: User, ids: list[int] | None) -> int:
 
     Ids that aren't the viewer's are ignored rather than reported, so nobody learns which ids exist.
     """
-    stmt = update(Notification).where(Notification.user_id == viewer.id, Notification.read_at.is_(None))
+    stmt = update(Notification).where(Notification.user_id == viewer.id, Notification.read_at.is_(None),
+                                      Notification.kind.not_in(PUSH_ONLY_KINDS))
     if ids is not None:
         stmt = stmt.where(Notification.id.in_(ids))
     db.session.execute(stmt.values(read_at=utcnow()))

@@ -1,0 +1,250 @@
+"""`GET /api/v1/ws`: authenticate the handshake, then run one socket's inbound loop and frame dispatch.
+
+The handshake is accepted first (flask-sock answers the upgrade before our code runs), so a refused client gets
+an application close code it can act on (4401: get a fresh token or ticket) rather than a bare HTTP status a
+browser would hide. After authentication the connection is subscribed to its user's channel and marked online
+*before* "hello" goes out: a client that saw "hello" misses nothing published afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from typing import Any
+
+import redis
+from firebase_admin import auth as fb_auth
+from flask import Blueprint, current_app, request
+from marshmallow import ValidationError
+from simple_websocket import ConnectionClosed
+from werkzeug.exceptions import HTTPException
+
+from models import db
+from models.pubsub import Frame, pubsub
+from webapp.auth import bearer_token, provision_user
+from webapp.extensions import sock
+from webapp.realtime import frames
+from webapp.realtime.hub import (
+    CLOSE_INTERNAL,
+    CLOSE_TOO_SLOW,
+    CLOSE_TRY_AGAIN,
+    CLOSE_UNAUTHENTICATED,
+    TOO_SLOW_REASON,
+    Connection,
+    HubUnavailable,
+    Settings,
+    get_hub,
+)
+from webapp.realtime.resources import redeem_ticket
+
+log = logging.getLogger(__name__)
+
+ws_bp = Blueprint("realtime_ws", __name__)
+
+# HTTP statuses raised by shared service code (flask_smorest.abort) → error frame codes.
+_STATUS_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "conflict",
+                 410: "gone", 413: "too_large", 422: "invalid", 429: "rate_limited", 503: "unavailable"}
+
+
+class Rejected(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def _io_model() -> str:
+    try:
+        from gevent import monkey
+    except ImportError:
+        return "threads"
+    return "gevent" if monkey.is_module_patched("socket") else "threads"
+
+
+def authenticate_handshake() -> int:
+    """The user id for this handshake (``?ticket=`` or ``Authorization: Bearer``), or ``Rejected``."""
+    ticket = request.args.get("ticket")
+    if ticket is not None:
+        try:
+            user_id = redeem_ticket(ticket)
+        except redis.RedisError:
+            log.warning("ticket store unavailable", exc_info=True)
+            raise Rejected(CLOSE_TRY_AGAIN, "try again later") from None
+        if user_id is None:
+            raise Rejected(CLOSE_UNAUTHENTICATED, "invalid or expired ticket")
+        return user_id
+    token = bearer_token()
+    if token is None:
+        raise Rejected(CLOSE_UNAUTHENTICATED, "unauthenticated")
+    try:
+        claims = current_app.extensions["token_verifier"].verify(token)
+    except fb_auth.ExpiredIdTokenError:
+        raise Rejected(CLOSE_UNAUTHENTICATED, "token expired") from None
+    except (fb_auth.InvalidIdTokenError, ValueError) as exc:
+        log.info("socket rejected a token: %s", exc)
+        raise Rejected(CLOSE_UNAUTHENTICATED, "invalid token") from None
+    except fb_auth.CertificateFetchError:
+        log.exception("could not fetch token signing certificates")
+        raise Rejected(CLOSE_TRY_AGAIN, "try again later") from None
+    return provision_user(claims).id
+
+
+def _reject(ws: Any, code: int, reason: str) -> None:
+    try:
+        ws.close(reason=code, message=reason)
+    except ConnectionClosed:
+        return
+    # Give the client a moment to answer the close (its reader thread then ends), so the close frame is read
+    # before the TCP connection goes away.
+    ws.thread.join(timeout=2.0)
+
+
+def error_frame(code: str, message: str, status: int, ref: Any = None, **extra: Any) -> Frame:
+    frame: Frame = {"type": "error", "code": code, "message": message, "status": status, **extra}
+    if ref is not None:
+        frame["ref"] = ref
+    return frame
+
+
+def _http_error_frame(exc: HTTPException) -> Frame:
+    status = exc.code or 500
+    data = getattr(exc, "data", None) or {}
+    extra = {"errors": data["errors"]} if data.get("errors") else {}
+    return error_frame(_STATUS_CODES.get(status, "error"), str(data.get("message") or exc.description), status,
+                       **extra)
+
+
+def dispatch(conn: Connection, raw: str | bytes) -> None:
+    """Answer one client frame on ``conn``. A bad frame gets an ``error`` frame; the socket stays open."""
+    settings = conn.settings
+    if isinstance(raw, bytes):
+        conn.send(error_frame("bad_frame", "Frames are JSON text; binary frames are not accepted.", 400))
+        return
+    if len(raw) > settings.max_frame_bytes or len(raw.encode()) > settings.max_frame_bytes:
+        conn.send(error_frame("frame_too_large", f"Frames are limited to {settings.max_frame_bytes} bytes.", 413))
+        return
+    try:
+        frame = json.loads(raw)
+    except ValueError:
+        conn.send(error_frame("bad_json", "The frame is not valid JSON.", 400))
+        return
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        conn.send(error_frame("bad_frame", 'A frame is a JSON object with a string "type".', 400))
+        return
+    ref = frame.get("ref")
+    if not conn.bucket.take(time.monotonic()):
+        conn.send(error_frame("rate_limited", f"Too many frames: at most {settings.rate_per_s:g} per second "
+                              f"(bursts of {settings.rate_burst}).", 429, ref))
+        return
+    frame_type = frame["type"]
+    if frame_type == "ping":
+        reply: Frame | None = {"type": "pong"}
+    else:
+        handler = frames.HANDLERS.get(frame_type)
+        if handler is None:
+            conn.send(error_frame("unknown_type", f"Unknown frame type {frame_type[:64]!r}.", 400, ref))
+            return
+        reply = _call(handler, conn, frame)
+    if reply is not None:
+        if ref is not None:
+            reply.setdefault("ref", ref)
+        conn.send(reply)
+
+
+def _call(handler: frames.Handler, conn: Connection, frame: Frame) -> Frame | None:
+    try:
+        return handler(conn, frame)
+    except frames.FrameError as exc:
+        return exc.frame()
+    except HTTPException as exc:  # service code shared with the REST views aborts with HTTP errors
+        return _http_error_frame(exc)
+    except ValidationError as exc:
+        return error_frame("invalid", "The frame's fields are not valid.", 422, errors=exc.messages)
+    except Exception:
+        log.exception("frame handler for %r failed (socket %s, user %s)", frame.get("type"), conn.id, conn.user_id)
+        return error_frame("internal", "The server failed to handle this frame.", 500)
+    finally:
+        db.session.remove()  # rolls back whatever the handler left open
+
+
+def _mark_online(conn: Connection) -> None:
+    try:
+        pubsub.mark_online(conn.user_id, conn.id)
+    except redis.RedisError:
+        log.warning("presence refresh failed", exc_info=True)
+
+
+def _run_connect_hooks(conn: Connection, query: dict[str, str]) -> None:
+    for hook in list(frames.CONNECT_HOOKS):
+        try:
+            hook(conn, query)
+        except Exception:
+            log.exception("on_connect hook %s failed (socket %s)", getattr(hook, "__name__", hook), conn.id)
+        finally:
+            db.session.remove()
+
+
+@sock.route("/api/v1/ws", bp=ws_bp)
+def websocket(ws: Any) -> None:
+    """One socket's life: authenticate, subscribe, hello, then read and dispatch frames until it closes."""
+    settings = Settings.from_config(current_app.config)
+    try:
+        user_id = authenticate_handshake()
+    except Rejected as exc:
+        _reject(ws, exc.code, exc.reason)
+        return
+    except Exception:
+        log.exception("socket handshake failed")
+        _reject(ws, CLOSE_INTERNAL, "internal error")
+        return
+    finally:
+        db.session.remove()
+    try:
+        hub = get_hub()
+    except (HubUnavailable, redis.RedisError):
+        log.warning("pub/sub unavailable; refusing a socket", exc_info=True)
+        _reject(ws, CLOSE_TRY_AGAIN, "try again later")
+        return
+    conn = Connection(hub, ws, user_id, settings)
+    try:
+        hub.add(conn)
+    except (HubUnavailable, redis.RedisError):
+        hub.remove(conn)
+        _reject(ws, CLOSE_TRY_AGAIN, "try again later")
+        return
+    conn.start()
+    try:
+        _mark_online(conn)
+        conn.send({"type": "hello", "user_id": user_id, "connection_id": conn.id, "heartbeat_s": settings.heartbeat_s,
+                   "server": {"pid": os.getpid(), "io": _io_model()}})
+        _run_connect_hooks(conn, {k: v for k, v in request.args.items() if k != "ticket"})
+        next_presence = time.monotonic() + settings.presence_s
+        while conn.closing is None:
+            data = ws.receive(timeout=settings.tick_s)
+            if data is not None:
+                dispatch(conn, data)
+            now = time.monotonic()
+            if now >= next_presence:
+                _mark_online(conn)
+                next_presence = now + settings.presence_s
+            if conn.writer_stuck(now):
+                conn.close(CLOSE_TOO_SLOW, TOO_SLOW_REASON)
+    except ConnectionClosed:
+        pass
+    except Exception:
+        log.exception("socket %s failed", conn.id)
+        conn.close(CLOSE_INTERNAL, "internal error")
+    finally:
+        hub.remove(conn)
+        conn.close()
+        try:
+            pubsub.mark_offline(conn.user_id, conn.id)
+        except redis.RedisError:
+            log.warning("could not mark socket %s offline (it ages out)", conn.id, exc_info=True)
+        # Let the writer finish a close frame it is sending; a writer stuck on a client that stopped reading
+        # is unblocked by shutting the socket down.
+        conn.writer_done.wait(timeout=settings.write_timeout_s)
+        conn.kill_socket()
+        db.session.remove()
