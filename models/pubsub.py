@@ -24,6 +24,11 @@ from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 Frame = dict[str, Any]
 log = logging.getLogger(__name__)
 
+#: Control frames travel on a user's channel but are consumed by the hubs, never written to a socket. ``encode``
+#: keeps key order, so the hub recognises them by their first bytes without parsing every frame.
+REVOKE_TYPE = "hub.revoke"
+CONTROL_PREFIX = b'{"type":"hub.'
+
 #: Presence entries expire unless the holding process refreshes them; a crashed process ages out on its own.
 PRESENCE_TTL_S = 75
 
@@ -75,6 +80,13 @@ class PubSub:
         for user_id in set(user_ids):
             pipe.publish(self.user_channel(user_id), data)
         pipe.execute()
+
+    def revoke(self, user_id: int, channels: dict[str, Frame | None]) -> None:
+        """Take ``channels`` away from every socket of ``user_id`` (all processes); each socket that was
+        subscribed gets the channel's notice frame. Sent on the user's own channel, read by the hubs only."""
+        if channels:
+            self.publish(self.user_channel(user_id), {
+                "type": REVOKE_TYPE, "channels": [{"channel": c, "notice": n} for c, n in channels.items()]})
 
     # -- presence ---------------------------------------------------------------------------------------------
     def _presence_key(self, user_id: int) -> str:

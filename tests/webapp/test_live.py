@@ -518,3 +518,42 @@ def test_socket_follower_sees_the_session_move_without_the_zone(ws_connect, live
     assert live_client.post(f"/api/v1/live-sessions/{sid}/finish", json={}, headers=ann).status_code == 200
     ended = watcher.recv_type("live.ended", timeout=5)
     assert ended["session_id"] == sid and ended["reason"] == "finished"
+
+
+@pytest.mark.parametrize("ending", ["block", "unfollow"])
+def test_socket_watcher_loses_the_session_when_the_follow_ends(ending, ws_connect, live_client, live_login, make_token):
+    ann, ann_id = live_login("ann")
+    fol, fol_id = live_login("fol")
+    follow(live_client, fol, ann_id)
+    sid = start(live_client, ann, visibility="followers")["id"]
+    watcher = ws_connect(token=make_token("fol@example.com"))
+    watcher.send({"type": "live.subscribe", "session_id": sid})
+    watcher.recv_type("live.snapshot", timeout=5)
+
+    if ending == "block":
+        assert live_client.post(f"/api/v1/users/{fol_id}/block", headers=ann).status_code == 204
+    else:
+        assert live_client.delete(f"/api/v1/users/{ann_id}/follow", headers=fol).status_code in (200, 204)
+    revoked = watcher.recv_type("live.ended", timeout=5)
+    assert revoked == {"type": "live.ended", "session_id": sid, "reason": "revoked"}
+
+    athlete = ws_connect(token=make_token("ann@example.com"))
+    athlete.send({"type": "live.point", "session_id": sid, "points": track(20, step_m=10.0)})
+    athlete.recv_type("live.ack", timeout=5)
+    assert [f for f in watcher.drain(0.5) if f.get("type") == "live.update"] == []
+
+
+def test_socket_public_session_stays_watched_after_unfollow(ws_connect, live_client, live_login, make_token):
+    ann, ann_id = live_login("ann")
+    fol, _ = live_login("fol")
+    follow(live_client, fol, ann_id)
+    sid = start(live_client, ann, visibility="everyone")["id"]
+    watcher = ws_connect(token=make_token("fol@example.com"))
+    watcher.send({"type": "live.subscribe", "session_id": sid})
+    watcher.recv_type("live.snapshot", timeout=5)
+    assert live_client.delete(f"/api/v1/users/{ann_id}/follow", headers=fol).status_code in (200, 204)
+
+    athlete = ws_connect(token=make_token("ann@example.com"))
+    athlete.send({"type": "live.point", "session_id": sid, "points": track(20, step_m=10.0)})
+    athlete.recv_type("live.ack", timeout=5)
+    assert watcher.recv_type("live.update", timeout=5)["session_id"] == sid

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from models import Block, Follow, User, db, social
 from models.notification import notify
 from tasks import feed
+from webapp.live import service as live
 from webapp.pagination import decode_cursor, encode_cursor
 from webapp.profiles.service import can_see_details, get_visible_user
 
@@ -40,6 +41,7 @@ def unfollow(viewer: User, target_id: int) -> None:
     db.session.commit()
     if removed:
         feed.enqueue_unfollow(viewer.id, target_id)
+        live.revoke_watchers(target_id, viewer.id)
 
 
 def answer_request(viewer: User, follower_id: int, *, accept: bool) -> None:
@@ -73,6 +75,8 @@ def block(viewer: User, target_id: int) -> None:
     db.session.commit()
     feed.enqueue_unfollow(viewer.id, target_id)
     feed.enqueue_unfollow(target_id, viewer.id)
+    live.revoke_watchers(viewer.id, target_id)
+    live.revoke_watchers(target_id, viewer.id)
 
 
 def unblock(viewer: User, target_id: int) -> None:

@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from models import Block, Follow, Upload, User, db, social
 from models.live import LivePoint, LiveSession
+from models.pubsub import pubsub
 from models.redis_store import redis_store
 from tasks.ingest import privacy_seed, privacy_settings
 from tasks.lib.geo import haversine_m
@@ -473,3 +474,17 @@ def discard(user: User, session_id: int) -> None:
     db.session.commit()
     if was_live:
         publish(session_id, {"type": "live.ended", "session_id": session_id, "reason": "discarded"})
+
+
+def revoke_watchers(owner_id: int, watcher_id: int) -> None:
+    """After a follow ends or a block: the watcher's sockets stop receiving the owner's live sessions at once
+    (a subscription was authorized when it was made; the hub does not re-check every frame). Call after commit."""
+    sessions = db.session.scalars(
+        select(LiveSession).where(LiveSession.user_id == owner_id, LiveSession.status == "live")).all()
+    owner = db.session.get(User, owner_id)
+    lost = {pubsub.live_channel(s.id): {"type": "live.ended", "session_id": s.id, "reason": "revoked"}
+            for s in sessions if owner is None or not may_see(watcher_id, s, owner)}
+    try:
+        pubsub.revoke(watcher_id, lost)
+    except redis.RedisError:
+        log.warning("could not revoke live subscriptions of user %s", watcher_id, exc_info=True)

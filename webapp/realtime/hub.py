@@ -16,6 +16,7 @@ and local sockets get a ``resync`` frame, because whatever was published during 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import queue
@@ -29,7 +30,7 @@ from typing import Any
 import redis
 from simple_websocket import ConnectionClosed
 
-from models.pubsub import Frame, encode, pubsub
+from models.pubsub import CONTROL_PREFIX, REVOKE_TYPE, Frame, encode, pubsub
 
 log = logging.getLogger(__name__)
 
@@ -386,10 +387,27 @@ class Hub:
             targets = list(self._channels.get(channel, ()))
         if not targets:
             return
+        if data.startswith(CONTROL_PREFIX):
+            self._control(targets, json.loads(data))
+            return
         text = data.decode()
         for conn in targets:
             conn.send_text(text)
         self.delivered += len(targets)
+
+    def _control(self, targets: list[Connection], frame: Frame) -> None:
+        """A revocation (``pubsub.revoke``): drop the listed subscriptions of these sockets and tell each
+        socket that held one, e.g. a follower who was just blocked stops receiving a live session at once."""
+        if frame.get("type") != REVOKE_TYPE:
+            log.warning("unknown hub control frame %r", frame.get("type"))
+            return
+        for conn in targets:
+            for item in frame.get("channels", ()):
+                channel = item.get("channel")
+                if channel in conn.channels:
+                    conn.unsubscribe(channel)
+                    if item.get("notice"):
+                        conn.send(item["notice"])
 
     def _broadcast_local(self, frame: Frame) -> None:
         with self._lock:
