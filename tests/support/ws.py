@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
 import threading
 import time
@@ -35,6 +36,8 @@ class WSClosed(Exception):
 class WSServer:
     def __init__(self, app: Flask, host: str = "127.0.0.1") -> None:
         self.app = app
+        # werkzeug logs every request at INFO through its own logger; the suite's output stays readable without.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.server: BaseWSGIServer = make_server(host, 0, app, threaded=True)
         self.host = host
         self.port = self.server.server_port
