@@ -3,6 +3,11 @@
 Starts a real PostgreSQL and Redis itself unless ``DATABASE_URL`` / ``REDIS_URL`` are set, keeps their data
 (and uploaded files) under ``.data/`` so a second run finds everything again, applies the migrations, starts
 the four processes, prints where everything is, and stops all it started on Ctrl-C or SIGTERM.
+
+Push: without FCM credentials (``GOOGLE_APPLICATION_CREDENTIALS``) or an ``FCM_ENDPOINT``, it also runs the local
+FCM stand-in (``config.fcm_standin``) in this process and points the web and worker processes at it, so pushes
+go through the real firebase-admin client and can be watched (``GET /_sent`` on the stand-in, and one log line
+per push here).
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from config.embedded import EmbeddedPostgres, EmbeddedRedis, create_database
+from config.embedded import EmbeddedPostgres, EmbeddedRedis, create_database, free_port
+from config.fcm_standin import FcmServer, Request
 
 BIN = Path(sys.executable).parent
 
@@ -36,6 +42,28 @@ def processes(env: dict[str, str], data_dir: Path) -> dict[str, list[str]]:
         "flower": [*celery, "flower", "--port=" + env.get("FLOWER_PORT", "5555"),
                    "--basic-auth=" + env.get("FLOWER_BASIC_AUTH", "admin:admin")],
     }
+
+
+def wants_fcm_standin(env: dict[str, str]) -> bool:
+    """Development without a push target: no endpoint, no service account (production refuses FCM_ENDPOINT)."""
+    return (env.get("APP_ENV") != "production" and not env.get("FCM_ENDPOINT")
+            and not env.get("GOOGLE_APPLICATION_CREDENTIALS"))
+
+
+def _log_push(request: Request) -> None:
+    note = (request.message.get("notification") or {})
+    answer = "" if request.answer == "ok" else f" → answered {request.answer}"
+    _say(f"push to {request.token[:24]}: {note.get('title', '')!r} {note.get('body', '')!r}{answer}")
+
+
+def start_fcm_standin(env: dict[str, str], data_dir: Path) -> FcmServer:
+    port = int(env.get("EMBEDDED_FCM_PORT", "0")) or free_port(9190)
+    # The last 10,000 requests are plenty to inspect and bound the memory of a long development run.
+    fcm = FcmServer(port=port, keep=10_000, on_request=_log_push)
+    env["FCM_ENDPOINT"] = fcm.url
+    # Scripts (bench/smoke_realtime.py) find the stand-in here when the port was not the default.
+    (data_dir / "fcm-standin.url").write_text(fcm.url + "\n")
+    return fcm
 
 
 def main() -> int:
@@ -61,6 +89,9 @@ def main() -> int:
         redis = EmbeddedRedis(data_dir / "redis", port=int(env.get("EMBEDDED_REDIS_PORT", "0")))
         env["REDIS_URL"] = redis.start()
         _say(f"embedded Redis: {env['REDIS_URL']} (data in {redis.data_dir})")
+    fcm = start_fcm_standin(env, data_dir) if wants_fcm_standin(env) else None
+    if fcm is not None:
+        _say(f"FCM stand-in: {fcm.url} (FCM_ENDPOINT for the web and worker processes)")
 
     children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
@@ -80,6 +111,9 @@ def main() -> int:
                 proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if fcm is not None:
+            fcm.stop()
+            (data_dir / "fcm-standin.url").unlink(missing_ok=True)
         if redis is not None:
             redis.stop()
         if pg is not None:
@@ -100,6 +134,12 @@ def main() -> int:
         _say(f"OpenAPI    http://127.0.0.1:{port}/api/v1/openapi.json  Swagger UI /api/v1/docs  ReDoc /api/v1/redoc")
         _say(f"Flower     http://127.0.0.1:{env.get('FLOWER_PORT', '5555')}  (basic auth from FLOWER_BASIC_AUTH)")
         _say(f"objects    {env['STORAGE_LOCAL_DIR']}")
+        if fcm is not None:
+            _say(f"push       {fcm.url}/_sent  (what the local FCM stand-in received; ?token=… filters)")
+        elif env.get("FCM_ENDPOINT"):
+            _say(f"push       FCM_ENDPOINT={env['FCM_ENDPOINT']}")
+        else:
+            _say("push       FCM through firebase-admin credentials")
         _say("a token:   .venv/bin/flask --app webapp dev-token you@example.com")
         _say("Ctrl-C stops everything")
         while not stopping:
