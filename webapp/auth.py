@@ -120,6 +120,7 @@ def authenticate(token: str | None) -> User:
     except fb_auth.CertificateFetchError:
         log.exception("could not fetch token signing certificates")
         abort(503, message="Sign-in is temporarily unavailable; retry shortly.")
+    g.token_expires_at = claims.get("exp")  # a socket ticket inherits it (webapp.realtime)
     return provision_user(claims)
 
 

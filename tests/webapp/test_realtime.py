@@ -416,3 +416,50 @@ def test_gunicorn_gevent_two_processes_fan_out(gunicorn_gevent: SimpleNamespace,
     finally:
         for client in clients:
             client.close()
+
+
+# -- token expiry -------------------------------------------------------------------------------------------------
+
+def test_socket_closes_when_its_token_expires(ws_connect: Any, make_token: Any, app: Flask,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(app.config, "WS_PRESENCE_S", 0.5)  # the loop wakes at least this often
+    client = ws_connect(token=make_token("short@example.com", ttl_s=3))
+    warning = client.recv_type("auth.expiring", timeout=3)
+    assert time.time() < warning["expires_at"] <= time.time() + 3
+    with pytest.raises(WSClosed) as closed:
+        client.recv_type("never", timeout=10)
+    assert (closed.value.code, closed.value.reason) == (4401, "token expired")
+
+
+def test_auth_refresh_keeps_the_socket_open(ws_connect: Any, make_token: Any, app: Flask,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(app.config, "WS_PRESENCE_S", 0.5)
+    client = ws_connect(token=make_token("keep@example.com", ttl_s=3))
+    client.recv_type("auth.expiring", timeout=3)
+    ws_connect(token=make_token("other@example.com"))  # provisions another athlete
+
+    client.send({"type": "auth.refresh", "token": make_token("other@example.com"), "ref": 1})
+    assert client.recv_type("error", timeout=3)["status"] == 403
+    client.send({"type": "auth.refresh", "token": "garbage", "ref": 2})
+    assert client.recv_type("error", timeout=3)["status"] == 401
+    client.send({"type": "auth.refresh", "token": make_token("keep@example.com"), "ref": 3})
+    refreshed = client.recv_type("auth.refreshed", timeout=3)
+    assert refreshed["ref"] == 3 and refreshed["expires_at"] > time.time() + 3000
+
+    time.sleep(4)  # past the first token's expiry
+    client.send({"type": "ping", "ref": "alive"})
+    assert client.recv_type("pong", timeout=3)["ref"] == "alive"
+
+
+def test_ticket_socket_expires_with_the_token_that_asked_for_it(ws_connect: Any, make_token: Any, app: Flask,
+                                                                live_client: Any,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(app.config, "WS_PRESENCE_S", 0.5)
+    token = make_token("ticket-exp@example.com", ttl_s=4)
+    resp = live_client.post("/api/v1/ws/ticket", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 201
+    client = ws_connect(ticket=resp.json["ticket"])
+    assert client.hello is not None
+    with pytest.raises(WSClosed) as closed:
+        client.recv_type("never", timeout=10)
+    assert (closed.value.code, closed.value.reason) == (4401, "token expired")

@@ -19,9 +19,10 @@ from firebase_admin import auth as fb_auth
 from flask import Blueprint, current_app, request
 from marshmallow import ValidationError
 from simple_websocket import ConnectionClosed
+from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from models import db
+from models import User, db
 from models.pubsub import Frame, pubsub
 from webapp.auth import bearer_token, provision_user
 from webapp.extensions import sock
@@ -40,6 +41,9 @@ from webapp.realtime.hub import (
 from webapp.realtime.resources import redeem_ticket
 
 log = logging.getLogger(__name__)
+
+#: ``auth.expiring`` goes out this long before the socket's ID token expires.
+EXPIRY_WARNING_S = 60.0
 
 ws_bp = Blueprint("realtime_ws", __name__)
 
@@ -63,23 +67,10 @@ def _io_model() -> str:
     return "gevent" if monkey.is_module_patched("socket") else "threads"
 
 
-def authenticate_handshake() -> int:
-    """The user id for this handshake (``?ticket=`` or ``Authorization: Bearer``), or ``Rejected``."""
-    ticket = request.args.get("ticket")
-    if ticket is not None:
-        try:
-            user_id = redeem_ticket(ticket)
-        except redis.RedisError:
-            log.warning("ticket store unavailable", exc_info=True)
-            raise Rejected(CLOSE_TRY_AGAIN, "try again later") from None
-        if user_id is None:
-            raise Rejected(CLOSE_UNAUTHENTICATED, "invalid or expired ticket")
-        return user_id
-    token = bearer_token()
-    if token is None:
-        raise Rejected(CLOSE_UNAUTHENTICATED, "unauthenticated")
+def verify_token(token: str) -> dict[str, Any]:
+    """The verified claims of an ID token, or ``Rejected`` with the close code and reason to use."""
     try:
-        claims = current_app.extensions["token_verifier"].verify(token)
+        return current_app.extensions["token_verifier"].verify(token)
     except fb_auth.ExpiredIdTokenError:
         raise Rejected(CLOSE_UNAUTHENTICATED, "token expired") from None
     except (fb_auth.InvalidIdTokenError, ValueError) as exc:
@@ -88,7 +79,61 @@ def authenticate_handshake() -> int:
     except fb_auth.CertificateFetchError:
         log.exception("could not fetch token signing certificates")
         raise Rejected(CLOSE_TRY_AGAIN, "try again later") from None
-    return provision_user(claims).id
+
+
+def authenticate_handshake() -> tuple[int, float | None]:
+    """(user id, when its token expires) for this handshake (``?ticket=`` or ``Authorization: Bearer``), or
+    ``Rejected``."""
+    ticket = request.args.get("ticket")
+    if ticket is not None:
+        try:
+            redeemed = redeem_ticket(ticket)
+        except redis.RedisError:
+            log.warning("ticket store unavailable", exc_info=True)
+            raise Rejected(CLOSE_TRY_AGAIN, "try again later") from None
+        if redeemed is None:
+            raise Rejected(CLOSE_UNAUTHENTICATED, "invalid or expired ticket")
+        return redeemed
+    token = bearer_token()
+    if token is None:
+        raise Rejected(CLOSE_UNAUTHENTICATED, "unauthenticated")
+    claims = verify_token(token)
+    return provision_user(claims).id, _expiry(claims)
+
+
+def _expiry(claims: dict[str, Any]) -> float | None:
+    exp = claims.get("exp")
+    return float(exp) if isinstance(exp, int | float) else None
+
+
+def refresh_auth(conn: Connection, frame: Frame) -> Frame:
+    """``auth.refresh`` {token}: a fresh ID token for the same athlete keeps the socket open past the old one's
+    expiry (mobile SDKs refresh tokens hourly); anything else is refused and the old expiry stands."""
+    token = frame.get("token")
+    if not isinstance(token, str) or not token:
+        return error_frame("invalid", "auth.refresh needs a token.", 422)
+    try:
+        claims = verify_token(token)
+    except Rejected as exc:
+        return error_frame("unauthenticated", exc.reason, 401)
+    user_id = db.session.scalar(select(User.id).where(User.firebase_uid == claims["uid"]))
+    if user_id != conn.user_id:
+        return error_frame("forbidden", "The token belongs to another account.", 403)
+    conn.auth_expires_at = _expiry(claims)
+    conn.expiry_warned = False
+    return {"type": "auth.refreshed", "expires_at": conn.auth_expires_at}
+
+
+def check_expiry(conn: Connection, now: float) -> None:
+    """Warn a minute before the socket's token expires; close it (4401 "token expired") when it has."""
+    expires = conn.auth_expires_at
+    if expires is None:
+        return
+    if now >= expires:
+        conn.close(CLOSE_UNAUTHENTICATED, "token expired")
+    elif not conn.expiry_warned and now >= expires - EXPIRY_WARNING_S:
+        conn.expiry_warned = True
+        conn.send({"type": "auth.expiring", "expires_at": expires})
 
 
 def _reject(ws: Any, code: int, reason: str) -> None:
@@ -141,6 +186,11 @@ def dispatch(conn: Connection, raw: str | bytes) -> None:
     frame_type = frame["type"]
     if frame_type == "ping":
         reply: Frame | None = {"type": "pong"}
+    elif frame_type == "auth.refresh":
+        try:
+            reply = refresh_auth(conn, frame)
+        finally:
+            db.session.remove()
     else:
         handler = frames.HANDLERS.get(frame_type)
         if handler is None:
@@ -191,7 +241,7 @@ def websocket(ws: Any) -> None:
     """One socket's life: authenticate, subscribe, hello, then read and dispatch frames until it closes."""
     settings = Settings.from_config(current_app.config)
     try:
-        user_id = authenticate_handshake()
+        user_id, expires_at = authenticate_handshake()
     except Rejected as exc:
         _reject(ws, exc.code, exc.reason)
         return
@@ -208,6 +258,7 @@ def websocket(ws: Any) -> None:
         _reject(ws, CLOSE_TRY_AGAIN, "try again later")
         return
     conn = Connection(hub, ws, user_id, settings)
+    conn.auth_expires_at = expires_at
     try:
         hub.add(conn)
     except (HubUnavailable, redis.RedisError):
@@ -231,6 +282,7 @@ def websocket(ws: Any) -> None:
                 next_presence = now + settings.presence_s
             if conn.writer_stuck(now):
                 conn.close(CLOSE_TOO_SLOW, TOO_SLOW_REASON)
+            check_expiry(conn, time.time())
     except ConnectionClosed:
         pass
     except Exception:

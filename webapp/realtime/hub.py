@@ -118,6 +118,9 @@ class Connection:
         self.channels: set[str] = set()
         self.bucket = TokenBucket(settings.rate_per_s, settings.rate_burst, time.monotonic())
         self.closing: tuple[int, str] | None = None
+        #: When the ID token that opened (or last refreshed) the socket expires; the socket closes then.
+        self.auth_expires_at: float | None = None
+        self.expiry_warned = False
         self._send_close_frame = False
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=settings.send_queue)
         self._lock = threading.Lock()
@@ -248,6 +251,7 @@ class Hub:
         self._dirty = False
         self.connections: dict[str, Connection] = {}
         self.reconnects = 0
+        self._resync_pending = False
         self.delivered = 0
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="ws-hub", daemon=True)
@@ -329,10 +333,9 @@ class Hub:
                     self._subscribed = {self.control_channel}
                     self._confirmed = set()
                     self._dirty = True
-                if not first:
-                    self.reconnects += 1
-                    log.warning("pub/sub reconnected; %d local sockets told to resync", len(self.connections))
-                    self._broadcast_local({"type": "resync", "reason": "pubsub_reconnected"})
+                # After a reconnect the sockets are told to resync only once every channel is subscribed again:
+                # a client that refetches on "resync" must not miss what is published while that is under way.
+                self._resync_pending = not first
                 first = False
                 backoff = 0.1
                 self._listen(ps)
@@ -367,6 +370,12 @@ class Hub:
                     if channel in self._subscribed:
                         self._confirmed.add(channel)
                     self._cond.notify_all()
+                    resubscribed = self._resync_pending and not self._dirty and self._subscribed <= self._confirmed
+                if resubscribed:
+                    self._resync_pending = False
+                    self.reconnects += 1
+                    log.warning("pub/sub reconnected; %d local sockets told to resync", len(self.connections))
+                    self._broadcast_local({"type": "resync", "reason": "pubsub_reconnected"})
 
     def _reconcile(self, ps: redis.client.PubSub) -> None:
         """Bring Redis's subscriptions in line with what local sockets want (one SUBSCRIBE/UNSUBSCRIBE each)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask import current_app
+from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
@@ -28,18 +28,23 @@ class TicketSchema(Schema):
     expires_in = fields.Integer(required=True, metadata={"description": "Seconds the ticket stays valid"})
 
 
-def issue_ticket(user_id: int, ttl_s: int) -> str:
+def issue_ticket(user_id: int, ttl_s: int, token_expires_at: float | None = None) -> str:
+    """A ticket for ``user_id``; the socket it opens expires with the ID token that asked for it."""
     ticket = secrets.token_urlsafe(32)
-    redis_store.client.set(_KEY + ticket, str(user_id), ex=ttl_s)
+    expires = int(token_expires_at) if token_expires_at else 0
+    redis_store.client.set(_KEY + ticket, f"{user_id}:{expires}", ex=ttl_s)
     return ticket
 
 
-def redeem_ticket(ticket: str) -> int | None:
-    """The user id the ticket was issued to, or None when unknown, used or expired (one use only)."""
+def redeem_ticket(ticket: str) -> tuple[int, float | None] | None:
+    """(user id, when its token expires) for a live ticket, or None when unknown, used or expired (one use)."""
     if not ticket or len(ticket) > 128:
         return None
     value = redis_store.client.getdel(_KEY + ticket)
-    return int(value) if value is not None else None
+    if value is None:
+        return None
+    user_id, _, expires = value.decode().partition(":")
+    return int(user_id), (float(expires) if expires and expires != "0" else None)
 
 
 @blp.route("/ws/ticket")
@@ -48,4 +53,4 @@ class WSTicket(MethodView):
     def post(self) -> dict[str, object]:
         """A one-time ticket opening the socket (GET /api/v1/ws?ticket=…) for clients that can't send headers"""
         ttl = Settings.from_config(current_app.config).ticket_ttl_s
-        return {"ticket": issue_ticket(current_user().id, ttl), "expires_in": ttl}
+        return {"ticket": issue_ticket(current_user().id, ttl, g.get("token_expires_at")), "expires_in": ttl}
