@@ -12,8 +12,10 @@ a table and drops everything again. Figures:
    write to the author's shared set), and the first and warm feed read of one of those followers.
    ``--full-fanout-1m`` also times fanning that upload out to 1,000,000 built feeds, i.e. without the
    hybrid (takes ~10 s and ~0.5 GB of Redis).
-3. feed page reads (``webapp.feed.service.feed_page`` + the response schema) of viewers with 1,000-entry
-   feeds, first pages and pages further down by cursor, from 1 and from ``--threads`` threads: p50/p99.
+3. feed page reads (what the view does: ``webapp.feed.service.feed_page`` and the JSON response, no HTTP)
+   of viewers with 1,000-entry feeds, first pages and pages further down by cursor: p50/p99 from 1 thread,
+   then under closed-loop concurrent load — N requests always in flight, as ``--procs`` processes (the
+   web's gunicorn workers; default one per core) × threads, and as ``--threads`` threads of one process.
    Target p99 ≤ 10 ms.
 
 The 1,000,000 follow rows go in with COPY with the ``follows_counts`` trigger disabled (it would update the
@@ -23,11 +25,14 @@ Usage (from the repository root)::
 
     .venv/bin/python bench/bench_feed.py
     .venv/bin/python bench/bench_feed.py --threads 8 --reads 4000 --full-fanout-1m
+    .venv/bin/python bench/bench_feed.py --fans 20000 --reads 2000 --procs 2 --concurrency 1,2,4,8
+    .venv/bin/python bench/bench_feed.py --fans 20000 --reads 40 --seed-entries 1000   # full feeds (fan-out)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -210,20 +215,28 @@ def redis_cpu(client: Any) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def time_stage(upload_ids: list[int], cpu: list[tuple[float, float]]) -> tuple[list[float], list[int]]:
-    """Wall time of each stage run; ``cpu`` gets (this thread's CPU, Redis server CPU) per run, which the
-    load other processes put on the machine does not inflate."""
+def redis_script_time(client: Any) -> float:
+    """Seconds Redis has spent running scripts (EVALSHA/EVAL), by its own clock: finer than its CPU counters."""
+    stats = client.info("commandstats")
+    return sum(float(stats.get(f"cmdstat_{c}", {}).get("usec", 0)) for c in ("evalsha", "eval")) / 1e6
+
+
+def time_stage(upload_ids: list[int], cpu: list[tuple[float, float, float]]) -> tuple[list[float], list[int]]:
+    """Wall time of each stage run; ``cpu`` gets (this thread's CPU, Redis server CPU, Redis time in scripts)
+    per run, which the load other processes put on the machine inflates less."""
     from models.redis_store import redis_store
     from tasks import stages
     from tasks.feed import fan_out_activity
 
     stage_times, written = [], []
     for upload_id in upload_ids:
-        redis_before, started_cpu = redis_cpu(redis_store.client), time.thread_time()
+        redis_before, scripts_before = redis_cpu(redis_store.client), redis_script_time(redis_store.client)
+        started_cpu = time.thread_time()
         started = time.perf_counter()
         stages.feed.run(upload_id)
         stage_times.append(time.perf_counter() - started)
-        cpu.append((time.thread_time() - started_cpu, redis_cpu(redis_store.client) - redis_before))
+        cpu.append((time.thread_time() - started_cpu, redis_cpu(redis_store.client) - redis_before,
+                    redis_script_time(redis_store.client) - scripts_before))
     # The fan-out alone, again on the same activities (idempotent: same members, same scores).
     from models import Upload, db
 
@@ -247,12 +260,12 @@ def mark_built(client: Any, user_ids: Iterable[int], seed_entries: int) -> None:
 
 def read_worker(app: Any, viewers: list[int], calls: int, limit: int, seed: int,
                 out_first: list[float], out_deep: list[float], out_cpu: list[float],
-                barrier: threading.Barrier) -> None:
+                barrier: Any) -> None:
+    from flask import jsonify
+
     from models import User, db
     from webapp.feed import service
-    from webapp.feed.schemas import FeedPageSchema
 
-    schema = FeedPageSchema()
     rng = random.Random(seed)
     with app.app_context():
         users = {v: db.session.get(User, v) for v in viewers}
@@ -265,7 +278,7 @@ def read_worker(app: Any, viewers: list[int], calls: int, limit: int, seed: int,
             for depth in range(4):  # a first page, then three more by cursor
                 started, started_cpu = time.perf_counter(), time.thread_time()
                 page = service.feed_page(viewer, cursor, limit)
-                schema.dump(page)
+                jsonify(page)  # the view's response (the page is already in the schema's dumped shape)
                 db.session.remove()  # one session per request, as the web app's teardown does
                 elapsed = time.perf_counter() - started
                 (out_first if depth == 0 else out_deep).append(elapsed)
@@ -277,20 +290,73 @@ def read_worker(app: Any, viewers: list[int], calls: int, limit: int, seed: int,
 
 
 def run_reads(app: Any, viewers: list[int], threads: int, total: int,
-              limit: int) -> tuple[list[float], list[float], list[float], float]:
+              limit: int, barrier: Any = None, seed: int = 0) -> tuple[list[float], list[float], list[float], float]:
     first: list[float] = []
     deep: list[float] = []
     cpu: list[float] = []
-    barrier = threading.Barrier(threads + 1)
-    workers = [threading.Thread(target=read_worker, args=(app, viewers, total // threads, limit, i, first, deep,
-                                                          cpu, barrier)) for i in range(threads)]
+    own_barrier = barrier is None  # else shared with other processes, and their caller starts the clock
+    if barrier is None:
+        barrier = threading.Barrier(threads + 1)
+    workers = [threading.Thread(target=read_worker, args=(app, viewers, total // threads, limit, seed + i, first,
+                                                          deep, cpu, barrier)) for i in range(threads)]
     for w in workers:
         w.start()
-    barrier.wait()
+    if own_barrier:
+        barrier.wait()
     started = time.perf_counter()
     for w in workers:
         w.join()
     return first, deep, cpu, time.perf_counter() - started
+
+
+def _read_process(viewers: list[int], threads: int, total: int, limit: int, seed: int, barrier: Any,
+                  results: Any) -> None:
+    """One web worker process: its own app, pools and GIL (started with spawn, so nothing is inherited)."""
+    import traceback
+
+    try:
+        from webapp import create_app
+
+        results.put(run_reads(create_app(), viewers, threads, total, limit, barrier, seed))
+    except BaseException:
+        barrier.abort()  # nobody waits for this process's threads
+        results.put(traceback.format_exc())
+
+
+def run_read_processes(viewers: list[int], procs: int, threads: int, total: int,
+                       limit: int) -> tuple[list[float], list[float], list[float], float]:
+    """``procs`` processes × ``threads`` threads, started together; the environment (database, Redis) is
+    this process's."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(procs * threads + 1)
+    results = ctx.Queue()
+    children = [ctx.Process(target=_read_process, args=(viewers, threads, total // procs, limit, 1000 * k,
+                                                        barrier, results)) for k in range(procs)]
+    for child in children:
+        child.start()
+    # Every thread of every process has its app and session ready; broken: a child failed (see the queue).
+    with contextlib.suppress(threading.BrokenBarrierError):
+        barrier.wait(timeout=300)
+    started = time.perf_counter()
+    first: list[float] = []
+    deep: list[float] = []
+    cpu: list[float] = []
+    for _ in children:
+        got = results.get(timeout=600)
+        if isinstance(got, str):
+            for child in children:
+                child.terminate()
+            raise RuntimeError(f"a reader process failed:\n{got}")
+        f, d, c, _wall = got
+        first += f
+        deep += d
+        cpu += c
+    wall = time.perf_counter() - started
+    for child in children:
+        child.join()
+    return first, deep, cpu, wall
 
 
 def profile(app: Any, upload_id: int, viewer_id: int, limit: int) -> None:
@@ -315,7 +381,11 @@ def profile(app: Any, upload_id: int, viewer_id: int, limit: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=8, help="threads of one process in the GIL-bound run")
+    parser.add_argument("--procs", type=int, default=os.cpu_count() or 2,
+                        help="processes in the multi-process runs (default: one per core)")
+    parser.add_argument("--concurrency", default="1,2,4,8",
+                        help="requests in flight in the multi-process runs (spread over --procs processes)")
     parser.add_argument("--reads", type=int, default=4000, help="feed pages read in the concurrent run")
     parser.add_argument("--limit", type=int, default=30, help="page size (the API's default)")
     parser.add_argument("--redis-db", type=int, default=14)
@@ -364,7 +434,7 @@ def main() -> int:
             mark_built(redis, range(1, TEN_K + 1), args.seed_entries)
             say(f"marked 10,000 feeds built ({args.seed_entries} entries each) in {time.perf_counter() - t:.1f} s")
             uploads = new_upload_and_activity(star_10k, FANOUT_RUNS)
-            cpu_10k: list[tuple[float, float]] = []
+            cpu_10k: list[tuple[float, float, float]] = []
             stage_10k, written = time_stage(uploads, cpu_10k)
             from tasks.feed import follower_batches
 
@@ -375,7 +445,7 @@ def main() -> int:
 
             # 2. the hybrid: 1,000,000 followers
             uploads_1m = new_upload_and_activity(star_1m, FANOUT_RUNS)
-            cpu_1m: list[tuple[float, float]] = []
+            cpu_1m: list[tuple[float, float, float]] = []
             stage_1m, written_1m = time_stage(uploads_1m, cpu_1m)
             assert all(w == 0 for w in written_1m), written_1m
             from models import User
@@ -425,12 +495,19 @@ def main() -> int:
 
         single_first, single_deep, single_cpu, _ = run_reads(app, viewers, 1, min(args.reads, 1000), args.limit)
         many_first, many_deep, _, wall = run_reads(app, viewers, args.threads, args.reads, args.limit)
+        multi: list[tuple[int, int, list[float], float]] = []
+        for n in (int(c) for c in args.concurrency.split(",") if c.strip()):
+            procs = min(args.procs, n)
+            f, d, _c, w = run_read_processes(viewers, procs, max(1, n // procs), args.reads, args.limit)
+            multi.append((procs, max(1, n // procs), f + d, w))
 
         say("")
         say(f"== feed benchmark ({os.cpu_count()} cores; page size {args.limit}) ==")
-        def cpu_ms(samples: list[tuple[float, float]]) -> str:
-            return (f"client CPU {statistics.median(c for c, _ in samples) * 1e3:.1f} ms, Redis CPU "
-                    f"{statistics.median(r for _, r in samples) * 1e3:.1f} ms (medians; Redis reports 10 ms steps)")
+        def cpu_ms(samples: list[tuple[float, float, float]]) -> str:
+            return (f"client CPU {statistics.median(c for c, _, _ in samples) * 1e3:.1f} ms, Redis CPU "
+                    f"{statistics.median(r for _, r, _ in samples) * 1e3:.1f} ms (Redis reports 10 ms steps), "
+                    f"Redis time in the Lua calls {statistics.median(u for _, _, u in samples) * 1e3:.1f} ms "
+                    f"(medians)")
 
         try:
             load_note = f"load average {os.getloadavg()[0]:.1f}"
@@ -454,6 +531,10 @@ def main() -> int:
             f"(target p99 ≤ 10 ms)")
         say(f"   single-thread page: median {statistics.median(single_first + single_deep) * 1e3:.2f} ms wall, "
             f"{statistics.median(single_cpu) * 1e3:.2f} ms of this process's CPU")
+        say("   closed-loop load, N requests in flight as processes × threads (target p99 ≤ 10 ms):")
+        for procs, threads, values, wall in multi:
+            say(f"     N={procs * threads:<2} ({procs} proc × {threads} thr): {ms(values)}; "
+                f"{len(values) / wall:.0f} pages/s")
         return 0
     finally:
         stack.close()

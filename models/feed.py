@@ -3,7 +3,9 @@
 Keys:
 
 * ``feed:<user>`` — the athlete's home feed: members ``a:<activity id>`` / ``p:<post id>``, scored by the
-  activity's start time / the post's creation time in epoch seconds, trimmed to the newest :data:`FEED_SIZE`.
+  activity's start time / the post's creation time in epoch seconds, holding the newest :data:`FEED_SIZE`.
+  The fan-out trims lazily (see :data:`TRIM_EVERY`), so a set may hold some older entries more for a
+  while; every read trims the viewer's set first, so nobody is ever shown more than the newest FEED_SIZE.
 * ``feed:author:<user>`` — the author's own shareable items, read by the followers of very large accounts
   (the hybrid fan-out: such accounts are not copied into every follower's feed, they are merged at read).
 * ``feed:built:<user>`` / ``feed:author:built:<user>`` — markers. A feed without its marker is not trusted:
@@ -20,30 +22,42 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from zlib import crc32
 
 import redis
 
 FEED_SIZE = 1000
 #: Followers written per Lua call: keeps each call short so other clients are not held up behind it.
 FANOUT_BATCH = 1000
+#: A fan-out trims a follower's feed in one write out of about this many (which ones: a hash of the item
+#: and the user id, so it is spread evenly and needs no randomness inside the script). Trimming on every
+#: write (ZCARD, and ZREMRANGEBYRANK whenever the feed is full) cost more Redis time than the ZADD itself;
+#: this way a feed holds on average TRIM_EVERY / 2 entries beyond FEED_SIZE (rarely a few times more), and
+#: reads trim before they look.
+TRIM_EVERY = 32
 FEED_PREFIX = "feed:"
 BUILT_PREFIX = "feed:built:"
 AUTHOR_PREFIX = "feed:author:"
 AUTHOR_BUILT_PREFIX = "feed:author:built:"
 
-# ARGV: score, member, cap, comma-separated user ids, key prefix, marker prefix. Adds the member to each
-# built set and trims it to the newest cap. The ids travel as one string and the key names are made here:
-# packing 20,000 separate key arguments costs the client far more than the whole fan-out costs Redis.
-# (Keys not declared in KEYS are fine on one Redis server, not on a cluster.)
+# ARGV: score, member, cap, comma-separated user ids, key prefix, marker prefix, trim slot, trim period.
+# Adds the member to each built set; trims the sets whose id falls on the item's slot (every set when the
+# period is 1). The ids travel as one string and the key names are made here: packing 20,000 separate key
+# arguments costs the client far more than the whole fan-out costs Redis. Per follower that is one EXISTS
+# and one ZADD, which is what the fan-out's time is made of. (Keys not declared in KEYS are fine on one
+# Redis server, not on a cluster.)
 _ADD_TO_BUILT = """
 local score, member, cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local prefix, marker = ARGV[5], ARGV[6]
+local slot, period = tonumber(ARGV[7]), tonumber(ARGV[8])
+local call = redis.call
 local written = 0
 for id in string.gmatch(ARGV[4], '%d+') do
-  local key = ARGV[5] .. id
-  if redis.call('EXISTS', ARGV[6] .. id) == 1 then
-    redis.call('ZADD', key, score, member)
-    if redis.call('ZCARD', key) > cap then
-      redis.call('ZREMRANGEBYRANK', key, 0, -cap - 1)
+  if call('EXISTS', marker .. id) == 1 then
+    local key = prefix .. id
+    call('ZADD', key, score, member)
+    if (tonumber(id) + slot) % period == 0 then
+      call('ZREMRANGEBYRANK', key, 0, -cap - 1)
     end
     written = written + 1
   end
@@ -96,6 +110,13 @@ def parse_member(value: str | bytes) -> tuple[str, int]:
     return ("activity" if prefix == "a" else "post"), int(ident)
 
 
+def trim_slot(member_: str, period: int) -> int:
+    """Which followers' feeds a fan-out of ``member_`` trims: those whose id + slot is a multiple of
+    ``period``. A hash, so that over the items reaching one feed the trims fall about every ``period``
+    writes whatever the ids."""
+    return crc32(member_.encode()) % period
+
+
 def score_of(moment: datetime) -> float:
     return moment.timestamp()
 
@@ -117,9 +138,10 @@ class Entry:
 
 
 class FeedStore:
-    def __init__(self, client: redis.Redis, size: int = FEED_SIZE) -> None:
+    def __init__(self, client: redis.Redis, size: int = FEED_SIZE, trim_every: int = TRIM_EVERY) -> None:
         self.r = client
         self.size = size
+        self.trim_every = trim_every
         self._add_to_built = client.register_script(_ADD_TO_BUILT)
         self._remove = client.register_script(_REMOVE)
 
@@ -148,12 +170,17 @@ class FeedStore:
         return self._add(batches, member_, score, FEED_PREFIX, BUILT_PREFIX)
 
     def add_to_author(self, author_id: int, member_: str, score: float) -> int:
-        return self._add([str(author_id)], member_, score, AUTHOR_PREFIX, AUTHOR_BUILT_PREFIX)
+        """One set, read by many: trimmed exactly on every write (reads do not trim the shared sets)."""
+        return self._add([str(author_id)], member_, score, AUTHOR_PREFIX, AUTHOR_BUILT_PREFIX, trim_every=1)
 
-    def _add(self, batches: Iterable[str], member_: str, score: float, prefix: str, marker_prefix: str) -> int:
+    def _add(self, batches: Iterable[str], member_: str, score: float, prefix: str, marker_prefix: str,
+             *, trim_every: int | None = None) -> int:
+        period = trim_every or self.trim_every
+        slot = trim_slot(member_, period)
         pipe = self.r.pipeline(transaction=False)
         for batch in batches:
-            self._add_to_built(args=[repr(score), member_, self.size, batch, prefix, marker_prefix], client=pipe)
+            self._add_to_built(args=[repr(score), member_, self.size, batch, prefix, marker_prefix, slot, period],
+                               client=pipe)
         return sum(int(n) for n in pipe.execute())
 
     def begin_build(self, key: str, marker: str, *, clear: bool) -> None:
@@ -210,7 +237,18 @@ class FeedStore:
     def window(self, keys: Sequence[str], after: Entry | None, count: int) -> list[Entry]:
         """Up to ``count`` entries strictly after ``after`` (None: from the newest), merged over ``keys``
         in feed order and without duplicates. One round trip whatever the number of keys."""
+        return self.checked_window(keys, after, count)[1]
+
+    def checked_window(self, keys: Sequence[str], after: Entry | None, count: int, *,
+                       markers: Sequence[str] = (), trim: Sequence[str] = ()) -> tuple[list[bool], list[Entry]]:
+        """:meth:`window`, in the same round trip first checking that ``markers`` exist (returned in order)
+        and trimming the ``trim`` sets to the newest ``size`` (fan-outs trim lazily; this keeps a reader
+        from ever seeing more). When a marker is missing the caller rebuilds and asks again."""
         pipe = self.r.pipeline(transaction=False)
+        for marker in markers:
+            pipe.exists(marker)
+        for key in trim:
+            pipe.zremrangebyrank(key, 0, -self.size - 1)
         for key in keys:
             if after is None:
                 pipe.zrevrangebyscore(key, "+inf", "-inf", start=0, num=count, withscores=True)
@@ -220,9 +258,10 @@ class FeedStore:
                 pipe.zrevrangebyscore(key, f"({after.score!r}", "-inf", start=0, num=count, withscores=True)
                 pipe.zrangebyscore(key, repr(after.score), repr(after.score), withscores=True)
         results = pipe.execute()
+        found = [bool(v) for v in results[:len(markers)]]
         seen: set[bytes] = set()
         merged: list[Entry] = []
-        for rows in results:
+        for rows in results[len(markers) + len(trim):]:
             for m, s in rows:
                 entry = Entry(float(s), m)
                 if after is not None and not entry < after:
@@ -231,7 +270,7 @@ class FeedStore:
                     seen.add(entry.member)
                     merged.append(entry)
         merged.sort(reverse=True)
-        return merged[:count]
+        return found, merged[:count]
 
     def count(self, user_id: int) -> int:
         return int(self.r.zcard(feed_key(user_id)))

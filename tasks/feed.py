@@ -32,7 +32,7 @@ from flask import current_app
 from sqlalchemy import and_, or_, select, text
 from sqlalchemy.exc import OperationalError
 
-from models import Activity, Follow, Post, User, db
+from models import Activity, Post, User, db
 from models.feed import (
     FANOUT_BATCH,
     FEED_SIZE,
@@ -45,6 +45,7 @@ from models.feed import (
     parse_member,
     score_of,
 )
+from models.feed_items import accepted_followees
 from models.redis_store import redis_store
 from models.social import ACCEPTED, is_follower
 from tasks.app import AppTask
@@ -116,12 +117,9 @@ def _follower_count(user_id: int) -> int | None:
 
 
 def followees(user_id: int, *, merged: bool) -> list[int]:
-    """Accepted followees of ``user_id`` whose shared sets are (``merged``) or are not merged in at read."""
-    count_cond = User.follower_count > merge_floor() if merged else User.follower_count <= merge_floor()
-    return list(db.session.scalars(
-        select(Follow.followee_id).join(User, User.id == Follow.followee_id)
-        .where(Follow.follower_id == user_id, Follow.status == ACCEPTED, count_cond)
-    ))
+    """Accepted followees of ``user_id`` whose shared sets are (``merged``) or are not merged in at read.
+    Every feed page asks this first, so it is a prepared statement (planning cost more than running it)."""
+    return accepted_followees(user_id, floor=merge_floor(), above=merged)
 
 
 def recent_items(author_ids: Iterable[int], *, own_id: int | None = None,

@@ -41,7 +41,7 @@ def test_window_is_a_keyset_over_merged_sets_with_ties(redis_clean):
 
 
 def test_writes_go_only_to_built_feeds_and_are_trimmed(redis_clean):
-    fs = FeedStore(redis_clean, size=5)
+    fs = FeedStore(redis_clean, size=5, trim_every=1)  # every write trims: exact sizes
     redis_clean.set(built_key(1), "1")
     redis_clean.set(built_key(3), "1")
     for i in range(8):
@@ -54,6 +54,41 @@ def test_writes_go_only_to_built_feeds_and_are_trimmed(redis_clean):
     assert fs.add_to_author(7, "a:1", 1.0) == 1 and redis_clean.zscore(author_key(7), "a:1") == 1.0
     with pytest.raises(ValueError):
         member("kudos", 1)
+
+
+def test_lazy_trim_keeps_feeds_bounded_and_reads_exact(redis_clean):
+    """The fan-out trims one write in TRIM_EVERY per feed; a read never sees more than the newest ``size``."""
+    from models.feed import TRIM_EVERY, trim_slot
+
+    size = 20
+    fs = FeedStore(redis_clean, size=size)
+    users = list(range(1, 41))
+    for user_id in users:
+        redis_clean.set(built_key(user_id), "1")
+    cards: list[int] = []
+    for i in range(400):
+        assert fs.add_to_feeds(users, member("activity", i), float(i)) == len(users)
+        cards += [redis_clean.zcard(feed_key(u)) for u in users]
+    # Trimmed on the writes whose slot matches the user: bounded far below the 400 written, and trimming did
+    # happen for every feed (a feed never trimmed would hold all 400).
+    assert size < max(cards) < size + 5 * TRIM_EVERY
+    assert {trim_slot(member("activity", i), TRIM_EVERY) for i in range(400)} == set(range(TRIM_EVERY))
+    # The shared set of a large account is trimmed exactly on every write.
+    redis_clean.set(author_built_key(99), "1")
+    for i in range(30):
+        fs.add_to_author(99, member("activity", i), float(i))
+    assert redis_clean.zcard(author_key(99)) == size
+
+    user = users[0]
+    before = redis_clean.zcard(feed_key(user))
+    built, page = fs.checked_window([feed_key(user)], None, 1000, markers=[built_key(user), built_key(999)],
+                                    trim=[feed_key(user)])
+    assert built == [True, False]
+    newest = [member("activity", i).encode() for i in range(399, 399 - size, -1)]
+    assert [e.member for e in page] == newest
+    assert redis_clean.zcard(feed_key(user)) == size <= before
+    # Paging by cursor from the last entry shows nothing older than the newest ``size``.
+    assert fs.window([feed_key(user)], page[-1], 100) == []
 
 
 def test_enqueue_helpers_never_fail_the_request(app, monkeypatch, caplog):

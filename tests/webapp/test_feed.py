@@ -346,3 +346,94 @@ def test_bad_arguments(client, login):
     assert client.get(f"{API}/feed?cursor={encode_cursor(1.0, 'x:1')}", headers=ann).status_code == 400
     assert client.get(f"{API}/feed?limit=0", headers=ann).status_code == 422
     assert client.get(f"{API}/feed").status_code == 401
+
+
+def _with_datetimes(page: dict) -> dict:
+    """The JSON page with its dates parsed back, as the service's objects would hold them."""
+    def activity(body: dict | None) -> dict | None:
+        return None if body is None else {**body, "start_date": datetime.fromisoformat(body["start_date"])}
+
+    items = []
+    for item in page["items"]:
+        out = {**item, "date": datetime.fromisoformat(item["date"])}
+        if "activity" in item:
+            out["activity"] = activity(item["activity"])
+        if "post" in item:
+            out["post"] = {**item["post"], "created_at": datetime.fromisoformat(item["post"]["created_at"]),
+                           "activity": activity(item["post"]["activity"])}
+        items.append(out)
+    return {**page, "items": items}
+
+
+def test_page_is_the_schema_dump_and_matches_the_activity_endpoint(client, login, app, run):
+    """The feed builds its JSON without marshmallow: it must be exactly what FeedPageSchema would dump, and
+    every activity in it must agree with GET /activities/<id> for the same viewer (privacy included, also
+    when the owner's privacy settings changed after the map was stored)."""
+    from tasks import stages
+    from webapp.feed.schemas import FeedPageSchema
+
+    ann, ann_id = login("ann")
+    bob, _ = login("bob")
+    cat, cat_id = login("cat")
+    client.post(f"{API}/users/{ann_id}/follow", headers=bob)
+    client.post(f"{API}/users/{cat_id}/follow", headers=bob)
+    for headers in (ann, bob, cat):
+        feed(client, headers)
+    track = synthetic_track(seed=37, n_points=1500, speed_mps=3.0, noise_m=2.0)
+    resp = upload(client, ann, to_gpx(track), "a.gpx")
+    assert resp.status_code == 201, resp.json
+    with app.app_context():
+        stages.ingest.run(resp.json["id"])
+        stages.finish.run(resp.json["id"])
+    gps = client.get(f"{API}/uploads/{resp.json['id']}", headers=ann).json["activity_id"]
+    plain = manual(client, ann, minutes=3, name="Easy", visibility="followers")
+    cats = manual(client, cat, minutes=4, name="Cat's run", elevation_gain_m=12.5)
+    shares = post(client, cat, "look at this", activity_id=cats)
+    shares_gps = post(client, ann, "route", activity_id=gps)
+    for activity_id in (gps, plain, cats):
+        run("fan_out_activity", activity_id)
+    for post_id in (shares, shares_gps):
+        run("fan_out_post", post_id)
+    assert client.post(f"{API}/activities/{gps}/kudos", headers=bob).status_code == 201
+    assert client.post(f"{API}/posts/{shares}/kudos", headers=bob).status_code == 201
+    assert client.post(f"{API}/activities/{gps}/comments", headers=bob, json={"text": "nice"}).status_code == 201
+    # A zone created after the upload: the stored non-owner map is stale and must be recomputed on read.
+    home = (float(track.lat[0]), float(track.lon[0]))
+    assert client.post(f"{API}/me/privacy-zones", headers=ann,
+                       json={"lat": home[0], "lng": home[1], "radius_m": 300}).status_code == 201
+
+    for headers in (bob, ann, cat):
+        page = feed(client, headers, limit=200)
+        assert page == FeedPageSchema().dump(_with_datetimes(page))
+        bodies = [item["activity"] for item in page["items"] if item["type"] == "activity"]
+        bodies += [item["post"]["activity"] for item in page["items"]
+                   if item["type"] == "post" and item["post"]["activity"] is not None]
+        assert bodies
+        for body in bodies:
+            full = client.get(f"{API}/activities/{body['id']}", headers=headers)
+            assert full.status_code == 200
+            expected = {k: full.json[k] for k in ("athlete", "name", "sport_type", "visibility", "start_date",
+                                                   "distance_m", "moving_time_s", "elapsed_time_s",
+                                                   "elevation_gain_m", "avg_speed_mps", "has_gps")}
+            assert {k: body[k] for k in expected} == expected
+            full_map = full.json["map"]
+            assert body["map"] == ({"summary_polyline": full_map["summary_polyline"]} if full_map else None)
+            comments = client.get(f"{API}/activities/{body['id']}/comments", headers=headers).json
+            assert body["comment_count"] == len(comments["items"])
+
+    bob_items = {(item["type"], item["id"]): item for item in feed(client, bob, limit=200)["items"]}
+    assert set(bob_items) == {("activity", gps), ("activity", plain), ("activity", cats), ("post", shares),
+                              ("post", shares_gps)}
+    assert bob_items[("activity", gps)]["activity"]["has_kudoed"] is True
+    assert bob_items[("activity", gps)]["activity"]["kudos_count"] == 1
+    assert bob_items[("activity", gps)]["activity"]["comment_count"] == 1
+    assert bob_items[("activity", plain)]["activity"]["has_kudoed"] is False
+    assert bob_items[("post", shares)]["post"]["has_kudoed"] is True
+    assert bob_items[("post", shares)]["post"]["activity"]["elevation_gain_m"] == 12.5
+    lat, lng = decode(bob_items[("activity", gps)]["activity"]["map"]["summary_polyline"])
+    assert float(np.min(haversine_m(home[0], home[1], lat, lng))) > 300  # the new zone is already applied
+    own = {(item["type"], item["id"]): item for item in feed(client, ann, limit=200)["items"]}
+    own_lat, own_lng = decode(own[("activity", gps)]["activity"]["map"]["summary_polyline"])
+    assert haversine_m(home[0], home[1], own_lat[0], own_lng[0]) < 5
+    assert own[("activity", gps)]["activity"]["has_kudoed"] is False
+    assert own[("activity", plain)]["activity"]["map"] is None
