@@ -162,17 +162,23 @@ _PR_RANKS_SQL = text("""
     SELECT r.id, r.rank, r.n, s.name FROM r JOIN segments s ON s.id = r.segment_id WHERE r.id = ANY(:new)""")
 
 
-def store_efforts(activity: Activity, owner: User, track: Track, found: dict[Any, list[Effort]]) -> list[NewEffort]:
-    """Insert one activity's efforts (idempotent) and refresh the athlete's PR ranks on their segments;
-    returns the efforts this run created. Two statements whatever the number of efforts."""
-    hidden = hidden_points(activity, owner, track)
-    rows = [{
+def effort_rows(activity: Activity, owner: User, found: dict[Any, list[Effort]], hidden: Any) -> list[dict[str, Any]]:
+    """``segment_efforts`` rows for one activity's matches; an effort starting or ending on a point the owner's
+    privacy hides is kept (it counts for the owner) but flagged, so boards leave it out."""
+    return [{
         "segment_id": seg_id, "activity_id": activity.id, "user_id": owner.id,
         "start_index": int(e.start_index), "end_index": int(e.end_index),
         "start_time": datetime.fromtimestamp(e.start_time, UTC), "elapsed_time_s": float(e.elapsed_time_s),
         "moving_time_s": float(e.moving_time_s),
         "hidden_by_privacy": bool(hidden[e.start_index] or hidden[e.end_index]),
     } for seg_id, efforts in found.items() for e in efforts]
+
+
+def store_efforts(activity: Activity, owner: User, track: Track, found: dict[Any, list[Effort]]) -> list[NewEffort]:
+    """Insert one activity's efforts (idempotent) and refresh the athlete's PR ranks on their segments;
+    returns the efforts this run created. Two statements whatever the number of efforts."""
+    hidden = hidden_points(activity, owner, track)
+    rows = effort_rows(activity, owner, found, hidden)
     if not rows:
         return []
     # executemany (one cached statement, rows batched into multi-row VALUES by the driver layer).
@@ -201,13 +207,7 @@ def store_efforts_many(items: Sequence[tuple[Activity, User, Track, dict[Any, li
         if owner.id not in settings:  # an athlete's privacy settings, read once per batch
             settings[owner.id] = privacy_settings(owner)
         hidden = hidden_points(activity, owner, track, settings[owner.id])
-        rows += [{
-            "segment_id": seg_id, "activity_id": activity.id, "user_id": owner.id,
-            "start_index": int(e.start_index), "end_index": int(e.end_index),
-            "start_time": datetime.fromtimestamp(e.start_time, UTC), "elapsed_time_s": float(e.elapsed_time_s),
-            "moving_time_s": float(e.moving_time_s),
-            "hidden_by_privacy": bool(hidden[e.start_index] or hidden[e.end_index]),
-        } for seg_id, efforts in found.items() for e in efforts]
+        rows += effort_rows(activity, owner, found, hidden)
         if any(found.values()):
             touched_by.setdefault(owner.id, set()).update(found)
     if not rows:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -204,8 +205,17 @@ def committed(app: Flask, redis_clean: Any) -> Iterator[None]:
     db.session.remove()
     assert db.engine is not None
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with db.engine.begin() as conn:
-        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    # Tasks the test left behind (a delayed push delivery, a feed backfill) may still be writing on the session's
+    # worker; TRUNCATE then deadlocks with them, and PostgreSQL cancels one side. Retry: they finish quickly.
+    for attempt in range(5):
+        try:
+            with db.engine.begin() as conn:
+                conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            break
+        except sa.exc.OperationalError:
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 @pytest.fixture

@@ -18,6 +18,22 @@ log = logging.getLogger(__name__)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+def over_budget(key: str, per_minute: int) -> int | None:
+    """Count one use of ``key`` in this minute's window; seconds until the next window when over
+    ``per_minute``, else None. Fails open: the limiter protects capacity, and a Redis outage must not turn
+    into refused writes."""
+    window_key = f"{key}:{int(time.time() // 60)}"
+    try:
+        pipe = redis_store.client.pipeline()
+        pipe.incr(window_key)
+        pipe.expire(window_key, 120)
+        count = int(pipe.execute()[0])
+    except Exception:
+        log.warning("rate limiter unavailable; letting %s through", key, exc_info=True)
+        return None
+    return 60 - int(time.time()) % 60 if count > per_minute else None
+
+
 def register_rate_limit(app: Flask) -> None:
     @app.before_request
     def _limit_writes() -> None:
@@ -25,17 +41,7 @@ def register_rate_limit(app: Flask) -> None:
         limit = current_app.config["RATE_LIMIT_WRITES_PER_MIN"]
         if user is None or request.method not in WRITE_METHODS or limit <= 0:
             return
-        window = int(time.time() // 60)
-        key = f"ratelimit:{user.id}:{window}"
-        try:
-            pipe = redis_store.client.pipeline()
-            pipe.incr(key)
-            pipe.expire(key, 120)
-            count = int(pipe.execute()[0])
-        except Exception:
-            log.warning("rate limiter unavailable; letting the request through", exc_info=True)
-            return
-        if count > limit:
-            retry_after = 60 - int(time.time()) % 60
+        retry_after = over_budget(f"ratelimit:{user.id}", limit)
+        if retry_after is not None:
             abort(429, message=f"Too many changes: at most {limit} per minute. Retry in {retry_after} s.",
                   headers={"Retry-After": str(retry_after)})

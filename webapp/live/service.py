@@ -18,7 +18,6 @@ One service for the REST routes, the socket frames and the sweeper. Rules it kee
 from __future__ import annotations
 
 import logging
-import time as _time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,11 +37,11 @@ from sqlalchemy.dialects.postgresql import insert
 from models import Block, Follow, Upload, User, db, social
 from models.live import LivePoint, LiveSession
 from models.pubsub import pubsub
-from models.redis_store import redis_store
 from tasks.ingest import privacy_seed, privacy_settings
 from tasks.lib.geo import haversine_m
 from tasks.lib.privacy import Zone, hidden_mask, start_end_lengths
 from tasks.live import elapsed_s, end, publish, publish_ended
+from webapp.ratelimit import over_budget
 
 log = logging.getLogger(__name__)
 
@@ -326,18 +325,8 @@ def _check_rate(session_id: int) -> None:
     limit = current_app.config["LIVE_BATCHES_PER_MIN"]
     if limit <= 0:
         return
-    window = int(_time.time() // 60)
-    key = f"live:rate:{session_id}:{window}"
-    try:
-        pipe = redis_store.client.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, 120)
-        count = int(pipe.execute()[0])
-    except redis.RedisError:  # the limiter protects capacity; a Redis outage must not stop tracking
-        log.warning("live rate limiter unavailable", exc_info=True)
-        return
-    if count > limit:
-        retry_after = 60 - int(_time.time()) % 60
+    retry_after = over_budget(f"live:rate:{session_id}", limit)
+    if retry_after is not None:
         raise LiveError(429, "rate_limited", f"Too many batches: at most {limit} per minute. "
                         f"Send points less often (batch them).", retry_after=retry_after)
 
