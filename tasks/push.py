@@ -14,6 +14,9 @@ One run of ``push.deliver_user`` (queue ``notify``) does two steps, each its own
    ``sending`` is never resent (at most once: the sweeper marks such rows failed) — a duplicate push is worse
    than a lost nudge, and the in-app list still has the notification.
 
+A commit that notified several users (a group chat message) sends one ``push.deliver_users`` task instead,
+which starts a ``push.deliver_user`` run per user from the worker (see ``models.notification.enqueue_push``).
+
 Without FCM credentials or an ``FCM_ENDPOINT`` (development) deliveries are logged and marked ``skipped``.
 """
 
@@ -535,6 +538,15 @@ def deliver_user(self: Task, user_id: int) -> dict[str, int]:
             raise self.retry(countdown=backoff_s(self.request.retries, base_s))
         give_up(user_id)
     return vars(outcome)
+
+
+@shared_task(name="push.deliver_users", base=AppTask, acks_late=True, ignore_result=True)
+def deliver_users(user_ids: list[int]) -> int:
+    """Fan-out of one commit's push scheduling (e.g. a group chat message): a ``push.deliver_user`` run per
+    user, each with its own retries. The web process sends this one task instead of one per recipient."""
+    for user_id in user_ids:
+        deliver_user.apply_async(args=[int(user_id)])
+    return len(user_ids)
 
 
 @shared_task(name="push.sweep", base=AppTask, ignore_result=True)

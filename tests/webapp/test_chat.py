@@ -371,6 +371,126 @@ def test_one_notification_per_message_for_unmuted_members(client, login):
     assert rows[0].payload["preview"] == "long run sunday?" and rows[0].payload["conversation_name"] == "Crew"
 
 
+@pytest.fixture
+def sent_tasks(app, monkeypatch):
+    """The Celery tasks published during a test, as (name, args); still published for real."""
+    celery = app.extensions["celery"]
+    real = celery.send_task
+    sent: list[tuple[str, list[Any]]] = []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        task_args = args[1] if len(args) > 1 else kwargs.get("args")
+        sent.append((args[0], list(task_args or [])))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(celery, "send_task", spy)
+    return sent
+
+
+def test_group_message_notifies_in_one_write_with_preferences_blocks_and_mutes(client, login, sent_tasks):
+    """One INSERT … SELECT writes the members' notifications: the muted member, the one whose chat category
+    is off and the one who blocked the sender after joining get none; one push task covers the rest."""
+    from models import Notification, db
+    from models.notification import PUSH_MANY_TASK, PUSH_TASK
+
+    ann, ann_id = login("ann")
+    bob, bob_id = login("bob")
+    carl, carl_id = login("carl")
+    dave, dave_id = login("dave")
+    _, erin_id = login("erin")
+    _, finn_id = login("finn")
+    crew = group(client, ann, [bob_id, carl_id, dave_id, erin_id, finn_id])
+    client.patch(f"{CONVS}/{crew['id']}", json={"muted": True}, headers=bob)
+    assert client.patch("/api/v1/me/preferences", json={"notifications": {"chat": False}},
+                        headers=carl).status_code == 200
+    block(client, dave, ann_id)
+    sent_tasks.clear()
+    message = send(client, ann, crew["id"], "intervals at 6", client_id="g1")
+    rows = db.session.scalars(select(Notification).where(Notification.kind == "message")
+                              .order_by(Notification.user_id)).all()
+    assert [n.user_id for n in rows] == [erin_id, finn_id]
+    assert all(n.actor_id == ann_id and n.dedupe_key == f"message:{message['id']}" for n in rows)
+    assert rows[0].payload == {"conversation_id": crew["id"], "message_id": message["id"],
+                               "conversation_kind": "group", "conversation_name": "Crew", "display_name": "ann",
+                               "preview": "intervals at 6"}
+    assert sent_tasks == [(PUSH_MANY_TASK, [[erin_id, finn_id]])]
+    # The collapse window is open for both: the next message sends no task; a direct one sends deliver_user.
+    send(client, ann, crew["id"], "or 7?", client_id="g2")
+    assert sent_tasks == [(PUSH_MANY_TASK, [[erin_id, finn_id]])]
+    send(client, ann, direct(client, ann, bob_id)["id"], "you in?", client_id="d1")
+    assert sent_tasks[1:] == [(PUSH_TASK, [bob_id])]
+
+
+def test_notify_many_keeps_notifys_rules_and_effects(client, app, login):
+    """The bulk writer against the one-by-one writer: same rows (self, blocks, preferences, dedupe), the same
+    live frames for in-app kinds, and pushes scheduled for the recipients written."""
+    from models import Notification, db
+    from models.notification import notify, notify_many
+    from models.pubsub import pubsub
+
+    ann, ann_id = login("ann")
+    _, bob_id = login("bob")
+    carl, carl_id = login("carl")
+    _, dave_id = login("dave")
+    block(client, carl, bob_id)
+    client.patch("/api/v1/me/preferences", json={"notifications": {"follows": False}}, headers=ann)
+    listener = pubsub.client.pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(*(pubsub.user_channel(u) for u in (ann_id, bob_id, carl_id, dave_id)))
+    try:
+        time.sleep(0.05)
+        with app.app_context():
+            everyone = [ann_id, bob_id, carl_id, dave_id, dave_id]
+            assert notify_many(everyone, "follow", "follow:many", actor_id=bob_id) == {
+                dave_id: db.session.scalar(select(Notification.id).where(Notification.dedupe_key == "follow:many"))}
+            one_by_one = {u: notify(u, "follow", "follow:one", actor_id=bob_id) for u in dict.fromkeys(everyone)}
+            assert [u for u, note in one_by_one.items() if note is not None] == [dave_id]
+            assert notify_many(everyone, "follow", "follow:many", actor_id=bob_id) == {}  # deduplicated
+            written = notify_many([ann_id, dave_id], "achievement", "achievement:many",
+                                  payload={"kind": "pr"}, activity_id=None)
+            assert sorted(written) == [ann_id, dave_id]
+            assert db.session.info["push_pending_users"] == {ann_id, dave_id}
+            db.session.commit()
+        frames = []
+        deadline = time.monotonic() + 1.0
+        while len(frames) < 4 and time.monotonic() < deadline:
+            if got := listener.get_message(timeout=0.1):
+                frames.append((got["channel"].decode(), json.loads(got["data"])))
+        assert listener.get_message(timeout=0.2) is None
+    finally:
+        listener.close()
+    by_kind = sorted((channel, frame["notification"]["kind"], frame["notification"]["refs"]["activity_id"])
+                     for channel, frame in frames)
+    assert by_kind == sorted([(pubsub.user_channel(dave_id), "follow", None)] * 2 + [
+        (pubsub.user_channel(ann_id), "achievement", None), (pubsub.user_channel(dave_id), "achievement", None)])
+    page = client.get("/api/v1/notifications", headers=ann).json
+    ann_frame = next(f for c, f in frames if c == pubsub.user_channel(ann_id))
+    assert ann_frame["notification"] == page["items"][0]
+    with pytest.raises(TypeError):
+        notify_many([ann_id], "kudos", "kudos:x", bogus_id=1)
+
+
+def test_deliver_users_fans_out_one_run_per_user(app, monkeypatch):
+    from tasks import push
+
+    runs: list[list[Any]] = []
+    monkeypatch.setattr(push.deliver_user, "apply_async", lambda args, **_: runs.append(args))
+    assert push.deliver_users([3, 5, 8]) == 3
+    assert runs == [[3], [5], [8]]
+
+
+def test_message_json_is_what_the_rest_schema_dumps():
+    from datetime import UTC, datetime
+
+    from webapp.chat.schemas import MessageSchema
+    from webapp.chat.service import message_json
+
+    for avatar in (None, "https://cdn.example.com/a.png"):
+        message = {"id": 12, "conversation_id": 3, "client_id": "c-1", "body": "hi ✓",
+                   "sender": {"id": 4, "display_name": "Ann", "avatar_url": avatar},
+                   "created_at": datetime(2026, 11, 21, 7, 5, 3, 123456, tzinfo=UTC)}
+        assert json.dumps(message_json(message)) == json.dumps(MessageSchema().dump(message))
+
+
 def test_messages_reach_every_members_channel_after_commit(client, login):
     from models.pubsub import pubsub
 
@@ -464,10 +584,10 @@ def test_catch_up_after_an_id_misses_nothing_while_senders_race(app, committed_l
 
     monkeypatch.setitem(app.config, "CHAT_RATE_LIMIT_MESSAGES", 0)
     _, reader_id = committed_login("reader")
-    senders = [committed_login(f"s{i}") for i in range(4)]
+    senders = [committed_login(f"s{i}") for i in range(6)]
     setup = app.test_client()
     convs = [direct(setup, headers, reader_id)["id"] for headers, _ in senders]
-    per_sender = 15
+    per_sender = 20
     done = threading.Event()
     seen: list[int] = []
 
