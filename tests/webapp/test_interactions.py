@@ -251,3 +251,21 @@ def test_concurrent_kudos_and_comments_count_exactly(app, live_client, live_logi
         with app.app_context():
             activity = db.session.get(Activity, int(url.rsplit("/", 1)[1]))
             assert (activity.kudos_count, activity.comment_count) == (19, 10)
+
+
+def test_activity_detail_and_list_show_counts_and_the_viewers_kudos(client, login):
+    ann, ann_id = login("ann")
+    bob, _ = login("bob")
+    first = make_activity(client, ann)
+    second = make_activity(client, ann)
+    assert client.post(f"/api/v1/activities/{first}/kudos", headers=bob).status_code == 201
+    assert client.post(f"/api/v1/activities/{first}/comments", json={"text": "Nice"}, headers=bob).status_code == 201
+
+    as_bob = client.get(f"/api/v1/activities/{first}", headers=bob).json
+    assert (as_bob["kudos_count"], as_bob["comment_count"], as_bob["has_kudoed"]) == (1, 1, True)
+    as_ann = client.get(f"/api/v1/activities/{first}", headers=ann).json
+    assert (as_ann["kudos_count"], as_ann["has_kudoed"]) == (1, False)
+
+    listed = {a["id"]: a for a in client.get(f"/api/v1/users/{ann_id}/activities", headers=bob).json["items"]}
+    assert (listed[first]["has_kudoed"], listed[first]["kudos_count"]) == (True, 1)
+    assert (listed[second]["has_kudoed"], listed[second]["kudos_count"]) == (False, 0)

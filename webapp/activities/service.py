@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 from flask import current_app
 from flask_smorest import abort
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, exists, or_, select
 
-from models import Activity, ActivityStream, Upload, User, db, social
+from models import Activity, ActivityStream, Kudos, Upload, User, db, social
 from models.storage import storage
 from tasks import feed, segment_tasks
 from tasks.ingest import default_name, hidden_points, refresh_public_view
@@ -61,7 +61,8 @@ def _latlng(lat: float | None, lng: float | None) -> list[float] | None:
     return [lat, lng] if lat is not None and lng is not None else None
 
 
-def serialize(viewer: User, activity: Activity, owner: User) -> dict[str, Any]:
+def serialize(viewer: User, activity: Activity, owner: User, *, kudoed: bool | None = None) -> dict[str, Any]:
+    """The activity as ``viewer`` may see it; ``kudoed`` spares the query when a list already knows it."""
     is_owner = viewer.id == owner.id
     details = activity.details or {}
     out: dict[str, Any] = {
@@ -69,8 +70,13 @@ def serialize(viewer: User, activity: Activity, owner: User) -> dict[str, Any]:
             "id", "name", "description", "sport_type", "visibility", "manual", "device", "distance_m",
             "elapsed_time_s", "moving_time_s", "elevation_gain_m", "elevation_loss_m", "avg_speed_mps",
             "max_speed_mps", "avg_hr", "max_hr", "avg_cadence", "avg_power", "max_power", "avg_temp",
-            "perceived_exertion", "has_gps", "external_id", "created_at", "updated_at")
+            "perceived_exertion", "has_gps", "external_id", "created_at", "updated_at", "kudos_count",
+            "comment_count")
     }
+    if kudoed is None:
+        kudoed = bool(db.session.scalar(
+            select(exists().where(Kudos.activity_id == activity.id, Kudos.user_id == viewer.id))))
+    out["has_kudoed"] = kudoed
     out["athlete"] = {"id": owner.id, "display_name": owner.display_name, "avatar_url": owner.avatar_url}
     out["start_date"] = activity.start_time
     out["notes"] = activity.notes if is_owner else None
@@ -174,7 +180,10 @@ def list_for_user(viewer: User, user_id: int, args: dict[str, Any]) -> dict[str,
     rows = list(db.session.scalars(query.order_by(Activity.start_time.desc(), Activity.id.desc()).limit(limit + 1)))
     next_cursor = (encode_cursor(rows[limit - 1].start_time.isoformat(), rows[limit - 1].id)
                    if len(rows) > limit else None)
-    return {"items": [serialize(viewer, a, owner) for a in rows[:limit]], "next_cursor": next_cursor}
+    page = rows[:limit]
+    kudoed = set(db.session.scalars(select(Kudos.activity_id).where(
+        Kudos.user_id == viewer.id, Kudos.activity_id.in_([a.id for a in page])))) if page else set()
+    return {"items": [serialize(viewer, a, owner, kudoed=a.id in kudoed) for a in page], "next_cursor": next_cursor}
 
 
 def _clean(values: np.ndarray, digits: int) -> list[float | None]:
