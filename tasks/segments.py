@@ -130,7 +130,7 @@ def eligible_for_boards(activity: Activity, owner: User) -> bool:
 
 @dataclass
 class NewEffort:
-    """An effort this run created, with what the boards and the achievement rules need of it."""
+    """An effort of this activity, with what the boards and the achievement rules need of it."""
 
     id: int
     segment_id: int
@@ -144,6 +144,8 @@ class NewEffort:
     kom_rank: int | None = None
     #: Rank on the athlete's gender board (the QOM board for women), when this effort holds it.
     gender_rank: int | None = None
+    #: Stored by an earlier run of the stage that may have stopped before the boards and the awards.
+    replayed: bool = False
 
 
 #: PR ranks (1-3) of the athlete's efforts on these segments, fastest first, earlier on ties, rewritten
@@ -187,13 +189,20 @@ def store_efforts(activity: Activity, owner: User, track: Track, found: dict[Any
     inserted = list(db.session.execute(insert(table).on_conflict_do_nothing().returning(
         table.c.id, table.c.segment_id, table.c.elapsed_time_s, table.c.start_time, table.c.hidden_by_privacy),
         rows))
-    if not inserted:  # a re-run: nothing new; the ranks are refreshed all the same, as before
-        refresh_pr_ranks(owner.id, sorted(set(found)))
-        return []
+    replayed = not inserted
+    if replayed:
+        # A re-run (a redelivered task): the efforts were committed by a run that may have died before the
+        # boards or the awards. They are handed on again; both steps are idempotent (a board keeps one best
+        # per athlete, awards and notifications have unique keys, a KOM rank once set is kept).
+        inserted = list(db.session.execute(select(
+            table.c.id, table.c.segment_id, table.c.elapsed_time_s, table.c.start_time, table.c.hidden_by_privacy,
+        ).where(table.c.activity_id == activity.id).order_by(table.c.id)))
     ranks = {r.id: r for r in db.session.execute(_PR_RANKS_SQL, {
-        "u": owner.id, "ids": sorted(set(found)), "new": [r.id for r in inserted]})}
+        "u": owner.id, "ids": sorted(set(found) | {r.segment_id for r in inserted}),
+        "new": [r.id for r in inserted]})}
     return [NewEffort(r.id, r.segment_id, ranks[r.id].name, r.elapsed_time_s, r.start_time, r.hidden_by_privacy,
-                      int(ranks[r.id].rank) if ranks[r.id].rank <= 3 else None, int(ranks[r.id].n))
+                      int(ranks[r.id].rank) if ranks[r.id].rank <= 3 else None, int(ranks[r.id].n),
+                      replayed=replayed)
             for r in inserted]
 
 
@@ -306,7 +315,8 @@ def update_boards(activity: Activity, owner: User, efforts: Sequence[NewEffort])
     if kom:
         db.session.execute(text("""
             UPDATE segment_efforts e SET kom_rank = v.rank FROM unnest(:ids, :ranks) AS v(id, rank)
-            WHERE e.id = v.id"""), {"ids": [e.id for e in kom], "ranks": [e.kom_rank for e in kom]})
+            WHERE e.id = v.id AND e.kom_rank IS NULL"""),
+            {"ids": [e.id for e in kom], "ranks": [e.kom_rank for e in kom]})
 
 
 def award(activity: Activity, owner: User, efforts: Sequence[NewEffort]) -> int:
@@ -394,7 +404,7 @@ def process_activity(activity_id: int) -> int:
             update_boards(activity, owner, efforts)
     award(activity, owner, efforts)
     db.session.commit()
-    return len(efforts)
+    return sum(not e.replayed for e in efforts)
 
 
 def match_track(track: Track, activity: Activity) -> dict[Any, list[Effort]]:

@@ -246,3 +246,50 @@ def test_running_the_stage_again_changes_nothing(app, live_client, live_login, r
         board = live_client.get(f"/api/v1/segments/{seg['id']}/leaderboard", headers=bob).json
         assert [e["athlete"]["display_name"] for e in board["entries"]] == ["cat", "bob"]
         db.session.remove()
+
+
+def test_a_rerun_finishes_what_a_crashed_run_left_undone(app, live_client, live_login, redis_clean):
+    """The efforts were committed, then the worker died before the boards and the awards: the redelivered
+    task must still put the effort on the boards and award it (not skip it as "nothing new")."""
+    from sqlalchemy import text
+
+    from models import db
+    from tasks import segments as engine
+
+    ann, _ = live_login("ann")
+    seg = make_segment(live_client, ann)
+    bob, _ = live_login("bob")
+    upload_ride(live_client, bob, ride(8.0, seed=1)[0])
+    cat, cat_id = live_login("cat")
+    activity_id = upload_ride(live_client, cat, ride(10.0, seed=2, start=START + 3600)[0])["activity_id"]
+
+    def state() -> tuple:
+        rows = db.session.execute(text("""
+            SELECT (SELECT array_agg((id, pr_rank, kom_rank)::text ORDER BY id)
+                    FROM segment_efforts WHERE activity_id = :a),
+                   (SELECT array_agg(key ORDER BY key) FROM achievements WHERE activity_id = :a)"""),
+            {"a": activity_id}).one()
+        return tuple(rows), redis_clean.zrange(f"lb:{seg['id']}:all", 0, -1, withscores=True)
+
+    with app.app_context():
+        before = state()
+        assert any(k.startswith("kom:") for k in before[0][1])  # cat is the KOM
+        # What a run that died right after its first commit leaves: efforts without boards, ranks or awards.
+        db.session.execute(text("DELETE FROM achievements WHERE activity_id = :a"), {"a": activity_id})
+        db.session.execute(text("UPDATE segment_efforts SET kom_rank = NULL WHERE activity_id = :a"),
+                           {"a": activity_id})
+        db.session.commit()
+        for key in redis_clean.scan_iter(f"lb:{seg['id']}:*"):
+            kind = redis_clean.type(key)
+            if kind == b"zset":
+                redis_clean.zrem(key, str(cat_id))
+            elif kind == b"hash":
+                redis_clean.hdel(key, str(cat_id))
+        assert state() != before
+
+        assert engine.process_activity(activity_id) == 0  # nothing new was stored...
+        db.session.remove()
+        assert state() == before  # ...but the boards, the KOM rank and the awards are back
+        board = live_client.get(f"/api/v1/segments/{seg['id']}/leaderboard", headers=bob).json
+        assert [e["athlete"]["display_name"] for e in board["entries"]] == ["cat", "bob"]
+        db.session.remove()
