@@ -205,12 +205,14 @@ def committed(app: Flask, redis_clean: Any) -> Iterator[None]:
     db.session.remove()
     assert db.engine is not None
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    # Tasks the test left behind (a delayed push delivery, a feed backfill) may still be writing on the session's
-    # worker; TRUNCATE then deadlocks with them, and PostgreSQL cancels one side. Retry: they finish quickly.
+    # Tasks the test left behind (a delayed push delivery, a feed backfill, a board rebuild) may still be running
+    # on the session's worker. Ids are not restarted, so such a task finds its rows gone and does nothing, rather
+    # than acting on the next test's rows that reuse its ids. TRUNCATE can still deadlock with one: PostgreSQL
+    # cancels one side, and we retry (they finish quickly).
     for attempt in range(5):
         try:
             with db.engine.begin() as conn:
-                conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                conn.execute(sa.text(f"TRUNCATE {tables} CASCADE"))
             break
         except sa.exc.OperationalError:
             if attempt == 4:
