@@ -26,7 +26,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,9 @@ import websocket
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from webapp.auth import dev_token  # noqa: E402  (the same function as `flask --app webapp dev-token EMAIL`)
+from smoke_support import Api, Failed, Report, until  # noqa: E402
+
+from tasks.lib.geo import haversine_m  # noqa: E402
 
 Frame = dict[str, Any]
 
@@ -47,35 +49,6 @@ ZONE_LAT, ZONE_LNG, ZONE_RADIUS_M = 48.8566, 2.3522, 250.0
 TRACK_POINTS, STEP_M, BATCH = 100, 15.0, 10
 QUIET_TZ = "Asia/Kolkata"  # a half-hour offset: quiet hours are only right if the zone is really applied
 PUSH_WAIT_S = 30.0
-
-
-def haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lng2 - lng1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_371_008.8 * math.asin(math.sqrt(a))
-
-
-class Failed(Exception):
-    """A step the later checks depend on failed: stop here."""
-
-
-class Report:
-    def __init__(self) -> None:
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name: str, ok: bool, detail: str = "") -> bool:
-        if ok:
-            self.passed += 1
-        else:
-            self.failed += 1
-        print(f"{'PASS' if ok else 'FAIL'}  {name}{'  — ' + detail if detail else ''}", flush=True)
-        return ok
-
-    def require(self, name: str, ok: bool, detail: str = "") -> None:
-        if not self.check(name, ok, detail):
-            raise Failed(name)
 
 
 class Client:
@@ -154,26 +127,6 @@ class Client:
         self._thread.join(5)
 
 
-class Api:
-    def __init__(self, base_url: str, project: str, run: str) -> None:
-        self.base = base_url.rstrip("/") + "/api/v1"
-        self.ws_url = self.base.replace("http://", "ws://").replace("https://", "wss://") + "/ws"
-        self.project = project
-        self.run = run
-        self.http = requests.Session()
-
-    def token(self, name: str) -> str:
-        return dev_token(f"{name}-{self.run}@smoke.example.com", self.project)
-
-    def call(self, method: str, path: str, token: str, expect: Iterable[int] = (200, 201, 204),
-             **kwargs: Any) -> requests.Response:
-        response = self.http.request(method, self.base + path, headers={"Authorization": f"Bearer {token}"},
-                                     timeout=30, **kwargs)
-        if response.status_code not in tuple(expect):
-            raise Failed(f"{method} {path} → {response.status_code} {response.text[:300]}")
-        return response
-
-
 class Fcm:
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
@@ -185,15 +138,6 @@ class Fcm:
 
     def message_ids(self, token: str) -> list[int]:
         return [int(m["data"]["message_id"]) for m in self.sent(token) if m.get("data", {}).get("kind") == "message"]
-
-
-def until(pred: Callable[[], bool], timeout: float, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def open_on_other_process(api: Api, token: str, label: str, other_pid: int, tries: int = 30,

@@ -22,7 +22,6 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,9 +34,10 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from smoke_support import Api, Failed, Report, until  # noqa: E402
+
 from tasks.lib.geo import from_local_xy, haversine_m, to_local_xy  # noqa: E402
 from tasks.lib.synthetic import to_gpx, track_along  # noqa: E402
-from webapp.auth import dev_token  # noqa: E402  (the same function as `flask --app webapp dev-token EMAIL`)
 
 ROAD_M, ROAD_STEP_M = 3000.0, 10.0
 SPEED_A, SPEED_B, SPEED_C, SPEED_D, SPEED_E = 5.0, 9.0, 7.0, 8.0, 8.0
@@ -45,58 +45,6 @@ SPEED_A, SPEED_B, SPEED_C, SPEED_D, SPEED_E = 5.0, 9.0, 7.0, 8.0, 8.0
 SEG_START_INDEX, SEG_END_INDEX = 100, 500
 TOLERANCE_S = 2.0
 UPLOAD_WAIT_S, EFFORT_WAIT_S, FEED_WAIT_S = 120.0, 60.0, 20.0
-
-
-class Failed(Exception):
-    """A step the later checks depend on failed: stop here."""
-
-
-class Report:
-    def __init__(self) -> None:
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name: str, ok: bool, detail: str = "") -> bool:
-        if ok:
-            self.passed += 1
-        else:
-            self.failed += 1
-        print(f"{'PASS' if ok else 'FAIL'}  {name}{'  — ' + detail if detail else ''}", flush=True)
-        return ok
-
-    def require(self, name: str, ok: bool, detail: str = "") -> None:
-        if not self.check(name, ok, detail):
-            raise Failed(name)
-
-
-class Api:
-    def __init__(self, base_url: str, project: str, run: str) -> None:
-        self.base = base_url.rstrip("/") + "/api/v1"
-        self.project = project
-        self.run = run
-        self.http = requests.Session()
-
-    def token(self, name: str) -> str:
-        return dev_token(f"{name}-{self.run}@smoke.example.com", self.project)
-
-    def call(self, method: str, path: str, token: str, expect: Iterable[int] = (200, 201, 204),
-             **kwargs: Any) -> requests.Response:
-        # Concurrent callers pass fresh=True: a requests Session is not meant to be shared between threads.
-        sender = requests if kwargs.pop("fresh", False) else self.http
-        response = sender.request(method, self.base + path, headers={"Authorization": f"Bearer {token}"},
-                                  timeout=30, **kwargs)
-        if response.status_code not in tuple(expect):
-            raise Failed(f"{method} {path} → {response.status_code} {response.text[:300]}")
-        return response
-
-
-def until(pred: Callable[[], bool], timeout: float, step: float = 0.5) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 # --- geometry with a known truth ------------------------------------------------------------------------------
