@@ -49,27 +49,7 @@ return 0
 """
 
 
-#: _UPDATE_BEST on each board of an effort (KEYS: zset, hash, zset, hash...; ARGV: member, score, effort id,
-#: one TTL per board), then the member's rank on the first board and the effort id holding it: what add()
-#: then rank_of() and top(rank, rank) do, in one call.
-_UPDATE_BEST_ALL = """
-for i = 1, #KEYS / 2 do
-  local z, h = KEYS[2 * i - 1], KEYS[2 * i]
-  local cur = redis.call('ZSCORE', z, ARGV[1])
-  if (not cur) or tonumber(ARGV[2]) < tonumber(cur) then
-    redis.call('ZADD', z, ARGV[2], ARGV[1])
-    redis.call('HSET', h, ARGV[1], ARGV[3])
-    local ttl = tonumber(ARGV[3 + i])
-    if ttl > 0 then
-      redis.call('EXPIRE', z, ttl)
-      redis.call('EXPIRE', h, ttl)
-    end
-  end
-end
-return {redis.call('ZRANK', KEYS[1], ARGV[1]), redis.call('HGET', KEYS[2], ARGV[1])}
-"""
-
-#: _UPDATE_BEST_ALL for every effort of an activity in one call. Per effort, ARGV holds: board count n,
+#: _UPDATE_BEST on every board of every effort of an activity, in one call. Per effort, ARGV holds: board count n,
 #: member, score, effort id, g (1-based board whose rank is also wanted, 0 = none), then n TTLs; KEYS
 #: its n (zset, hash) pairs, the first being "all". Returns, per effort, the member's rank and effort id
 #: on "all" and on board g (false when absent or not asked): the replies add()/rank_of()/top() give.
@@ -253,7 +233,6 @@ class Leaderboards:
         self.r = client
         self._update = client.register_script(_UPDATE_BEST)
         self._stage = client.register_script(_STAGE_MEMBERS)
-        self._update_all = client.register_script(_UPDATE_BEST_ALL)
         self._offer_many = client.register_script(_OFFER_MANY)
 
     # -- writing ---------------------------------------------------------------------------------
@@ -280,7 +259,7 @@ class Leaderboards:
 
     def offer_many(self, offers: Sequence[tuple[int, BoardEffort]], today: date | None = None,
                    rank_on: str | None = None) -> list[tuple[tuple[int | None, int], tuple[int | None, int]]]:
-        """:meth:`add_and_rank` in one script call: per (segment, effort), in order, the athlete's 0-based
+        """:meth:`add` for each (segment, effort) in turn, then per effort, in order, the athlete's 0-based
         rank and the id of the effort holding it on the segment's overall board and on board ``rank_on``
         (a suffix such as ``"g:F"``; ``(None, 0)`` when the effort is not on such a board or none is asked).
 
@@ -307,26 +286,6 @@ class Leaderboards:
 
         return [(pair(replies[i], replies[i + 1]), pair(replies[i + 2], replies[i + 3]))
                 for i in range(0, len(replies), 4)]
-
-    def add_and_rank(self, offers: Sequence[tuple[int, BoardEffort]],
-                     today: date | None = None) -> list[tuple[int | None, int]]:
-        """:meth:`add` each (segment, effort) in turn, then read the athlete's 0-based rank on the segment's
-        overall board (None when absent) and the id of the effort holding it (0 when unknown).
-
-        The same commands as ``add`` + ``rank_of`` + ``top(rank, rank)`` per effort, sent in one pipeline:
-        Redis runs a connection's commands in order, so each read sees every add before it, exactly as
-        separate calls would, at one round trip for the whole activity instead of five per effort.
-        """
-        today = today or datetime.now(UTC).date()
-        pipe = self.r.pipeline(transaction=False)
-        for segment_id, effort in offers:
-            suffixes = effort.suffixes(today)  # "all" first: the script reads the rank there
-            keys = [k for suffix, _ in suffixes for k in (key(segment_id, suffix), key(segment_id, suffix) + ":e")]
-            self._update_all(keys=keys, args=[effort.user_id, score(effort.elapsed_s, effort.start),
-                                              effort.effort_id, *(ttl for _, ttl in suffixes)], client=pipe)
-        replies = pipe.execute() if offers else []
-        return [(None if rank is None else int(rank), int(best) if rank is not None and best is not None else 0)
-                for rank, best in replies]
 
     def replace_segment(self, segment_id: int, efforts: Iterable[BoardEffort], today: date | None = None) -> int:
         """Atomically replace all of a segment's boards with those built from ``efforts``."""

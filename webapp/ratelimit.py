@@ -18,20 +18,21 @@ log = logging.getLogger(__name__)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def over_budget(key: str, per_minute: int) -> int | None:
-    """Count one use of ``key`` in this minute's window; seconds until the next window when over
-    ``per_minute``, else None. Fails open: the limiter protects capacity, and a Redis outage must not turn
-    into refused writes."""
-    window_key = f"{key}:{int(time.time() // 60)}"
+def over_budget(key: str, limit: int, window_s: int = 60) -> int | None:
+    """Count one use of ``key`` in the current fixed window of ``window_s`` seconds; seconds until the next
+    window when that makes more than ``limit``, else None. Fails open: the limiter protects capacity, and a
+    Redis outage must not turn into refused writes."""
+    now = time.time()
+    window_key = f"{key}:{int(now // window_s)}"
     try:
         pipe = redis_store.client.pipeline()
         pipe.incr(window_key)
-        pipe.expire(window_key, 120)
+        pipe.expire(window_key, window_s * 2)
         count = int(pipe.execute()[0])
     except Exception:
         log.warning("rate limiter unavailable; letting %s through", key, exc_info=True)
         return None
-    return 60 - int(time.time()) % 60 if count > per_minute else None
+    return max(1, int(window_s - now % window_s + 0.999)) if count > limit else None
 
 
 def register_rate_limit(app: Flask) -> None:

@@ -26,7 +26,6 @@ the CPU per send, most of it building SQL in Python).
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,6 +42,7 @@ from models.pubsub import publish_on_commit, pubsub
 from models.redis_store import redis_store
 from models.social import is_blocked_either_way, is_follower
 from webapp.pagination import decode_cursor, encode_cursor
+from webapp.ratelimit import over_budget
 
 log = logging.getLogger(__name__)
 
@@ -372,18 +372,8 @@ def _take_send_budget(sender_id: int) -> None:
     window = current_app.config["CHAT_RATE_LIMIT_WINDOW_S"]
     if limit <= 0 or window <= 0:
         return
-    now = time.time()
-    key = f"chat:rate:{sender_id}:{int(now // window)}"
-    try:
-        pipe = redis_store.client.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, window * 2)
-        count = int(pipe.execute()[0])
-    except redis.RedisError:
-        log.warning("chat rate limiter unavailable; letting the message through", exc_info=True)
-        return
-    if count > limit:
-        retry_after = max(1, int(window - now % window + 0.999))
+    retry_after = over_budget(f"chat:rate:{sender_id}", limit, window)
+    if retry_after is not None:
         raise ChatError(429, "rate_limited", f"Too many messages: at most {limit} every {window} s. "
                                              f"Retry in {retry_after} s.", retry_after=retry_after)
 
