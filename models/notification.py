@@ -24,14 +24,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, event, func, select, text
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import ForeignKey, Index, String, event, func, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from models.db import Base, db
 from models.pubsub import publish_on_commit
 from models.redis_store import redis_store
-from models.user import Preferences, User
+from models.user import User
 
 log = logging.getLogger(__name__)
 
@@ -92,41 +92,21 @@ class Notification(Base):
     )
 
 
-def wants(user_id: int, kind: str) -> bool:
+def category_on(kind: str, settings: dict[str, Any] | None) -> bool:
+    """Whether the recipient's notification settings let ``kind`` through (a missing key means on)."""
     category = CATEGORY.get(kind)
-    if category is None:
-        return True
-    settings = db.session.scalar(select(Preferences.notifications).where(Preferences.user_id == user_id))
-    return bool((settings or {}).get(category, True))
+    return category is None or bool((settings or {}).get(category, True))
 
 
 def notify(user_id: int, kind: str, dedupe_key: str, *, actor_id: int | None = None,
            payload: dict[str, Any] | None = None, **refs: int | None) -> int | None:
     """Record a notification (in the caller's transaction); returns its id, or None when not written."""
-    from models.social import is_blocked_either_way
-
-    if actor_id is not None and (actor_id == user_id or is_blocked_either_way(actor_id, user_id)):
-        return None
-    if not wants(user_id, kind):
-        return None
-    stmt = insert(Notification).values(user_id=user_id, kind=kind, actor_id=actor_id, dedupe_key=dedupe_key,
-                                       payload=payload or {}, **refs)
-    row = db.session.execute(
-        stmt.on_conflict_do_nothing().returning(Notification.id, Notification.created_at)).first()
-    if row is None:
-        return None
-    if kind not in PUSH_ONLY_KINDS:
-        actor = db.session.get(User, actor_id) if actor_id is not None else None
-        item = serialize(row.id, kind, actor, {ref: refs.get(ref) for ref in REFS}, payload or {},
-                         read=False, created_at=row.created_at)
-        publish_on_commit(db.session(), [user_id], {"type": "notification", "notification": as_json(item)})
-    schedule_push_on_commit(db.session(), user_id)
-    return int(row.id)
+    return notify_many([user_id], kind, dedupe_key, actor_id=actor_id, payload=payload, **refs).get(user_id)
 
 
-# The same rules as notify() in one statement: not the actor, no block either way, the category not switched off
-# (``wants``: a missing settings row or key means on, and a stored value counts as Python truthiness would count
-# it), deduplicated by (user, key). Built once: a text statement costs next to nothing to execute again.
+# The rules of a notification, in one statement: not the actor, no block either way, the category not switched off
+# (``category_on``: a missing settings row or key means on, and a stored value counts as Python truthiness would
+# count it), deduplicated by (user, key). Built once: a text statement costs next to nothing to execute again.
 _NOTIFY_MANY = text(f"""
 INSERT INTO notifications (user_id, kind, actor_id, dedupe_key, payload, {", ".join(REFS)})
 SELECT r.user_id, :kind, :actor_id, :dedupe_key, CAST(:payload AS jsonb), {", ".join(f":{ref}" for ref in REFS)}
@@ -148,9 +128,8 @@ RETURNING id, user_id, created_at
 
 def notify_many(user_ids: Iterable[int], kind: str, dedupe_key: str, *, actor_id: int | None = None,
                 payload: dict[str, Any] | None = None, **refs: int | None) -> dict[int, int]:
-    """:func:`notify` for one event and many recipients, in one INSERT … SELECT (the caller's transaction).
-
-    The same rules and after-commit effects as calling ``notify`` for each recipient; returns
+    """Record one event for many recipients, in one INSERT … SELECT (the caller's transaction), and stage its
+    after-commit effects: a ``notification`` frame to each recipient's sockets and their push delivery. Returns
     {recipient id: notification id} for the rows written (recipients filtered out or already notified under
     ``dedupe_key`` are absent)."""
     unknown = set(refs) - set(REFS)
@@ -172,8 +151,7 @@ def notify_many(user_ids: Iterable[int], kind: str, dedupe_key: str, *, actor_id
         for row in rows:
             item = serialize(row.id, kind, actor, ref_values, payload or {}, read=False, created_at=row.created_at)
             publish_on_commit(session, [row.user_id], {"type": "notification", "notification": as_json(item)})
-    pending = session.info.setdefault(_PUSH_PENDING, set())
-    pending.update(row.user_id for row in rows)
+    schedule_push_on_commit(session, [row.user_id for row in rows])
     return {int(row.user_id): int(row.id) for row in rows}
 
 
@@ -199,8 +177,8 @@ def as_json(item: dict[str, Any]) -> dict[str, Any]:
 _PUSH_PENDING = "push_pending_users"
 
 
-def schedule_push_on_commit(session: Session, user_id: int) -> None:
-    session.info.setdefault(_PUSH_PENDING, set()).add(user_id)
+def schedule_push_on_commit(session: Session, user_ids: Iterable[int]) -> None:
+    session.info.setdefault(_PUSH_PENDING, set()).update(user_ids)
 
 
 def push_window_s() -> float:

@@ -45,7 +45,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import OperationalError
 
 from models import Device, Notification, Preferences, PushDelivery, User, db, utcnow
-from models.notification import CATEGORY, PUSH_ONLY_KINDS
+from models.notification import PUSH_ONLY_KINDS, category_on
 from models.pubsub import pubsub
 from tasks.app import AppTask
 from tasks.locks import single_run
@@ -136,8 +136,7 @@ class Push:
 
 def skip_reason(item: Item, who: Recipient) -> str | None:
     """Why this notification gets no push (None: it gets one). Any reason is final: the row is handled."""
-    category = CATEGORY.get(item.kind)
-    if category is not None and not who.settings.get(category, True):
+    if not category_on(item.kind, who.settings):
         return "category off"
     if (who.now - item.created_at).total_seconds() > who.max_age_s:
         return "stale"
