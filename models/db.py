@@ -7,14 +7,16 @@ task per process or thread, and each removes its session when it is done.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, DateTime, MetaData, create_engine
+from sqlalchemy import BigInteger, DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, scoped_session, sessionmaker
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -23,6 +25,8 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -89,3 +93,48 @@ class Database:
 
 
 db = Database()
+
+
+# -- work that must wait for the commit ---------------------------------------------------------------------------
+# Socket frames and push deliveries are about rows: sent before the commit they would point at rows a client can't
+# read yet, and sent at all after a rollback they would point at nothing. Code stages such work on the session's
+# transaction under a name; after the commit the name's flush gets it, a rollback of the whole transaction drops it
+# (a savepoint's rollback leaves the outer transaction's work staged).
+
+_FLUSHES: dict[str, Callable[[Any], None]] = {}
+log = logging.getLogger(__name__)
+
+
+def on_commit(name: str, flush: Callable[[Any], None]) -> None:
+    """Register ``flush``, called after each commit with what was staged under ``name`` (if anything was)."""
+    _FLUSHES[name] = flush
+
+
+def staged(session: Session | scoped_session[Session], name: str, factory: Callable[[], T]) -> T:
+    """The container of the work staged under ``name`` on this session's transaction, made by ``factory`` on
+    first use."""
+    if isinstance(session, scoped_session):
+        session = session()  # the thread's own Session: events and ``info`` live there
+    if not session.in_transaction():
+        session.begin()  # so that a rollback (which fires no event without a transaction) drops it
+    return session.info.setdefault(f"staged:{name}", factory())
+
+
+@event.listens_for(Session, "after_commit")
+def _flush_staged(session: Session) -> None:
+    for name, flush in _FLUSHES.items():
+        work = session.info.pop(f"staged:{name}", None)
+        if not work:
+            continue
+        try:
+            flush(work)
+        except Exception:  # the rows are committed; each flush has its own catch-up path
+            log.warning("after-commit %s failed", name, exc_info=True)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_staged(session: Session, previous_transaction: SessionTransaction) -> None:
+    # Soft rollback fires even when no SQL ran yet (plain after_rollback does not).
+    if previous_transaction.parent is None:
+        for name in _FLUSHES:
+            session.info.pop(f"staged:{name}", None)

@@ -24,11 +24,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, event, func, text
+from sqlalchemy import ForeignKey, Index, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.db import Base, db
+from models.db import Base, db, on_commit, staged
 from models.pubsub import publish_on_commit
 from models.redis_store import redis_store
 from models.user import User
@@ -174,11 +174,8 @@ def as_json(item: dict[str, Any]) -> dict[str, Any]:
 
 # -- push scheduling after commit ------------------------------------------------------------------------------
 
-_PUSH_PENDING = "push_pending_users"
-
-
 def schedule_push_on_commit(session: Session, user_ids: Iterable[int]) -> None:
-    session.info.setdefault(_PUSH_PENDING, set()).update(user_ids)
+    staged(session, "push", set).update(user_ids)
 
 
 def push_window_s() -> float:
@@ -222,15 +219,4 @@ def enqueue_push(user_ids: set[int] | list[int], window_s: float | None = None) 
     return len(opened)
 
 
-@event.listens_for(Session, "after_commit")
-def _schedule_pending_pushes(session: Session) -> None:
-    user_ids = session.info.pop(_PUSH_PENDING, None)
-    if user_ids:
-        enqueue_push(user_ids)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_pending_pushes(session: Session, previous_transaction: SessionTransaction) -> None:
-    # As models.pubsub does: a savepoint's rollback leaves the outer transaction's pushes scheduled.
-    if previous_transaction.parent is None:
-        session.info.pop(_PUSH_PENDING, None)
+on_commit("push", enqueue_push)

@@ -18,8 +18,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import redis
-from sqlalchemy import event
-from sqlalchemy.orm import Session, SessionTransaction, scoped_session
+from sqlalchemy.orm import Session, scoped_session
+
+from models.db import on_commit, staged
 
 Frame = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -126,22 +127,11 @@ pubsub = PubSub()
 # A frame about a row must never reach a socket before the row is committed (the client would fetch it and get a
 # 404) nor at all when the transaction rolls back. Callers stage frames on the session; they go out on commit.
 
-_PENDING = "pubsub_pending"
-
-
 def publish_on_commit(session: Session | scoped_session[Session], user_ids: Iterable[int], frame: Frame) -> None:
-    if isinstance(session, scoped_session):
-        session = session()  # the thread's own Session: events and ``info`` live there
-    if not session.in_transaction():
-        session.begin()  # so that a rollback (which fires no event without a transaction) drops the frame
-    session.info.setdefault(_PENDING, []).append((tuple(user_ids), frame))
+    staged(session, "pubsub", list).append((tuple(user_ids), frame))
 
 
-@event.listens_for(Session, "after_commit")
-def _flush_pending(session: Session) -> None:
-    pending = session.info.pop(_PENDING, None)
-    if not pending:
-        return
+def _publish_staged(pending: list[tuple[tuple[int, ...], Frame]]) -> None:
     try:
         for user_ids, frame in pending:
             pubsub.publish_users(user_ids, frame)
@@ -150,9 +140,4 @@ def _flush_pending(session: Session) -> None:
         log.warning("pub/sub publish failed; clients will catch up", exc_info=True)
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_pending(session: Session, previous_transaction: SessionTransaction) -> None:
-    # Soft rollback fires even when no SQL ran yet (plain after_rollback does not); a savepoint's rollback
-    # (a transaction with a parent) leaves the outer transaction's frames staged.
-    if previous_transaction.parent is None:
-        session.info.pop(_PENDING, None)
+on_commit("pubsub", _publish_staged)

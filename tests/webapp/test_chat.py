@@ -448,7 +448,7 @@ def test_notify_many_keeps_notifys_rules_and_effects(client, app, login):
             written = notify_many([ann_id, dave_id], "achievement", "achievement:many",
                                   payload={"kind": "pr"}, activity_id=None)
             assert sorted(written) == [ann_id, dave_id]
-            assert db.session.info["push_pending_users"] == {ann_id, dave_id}
+            assert db.session.info["staged:push"] == {ann_id, dave_id}  # delivery scheduled after the commit
             db.session.commit()
         frames = []
         deadline = time.monotonic() + 1.0
