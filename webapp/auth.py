@@ -104,22 +104,41 @@ def bearer_token() -> str | None:
     return token.strip()
 
 
+class TokenRejected(Exception):
+    """Why an ID token was refused: ``expired``, ``invalid`` or ``unavailable`` (Google's certificates could not
+    be fetched). REST answers 401/503 (``authenticate``), the socket closes with 4401/1013 (``webapp.realtime``)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+def verify_token(token: str) -> dict[str, Any]:
+    """The verified claims of a Firebase ID token, or ``TokenRejected``."""
+    verifier: TokenVerifier = g.get("_verifier") or _verifier()
+    try:
+        return verifier.verify(token)
+    except fb_auth.ExpiredIdTokenError:
+        raise TokenRejected("expired") from None
+    except (fb_auth.InvalidIdTokenError, ValueError) as exc:
+        log.info("rejected token: %s", exc)
+        raise TokenRejected("invalid") from None
+    except fb_auth.CertificateFetchError:
+        log.exception("could not fetch token signing certificates")
+        raise TokenRejected("unavailable") from None
+
+
 def authenticate(token: str | None) -> User:
     if token is None:
         abort(401, message="Missing bearer token: send 'Authorization: Bearer <Firebase ID token>'.",
               headers={"WWW-Authenticate": "Bearer"})
-    verifier: TokenVerifier = g.get("_verifier") or _verifier()
     try:
-        claims = verifier.verify(token)
-    except fb_auth.ExpiredIdTokenError:
-        abort(401, message="The ID token has expired; refresh it and retry.",
-              headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    except (fb_auth.InvalidIdTokenError, ValueError) as exc:
-        log.info("rejected token: %s", exc)
-        abort(401, message="The ID token is not valid.", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    except fb_auth.CertificateFetchError:
-        log.exception("could not fetch token signing certificates")
-        abort(503, message="Sign-in is temporarily unavailable; retry shortly.")
+        claims = verify_token(token)
+    except TokenRejected as exc:
+        if exc.kind == "unavailable":
+            abort(503, message="Sign-in is temporarily unavailable; retry shortly.")
+        abort(401, message="The ID token has expired; refresh it and retry." if exc.kind == "expired"
+              else "The ID token is not valid.", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     g.token_expires_at = claims.get("exp")  # a socket ticket inherits it (webapp.realtime)
     return provision_user(claims)
 

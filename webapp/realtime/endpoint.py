@@ -15,7 +15,6 @@ import time
 from typing import Any
 
 import redis
-from firebase_admin import auth as fb_auth
 from flask import Blueprint, current_app, request
 from marshmallow import ValidationError
 from simple_websocket import ConnectionClosed
@@ -24,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 
 from models import User, db
 from models.pubsub import Frame, pubsub
+from webapp import auth
 from webapp.auth import bearer_token, provision_user
 from webapp.extensions import sock
 from webapp.realtime import frames
@@ -70,15 +70,11 @@ def _io_model() -> str:
 def verify_token(token: str) -> dict[str, Any]:
     """The verified claims of an ID token, or ``Rejected`` with the close code and reason to use."""
     try:
-        return current_app.extensions["token_verifier"].verify(token)
-    except fb_auth.ExpiredIdTokenError:
-        raise Rejected(CLOSE_UNAUTHENTICATED, "token expired") from None
-    except (fb_auth.InvalidIdTokenError, ValueError) as exc:
-        log.info("socket rejected a token: %s", exc)
-        raise Rejected(CLOSE_UNAUTHENTICATED, "invalid token") from None
-    except fb_auth.CertificateFetchError:
-        log.exception("could not fetch token signing certificates")
-        raise Rejected(CLOSE_TRY_AGAIN, "try again later") from None
+        return auth.verify_token(token)
+    except auth.TokenRejected as exc:
+        if exc.kind == "unavailable":
+            raise Rejected(CLOSE_TRY_AGAIN, "try again later") from None
+        raise Rejected(CLOSE_UNAUTHENTICATED, "token expired" if exc.kind == "expired" else "invalid token") from None
 
 
 def authenticate_handshake() -> tuple[int, float | None]:
