@@ -15,6 +15,7 @@ COPY config ./config
 COPY models ./models
 COPY webapp ./webapp
 COPY tasks ./tasks
+COPY domain ./domain
 RUN pip install .
 
 USER app

@@ -18,7 +18,7 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(PY) -m config.stack
+	$(PY) -m devstack.stack
 
 test: install
 	$(PY) -m pytest -n $(TEST_WORKERS) -q $(PYTEST_ARGS)

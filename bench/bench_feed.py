@@ -91,7 +91,7 @@ def copy_rows(raw: Any, table: str, columns: Iterable[str], rows: Iterator[tuple
 
 
 def sample_polyline() -> str:
-    from tasks.lib import polylines
+    from domain.algorithms import polylines
 
     t = np.linspace(0, 2 * np.pi, 60)
     return polylines.encode(46.05 + 0.01 * np.sin(t), 14.50 + 0.015 * np.cos(t))
@@ -224,9 +224,9 @@ def redis_script_time(client: Any) -> float:
 def time_stage(upload_ids: list[int], cpu: list[tuple[float, float, float]]) -> tuple[list[float], list[int]]:
     """Wall time of each stage run; ``cpu`` gets (this thread's CPU, Redis server CPU, Redis time in scripts)
     per run, which the load other processes put on the machine inflates less."""
+    from domain.feed.fanout import fan_out_activity
     from models.redis_store import redis_store
     from tasks import stages
-    from tasks.feed import fan_out_activity
 
     stage_times, written = [], []
     for upload_id in upload_ids:
@@ -263,8 +263,8 @@ def read_worker(app: Any, viewers: list[int], calls: int, limit: int, seed: int,
                 barrier: Any) -> None:
     from flask import jsonify
 
+    from domain.feed import reading as service
     from models import User, db
-    from webapp.feed import service
 
     rng = random.Random(seed)
     with app.app_context():
@@ -363,9 +363,9 @@ def profile(app: Any, upload_id: int, viewer_id: int, limit: int) -> None:
     import cProfile
     import pstats
 
+    from domain.feed import reading as service
     from models import User, db
     from tasks import stages
-    from webapp.feed import service
 
     for label, call in (("pipeline.feed stage, 10,000 followers", lambda: stages.feed.run(upload_id)),
                         ("feed page", lambda: service.feed_page(db.session.get(User, viewer_id), None, limit))):
@@ -405,7 +405,7 @@ def main() -> int:
     try:
         if not os.environ.get("REDIS_URL"):
             # A Redis of our own: a shared server busy with someone else's work would time our reads.
-            from config.embedded import EmbeddedRedis
+            from devstack.embedded import EmbeddedRedis
 
             own_redis = EmbeddedRedis(workdir / "redis", persist=False)
             os.environ["REDIS_URL"] = own_redis.start()
@@ -436,7 +436,7 @@ def main() -> int:
             uploads = new_upload_and_activity(star_10k, FANOUT_RUNS)
             cpu_10k: list[tuple[float, float, float]] = []
             stage_10k, written = time_stage(uploads, cpu_10k)
-            from tasks.feed import follower_batches
+            from domain.feed.fanout import follower_batches
 
             t = time.perf_counter()
             follower_batches(star_10k)
@@ -448,8 +448,8 @@ def main() -> int:
             cpu_1m: list[tuple[float, float, float]] = []
             stage_1m, written_1m = time_stage(uploads_1m, cpu_1m)
             assert all(w == 0 for w in written_1m), written_1m
+            from domain.feed import reading as service
             from models import User
-            from webapp.feed import service
 
             fan = db.session.get(User, args.fans - 1)
             assert fan is not None
@@ -466,7 +466,7 @@ def main() -> int:
 
             full_1m: float | None = None
             if args.full_fanout_1m:
-                from tasks.feed import fan_out_activity
+                from domain.feed.fanout import fan_out_activity
                 t = time.perf_counter()
                 mark_built(redis, range(1, args.fans + 1), 0)
                 say(f"marked {args.fans:,} feeds built in {time.perf_counter() - t:.1f} s")
@@ -482,7 +482,7 @@ def main() -> int:
                 db.session.remove()
 
             # 3. reads of 1,000-entry feeds
-            from tasks.feed import rebuild_user_feed
+            from domain.feed.fanout import rebuild_user_feed
 
             viewers = sorted(followees)
             t = time.perf_counter()

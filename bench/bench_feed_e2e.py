@@ -36,7 +36,7 @@ def main() -> int:
     ap.add_argument("--points", type=int, default=3600)
     args = ap.parse_args()
     os.chdir(ROOT)
-    from tasks.lib.synthetic import synthetic_track, to_gpx
+    from tests.support.synthetic import synthetic_track, to_gpx
     from webapp.auth import dev_token
 
     workdir = Path(tempfile.mkdtemp(prefix="strava-bench-feed-"))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as in the worker (config/stack.py, Dockerfile)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as in the worker (devstack/stack.py, Dockerfile)
 
 import argparse
 import gc
@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gpxpy
 from bench_parse import make_gpx, write_big_gpx
 
-from tasks.lib.metrics import compute_metrics
-from tasks.lib.parsing import normalize, parse_bytes
-from tasks.lib.privacy import Zone
-from tasks.lib.summary import summarize
+from domain.algorithms.metrics import compute_metrics
+from domain.algorithms.parsing import normalize, parse_bytes
+from domain.algorithms.privacy import Zone
+from domain.algorithms.summary import summarize
 
 
 def ours_parse_metrics(data: bytes) -> object:

@@ -62,7 +62,7 @@ OWN_GROUPS = ("web (gunicorn)", "worker main", "worker pool", "postgres (bench d
 
 def _write_gpx(job: tuple[str, int, int]) -> str:
     """Pool job: one synthetic activity (its own seed, so its own route and bytes) written as GPX."""
-    from tasks.lib.synthetic import synthetic_track, to_gpx
+    from tests.support.synthetic import synthetic_track, to_gpx
 
     directory, seed, n_points = job
     path = Path(directory) / f"s{seed}-{n_points}.gpx"
@@ -83,8 +83,8 @@ def generate_files(directory: Path, seeds: list[int], n_points: int) -> list[Pat
 def pure_ingest_cpu(files: list[Path]) -> tuple[float, float]:
     """Median CPU seconds of the pure stages (parse+normalize, summarize+encode) per file, in this process:
     the floor under the worker's CPU per activity; the rest is Celery, SQLAlchemy and storage."""
-    from tasks.lib.parsing import normalize, parse_bytes
-    from tasks.lib.summary import summarize
+    from domain.algorithms.parsing import normalize, parse_bytes
+    from domain.algorithms.summary import summarize
 
     parse_s, summary_s = [], []
     for path in files:
@@ -581,7 +581,7 @@ def chain_names() -> str:
         from tasks import pipeline, stages
 
         hooks = [getattr(h, "name", None) or getattr(h, "task", "?") for h in pipeline.POST_INGEST_HOOKS]
-        return " → ".join([stages.ingest.name, *hooks, stages.finish.name])
+        return " → ".join([stages.ingest.name, *hooks])
     except Exception as exc:
         return f"unknown ({type(exc).__name__})"
 
@@ -604,7 +604,7 @@ def run_benchmark(stack: BenchStack, args: argparse.Namespace, workdir: Path) ->
     say(f"{len(files)} files, {sum(p.stat().st_size for p in files[:20]) / min(20, len(files)) / 1024:.0f} KiB each")
     pure = pure_ingest_cpu(files[:15])
     ncpu = print_header(args, load)
-    print(f"files   : {args.points}-point 1 Hz GPX with heart rate and elevation (tasks.lib.synthetic), "
+    print(f"files   : {args.points}-point 1 Hz GPX with heart rate and elevation (tests.support.synthetic), "
           f"~{files[0].stat().st_size / 1024:.0f} KiB; LOG_LEVEL={stack.log_level}, no access log")
     print(f"pure    : CPU per file in-process, median of 15: parse+normalize {pure[0] * 1e3:.1f} ms, "
           f"summarize+encode {pure[1] * 1e3:.1f} ms (the floor under the worker's CPU per activity)", flush=True)

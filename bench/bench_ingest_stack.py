@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from config import normalize_database_url  # noqa: E402
-from config.embedded import (  # noqa: E402
+from devstack.embedded import (  # noqa: E402
     EmbeddedPostgres,
     EmbeddedRedis,
     create_database,

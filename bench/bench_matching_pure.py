@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tasks.lib.geo import from_local_xy
-from tasks.lib.matching import densify, match_many, prepare_segment
+from domain.algorithms.geo import from_local_xy
+from domain.algorithms.matching import densify, match_many, prepare_segment
 
 LAT0, LON0 = 45.9, 6.1
 T0 = 1_700_000_000.0

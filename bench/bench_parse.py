@@ -99,7 +99,7 @@ def best_of(funcs: dict[str, Callable[[], object]], runs: int) -> dict[str, floa
 CHILD = """
 import resource, sys, time
 sys.path.insert(0, {root!r})
-from tasks.lib.parsing import normalize, parse_bytes
+from domain.algorithms.parsing import normalize, parse_bytes
 data = open({path!r}, "rb").read()
 t0 = time.perf_counter()
 track = normalize(parse_bytes(data, "gpx"))
@@ -134,8 +134,8 @@ def run_fit(runs: int, reference_runs: int) -> None:
         return
     import numpy as np
 
-    from tasks.lib.parsing.fit import parse_fit, parse_fit_fitdecode
-    from tasks.lib.parsing.fitfast import parse as parse_fast
+    from domain.algorithms.parsing.fit import parse_fit, parse_fit_fitdecode
+    from domain.algorithms.parsing.fitfast import parse as parse_fast
 
     path = files[-1]
     data = path.read_bytes()
@@ -164,8 +164,8 @@ def main() -> None:
 
     import gpxpy
 
-    from tasks.lib.parsing import normalize, parse_bytes
-    from tasks.lib.parsing.gpx import parse_gpx
+    from domain.algorithms.parsing import normalize, parse_bytes
+    from domain.algorithms.parsing.gpx import parse_gpx
 
     data = make_gpx(args.points)
     text = data.decode()

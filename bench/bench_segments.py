@@ -186,8 +186,8 @@ def iso_times(now: datetime, seconds_ago: np.ndarray) -> list[str]:
 
 def bench_matching(stack: BenchStack, loader: Loader, ids: Ids, sizes: Sizes, rng: np.random.Generator,
                    keep_out: list[tuple[float, float, float, float]]) -> None:
+    from domain.segments import efforts as engine
     from models import db
-    from tasks import segments as engine
 
     started = time.perf_counter()
     scene = data.match_scene(rng, sizes.in_bounds, sizes.ridden)
@@ -333,11 +333,11 @@ def run_child(stack: BenchStack, spec: dict[str, Any]) -> dict[str, Any]:
 def bench_boards(stack: BenchStack, loader: Loader, ids: Ids, sizes: Sizes, rng: np.random.Generator) -> None:
     from sqlalchemy import text
 
+    from domain.segments import efforts as engine
+    from domain.segments import service
     from models import User, db
     from models.leaderboard import Leaderboards
     from models.redis_store import redis_store
-    from tasks import segments as engine
-    from webapp.segments import service
 
     started = time.perf_counter()
     route = data.road(3_000.0, phase=2.0)
@@ -558,9 +558,9 @@ def measure_rebuild(engine: Any, seg_id: int) -> Rebuild:
 
 def boards_fallback(seg_id: int) -> None:
     """Build the overall board only, in slices, so the read figures can still be taken."""
+    from domain.segments import efforts as engine
     from models.leaderboard import key, score
     from models.redis_store import redis_store
-    from tasks import segments as engine
 
     best: dict[int, tuple[float, int]] = {}
     for r in engine.board_efforts(seg_id):
@@ -592,12 +592,12 @@ def timed_calls(fn: Callable[[Any], Any], items: Any, between: Callable[[], None
 def bench_rematch(stack: BenchStack, loader: Loader, ids: Ids, sizes: Sizes, rng: np.random.Generator) -> None:
     from sqlalchemy import text
 
+    from domain.algorithms.streams import encode_track
+    from domain.segments import efforts as engine
     from models import Segment, db
     from models.leaderboard import key
     from models.redis_store import redis_store
-    from tasks import segment_tasks
-    from tasks import segments as engine
-    from tasks.lib.streams import encode_track
+    from tasks import segments as segment_tasks
 
     started = time.perf_counter()
     scene = data.rematch_scene(rng, sizes.variants)
@@ -686,11 +686,11 @@ def bench_rematch(stack: BenchStack, loader: Loader, ids: Ids, sizes: Sizes, rng
 def bench_rematch_celery(stack: BenchStack, seg_id: int, n_act: int, expected: int, board_size: int) -> None:
     from flask import current_app
 
+    from domain.segments import efforts as engine
     from models import db
     from models.leaderboard import Leaderboards, key
     from models.redis_store import redis_store
-    from tasks import segment_tasks
-    from tasks import segments as engine
+    from tasks import segments as segment_tasks
 
     db.session.execute(sa.text("DELETE FROM segment_efforts WHERE segment_id = :s"), {"s": seg_id})
     db.session.execute(sa.text("UPDATE segments SET effort_count = 0, athlete_count = 0 WHERE id = :s"),

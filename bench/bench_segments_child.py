@@ -94,8 +94,8 @@ class Timers:
 
 
 def run_one(activity_id: int) -> dict[str, Any]:
+    from domain.segments import efforts as segments
     from models import db
-    from tasks import segments
 
     t, c = time.perf_counter(), time.process_time()
     created = segments.process_activity(activity_id)
@@ -108,9 +108,9 @@ def main() -> None:
     spec = json.loads(sys.argv[1])
     from sqlalchemy import text
 
+    from domain.segments import efforts as segments
     from models import db
     from models.redis_store import redis_store
-    from tasks import segments
     from webapp import create_app
 
     app = create_app("development")

@@ -29,12 +29,12 @@ import numpy as np
 # The road geometry is the pure matching benchmark's, so both benchmarks ride the same kind of roads.
 from bench_matching_pure import arc_length, cut, nearby_variant, normals, road
 
-from tasks.lib import polylines
-from tasks.lib.geo import from_local_xy
-from tasks.lib.streams import encode_track
-from tasks.lib.synthetic import track_along
-from tasks.lib.track import Track
-from tasks.segments import encode_path
+from domain.algorithms import polylines
+from domain.algorithms.geo import from_local_xy
+from domain.algorithms.streams import encode_track
+from domain.algorithms.track import Track
+from domain.segments.efforts import encode_path
+from tests.support.synthetic import track_along
 
 MATCH_ORIGIN = (45.9, 6.1)
 REMATCH_ORIGIN = (47.6, 9.3)
@@ -133,7 +133,7 @@ def ride(route: np.ndarray, origin: tuple[float, float], *, seed: int, speed: fl
 def _batch_polylines(lat: np.ndarray, lon: np.ndarray, first: np.ndarray) -> list[str]:
     """Google polylines of many polylines at once (``first``: index of each one's first vertex).
 
-    The arithmetic of :func:`tasks.lib.polylines.encode` on the concatenation, with each polyline's first
+    The arithmetic of :func:`domain.algorithms.polylines.encode` on the concatenation, with each polyline's first
     delta taken from zero, then the text cut back into pieces: 100,000 separate calls take minutes.
     """
     ints = np.stack([np.sign(lat) * np.floor(np.abs(lat) * 1e5 + 0.5),

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from smoke_support import Api, Failed, Report, until  # noqa: E402
 
-from tasks.lib.geo import haversine_m  # noqa: E402
+from domain.algorithms.geo import haversine_m  # noqa: E402
 
 Frame = dict[str, Any]
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/smoke_social.py [--base-url http://127.0.0.1:8000] [--redis-url redis://127.0.0.1:6390/0]
 
-Segments: athlete A uploads a synthetic ride along a road (GPX written here from ``tasks.lib.synthetic``) and
+Segments: athlete A uploads a synthetic ride along a road (GPX written here from ``tests.support.synthetic``) and
 cuts a segment from an index range of it; B and C ride the same road at known constant speeds, so the script
 knows the true elapsed time between the segment's start and end, and their efforts must be within 2 s of it;
 D takes a detour in the middle and E rides the road in reverse: neither gets an effort. The leaderboard ranks
@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from smoke_support import Api, Failed, Report, until  # noqa: E402
 
-from tasks.lib.geo import from_local_xy, haversine_m, to_local_xy  # noqa: E402
-from tasks.lib.synthetic import to_gpx, track_along  # noqa: E402
+from domain.algorithms.geo import from_local_xy, haversine_m, to_local_xy  # noqa: E402
+from tests.support.synthetic import to_gpx, track_along  # noqa: E402
 
 ROAD_M, ROAD_STEP_M = 3000.0, 10.0
 SPEED_A, SPEED_B, SPEED_C, SPEED_D, SPEED_E = 5.0, 9.0, 7.0, 8.0, 8.0
@@ -369,7 +369,7 @@ def run(api: Api, report: Report, redis_url: str) -> None:
 def default_redis_url() -> str:
     if os.environ.get("REDIS_URL"):
         return os.environ["REDIS_URL"]
-    port = os.environ.get("EMBEDDED_REDIS_PORT") or "6390"  # config.embedded: the first free port from 6390
+    port = os.environ.get("EMBEDDED_REDIS_PORT") or "6390"  # devstack.embedded: the first free port from 6390
     return f"redis://127.0.0.1:{port}/0"
 
 

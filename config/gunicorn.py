@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import gc
 import os
-import sys
 from typing import Any
 
 bind = f"{os.environ.get('WEB_BIND_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
@@ -42,15 +41,8 @@ def post_fork(server: Any, worker: Any) -> None:
         from psycogreen.gevent import patch_psycopg
 
         patch_psycopg()
-    # Only with --preload (gthread) did the master build pools before forking: a child must not share them.
-    if "models.db" in sys.modules:
-        from models import db
-        from models.pubsub import pubsub
-        from models.redis_store import redis_store
-
-        db.dispose_after_fork()
-        redis_store.reset_after_fork()
-        pubsub.reset_after_fork()
+    # Pools a --preload master built before forking are reset in the child by models.reset_after_fork (an
+    # os.register_at_fork hook), so nothing else is needed here.
 
 
 def post_worker_init(worker: Any) -> None:

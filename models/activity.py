@@ -116,7 +116,7 @@ class Activity(Base):
     max_lng: Mapped[float | None] = mapped_column(Float)
     polyline: Mapped[str | None] = mapped_column(Text)
     summary_polyline: Mapped[str | None] = mapped_column(Text)
-    # Everyone else's view, with privacy zones and the hidden start/end removed (see tasks.lib.privacy).
+    # Everyone else's view, with privacy zones and the hidden start/end removed (see domain.algorithms.privacy).
     # ``public`` holds start/end latlng, bounds, polylines and the distance offset of the visible part.
     public: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     privacy_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -144,7 +144,7 @@ class Activity(Base):
 
 
 class ActivityStream(Base):
-    """The whole recorded track of one activity as one compressed columnar blob (tasks.lib.streams)."""
+    """The whole recorded track of one activity as one compressed columnar blob (domain.algorithms.streams)."""
 
     __tablename__ = "activity_streams"
 
@@ -162,7 +162,7 @@ class PrivacyZone(Base):
     lng: Mapped[float] = mapped_column(Float)
     radius_m: Mapped[float] = mapped_column(Float)
     # The disc actually filtered: displaced once at creation and grown to contain the athlete's disc
-    # (tasks.lib.privacy.persistent_zone). Never returned by the API.
+    # (domain.algorithms.privacy.persistent_zone). Never returned by the API.
     hidden_lat: Mapped[float] = mapped_column(Float)
     hidden_lng: Mapped[float] = mapped_column(Float)
     hidden_radius_m: Mapped[float] = mapped_column(Float)

@@ -33,8 +33,6 @@ def downgrade(url: str, revision: str) -> None:
 
 def drift(url: str) -> list[Any]:
     """Differences between the migrated database and the models (empty when they agree)."""
-    import models  # noqa: F401
-
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
         with engine.connect() as connection:

@@ -8,6 +8,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, and_, exists,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.db import Base, db
+from models.user import User
 
 ACCEPTED = "accepted"
 PENDING = "pending"
@@ -44,32 +45,6 @@ class Block(Base):
     )
 
 
-def visibility_allows(visibility: str, *, is_owner: bool, blocked: bool, follower: bool, owner_private: bool) -> bool:
-    """The one visibility rule of activities and posts, on facts the caller has at hand.
-
-    The owner sees everything; nobody else sees ``only_me``, or anything across a block; ``followers``, and
-    every item of a private account, need an accepted follow; ``everyone`` is everyone.
-    """
-    if is_owner:
-        return True
-    if visibility == "only_me" or blocked:
-        return False
-    if visibility == "followers" or owner_private:
-        return follower
-    return True
-
-
-def can_see(viewer_id: int, owner_id: int, owner_private: bool, visibility: str) -> bool:
-    """:func:`visibility_allows`, looking up the block and follow state (lazily: most items need neither)."""
-    if viewer_id == owner_id:
-        return True
-    if visibility == "only_me" or is_blocked_either_way(viewer_id, owner_id):
-        return False
-    return visibility_allows(visibility, is_owner=False, blocked=False,
-                             follower=(visibility == "followers" or owner_private) and is_follower(viewer_id, owner_id),
-                             owner_private=owner_private)
-
-
 def is_blocked_either_way(a: int, b: int) -> bool:
     """True when either user blocked the other: they cannot see, follow or message each other."""
     cond = or_(
@@ -97,8 +72,6 @@ def follower_ids(user_id: int) -> list[int]:
 
 def counts(user_id: int) -> tuple[int, int]:
     """(followers, following), accepted only; kept exact by a database trigger on ``follows``."""
-    from models.user import User
-
     row = db.session.execute(select(User.follower_count, User.following_count).where(User.id == user_id)).first()
     return (int(row[0]), int(row[1])) if row else (0, 0)
 

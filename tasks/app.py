@@ -9,15 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import worker_process_init
 from flask import Flask
 
+from domain import jobs
 from models import db
-from models.pubsub import pubsub
-from models.redis_store import redis_store
 
-TASK_MODULES = ["tasks.maintenance", "tasks.stages", "tasks.segment_tasks", "tasks.feed", "tasks.live",
-                "tasks.push"]
+#: Every module that defines tasks; ``tasks.registry`` imports them all (web and worker alike, so that every
+#: job the domain names has its sender registered in both).
+TASK_MODULES = ["tasks.maintenance", "tasks.stages", "tasks.segments", "tasks.feed", "tasks.live", "tasks.push"]
+
+#: Publishing a task: ride out a broker blip, but never hold a web request for long when it is down.
+PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 
 class AppTask(Task):
@@ -47,9 +49,10 @@ def celery_init_app(app: Flask) -> Celery:
     return celery
 
 
-@worker_process_init.connect
-def _reset_connections_after_fork(**_: Any) -> None:
-    """A prefork child inherits the parent's pools; sockets shared across processes corrupt both."""
-    db.dispose_after_fork()
-    redis_store.reset_after_fork()
-    pubsub.reset_after_fork()
+def provide(task: Task, **options: Any) -> None:
+    """Register ``task`` as the sender of the domain job of the same name (``domain.jobs``)."""
+
+    def send(*args: Any, countdown: float | None = None) -> None:
+        task.apply_async(args=args, countdown=countdown, retry=True, retry_policy=PUBLISH_RETRY, **options)
+
+    jobs.provide(task.name, send)

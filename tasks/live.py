@@ -1,89 +1,20 @@
-"""Live tracking's session lifecycle shared by the web service and the workers, and the sweeper that ends
-sessions whose athlete stopped sending points (a dead phone, a closed app)."""
+"""Live-session upkeep on beat."""
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import redis
 from celery import shared_task
 from flask import current_app
-from sqlalchemy import and_, or_, select
 
-from models import db
-from models.live import LiveSession
-from models.pubsub import pubsub
+from domain.live.sessions import sweep_abandoned
 from tasks.locks import single_run
 
 log = logging.getLogger(__name__)
 
 
-def elapsed_s(session: LiveSession) -> float:
-    """From the first point (a phone may record a little before it reached the server) to the newest one."""
-    if session.first_point_time is None or session.last_point_time is None:
-        return 0.0
-    return max(0.0, (session.last_point_time - session.first_point_time).total_seconds())
-
-
-def publish(session_id: int, frame: dict[str, Any]) -> None:
-    """Best effort, after the commit: followers who miss a frame recover with the REST GET."""
-    try:
-        pubsub.publish(pubsub.live_channel(session_id), frame)
-    except (redis.RedisError, RuntimeError):
-        log.warning("live publish failed for session %s", session_id, exc_info=True)
-
-
-def end(session: LiveSession, reason: str) -> bool:
-    """Mark a (locked) live session ended; the caller commits, then calls ``publish_ended``."""
-    if session.status != "live":
-        return False
-    session.status, session.end_reason, session.ended_at = "ended", reason, datetime.now(UTC)
-    return True
-
-
-def publish_ended(session: LiveSession) -> None:
-    publish(session.id, {"type": "live.ended", "session_id": session.id, "reason": session.end_reason,
-                         "elapsed_s": elapsed_s(session)})
-
-
-def sweep_abandoned(abandon_after_s: int, max_duration_s: int, batch: int = 500) -> int:
-    """End live sessions with no point for ``abandon_after_s`` (or none since they started), or running longer
-    than ``max_duration_s``. Each is locked, re-checked, committed, then announced."""
-    now = datetime.now(UTC)
-    idle_before = now - timedelta(seconds=abandon_after_s)
-    started_before = now - timedelta(seconds=max_duration_s)
-    idle = or_(LiveSession.last_point_at < idle_before,
-               and_(LiveSession.last_point_at.is_(None), LiveSession.started_at < idle_before))
-    candidates = list(db.session.scalars(
-        select(LiveSession.id).where(LiveSession.status == "live", or_(idle, LiveSession.started_at < started_before))
-        .order_by(LiveSession.id).limit(batch)))
-    db.session.rollback()
-    ended = 0
-    for session_id in candidates:
-        session = db.session.scalar(select(LiveSession).where(LiveSession.id == session_id)
-                                    .with_for_update(skip_locked=True))
-        if session is None or session.status != "live":
-            db.session.rollback()
-            continue
-        last = session.last_point_at or session.started_at
-        reason = ("max_duration" if session.started_at < started_before
-                  else "abandoned" if last < idle_before else None)
-        if reason is None:  # a batch arrived meanwhile
-            db.session.rollback()
-            continue
-        end(session, reason)
-        db.session.commit()
-        publish_ended(session)
-        ended += 1
-    return ended
-
-
 @shared_task(name="maintenance.sweep_live_sessions", ignore_result=True)
 @single_run("sweep-live-sessions", ttl_s=120)
-
-
 def sweep_live_sessions() -> int:
     """End live sessions idle for ``LIVE_ABANDON_AFTER_S`` or older than ``LIVE_MAX_DURATION_S``, each committed
     and then announced with ``live.ended`` on its channel. The athlete can still save an ended session."""

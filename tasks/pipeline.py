@@ -13,7 +13,7 @@ the upload `failed` with a message a person understands (tasks.stages.PipelineTa
 
 Parse, privacy and metrics share one task on purpose: handing a parsed track between tasks would mean
 writing it somewhere and reading it back, and each message costs ~1.25 ms of broker time on these cores
-(brief §4.6). They stay separate *functions* (tasks.lib) so each is tested on its own.
+(brief §4.6). They stay separate *functions* (domain.algorithms) so each is tested on its own.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import logging
 from celery import Task, chain
 from celery.canvas import Signature
 
+from domain import jobs
 from tasks import stages
 
 log = logging.getLogger(__name__)
@@ -49,3 +50,10 @@ def enqueue(upload_id: int) -> bool:
     except Exception:
         log.warning("could not enqueue upload %s; the sweeper will retry", upload_id, exc_info=True)
         return False
+
+
+def _send(upload_id: int, countdown: float | None = None) -> None:
+    build_chain(upload_id).apply_async(countdown=countdown)
+
+
+jobs.provide(jobs.INGEST_UPLOAD, _send)

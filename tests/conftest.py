@@ -63,7 +63,7 @@ def cert_server(test_key: SigningKey) -> Iterator[CertServer]:
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """A fresh database for this worker, built by running the migrations (the only way a schema is built)."""
-    from config.embedded import create_database, drop_database
+    from devstack.embedded import create_database, drop_database
     from models import migrate
 
     name, _ = _worker_index()

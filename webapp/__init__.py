@@ -105,6 +105,7 @@ def register_realtime(app: Flask) -> None:
 
 
 def register_celery(app: Flask) -> None:
+    from tasks import registry  # noqa: F401  (loads every task module, so the domain's jobs have senders)
     from tasks.app import celery_init_app
 
     celery_init_app(app)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 from flask import Flask, current_app
+from sqlalchemy import select
 
-from models import migrate
+from domain.feed.fanout import rebuild_user_feed
+from domain.segments import rematch
+from models import User, db, migrate
+from models.redis_store import redis_store
+from webapp.auth import dev_token
 
 
 def register_cli(app: Flask) -> None:
@@ -14,8 +21,6 @@ def register_cli(app: Flask) -> None:
     @click.option("--ttl", default=3600, show_default=True, help="Lifetime in seconds.")
     def dev_token_command(email: str, ttl: int) -> None:
         """Print a development ID token for EMAIL (emulator mode only); nothing else goes to stdout."""
-        from webapp.auth import dev_token
-
         if not current_app.config["FIREBASE_AUTH_EMULATOR_HOST"]:
             raise click.ClickException(
                 "dev tokens only work in Firebase emulator mode: set FIREBASE_AUTH_EMULATOR_HOST "
@@ -41,30 +46,17 @@ def register_cli(app: Flask) -> None:
     @click.option("--segment", "segment_ids", type=int, multiple=True, help="Only these segments (repeatable).")
     def leaderboards_rebuild(segment_ids: tuple[int, ...]) -> None:
         """Rebuild segment leaderboards in Redis from PostgreSQL (all segments by default)."""
-        import time
-
-        from tasks import segment_tasks
-        from tasks.segments import rebuild_segment
-
         started = time.perf_counter()
         if segment_ids:
-            for segment_id in segment_ids:
-                rebuild_segment(segment_id)
-            count = len(segment_ids)
+            count = rematch.rebuild_boards(segment_ids)
         else:
-            count = segment_tasks.rebuild_every_board()
+            count = rematch.rebuild_every_board()
         click.echo(f"rebuilt the boards of {count} segments in {time.perf_counter() - started:.1f} s", err=True)
 
     @app.cli.command("feed-rebuild")
     @click.option("--user", "user_ids", type=int, multiple=True, help="Only these athletes (repeatable).")
     def feed_rebuild(user_ids: tuple[int, ...]) -> None:
         """Rebuild home feeds in Redis from PostgreSQL (only feeds already built, unless --user is given)."""
-        from sqlalchemy import select
-
-        from models import User, db
-        from models.redis_store import redis_store
-        from tasks.feed import rebuild_user_feed
-
         if not user_ids:
             # Feeds are built lazily for the athletes who read them; rebuilding all accounts would fill Redis
             # with feeds nobody opens. A feed that was lost entirely is rebuilt by its owner's next read.

@@ -15,6 +15,7 @@ from flask import Flask, g
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import Conflict, HTTPException, InternalServerError, ServiceUnavailable
 
+from domain.errors import Refusal
 from models.db import db
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,17 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
         return error_payload(exc)
+
+    @app.errorhandler(Refusal)
+    def _refused(exc: Refusal) -> tuple[dict[str, Any], int, dict[str, str]]:
+        # A refused operation may have flushed part of its work: none of it may reach the next commit.
+        db.session.rollback()
+        http = HTTPException()
+        http.code, http.description = exc.status, exc.message
+        http.data = {"message": exc.message, "headers": exc.headers,  # type: ignore[attr-defined]
+                     **({"errors": exc.errors} if exc.errors else {})}
+        payload, status, headers = error_payload(http)
+        return payload, status, headers
 
     @app.errorhandler(IntegrityError)
     def _integrity(exc: IntegrityError) -> tuple[dict[str, Any], int, dict[str, str]]:

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 import models  # noqa: F401  (registers every table)
+from config import load_config
 from models.db import Base
 
 config = context.config
@@ -16,8 +17,6 @@ def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from config import load_config
-
     return load_config().DATABASE_URL
 
 

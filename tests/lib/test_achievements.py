@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from tasks.lib import achievements as rules
+from domain.algorithms import achievements as rules
 
 
 def facts(**kw):

@@ -1,4 +1,4 @@
-"""Tests for tasks.lib.parsing.fitfast: parity with the fitdecode-based parser, integrity, fuzz."""
+"""Tests for domain.algorithms.parsing.fitfast: parity with the fitdecode-based parser, integrity, fuzz."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import pytest
 from fitdecode import types as fit_types
 from fitdecode import utils as fit_utils
 
-from tasks.lib.parsing import fit as fit_mod
-from tasks.lib.parsing import fitfast
-from tasks.lib.parsing.fit import parse_fit, parse_fit_fitdecode
-from tasks.lib.track import COLUMNS, ParseError, Track
+from domain.algorithms.parsing import fit as fit_mod
+from domain.algorithms.parsing import fitfast
+from domain.algorithms.parsing.fit import parse_fit, parse_fit_fitdecode
+from domain.algorithms.track import COLUMNS, ParseError, Track
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 MANIFEST = CORPUS / "MANIFEST.tsv"

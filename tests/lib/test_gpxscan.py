@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks.lib.parsing import ParseError, gpxfast, gpxscan, normalize, parse_bytes
-from tasks.lib.parsing.common import N_SLOTS
-from tasks.lib.parsing.gpx import _spec, parse_gpx
-from tasks.lib.parsing.timeparse import _parse_codes, parse_time, parse_time_codes
-from tasks.lib.parsing.xmlpoints import stream_points
-from tasks.lib.synthetic import synthetic_track, to_gpx
-from tasks.lib.track import Track
+from domain.algorithms.parsing import ParseError, gpxfast, gpxscan, normalize, parse_bytes
+from domain.algorithms.parsing.common import N_SLOTS
+from domain.algorithms.parsing.gpx import _spec, parse_gpx
+from domain.algorithms.parsing.timeparse import _parse_codes, parse_time, parse_time_codes
+from domain.algorithms.parsing.xmlpoints import stream_points
+from domain.algorithms.track import Track
+from tests.support.synthetic import synthetic_track, to_gpx
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -280,7 +280,7 @@ def test_slices_give_the_same_points(monkeypatch: pytest.MonkeyPatch, chunk: int
 
 
 def test_point_limit_is_left_to_the_usual_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import tasks.lib.parsing.common as common
+    import domain.algorithms.parsing.common as common
 
     monkeypatch.setattr(common, "MAX_POINTS", 10)
     monkeypatch.setattr(common, "TIME_BATCH", 4)  # the other engines check the limit once per batch

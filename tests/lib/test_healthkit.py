@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks.lib.parsing import (
+from domain.algorithms.parsing import (
     ParseError,
     Track,
     count_health_workouts,
@@ -23,9 +23,9 @@ from tasks.lib.parsing import (
     parse_health_workout,
     parse_health_workouts,
 )
-from tasks.lib.parsing.container import TYPES
-from tasks.lib.parsing.healthkit import apple_times
-from tasks.lib.parsing.timeparse import parse_time
+from domain.algorithms.parsing.container import TYPES
+from domain.algorithms.parsing.healthkit import apple_times
+from domain.algorithms.parsing.timeparse import parse_time
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 CORPUS_EXPORT = CORPUS / "health" / "dogsheep__healthkit-to-sqlite__tests_export.xml"

@@ -11,16 +11,16 @@ import itertools
 import numpy as np
 import pytest
 
-from tasks.lib import matching
-from tasks.lib.geo import from_local_xy
-from tasks.lib.matching import (
+from domain.algorithms import matching
+from domain.algorithms.geo import from_local_xy
+from domain.algorithms.matching import (
     Effort,
     densify,
     match_many,
     match_segment,
     prepare_segment,
 )
-from tasks.lib.segments import (
+from domain.algorithms.segment_geometry import (
     climb_category,
     segment_stats,
     simplify,
@@ -524,7 +524,7 @@ def test_simplify_keeps_shape_within_tolerance():
     # Every original vertex is within the tolerance of the simplified polyline.
     from scipy.spatial import cKDTree
 
-    from tasks.lib.geo import to_local_xy
+    from domain.algorithms.geo import to_local_xy
     sx, sy = to_local_xy(s_lat, s_lon, LAT0, LON0)
     ox, oy = to_local_xy(lat, lon, LAT0, LON0)
     d, _ = cKDTree(densify(np.column_stack([sx, sy]), 0.2)).query(np.column_stack([ox, oy]))

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.lib.geo import EARTH_RADIUS_M, haversine_m
-from tasks.lib.metrics import (
+from domain.algorithms.geo import EARTH_RADIUS_M, haversine_m
+from domain.algorithms.metrics import (
     MILE_M,
     best_efforts,
     compute_metrics,
@@ -21,8 +21,8 @@ from tasks.lib.metrics import (
     smooth_by_time,
     sport_family,
 )
-from tasks.lib.synthetic import synthetic_track, track_along
-from tasks.lib.track import Track
+from domain.algorithms.track import Track
+from tests.support.synthetic import synthetic_track, track_along
 
 LAT0, LON0 = 46.0, 14.5
 T0 = 1_700_000_000.0

@@ -1,4 +1,4 @@
-"""Tests for tasks.lib.parsing: corpus expectations, gpxpy parity, hardening, normalisation, containers."""
+"""Tests for domain.algorithms.parsing: corpus expectations, gpxpy parity, hardening, normalisation, containers."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks.lib.parsing import (
+from domain.algorithms.parsing import (
     MAX_DECOMPRESSED_BYTES,
     ParseError,
     Track,
@@ -25,10 +25,10 @@ from tasks.lib.parsing import (
     normalize,
     parse_bytes,
 )
-from tasks.lib.parsing import container as container_mod
-from tasks.lib.parsing.common import normalize_sport, running_cadence_spm
-from tasks.lib.parsing.normalize import find_spikes
-from tasks.lib.parsing.timeparse import parse_time, parse_times
+from domain.algorithms.parsing import container as container_mod
+from domain.algorithms.parsing.common import normalize_sport, running_cadence_spm
+from domain.algorithms.parsing.normalize import find_spikes
+from domain.algorithms.parsing.timeparse import parse_time, parse_times
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 MANIFEST = CORPUS / "MANIFEST.tsv"
@@ -228,7 +228,7 @@ def _same_track(a: Track, b: Track) -> None:
 
 
 def _both_paths(data: bytes) -> tuple[Track | str, Track | str]:
-    from tasks.lib.parsing.gpx import parse_gpx
+    from domain.algorithms.parsing.gpx import parse_gpx
 
     out: list[Track | str] = []
     for fast in (True, False):
@@ -253,8 +253,8 @@ def test_fast_path_matches_streaming_engine(data: bytes) -> None:
 
 
 def test_fast_path_is_taken_for_plain_files_and_declines_odd_ones() -> None:
-    from tasks.lib.parsing import gpxfast
-    from tasks.lib.parsing.gpx import _spec
+    from domain.algorithms.parsing import gpxfast
+    from domain.algorithms.parsing.gpx import _spec
 
     assert gpxfast.parse(FAST_CASES["plain"], _spec([])) is not None
     assert gpxfast.parse(FAST_CASES["lon_first"], _spec([])) is not None
@@ -447,9 +447,9 @@ def test_normalize_empty_track() -> None:
 
 @pytest.mark.parametrize("fast", [True, False])
 def test_point_cap(monkeypatch: pytest.MonkeyPatch, fast: bool) -> None:
-    import tasks.lib.parsing.common as common
-    from tasks.lib.parsing import gpxfast
-    from tasks.lib.parsing.gpx import parse_gpx
+    import domain.algorithms.parsing.common as common
+    from domain.algorithms.parsing import gpxfast
+    from domain.algorithms.parsing.gpx import parse_gpx
 
     for module, batch in ((common, "TIME_BATCH"), (gpxfast, "_BATCH")):
         monkeypatch.setattr(module, "MAX_POINTS", 10)

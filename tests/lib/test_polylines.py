@@ -5,7 +5,7 @@ import polyline as reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.lib.polylines import decode, encode
+from domain.algorithms.polylines import decode, encode
 
 
 def test_known_example_from_the_format_documentation():

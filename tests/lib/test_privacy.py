@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks.lib.geo import EARTH_RADIUS_M, cumulative_distance, from_local_xy, to_local_xy
-from tasks.lib.privacy import (
+from domain.algorithms.geo import EARTH_RADIUS_M, cumulative_distance, from_local_xy, to_local_xy
+from domain.algorithms.privacy import (
     CENTRE_OFFSET_FRACTION,
     EXTRA_RADIUS_FRACTION,
     SAFETY_MARGIN_M,
@@ -31,7 +31,7 @@ from tasks.lib.privacy import (
     start_end_lengths,
     visible_runs,
 )
-from tasks.lib.track import Track
+from domain.algorithms.track import Track
 
 # Largest distance from the zone centre at which a point may still be hidden by that zone's disc.
 MAX_REACH = 1.0 + CENTRE_OFFSET_FRACTION + CENTRE_OFFSET_FRACTION + EXTRA_RADIUS_FRACTION
@@ -454,8 +454,8 @@ def test_circle_fitting_attack_degrades_against_randomized_zones():
 
 
 def test_persistent_zone_contains_the_zone_and_moves_the_centre_a_bounded_secret_amount():
-    from tasks.lib.geo import haversine_m
-    from tasks.lib.privacy import CENTRE_OFFSET_FRACTION, persistent_zone
+    from domain.algorithms.geo import haversine_m
+    from domain.algorithms.privacy import CENTRE_OFFSET_FRACTION, persistent_zone
 
     zone = Zone(46.05, 14.5, 400.0)
     shifts = []

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.lib.streams import FORMAT_VERSION, SCALES, decode_track, encode_track
-from tasks.lib.synthetic import synthetic_track
-from tasks.lib.track import COLUMNS, Track
+from domain.algorithms.streams import FORMAT_VERSION, SCALES, decode_track, encode_track
+from domain.algorithms.track import COLUMNS, Track
+from tests.support.synthetic import synthetic_track
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 

@@ -9,9 +9,9 @@ import gpxpy
 import numpy as np
 import pytest
 
-from tasks.lib.geo import EARTH_RADIUS_M, haversine_m, to_local_xy
-from tasks.lib.synthetic import synthetic_track, to_gpx, track_along
-from tasks.lib.track import COLUMNS, Track
+from domain.algorithms.geo import EARTH_RADIUS_M, haversine_m, to_local_xy
+from domain.algorithms.track import COLUMNS, Track
+from tests.support.synthetic import synthetic_track, to_gpx, track_along
 
 GPX_NS = {"g": "http://www.topografix.com/GPX/1/1",
           "tpx": "http://www.garmin.com/xmlschemas/TrackPointExtension/v1"}

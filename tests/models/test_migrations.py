@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from config.embedded import create_database, drop_database
+from devstack.embedded import create_database, drop_database
 from models import migrate
 from tests.support.services import ENV_DB, database_url_for
 

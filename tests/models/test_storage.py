@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from config.embedded import free_port
+from devstack.embedded import free_port
 from models.storage import LocalStorage, S3Storage, StorageError
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from config import normalize_database_url
-from config.embedded import EmbeddedPostgres, EmbeddedRedis, local_postgres_ok, port_open
+from devstack.embedded import EmbeddedPostgres, EmbeddedRedis, local_postgres_ok, port_open
 
 ENV_DB = "STRAVA_TEST_SERVER_DB_URL"
 ENV_REDIS = "STRAVA_TEST_SERVER_REDIS_URL"

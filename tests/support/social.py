@@ -13,7 +13,7 @@ FEED_HOOKS = ("fan_out_activity", "enqueue_follow", "enqueue_unfollow", "enqueue
 def record_feed_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
     """Replace the feed hooks with a recorder: these tests check what the services ask of the feed, and the
     feed's own behaviour is tested in test_feed.py."""
-    from tasks import feed
+    from domain.feed import fanout as feed
 
     calls: list[tuple[Any, ...]] = []
     for name in FEED_HOOKS:

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from domain.algorithms.geo import haversine_m
+from domain.algorithms.polylines import decode
 from models.feed import Entry, FeedStore, author_built_key, author_key, built_key, feed_key, member
-from tasks.lib.geo import haversine_m
-from tasks.lib.polylines import decode
-from tasks.lib.synthetic import synthetic_track, to_gpx
+from tests.support.synthetic import synthetic_track, to_gpx
 from tests.support.uploads import upload_and_wait
 
 API = "/api/v1"
@@ -92,19 +92,21 @@ def test_lazy_trim_keeps_feeds_bounded_and_reads_exact(redis_clean):
 
 
 def test_enqueue_helpers_never_fail_the_request(app, monkeypatch, caplog):
-    from tasks import feed
+    from domain.feed import fanout as feed
+    from tasks import feed as feed_tasks
 
     def broker_down(*_: Any, **__: Any) -> None:
         raise ConnectionRefusedError("broker down")
 
-    for task in (feed.backfill_task, feed.remove_author_task, feed.item_changed_task, feed.item_removed_task):
+    for task in (feed_tasks.backfill_task, feed_tasks.remove_author_task, feed_tasks.item_changed_task,
+                 feed_tasks.item_removed_task):
         monkeypatch.setattr(task, "apply_async", broker_down)
     with app.app_context():
         feed.enqueue_follow(1, 2)
         feed.enqueue_unfollow(1, 2)
         feed.enqueue_item_changed("post", 3)
         feed.enqueue_item_removed("activity", 4, 1)
-    assert sum("could not enqueue feed." in r.getMessage() for r in caplog.records) == 4
+    assert sum("could not send job feed." in r.getMessage() for r in caplog.records) == 4
     with pytest.raises(ValueError):
         feed.enqueue_item_changed("comment", 1)
 

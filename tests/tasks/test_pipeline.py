@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from models import Activity, Upload, db
-from tasks.lib.synthetic import synthetic_track, to_gpx
+from tests.support.synthetic import synthetic_track, to_gpx
 from tests.support.uploads import upload, upload_and_wait, wait_for
 
 pytestmark = pytest.mark.pipeline
@@ -162,7 +162,7 @@ def test_sweeper_recovers_an_upload_whose_message_was_lost(app, live_client, liv
 
 def test_sweeper_resumes_an_upload_whose_worker_died_mid_stage(app, live_client, live_login, run_gpx):
     """A worker killed mid-task leaves the upload `processing` (and possibly the activity half done)."""
-    from tasks import maintenance, stages
+    from tasks import maintenance
 
     ann, ann_id = live_login("ann")
     done = upload_and_wait(live_client, ann, to_gpx(synthetic_track(seed=3, n_points=300)))
@@ -179,12 +179,13 @@ def test_sweeper_resumes_an_upload_whose_worker_died_mid_stage(app, live_client,
     again = wait_for(live_client, ann, done["id"])
     assert again["status"] == "ready" and again["activity_id"] == done["activity_id"]
     assert db.session.scalar(select(func.count()).select_from(Activity).where(Activity.user_id == ann_id)) == 1
-    assert stages.MAX_ATTEMPTS > 1
+    from domain.uploads import lifecycle
+    assert lifecycle.MAX_ATTEMPTS > 1
 
 
 def test_transient_failures_requeue_and_permanent_ones_fail(app, live_client, live_login):
+    from domain.uploads.lifecycle import MAX_ATTEMPTS, mark_failed_or_requeue
     from models.storage import StorageError
-    from tasks.stages import MAX_ATTEMPTS, mark_failed_or_requeue
 
     _, ann_id = live_login("ann")
     u = Upload(user_id=ann_id, storage_key="k", size_bytes=1, sha256="0" * 64, status="processing", attempts=1)
@@ -248,7 +249,7 @@ def _tcx_without_position(track) -> bytes:
 
 
 def test_a_later_stage_failing_for_good_keeps_the_activity_and_says_so(app, live_client, live_login):
-    from tasks.stages import mark_failed_or_requeue
+    from domain.uploads.lifecycle import mark_failed_or_requeue
 
     _, ann_id = live_login("ann")
     u = Upload(user_id=ann_id, storage_key="k", size_bytes=1, sha256="1" * 64, status="processing", attempts=1,

@@ -14,8 +14,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
+from domain.algorithms import push_plan
+from domain.algorithms.push_plan import Item, Recipient
+from domain.notifications import fcm as fcm_messages
+from domain.notifications import push as delivery
 from tasks import push
-from tasks.push import Item, Recipient
 from tests.support.fcm import FcmServer
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -29,7 +32,7 @@ NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
     ("03:00", None, "07:00", False), ("03:00", "07:00", "07:00", False), ("03:00", "bogus", "07:00", False),
 ])
 def test_quiet_hours_wrap_midnight(local, start, end, quiet):
-    assert push.in_quiet_hours(datetime.strptime(local, "%H:%M").time(), start, end) is quiet
+    assert push_plan.in_quiet_hours(datetime.strptime(local, "%H:%M").time(), start, end) is quiet
 
 
 def kudos(i: int, activity: int = 5, name: str = "Ann", **kw: Any) -> Item:
@@ -46,7 +49,7 @@ def test_bursts_of_kudos_collapse_and_messages_do_not():
     items = [kudos(1, name="Ann"), kudos(2, name="Cat"), kudos(3, name="Eve"), kudos(4, activity=6, name="Dan"),
              message(5), message(6), message(7, conversation=8),
              Item(8, "comment", NOW, 3, "Cat", {"activity_id": 5}, {"title": "Morning Run", "text": "Strong!"})]
-    pushes = push.plan(items, Recipient(now=NOW, badge=4))
+    pushes = push_plan.plan(items, Recipient(now=NOW, badge=4))
     assert [p.ids for p in pushes] == [(1, 2, 3), (4,), (5,), (6,), (7,), (8,)]
     burst = pushes[0].content
     assert burst["title"] == "3 new kudos on Morning Run" and burst["body"] == "Eve and 2 others gave kudos"
@@ -64,26 +67,26 @@ def test_what_gets_no_push():
     tokyo = ZoneInfo("Asia/Tokyo")
     local_noon = NOW.astimezone(tokyo)  # 21:00 in Tokyo
     quiet = Recipient(now=NOW, timezone="Asia/Tokyo", quiet_start="20:30", quiet_end="06:00")
-    assert local_noon.hour == 21 and push.skip_reason(kudos(1), quiet) == "quiet hours"
+    assert local_noon.hour == 21 and push_plan.skip_reason(kudos(1), quiet) == "quiet hours"
     # Arrived in quiet hours: never pushed, even by a run after they ended.
     later = Recipient(now=NOW + timedelta(hours=10), timezone="Asia/Tokyo", quiet_start="20:30", quiet_end="06:00",
                       max_age_s=86400)
-    assert push.skip_reason(kudos(1), later) == "quiet hours"
-    assert push.skip_reason(kudos(1, at=NOW + timedelta(hours=9, minutes=30)), later) is None
-    assert push.skip_reason(kudos(1), Recipient(now=NOW, settings={"kudos": False})) == "category off"
-    assert push.skip_reason(message(1), Recipient(now=NOW, settings={"chat": False})) == "category off"
-    assert push.skip_reason(message(1), Recipient(now=NOW, online=True)) == "online"
-    assert push.skip_reason(kudos(1), Recipient(now=NOW, online=True)) is None, "only chat is on the socket"
-    assert push.skip_reason(kudos(1), Recipient(now=NOW + timedelta(hours=7), max_age_s=6 * 3600)) == "stale"
-    assert push.plan([kudos(1), message(2)], Recipient(now=NOW, online=True))[0].ids == (1,)
+    assert push_plan.skip_reason(kudos(1), later) == "quiet hours"
+    assert push_plan.skip_reason(kudos(1, at=NOW + timedelta(hours=9, minutes=30)), later) is None
+    assert push_plan.skip_reason(kudos(1), Recipient(now=NOW, settings={"kudos": False})) == "category off"
+    assert push_plan.skip_reason(message(1), Recipient(now=NOW, settings={"chat": False})) == "category off"
+    assert push_plan.skip_reason(message(1), Recipient(now=NOW, online=True)) == "online"
+    assert push_plan.skip_reason(kudos(1), Recipient(now=NOW, online=True)) is None, "only chat is on the socket"
+    assert push_plan.skip_reason(kudos(1), Recipient(now=NOW + timedelta(hours=7), max_age_s=6 * 3600)) == "stale"
+    assert push_plan.plan([kudos(1), message(2)], Recipient(now=NOW, online=True))[0].ids == (1,)
 
 
 def test_messages_carry_platform_options():
-    content = push.plan([kudos(1), kudos(2)], Recipient(now=NOW, badge=2))[0].content
-    ios = push.build_message(content, "tok", "ios")
+    content = push_plan.plan([kudos(1), kudos(2)], Recipient(now=NOW, badge=2))[0].content
+    ios = fcm_messages.build_message(content, "tok", "ios")
     assert ios.apns.headers["apns-collapse-id"] == "kudos-5" and ios.apns.payload.aps.badge == 2
     assert ios.android.priority == "high" and ios.android.collapse_key == "kudos-5"
-    web = push.build_message(content, "tok", "web")
+    web = fcm_messages.build_message(content, "tok", "web")
     assert web.webpush.notification.tag == "kudos-5" and web.apns is None
 
 
@@ -158,8 +161,8 @@ def add_device(app: Any, user_id: int, token: str, platform: str = "ios") -> Non
 
 
 def notify(app: Any, user_id: int, kind: str, key: str, **kw: Any) -> int | None:
+    from domain.notifications.outbox import notify as write
     from models import db
-    from models.notification import notify as write
 
     def do() -> int | None:
         note_id = write(user_id, kind, key, **kw)
@@ -344,7 +347,7 @@ def test_running_twice_sends_once_per_device(app, fcm):
     add_device(app, ann, "ann-web", "web")
     send_message(app, ann, bob, 1)
     # A run that recorded its deliveries and died before sending: the next runs send them, once.
-    assert in_app(app, lambda: push.plan_user(ann)) == (1, 2)
+    assert in_app(app, lambda: delivery.plan_user(ann)) == (1, 2)
     results: list[dict[str, int]] = []
     threads = [threading.Thread(target=lambda: results.append(deliver(app, ann))) for _ in range(2)]
     for thread in threads:
@@ -402,14 +405,14 @@ def test_without_credentials_pushes_are_logged_and_skipped(app, fcm, caplog):
     add_device(app, ann, "ann-phone")
     app.config["FCM_ENDPOINT"] = ""
     send_message(app, ann, bob, 1)
-    with caplog.at_level("INFO", logger="tasks.push"):
+    with caplog.at_level("INFO", logger="domain.notifications.push"):
         assert deliver(app, ann)["skipped"] == 1
     assert fcm.requests == [] and deliveries(app, ann) == [("skipped", "ann-phone", 1)]
     assert "push not configured" in caplog.text
 
 
 def test_commit_schedules_one_task_per_window(app, fcm, redis_clean):
-    from models.notification import window_key
+    from domain.notifications.outbox import window_key
 
     ann, bob = make_user(app, "ann"), make_user(app, "bob")
     queue_len = lambda: redis_clean.llen("notify")  # noqa: E731

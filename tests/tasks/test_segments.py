@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from tasks.lib.geo import from_local_xy
-from tasks.lib.synthetic import to_gpx, track_along
+from domain.algorithms.geo import from_local_xy
+from tests.support.synthetic import to_gpx, track_along
 from tests.support.uploads import upload_and_wait
 
 pytestmark = pytest.mark.pipeline
@@ -216,8 +216,8 @@ def test_star_and_explore(live_client, live_login):
 def test_running_the_stage_again_changes_nothing(app, live_client, live_login, redis_clean):
     from sqlalchemy import text
 
+    from domain.segments import efforts as engine
     from models import db
-    from tasks import segments as engine
 
     ann, _ = live_login("ann")
     seg = make_segment(live_client, ann)
@@ -253,8 +253,8 @@ def test_a_rerun_finishes_what_a_crashed_run_left_undone(app, live_client, live_
     task must still put the effort on the boards and award it (not skip it as "nothing new")."""
     from sqlalchemy import text
 
+    from domain.segments import efforts as engine
     from models import db
-    from tasks import segments as engine
 
     ann, _ = live_login("ann")
     seg = make_segment(live_client, ann)

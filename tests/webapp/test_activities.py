@@ -9,14 +9,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tasks.lib.geo import haversine_m
-from tasks.lib.polylines import decode
-from tasks.lib.synthetic import synthetic_track, to_gpx
+from domain.algorithms.geo import haversine_m
+from domain.algorithms.polylines import decode
+from tests.support.synthetic import synthetic_track, to_gpx
 from tests.support.uploads import upload
 
 
 @pytest.fixture
 def ingest(app):
+    from domain.uploads import lifecycle
     from tasks import stages
 
     def run(resp) -> dict:
@@ -24,12 +25,11 @@ def ingest(app):
         upload_id = resp.json["id"]
         with app.app_context():
             try:
-                stages.ingest.run(upload_id)
+                stages.ingest.run(upload_id, last=True)
             except Exception as exc:  # Ignore for duplicates; ParseError for bad files
                 from celery.exceptions import Ignore
                 if not isinstance(exc, Ignore):
-                    stages.mark_failed_or_requeue(upload_id, exc)
-            stages.finish.run(upload_id)
+                    lifecycle.mark_failed_or_requeue(upload_id, exc)
         return resp.json
 
     return run

@@ -390,8 +390,9 @@ def sent_tasks(app, monkeypatch):
 def test_group_message_notifies_in_one_write_with_preferences_blocks_and_mutes(client, login, sent_tasks):
     """One INSERT … SELECT writes the members' notifications: the muted member, the one whose chat category
     is off and the one who blocked the sender after joining get none; one push task covers the rest."""
+    from domain.jobs import PUSH_DELIVER_USER as PUSH_TASK
+    from domain.jobs import PUSH_DELIVER_USERS as PUSH_MANY_TASK
     from models import Notification, db
-    from models.notification import PUSH_MANY_TASK, PUSH_TASK
 
     ann, ann_id = login("ann")
     bob, bob_id = login("bob")
@@ -424,8 +425,8 @@ def test_group_message_notifies_in_one_write_with_preferences_blocks_and_mutes(c
 def test_notify_many_keeps_notifys_rules_and_effects(client, app, login):
     """The bulk writer against the one-by-one writer: same rows (self, blocks, preferences, dedupe), the same
     live frames for in-app kinds, and pushes scheduled for the recipients written."""
+    from domain.notifications.outbox import notify, notify_many
     from models import Notification, db
-    from models.notification import notify, notify_many
     from models.pubsub import pubsub
 
     ann, ann_id = login("ann")
@@ -481,8 +482,8 @@ def test_deliver_users_fans_out_one_run_per_user(app, monkeypatch):
 def test_message_json_is_what_the_rest_schema_dumps():
     from datetime import UTC, datetime
 
+    from domain.chat.service import message_json
     from webapp.chat.schemas import MessageSchema
-    from webapp.chat.service import message_json
 
     for avatar in (None, "https://cdn.example.com/a.png"):
         message = {"id": 12, "conversation_id": 3, "client_id": "c-1", "body": "hi ✓",
@@ -580,7 +581,7 @@ def test_catch_up_after_an_id_misses_nothing_while_senders_race(app, committed_l
     """Several senders in several conversations at once, and a reader that repeatedly asks for "everything
     after the last id I saw": it must end with every message, each exactly once. Without numbering under the
     send lock a message numbered earlier but committed later would be skipped."""
-    from webapp.chat import service
+    from domain.chat import service
 
     monkeypatch.setitem(app.config, "CHAT_RATE_LIMIT_MESSAGES", 0)
     _, reader_id = committed_login("reader")

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from domain.algorithms.geo import haversine_m
+from domain.algorithms.polylines import decode
 from models.feed import feed_key, member
-from tasks.lib.geo import haversine_m
-from tasks.lib.polylines import decode
-from tasks.lib.synthetic import synthetic_track, to_gpx
+from tests.support.synthetic import synthetic_track, to_gpx
 from tests.support.uploads import upload
 
 API = "/api/v1"
@@ -51,7 +51,7 @@ def keys(page: dict) -> list[tuple[str, int]]:
 def run(app) -> Callable[..., Any]:
     """Call a tasks.feed function as the worker would: inside an app context."""
     def call(name: str, *args: Any, **kwargs: Any) -> Any:
-        from tasks import feed as feed_tasks
+        from domain.feed import fanout as feed_tasks
 
         with app.app_context():
             return getattr(feed_tasks, name)(*args, **kwargs)
@@ -323,8 +323,7 @@ def test_the_feed_map_never_shows_a_privacy_zone(client, login, app, run):
     resp = upload(client, ann, to_gpx(track), "a.gpx")
     assert resp.status_code == 201, resp.json
     with app.app_context():
-        stages.ingest.run(resp.json["id"])
-        stages.finish.run(resp.json["id"])
+        stages.ingest.run(resp.json["id"], last=True)
     activity_id = client.get(f"{API}/uploads/{resp.json['id']}", headers=ann).json["activity_id"]
     run("fan_out_activity", activity_id)
 
@@ -341,7 +340,7 @@ def test_the_feed_map_never_shows_a_privacy_zone(client, login, app, run):
 def test_bad_arguments(client, login):
     ann, _ = login("ann")
     assert client.get(f"{API}/feed?cursor=not-a-cursor", headers=ann).status_code == 400
-    from webapp.pagination import encode_cursor
+    from domain.pagination import encode_cursor
 
     assert client.get(f"{API}/feed?cursor={encode_cursor(1.0, 'x:1')}", headers=ann).status_code == 400
     assert client.get(f"{API}/feed?limit=0", headers=ann).status_code == 422
@@ -383,8 +382,7 @@ def test_page_is_the_schema_dump_and_matches_the_activity_endpoint(client, login
     resp = upload(client, ann, to_gpx(track), "a.gpx")
     assert resp.status_code == 201, resp.json
     with app.app_context():
-        stages.ingest.run(resp.json["id"])
-        stages.finish.run(resp.json["id"])
+        stages.ingest.run(resp.json["id"], last=True)
     gps = client.get(f"{API}/uploads/{resp.json['id']}", headers=ann).json["activity_id"]
     plain = manual(client, ann, minutes=3, name="Easy", visibility="followers")
     cats = manual(client, cat, minutes=4, name="Cat's run", elevation_gain_m=12.5)

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from webapp.groups.service import competition_ranks, iso_week_start
+from domain.social.groups import competition_ranks, iso_week_start
 
 API = "/api/v1"
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.embedded import free_port
+from devstack.embedded import free_port
 
 
 def test_healthz_and_readyz(client):

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tasks.lib.geo import haversine_m
+from domain.algorithms.geo import haversine_m
 
 HOME = (52.5200, 13.4050)
 ZONE_R = 200.0
@@ -401,9 +401,9 @@ def test_points_without_position_are_withheld_from_others(client, login):
 
 
 def test_live_hidden_mask_matches_live_point_hidden():
-    """The vectorised mask is the per-point rule of tasks.lib.privacy, not a second one."""
-    from tasks.lib.privacy import Zone, live_point_hidden
-    from webapp.live.service import live_hidden_mask
+    """The vectorised mask is the per-point rule of domain.algorithms.privacy, not a second one."""
+    from domain.algorithms.privacy import Zone, live_point_hidden
+    from domain.live.service import live_hidden_mask
 
     rng = np.random.default_rng(7)
     for trial in range(20):
@@ -424,8 +424,8 @@ def test_live_hidden_mask_matches_live_point_hidden():
 def test_gpx_of_a_session_parses_back_through_the_ingest_parser():
     from types import SimpleNamespace
 
-    from tasks.lib.parsing import parse_bytes
-    from webapp.live.service import build_gpx
+    from domain.algorithms.parsing import parse_bytes
+    from domain.live.service import build_gpx
 
     pts = [SimpleNamespace(time=T0 + timedelta(seconds=i), lat=HOME[0] + i * 1e-4, lng=HOME[1], ele=30.0 + i,
                            hr=130 + i, cadence=80, power=200 + i) for i in range(10)]

@@ -84,8 +84,8 @@ def test_repeats_notify_once(client, app, login):
         client.post(f"/api/v1/activities/{activity_id}/kudos", headers=bob)
     assert unread(client, ann) == 1
     # A stage that runs twice writes the same key twice: the second write is a no-op.
+    from domain.notifications.outbox import notify
     from models import db
-    from models.notification import notify
 
     with app.app_context():
         key = f"kudos:activity:{activity_id}:{bob_id}"
@@ -126,7 +126,7 @@ def test_no_notification_across_a_block(client, app, login):
     # ...and nothing new can come from them: the activity is hidden from them, and notify refuses anyway.
     assert client.post(f"/api/v1/activities/{activity_id}/comments", json={"text": "hi"},
                        headers=bob).status_code == 404
-    from models.notification import notify
+    from domain.notifications.outbox import notify
 
     with app.app_context():
         assert notify(ann_id, "comment", "comment:test", actor_id=bob_id) is None
@@ -243,8 +243,8 @@ def test_a_notification_goes_out_live_as_the_same_json_as_the_list(client, login
 
 
 def test_the_frame_waits_for_the_commit_and_a_rollback_sends_nothing(client, app, login, listen):
+    from domain.notifications.outbox import notify
     from models import db
-    from models.notification import notify
 
     _, ann_id = login("ann")
     frames = listen(ann_id)
@@ -263,8 +263,8 @@ def test_the_frame_waits_for_the_commit_and_a_rollback_sends_nothing(client, app
 
 
 def test_chat_messages_are_push_only(client, app, login, listen):
+    from domain.notifications.outbox import notify
     from models import db
-    from models.notification import notify
 
     ann, ann_id = login("ann")
     _, bob_id = login("bob")

@@ -6,7 +6,8 @@ from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from webapp.activities import service
+from domain import visibility
+from domain.activities import service
 from webapp.activities.schemas import (
     ActivityListArgsSchema,
     ActivityPageSchema,
@@ -40,7 +41,7 @@ class ActivityById(MethodView):
     def get(self, activity_id: int) -> dict[str, Any]:
         """An activity as the viewer may see it (others get the privacy-filtered map)"""
         user = current_user()
-        activity, owner = service.get_visible(user, activity_id)
+        activity, owner = visibility.get_visible(user, activity_id)
         return service.serialize(user, activity, owner)
 
     @blp.arguments(ActivityPatchSchema)

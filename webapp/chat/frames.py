@@ -21,9 +21,9 @@ import marshmallow as ma
 from flask import current_app
 from marshmallow import validate
 
-from webapp.chat import service
+from domain.chat import service
+from domain.chat.service import ChatError
 from webapp.chat.schemas import MessageCreateSchema
-from webapp.chat.service import ChatError
 from webapp.realtime.frames import Connection, Frame, FrameError, handler, on_connect
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 
+from domain.chat import service
 from webapp.auth import current_user
-from webapp.chat import service
 from webapp.chat.schemas import (
     ConversationCreateSchema,
     ConversationListArgsSchema,
@@ -27,38 +25,17 @@ from webapp.chat.schemas import (
     ReadSchema,
     ReadStateSchema,
 )
-from webapp.chat.service import ChatError
 
 blp = Blueprint("chat", __name__, url_prefix="/api/v1",
                 description="Chat: direct and group conversations, messages, read receipts and members "
                             "(the socket carries the same messages live)")
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def refusals(view: F) -> F:
-    """Turn a service refusal into flask-smorest's JSON error (with Retry-After on 429)."""
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return view(*args, **kwargs)
-        except ChatError as exc:
-            extra: dict[str, Any] = {}
-            if exc.field:
-                extra["errors"] = {"json": {exc.field: [exc.message]}}
-            if exc.retry_after is not None:
-                extra["headers"] = {"Retry-After": str(exc.retry_after)}
-            abort(exc.status, message=exc.message, **extra)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @blp.route("/conversations")
 class Conversations(MethodView):
     @blp.arguments(ConversationListArgsSchema, location="query")
     @blp.response(200, ConversationPageSchema)
-    @refusals
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """The signed-in athlete's conversations, most recent activity first, with last message and unread count"""
         return service.list_conversations(current_user().id, args["cursor"], args["limit"])
@@ -67,7 +44,6 @@ class Conversations(MethodView):
     @blp.response(201, ConversationSchema)
     @blp.alt_response(200, schema=ConversationSchema,
                       description="The direct conversation of this pair, or the group's chat, already existed")
-    @refusals
     def post(self, data: dict[str, Any]) -> tuple[dict[str, Any], int]:
         """Start a direct conversation (one per pair) or a group conversation (optionally a group's chat)
 
@@ -88,14 +64,12 @@ class Conversations(MethodView):
 @blp.route("/conversations/<int:conversation_id>")
 class ConversationById(MethodView):
     @blp.response(200, ConversationSchema)
-    @refusals
     def get(self, conversation_id: int) -> dict[str, Any]:
         """A conversation with all its members and their read receipts (members only: 404 otherwise)"""
         return service.describe(current_user().id, conversation_id)
 
     @blp.arguments(ConversationPatchSchema)
     @blp.response(200, ConversationSchema)
-    @refusals
     def patch(self, changes: dict[str, Any], conversation_id: int) -> dict[str, Any]:
         """Rename a group conversation (admins) and/or mute it for yourself"""
         return service.update_conversation(current_user().id, conversation_id, changes)
@@ -105,7 +79,6 @@ class ConversationById(MethodView):
 class Messages(MethodView):
     @blp.arguments(MessageHistoryArgsSchema, location="query")
     @blp.response(200, MessagePageSchema)
-    @refusals
     def get(self, args: dict[str, Any], conversation_id: int) -> dict[str, Any]:
         """History by message id: newest first (default, before=<id>) or oldest first after=<id> (catch-up)
 
@@ -117,7 +90,6 @@ class Messages(MethodView):
     @blp.arguments(MessageCreateSchema)
     @blp.response(201, MessageSchema)
     @blp.alt_response(200, schema=MessageSchema, description="A resend: this client_id was already stored")
-    @refusals
     def post(self, data: dict[str, Any], conversation_id: int) -> tuple[dict[str, Any], int]:
         """Send a message (idempotent per client_id); every member's sockets get it as chat.message
 
@@ -133,7 +105,6 @@ class Messages(MethodView):
 class Read(MethodView):
     @blp.arguments(ReadSchema)
     @blp.response(200, ReadStateSchema)
-    @refusals
     def post(self, data: dict[str, Any], conversation_id: int) -> dict[str, Any]:
         """Read receipt: everything up to message_id is read (an older id changes nothing); members get chat.read"""
         return service.mark_read(current_user().id, conversation_id, data["message_id"])
@@ -144,7 +115,6 @@ class Members(MethodView):
     @blp.arguments(MemberAddSchema)
     @blp.response(201, MemberSchema)
     @blp.alt_response(200, schema=MemberSchema, description="Already a member: nothing changed")
-    @refusals
     def post(self, data: dict[str, Any], conversation_id: int) -> tuple[dict[str, Any], int]:
         """Add an athlete to a group conversation (admins; not across a block, private accounts as for direct)"""
         member, created = service.add_member(current_user().id, conversation_id, data["user_id"])
@@ -155,13 +125,11 @@ class Members(MethodView):
 class MemberById(MethodView):
     @blp.arguments(MemberPatchSchema)
     @blp.response(200, MemberSchema)
-    @refusals
     def patch(self, data: dict[str, Any], conversation_id: int, user_id: int) -> dict[str, Any]:
         """Promote to admin or demote to member (admins; the last admin can't step down)"""
         return service.set_role(current_user().id, conversation_id, user_id, data["role"])
 
     @blp.response(204)
-    @refusals
     def delete(self, conversation_id: int, user_id: int) -> None:
         """Remove a member (admins) or leave (your own id); the last admin leaving promotes the oldest member"""
         service.remove_member(current_user().id, conversation_id, user_id)

@@ -7,9 +7,9 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
+from domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageArgsSchema
 from models.chat import KINDS, ROLES
 from webapp.activities.schemas import AthleteRefSchema
-from webapp.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageArgsSchema
 
 WHO_MAY_MESSAGE = (
     "Anyone may start a direct conversation with (or add to a group conversation) an athlete with a public "

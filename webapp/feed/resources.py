@@ -6,10 +6,10 @@ from flask import Response, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from domain.feed import reading as service
+from domain.pagination import PageArgsSchema
 from webapp.auth import current_user
-from webapp.feed import service
 from webapp.feed.schemas import FeedPageSchema
-from webapp.pagination import PageArgsSchema
 
 blp = Blueprint("feed", __name__, url_prefix="/api/v1", description="The home feed")
 

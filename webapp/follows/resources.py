@@ -5,10 +5,10 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from domain.pagination import PageArgsSchema
+from domain.social import follows as service
 from webapp.auth import current_user
-from webapp.follows import service
 from webapp.follows.schemas import FollowStateSchema, UserPageSchema
-from webapp.pagination import PageArgsSchema
 
 blp = Blueprint("follows", __name__, url_prefix="/api/v1", description="Follows, follow requests and blocks")
 

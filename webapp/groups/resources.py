@@ -5,8 +5,9 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from domain.pagination import PageArgsSchema
+from domain.social import groups as service
 from webapp.auth import current_user
-from webapp.groups import service
 from webapp.groups.schemas import (
     GroupCreateSchema,
     GroupLeaderboardArgsSchema,
@@ -21,7 +22,6 @@ from webapp.groups.schemas import (
     GroupPostPageSchema,
     GroupSchema,
 )
-from webapp.pagination import PageArgsSchema
 
 blp = Blueprint("groups", __name__, url_prefix="/api/v1",
                 description="Groups (clubs): membership, join requests, discussion and weekly leaderboard")

@@ -3,10 +3,10 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
+from domain.pagination import MAX_LIMIT, PageArgsSchema
 from models.activity import SPORT_TYPES
 from models.group import JOIN_POLICIES
 from webapp.activities.schemas import AthleteRefSchema
-from webapp.pagination import MAX_LIMIT, PageArgsSchema
 
 #: Roles an owner may hand out with PATCH …/members/{user_id}; "owner" transfers ownership.
 ASSIGNABLE_ROLES = ("owner", "admin", "member")

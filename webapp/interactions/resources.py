@@ -7,8 +7,9 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from domain.pagination import PageArgsSchema
+from domain.social import interactions as service
 from webapp.auth import current_user
-from webapp.interactions import service
 from webapp.interactions.schemas import (
     CommentCreateSchema,
     CommentPageSchema,
@@ -16,7 +17,6 @@ from webapp.interactions.schemas import (
     KudoerPageSchema,
     KudosStateSchema,
 )
-from webapp.pagination import PageArgsSchema
 
 blp = Blueprint("interactions", __name__, url_prefix="/api/v1", description="Kudos and comments")
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import marshmallow as ma
 
+from domain.live import service
 from models.pubsub import pubsub
-from webapp.live import service
 from webapp.live.schemas import SocketPointBatchSchema
 from webapp.realtime.frames import Connection, Frame, FrameError, handler
 

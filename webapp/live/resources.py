@@ -5,8 +5,8 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from domain.live import service
 from webapp.auth import current_user
-from webapp.live import service
 from webapp.live.schemas import (
     FinishSchema,
     ListArgsSchema,
@@ -28,9 +28,8 @@ class LiveSessions(MethodView):
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Start a live session (one at a time: 409 while another is live)"""
         user = current_user()
-        with service.http_errors():
-            session = service.start(user, data)
-            return service.serialize(user.id, session, user)
+        session = service.start(user, data)
+        return service.serialize(user.id, session, user)
 
     @blp.arguments(ListArgsSchema, location="query")
     @blp.response(200, LiveSessionListSchema)
@@ -45,15 +44,13 @@ class LiveSessionById(MethodView):
     def get(self, session_id: int) -> dict[str, Any]:
         """A live session with its recent track as you may see it (others never see privacy-zone points)"""
         user = current_user()
-        with service.http_errors():
-            session, owner = service.get_visible(user.id, session_id)
-            return service.serialize(user.id, session, owner)
+        session, owner = service.get_visible(user.id, session_id)
+        return service.serialize(user.id, session, owner)
 
     @blp.response(204)
     def delete(self, session_id: int) -> None:
         """Discard a live session and its points (owner only)"""
-        with service.http_errors():
-            service.discard(current_user(), session_id)
+        service.discard(current_user(), session_id)
 
 
 @blp.route("/live-sessions/<int:session_id>/points")
@@ -62,8 +59,7 @@ class LivePoints(MethodView):
     @blp.response(200, PointsResultSchema)
     def post(self, data: dict[str, Any], session_id: int) -> dict[str, Any]:
         """Append a batch of points (owner only; times strictly increasing; a resent batch is not duplicated)"""
-        with service.http_errors():
-            return service.add_points(current_user().id, session_id, data["points"])
+        return service.add_points(current_user().id, session_id, data["points"])
 
 
 @blp.route("/live-sessions/<int:session_id>/finish")
@@ -72,5 +68,4 @@ class FinishLiveSession(MethodView):
     @blp.response(200, LiveSessionSchema)
     def post(self, data: dict[str, Any], session_id: int) -> dict[str, Any]:
         """End the session; with save=true it becomes an activity through the upload pipeline (upload_id)"""
-        with service.http_errors():
-            return service.finish(current_user(), session_id, data["save"])
+        return service.finish(current_user(), session_id, data["save"])

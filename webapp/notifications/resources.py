@@ -5,10 +5,10 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from domain.notifications import inbox as service
+from domain.pagination import PageArgsSchema
 from webapp.auth import current_user
-from webapp.notifications import service
 from webapp.notifications.schemas import MarkReadSchema, NotificationPageSchema, UnreadCountSchema
-from webapp.pagination import PageArgsSchema
 
 blp = Blueprint("notifications", __name__, url_prefix="/api/v1", description="In-app notifications")
 

@@ -5,8 +5,8 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from domain.social import posts as service
 from webapp.auth import current_user
-from webapp.posts import service
 from webapp.posts.schemas import PostCreateSchema, PostPatchSchema, PostSchema
 
 blp = Blueprint("posts", __name__, url_prefix="/api/v1", description="Posts, shared activities and group posts")

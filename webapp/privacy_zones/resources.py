@@ -9,9 +9,9 @@ from flask_smorest import Blueprint, abort
 from marshmallow import validate
 from sqlalchemy import func, select
 
+from domain.algorithms.privacy import Zone, persistent_zone
+from domain.privacy import public_view
 from models import PrivacyZone, User, db
-from tasks import maintenance
-from tasks.lib.privacy import Zone, persistent_zone
 from webapp.auth import current_user
 
 blp = Blueprint("privacy_zones", __name__, url_prefix="/api/v1",
@@ -33,10 +33,10 @@ class PrivacyZoneSchema(ma.Schema):
 
 def privacy_changed(user: User) -> None:
     """Every activity's public view must be recomputed: reads recompute stale ones at once (see
-    webapp.activities.service.current_public), a background task catches up the rest."""
+    domain.privacy.public_view.current_public), a background task catches up the rest."""
     user.privacy_version += 1
     db.session.commit()
-    maintenance.enqueue_privacy_refresh(user.id)
+    public_view.enqueue_refresh(user.id)
 
 
 @blp.route("/me/privacy-zones")

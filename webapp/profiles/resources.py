@@ -5,8 +5,8 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from domain.social import profiles as service
 from webapp.auth import current_user
-from webapp.profiles import service
 from webapp.profiles.schemas import PreferencesSchema, ProfileSchema, PublicProfileSchema
 
 blp = Blueprint("profiles", __name__, url_prefix="/api/v1", description="Athlete profiles and preferences")

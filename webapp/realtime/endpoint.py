@@ -21,6 +21,7 @@ from simple_websocket import ConnectionClosed
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
+from domain.errors import STATUS_CODES, Refusal
 from models import User, db
 from models.pubsub import Frame, pubsub
 from webapp import auth
@@ -48,8 +49,6 @@ EXPIRY_WARNING_S = 60.0
 ws_bp = Blueprint("realtime_ws", __name__)
 
 # HTTP statuses raised by shared service code (flask_smorest.abort) → error frame codes.
-_STATUS_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "conflict",
-                 410: "gone", 413: "too_large", 422: "invalid", 429: "rate_limited", 503: "unavailable"}
 
 
 class Rejected(Exception):
@@ -153,7 +152,7 @@ def _http_error_frame(exc: HTTPException) -> Frame:
     status = exc.code or 500
     data = getattr(exc, "data", None) or {}
     extra = {"errors": data["errors"]} if data.get("errors") else {}
-    return error_frame(_STATUS_CODES.get(status, "error"), str(data.get("message") or exc.description), status,
+    return error_frame(STATUS_CODES.get(status, "error"), str(data.get("message") or exc.description), status,
                        **extra)
 
 
@@ -204,7 +203,9 @@ def _call(handler: frames.Handler, conn: Connection, frame: Frame) -> Frame | No
         return handler(conn, frame)
     except frames.FrameError as exc:
         return exc.frame()
-    except HTTPException as exc:  # service code shared with the REST views aborts with HTTP errors
+    except Refusal as exc:
+        return error_frame(exc.code, exc.message, exc.status, **({"errors": exc.errors} if exc.errors else {}))
+    except HTTPException as exc:  # e.g. a schema's load aborting the way it does in a REST view
         return _http_error_frame(exc)
     except ValidationError as exc:
         return error_frame("invalid", "The frame's fields are not valid.", 422, errors=exc.messages)

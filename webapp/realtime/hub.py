@@ -31,6 +31,7 @@ import redis
 from simple_websocket import ConnectionClosed
 
 from models.pubsub import CONTROL_PREFIX, REVOKE_TYPE, Frame, encode, pubsub
+from webapp.realtime.frames import FrameError
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +137,6 @@ class Connection:
         return self.send_text(encode(frame).decode())
 
     def subscribe(self, channel: str) -> None:
-        from webapp.realtime.frames import FrameError
-
         if channel in self.channels:
             return
         if len(self.channels) >= self.settings.max_subscriptions:

@@ -5,9 +5,9 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from domain.pagination import PageArgsSchema
+from domain.segments import service
 from webapp.auth import current_user
-from webapp.pagination import PageArgsSchema
-from webapp.segments import service
 from webapp.segments.schemas import (
     AchievementPageSchema,
     EffortPageSchema,

@@ -6,8 +6,8 @@ from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
+from domain.uploads import service
 from webapp.auth import current_user
-from webapp.uploads import service
 from webapp.uploads.schemas import (
     BatchSchema,
     UploadFileSchema,

@@ -1,0 +1,132 @@
+"""The ingest stage's I/O around the pure pipeline: load the file, summarize, store — idempotently."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+
+from domain.algorithms.parsing import normalize, parse_bytes, parse_health_workout
+from domain.algorithms.summary import ActivitySummary, summarize
+from domain.algorithms.track import ParseError, Track
+from domain.privacy.settings import privacy_seed, privacy_settings
+from models import Activity, ActivityStream, Upload, User, db
+from models.storage import storage
+
+log = logging.getLogger(__name__)
+
+
+def guess_sport(track: Track, avg_speed_mps: float | None) -> str:
+    """When neither the file nor the athlete names the sport: a ride is fast, a walk is slow."""
+    if track.sport:
+        return track.sport
+    if avg_speed_mps is None:
+        return "other"
+    if avg_speed_mps >= 5.5:
+        return "cycling"
+    return "running" if avg_speed_mps >= 1.9 else "walking"
+
+
+def default_name(sport: str, start: datetime, tz_name: str) -> str:
+    """"Morning Run", "Evening Ride"… in the athlete's own time zone."""
+    try:
+        hour = start.astimezone(ZoneInfo(tz_name)).hour
+    except Exception:
+        hour = start.hour
+    part = ("Night" if hour < 5 else "Morning" if hour < 12 else "Lunch" if hour < 14
+            else "Afternoon" if hour < 18 else "Evening" if hour < 22 else "Night")
+    noun = {"running": "Run", "cycling": "Ride", "swimming": "Swim", "walking": "Walk", "hiking": "Hike",
+            "strength": "Workout"}.get(sport, "Activity")
+    return f"{part} {noun}"
+
+
+def activity_values(upload: Upload, user: User, track: Track, summary: ActivitySummary,
+                    privacy_version: int) -> dict[str, Any]:
+    m = summary.metrics
+    reported = getattr(track, "totals", None) or {}
+    distance, moving = m.distance_m, m.moving_time_s
+    # A file that says how far it went (an Apple Health workout, a trainer's session) is believed where the
+    # track itself can't tell: indoors, or a route of a couple of points.
+    if reported.get("distance_m", 0) > 0 and distance < 0.5 * reported["distance_m"]:
+        distance = float(reported["distance_m"])
+    if moving <= 0 and reported.get("duration_s", 0) > 0:
+        moving = min(float(reported["duration_s"]), m.elapsed_time_s or float(reported["duration_s"]))
+    avg_speed = distance / moving if moving > 0 and distance > 0 else m.avg_speed_mps
+    sport = upload.sport_type or guess_sport(track, avg_speed)
+    start = datetime.fromtimestamp(float(track.time[0]), UTC)
+    details = m.as_dict()
+    owner_map = summary.owner_map
+    return {
+        "user_id": user.id, "upload_id": upload.id, "source_sha256": upload.sha256,
+        "external_id": upload.external_id,
+        "name": (upload.name or track.name or default_name(sport, start, user.preferences.timezone))[:255],
+        "description": upload.description or "", "sport_type": sport,
+        "visibility": upload.visibility or user.preferences.default_visibility,
+        "start_time": start, "device": (track.device or None) and track.device[:255],
+        "distance_m": distance, "elapsed_time_s": m.elapsed_time_s, "moving_time_s": moving,
+        "elevation_gain_m": m.elevation_gain_m, "elevation_loss_m": m.elevation_loss_m,
+        "avg_speed_mps": avg_speed, "max_speed_mps": m.max_speed_mps, "avg_hr": m.avg_hr,
+        "max_hr": m.max_hr, "avg_cadence": m.avg_cadence, "avg_power": m.avg_power, "max_power": m.max_power,
+        "avg_temp": m.avg_temp,
+        "details": {k: details.get(k) for k in ("splits_metric", "splits_standard", "laps", "best_efforts",
+                                                  "elev_high_m", "elev_low_m")},
+        "has_gps": track.has_gps, "point_count": len(track),
+        "start_lat": m.start_latlng[0] if m.start_latlng else None,
+        "start_lng": m.start_latlng[1] if m.start_latlng else None,
+        "end_lat": m.end_latlng[0] if m.end_latlng else None,
+        "end_lng": m.end_latlng[1] if m.end_latlng else None,
+        "min_lat": m.bounds[0] if m.bounds else None, "min_lng": m.bounds[1] if m.bounds else None,
+        "max_lat": m.bounds[2] if m.bounds else None, "max_lng": m.bounds[3] if m.bounds else None,
+        "polyline": owner_map.polyline if owner_map else None,
+        "summary_polyline": owner_map.summary_polyline if owner_map else None,
+        "public": summary.public, "privacy_version": privacy_version,
+    }
+
+
+def ingest_upload(upload: Upload) -> str:
+    """Store the upload's activity. Returns "stored" (also when an earlier run of this upload stored it)
+    or "duplicate" (the athlete already has this file as another activity)."""
+    try:
+        data = storage.get(upload.storage_key)
+    except KeyError:
+        raise ParseError("The uploaded file could not be found in storage; please upload it again.") from None
+    if upload.data_type == "health":
+        track = normalize(parse_health_workout(data, upload.part or 0))
+    else:
+        track = normalize(parse_bytes(data, upload.data_type or "gpx"))
+    user = db.session.get(User, upload.user_id)
+    if user is None:  # the account was deleted meanwhile
+        raise ParseError("The account no longer exists.")
+    zones, hide_m = privacy_settings(user)
+    privacy_version = user.privacy_version
+    seed = privacy_seed(user.id, upload.sha256)
+    summary = summarize(track, upload.sport_type or track.sport, zones, hide_start_end_m=hide_m, seed=seed)
+    values = activity_values(upload, user, track, summary, privacy_version)
+
+    # No ON CONFLICT target: either unique index (same file for this athlete, or this upload already
+    # stored by an earlier run) turns the insert into a no-op, and the lookup below says which.
+    activity_id = db.session.scalar(insert(Activity).values(**values).on_conflict_do_nothing().returning(Activity.id))
+    if activity_id is None:
+        existing = db.session.execute(
+            select(Activity.id, Activity.upload_id).where(
+                (Activity.upload_id == upload.id)
+                | ((Activity.user_id == upload.user_id) & (Activity.source_sha256 == upload.sha256)))
+        ).first()
+        if existing is None:  # lost a race with a delete; let the retry sort it out
+            raise ParseError("The activity changed while it was being processed; please upload it again.")
+        if existing.upload_id != upload.id:
+            upload.status, upload.stage, upload.activity_id = "duplicate", None, existing.id
+            upload.error = "This file was already uploaded."
+            db.session.commit()
+            return "duplicate"
+        activity_id = existing.id
+    db.session.execute(insert(ActivityStream).values(
+        activity_id=activity_id, point_count=len(track), data=summary.stream_blob).on_conflict_do_nothing())
+    upload.activity_id = activity_id
+    upload.stage = "stored"
+    db.session.commit()
+    return "stored"

@@ -1,0 +1,221 @@
+"""Activity reads and writes, with visibility and privacy enforced on every path.
+
+Who sees what: the owner sees everything. Anyone else needs the activity's visibility to allow them
+(``everyone``; ``followers`` and any activity of a private account need an accepted follow; ``only_me``
+nobody), no block between them, and then gets the privacy-filtered geometry only. Everyone else gets 404,
+never 403, so hidden activities can't be probed for.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from flask import current_app
+from sqlalchemy import and_, delete, exists, or_, select
+
+from domain.activities.ingest import default_name
+from domain.algorithms.metrics import derived_streams, resample_indices
+from domain.algorithms.privacy import apply_privacy
+from domain.algorithms.streams import decode_track
+from domain.algorithms.track import Track
+from domain.errors import refuse
+from domain.feed import fanout as feed
+from domain.pagination import decode_cursor, encode_cursor
+from domain.privacy.public_view import current_public
+from domain.privacy.settings import hidden_points
+from domain.segments import rematch as boards
+from domain.segments.efforts import segments_touched_by
+from domain.segments.service import activity_achievements
+from domain.visibility import get_own, get_visible
+from models import Activity, ActivityStream, Kudos, Upload, User, db, social
+from models.storage import storage
+
+
+def _latlng(lat: float | None, lng: float | None) -> list[float] | None:
+    return [lat, lng] if lat is not None and lng is not None else None
+
+
+def serialize(viewer: User, activity: Activity, owner: User, *, kudoed: bool | None = None) -> dict[str, Any]:
+    """The activity as ``viewer`` may see it; ``kudoed`` spares the query when a list already knows it."""
+    is_owner = viewer.id == owner.id
+    details = activity.details or {}
+    out: dict[str, Any] = {
+        c: getattr(activity, c) for c in (
+            "id", "name", "description", "sport_type", "visibility", "manual", "device", "distance_m",
+            "elapsed_time_s", "moving_time_s", "elevation_gain_m", "elevation_loss_m", "avg_speed_mps",
+            "max_speed_mps", "avg_hr", "max_hr", "avg_cadence", "avg_power", "max_power", "avg_temp",
+            "perceived_exertion", "has_gps", "external_id", "created_at", "updated_at", "kudos_count",
+            "comment_count")
+    }
+    if kudoed is None:
+        kudoed = bool(db.session.scalar(
+            select(exists().where(Kudos.activity_id == activity.id, Kudos.user_id == viewer.id))))
+    out["has_kudoed"] = kudoed
+    out["athlete"] = {"id": owner.id, "display_name": owner.display_name, "avatar_url": owner.avatar_url}
+    out["start_date"] = activity.start_time
+    out["notes"] = activity.notes if is_owner else None
+    out["upload_id"] = activity.upload_id if is_owner else None
+    for key in ("splits_metric", "splits_standard", "laps", "best_efforts"):
+        out[key] = details.get(key) or []
+    out["achievements"] = activity_achievements(activity.id, include_hidden=is_owner)
+    if is_owner:
+        out["start_latlng"] = _latlng(activity.start_lat, activity.start_lng)
+        out["end_latlng"] = _latlng(activity.end_lat, activity.end_lng)
+        out["bounds"] = ([activity.min_lat, activity.min_lng, activity.max_lat, activity.max_lng]
+                         if activity.min_lat is not None else None)
+        out["map"] = ({"polyline": activity.polyline, "summary_polyline": activity.summary_polyline,
+                       "polylines": [activity.polyline]} if activity.polyline else None)
+    else:
+        public = current_public(activity, owner) or {}
+        out["start_latlng"] = public.get("start_latlng")
+        out["end_latlng"] = public.get("end_latlng")
+        out["bounds"] = public.get("bounds")
+        out["map"] = public.get("map")
+    return out
+
+
+def update(viewer: User, activity_id: int, changes: dict[str, Any]) -> Activity:
+    activity = get_own(viewer, activity_id)
+    visibility_changed = changes.get("visibility", activity.visibility) != activity.visibility
+    for key, value in changes.items():
+        setattr(activity, key, value)
+    db.session.commit()
+    if visibility_changed:  # boards show only efforts of `everyone` activities; feeds follow visibility too
+        boards.enqueue_rebuild(segments_touched_by(activity.id))
+        feed.enqueue_item_changed("activity", activity.id)
+    return activity
+
+
+def delete_activity(viewer: User, activity_id: int) -> None:
+    """Remove the activity, its streams, and the uploads (and stored files) it came from."""
+    activity = get_own(viewer, activity_id)
+    touched = segments_touched_by(activity.id)
+    uploads = list(db.session.scalars(select(Upload).where(Upload.activity_id == activity.id)))
+    keys = {u.storage_key for u in uploads if u.storage_key}
+    db.session.execute(delete(Upload).where(Upload.activity_id == activity.id))
+    author_id = activity.user_id
+    db.session.delete(activity)
+    db.session.commit()
+    boards.enqueue_rebuild(touched)
+    feed.enqueue_item_removed("activity", activity_id, author_id)
+    for key in keys:
+        still_used = db.session.scalar(select(Upload.id).where(Upload.storage_key == key).limit(1))
+        if still_used is None:
+            try:
+                storage.delete(key)
+            except Exception:
+                current_app.logger.warning("could not delete stored object %s", key, exc_info=True)
+
+
+def create_manual(viewer: User, data: dict[str, Any]) -> Activity:
+    start: datetime = data["start_date"].astimezone(UTC)
+    if start > datetime.now(UTC) + timedelta(days=1):
+        refuse(422, "The start date is in the future.", errors={"json": {"start_date": ["In the future."]}})
+    elapsed = float(data["elapsed_time_s"])
+    distance = float(data.get("distance_m") or 0.0)
+    activity = Activity(
+        user_id=viewer.id, manual=True, sport_type=data["sport_type"], start_time=start,
+        name=data.get("name") or default_name(data["sport_type"], start, viewer.preferences.timezone),
+        description=data.get("description") or "",
+        visibility=data.get("visibility") or viewer.preferences.default_visibility,
+        distance_m=distance, elapsed_time_s=elapsed, moving_time_s=elapsed,
+        avg_speed_mps=distance / elapsed if distance else None,
+        elevation_gain_m=data.get("elevation_gain_m"), avg_hr=data.get("avg_hr"),
+        perceived_exertion=data.get("perceived_exertion"), notes=data.get("notes"),
+        details={}, has_gps=False, point_count=0, privacy_version=viewer.privacy_version,
+    )
+    db.session.add(activity)
+    db.session.commit()
+    return activity
+
+
+def list_for_user(viewer: User, user_id: int, args: dict[str, Any]) -> dict[str, Any]:
+    owner = db.session.get(User, user_id)
+    if owner is None or (owner.id != viewer.id and social.is_blocked_either_way(viewer.id, owner.id)):
+        refuse(404, "Athlete not found.")
+    query = select(Activity).where(Activity.user_id == owner.id)
+    if owner.id != viewer.id:
+        allowed = ["everyone", "followers"] if (social.is_follower(viewer.id, owner.id)) else (
+            [] if owner.is_private else ["everyone"])
+        query = query.where(Activity.visibility.in_(allowed))
+    if args.get("sport_type"):
+        query = query.where(Activity.sport_type == args["sport_type"])
+    if args.get("after"):
+        query = query.where(Activity.start_time > args["after"])
+    if args.get("before"):
+        query = query.where(Activity.start_time < args["before"])
+    after = decode_cursor(args.get("cursor"), 2)
+    if after is not None:
+        ts, last_id = datetime.fromisoformat(after[0]), int(after[1])
+        query = query.where(or_(Activity.start_time < ts, and_(Activity.start_time == ts, Activity.id < last_id)))
+    limit = args["limit"]
+    rows = list(db.session.scalars(query.order_by(Activity.start_time.desc(), Activity.id.desc()).limit(limit + 1)))
+    next_cursor = (encode_cursor(rows[limit - 1].start_time.isoformat(), rows[limit - 1].id)
+                   if len(rows) > limit else None)
+    page = rows[:limit]
+    kudoed = set(db.session.scalars(select(Kudos.activity_id).where(
+        Kudos.user_id == viewer.id, Kudos.activity_id.in_([a.id for a in page])))) if page else set()
+    return {"items": [serialize(viewer, a, owner, kudoed=a.id in kudoed) for a in page], "next_cursor": next_cursor}
+
+
+def _clean(values: np.ndarray, digits: int) -> list[float | None]:
+    return [None if math.isnan(v) else round(v, digits) for v in values.tolist()]
+
+
+def visible_track(viewer: User, activity: Activity, owner: User, track: Track) -> Track:
+    """The points this viewer may see: all for the owner, the privacy-filtered ones for anyone else."""
+    if viewer.id == owner.id or not track.has_gps:
+        return track
+    return apply_privacy(track, hidden_points(activity, owner, track))
+
+
+def streams(viewer: User, activity_id: int, keys: list[str], resolution: str) -> dict[str, Any]:
+    activity, owner = get_visible(viewer, activity_id)
+    stream = db.session.get(ActivityStream, activity.id)
+    if stream is None:
+        return {}
+    track = visible_track(viewer, activity, owner, decode_track(stream.data))
+    n = len(track)
+    if n == 0:
+        return {}
+    idx = resample_indices(n, resolution)
+    derived = derived_streams(track, activity.sport_type) if {
+        "distance", "velocity_smooth", "grade_smooth", "moving"} & set(keys) else {}
+    # Times (and distances) start at 0 at the first point the viewer sees: a non-owner can't tell how long
+    # the hidden start was.
+    columns: dict[str, Any] = {
+        "time": lambda: _clean(track.time[idx] - track.time[0], 1),
+        "latlng": lambda: [[round(a, 6), round(b, 6)] if not (math.isnan(a) or math.isnan(b)) else None
+                           for a, b in zip(track.lat[idx].tolist(), track.lon[idx].tolist(), strict=True)],
+        "distance": lambda: _clean(derived["distance"][idx] - derived["distance"][0], 1),
+        "altitude": lambda: _clean(track.ele[idx], 1),
+        "heartrate": lambda: _clean(track.hr[idx], 0),
+        "cadence": lambda: _clean(track.cadence[idx], 0),
+        "watts": lambda: _clean(track.power[idx], 0),
+        "temp": lambda: _clean(track.temp[idx], 1),
+        "velocity_smooth": lambda: _clean(derived["velocity_smooth"][idx], 2),
+        "grade_smooth": lambda: _clean(derived["grade_smooth"][idx], 1),
+        "moving": lambda: [bool(v) for v in derived["moving"][idx].tolist()],
+    }
+    out = {}
+    for key in keys:
+        data = columns[key]()
+        if key in ("time", "latlng", "distance", "moving") or any(v is not None for v in data):
+            out[key] = {"data": data, "original_size": n, "resolution": resolution, "series_type": "time"}
+    return out
+
+
+def original_file(viewer: User, activity_id: int) -> tuple[bytes, str]:
+    activity = get_own(viewer, activity_id)
+    upload = db.session.get(Upload, activity.upload_id) if activity.upload_id else None
+    if upload is None or not upload.storage_key:
+        refuse(404, "This activity has no original file (it was entered manually).")
+    try:
+        data = storage.get(upload.storage_key)
+    except KeyError:
+        refuse(404, "The original file is no longer stored.")
+    name = upload.filename or f"activity-{activity.id}.{upload.data_type}"
+    return data, name

@@ -1,0 +1,616 @@
+"""Activity summary metrics and derived streams, computed from a normalised :class:`Track`.
+
+Everything is vectorised numpy over the columns: one pass builds the kinematics (cumulative distance,
+per-step speeds, moving flags) and every figure (totals, splits, laps, best efforts) is read off
+cumulative arrays by interpolation, so a one-hour 1 Hz track takes a few milliseconds.
+
+Conventions
+-----------
+* A *step* is the interval between point ``k`` and point ``k + 1`` (``n - 1`` steps for ``n`` points).
+* Distance bridges GPS gaps: a stretch of points without position (tunnel, lost fix) adds the straight
+  distance between the last fix before and the first fix after it, spread evenly over the gap's time.
+* A step counts as *moving* when it is not longer than :data:`MAX_MOVING_GAP_S` (a longer step is a
+  device auto-pause or a lost recording, not exercise) and both its raw speed and the smoothed speed
+  exceed the sport's threshold. Requiring both keeps a noise-free stop exactly excluded while GPS jitter
+  during a stop (raw speed briefly above threshold) is rejected by the smoothed speed. Without any
+  position (indoor), a step is moving when cadence or power is positive at either end, or, with neither
+  column recorded, whenever the timer was running (step not longer than the max gap).
+* Averages of HR, cadence, power and temperature are time-weighted over steps (a device that records
+  every 10 s when cruising and every second when sprinting must not over-weight the sprint), skipping
+  steps longer than the max gap. Cadence averages exclude zeros (coasting/standing); power includes
+  them, as power meters report.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from domain.algorithms.geo import bounds as geo_bounds
+from domain.algorithms.geo import haversine_m
+from domain.algorithms.track import Track
+
+#: Speed (m/s) above which a step counts as moving, per sport family.
+MOVING_THRESHOLD_MPS: dict[str, float] = {
+    "running": 0.5, "walking": 0.5, "cycling": 1.0, "swimming": 0.2, "other": 0.5,
+}
+#: A step longer than this (s) is an auto-pause / recording gap and never counts as moving.
+MAX_MOVING_GAP_S = 60.0
+#: Steps in the centred median filter applied to raw speeds: an isolated position spike produces two
+#: outlier steps (out and back), which a 5-step median discards.
+SPIKE_MEDIAN_STEPS = 5
+#: Half-width (s) of the centred time window that smooths the (median-filtered) speed.
+SPEED_SMOOTH_HALF_WINDOW_S = 5.0
+#: Half-width (s) of the centred time window that smooths altitude before gain/loss and grade.
+ELE_SMOOTH_HALF_WINDOW_S = 15.0
+#: A climb or descent counts only once altitude moved more than this (m) from the last turning point.
+ELE_HYSTERESIS_M = 4.0
+#: Half-width (m) of the distance window over which grade is measured.
+GRADE_HALF_WINDOW_M = 25.0
+#: Below this distance span (m) the grade is reported as 0 rather than dividing noise by nothing.
+GRADE_MIN_SPAN_M = 2.0
+#: A trailing partial split shorter than this (m) is dropped (rounding leftovers, not a real split).
+MIN_PARTIAL_SPLIT_M = 1.0
+KM_M = 1000.0
+MILE_M = 1609.344
+#: Best-effort distances for runs: (name, metres).
+BEST_EFFORTS: tuple[tuple[str, float], ...] = (
+    ("400m", 400.0), ("1k", 1000.0), ("1 mile", MILE_M), ("5k", 5000.0), ("10k", 10000.0),
+    ("Half-Marathon", 21097.5), ("Marathon", 42195.0),
+)
+#: Target point counts of :func:`resample_indices`.
+RESOLUTIONS: dict[str, int] = {"low": 100, "medium": 1000, "high": 10000}
+
+
+def sport_family(sport: str | None) -> str:
+    """Map a sport name (ours or a file's) to the family that decides thresholds and best efforts."""
+    s = (sport or "").lower()
+    if any(k in s for k in ("cycl", "bik", "ride")):
+        return "cycling"
+    if "run" in s:
+        return "running"
+    if any(k in s for k in ("walk", "hik")):
+        return "walking"
+    if "swim" in s:
+        return "swimming"
+    return "other"
+
+
+@dataclass
+class ActivityMetrics:
+    """Summary of one activity. Floats are SI (m, s, m/s); ``None`` means "not measured"."""
+
+    distance_m: float
+    elapsed_time_s: float
+    moving_time_s: float
+    elevation_gain_m: float | None
+    elevation_loss_m: float | None
+    avg_speed_mps: float | None
+    max_speed_mps: float | None
+    avg_hr: float | None
+    max_hr: float | None
+    avg_cadence: float | None
+    avg_power: float | None
+    max_power: float | None
+    avg_temp: float | None
+    start_latlng: tuple[float, float] | None
+    end_latlng: tuple[float, float] | None
+    #: (min_lat, min_lon, max_lat, max_lon) of the known positions.
+    bounds: tuple[float, float, float, float] | None
+    elev_high_m: float | None = None
+    elev_low_m: float | None = None
+    start_time: float | None = None
+    point_count: int = 0
+    sport: str | None = None
+    splits_metric: list[dict[str, Any]] = field(default_factory=list)
+    splits_standard: list[dict[str, Any]] = field(default_factory=list)
+    laps: list[dict[str, Any]] = field(default_factory=list)
+    best_efforts: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly copy: tuples become lists, NaN/inf become None."""
+        return _jsonable(asdict(self))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _opt(x: float) -> float | None:
+    """A finite float, or None."""
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+# --------------------------------------------------------------------------------------------------
+# Kinematics
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Kinematics:
+    t: np.ndarray            # point times (n)
+    dist: np.ndarray         # cumulative distance at points (n), GPS gaps bridged
+    dt: np.ndarray           # step durations (n-1)
+    speed_raw: np.ndarray    # raw step speeds (n-1), NaN where no position is known around the step
+    velocity: np.ndarray     # smoothed, spike-robust speed at points (n), NaN without GPS nearby
+    moving: np.ndarray       # bool per step (n-1)
+    cum_moving: np.ndarray   # cumulative moving time at points (n)
+    has_gps: bool
+
+
+def _bridged_distance(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cumulative distance at every point with position gaps bridged, plus the fix indices and hop lengths."""
+    n = lat.shape[0]
+    fix = np.flatnonzero(~np.isnan(lat) & ~np.isnan(lon))
+    cum = np.zeros(n)
+    hops = np.zeros(max(fix.shape[0] - 1, 0))
+    if fix.shape[0] >= 2:
+        hops = haversine_m(lat[fix[:-1]], lon[fix[:-1]], lat[fix[1:]], lon[fix[1:]])
+        at_fix = np.concatenate([[0.0], np.cumsum(hops)])
+        # Every point takes the distance of the last fix at or before it (gap points hold still until the
+        # next fix; the hop's time is spread by the step speeds below).
+        if fix.shape[0] == n:  # the common case: every point has a fix
+            return at_fix, fix, hops
+        owner = np.searchsorted(fix, np.arange(n), side="right") - 1
+        cum = np.where(owner >= 0, at_fix[np.clip(owner, 0, None)], 0.0)
+    return cum, fix, hops
+
+
+def _step_speeds(t: np.ndarray, fix: np.ndarray, hops: np.ndarray) -> np.ndarray:
+    """Raw speed of every step: the speed of the fix-to-fix hop that contains it (NaN outside any hop)."""
+    n = t.shape[0]
+    out = np.full(max(n - 1, 0), np.nan)
+    if fix.shape[0] < 2 or n < 2:
+        return out
+    hop_dt = t[fix[1:]] - t[fix[:-1]]
+    hop_speed = hops / hop_dt
+    if fix.shape[0] == n:
+        return hop_speed
+    hop = np.searchsorted(fix, np.arange(n - 1), side="right") - 1
+    inside = (hop >= 0) & (hop < hops.shape[0])
+    out[inside] = hop_speed[hop[inside]]
+    return out
+
+
+def _median_filter(v: np.ndarray, width: int) -> np.ndarray:
+    """Centred running median with edge replication; NaN stays NaN (treated as 0 inside windows)."""
+    if v.shape[0] < 3 or width < 3:
+        return v.copy()
+    half = width // 2
+    filled = np.nan_to_num(v, nan=0.0)
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(filled, half, mode="edge"), width)
+    out = np.median(windows, axis=1)
+    out[np.isnan(v)] = np.nan
+    return out
+
+
+def _window_rate(t: np.ndarray, cum_value: np.ndarray, cum_weight: np.ndarray, half: float) -> np.ndarray:
+    """Centred time-window ratio Δvalue/Δweight of two cumulative, piecewise-linear-in-time series."""
+    lo = np.maximum(t - half, t[0])
+    hi = np.minimum(t + half, t[-1])
+    dv = np.interp(hi, t, cum_value) - np.interp(lo, t, cum_value)
+    dw = np.interp(hi, t, cum_weight) - np.interp(lo, t, cum_weight)
+    return np.divide(dv, dw, out=np.full(t.shape[0], np.nan), where=dw > 1e-9)
+
+
+def _kinematics(track: Track, threshold: float) -> _Kinematics:
+    t = track.time
+    n = t.shape[0]
+    dist, fix, hops = _bridged_distance(track.lat, track.lon)
+    dt = np.diff(t)
+    raw = _step_speeds(t, fix, hops)
+    known = ~np.isnan(raw) & (dt <= MAX_MOVING_GAP_S)
+
+    velocity = np.full(n, np.nan)
+    if n >= 2 and known.any():
+        filtered = _median_filter(raw, SPIKE_MEDIAN_STEPS)
+        w = np.where(known, dt, 0.0)
+        cum_d = np.concatenate([[0.0], np.cumsum(np.where(known, filtered, 0.0) * w)])
+        cum_w = np.concatenate([[0.0], np.cumsum(w)])
+        velocity = _window_rate(t, cum_d, cum_w, SPEED_SMOOTH_HALF_WINDOW_S)
+
+    if n >= 2:
+        step_smooth = _nanmean2(velocity[:-1], velocity[1:])
+        gps_moving = known & (raw > threshold) & (step_smooth > threshold)
+        indoor = np.isnan(raw) & (dt <= MAX_MOVING_GAP_S)
+        if track.has("cadence") or track.has("power"):
+            active = (np.nan_to_num(track.cadence) > 0) | (np.nan_to_num(track.power) > 0)
+            indoor &= active[:-1] | active[1:]
+        moving = gps_moving | indoor
+    else:
+        moving = np.zeros(0, dtype=bool)
+    cum_moving = np.concatenate([[0.0], np.cumsum(np.where(moving, dt, 0.0))]) if n else np.zeros(0)
+    return _Kinematics(t=t, dist=dist, dt=dt, speed_raw=raw, velocity=velocity, moving=moving,
+                       cum_moving=cum_moving, has_gps=fix.shape[0] > 0)
+
+
+def _nanmean2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Element-wise mean of two arrays ignoring NaN (NaN only where both are NaN)."""
+    ok_a, ok_b = ~np.isnan(a), ~np.isnan(b)
+    total = np.where(ok_a, a, 0.0) + np.where(ok_b, b, 0.0)
+    count = ok_a.astype(np.float64) + ok_b
+    return np.divide(total, count, out=np.full(a.shape[0], np.nan), where=count > 0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Elevation
+# --------------------------------------------------------------------------------------------------
+
+
+def smooth_by_time(t: np.ndarray, v: np.ndarray, half_window_s: float) -> np.ndarray:
+    """Centred moving average over ±``half_window_s`` seconds, ignoring NaN; NaN where no value is near."""
+    n = t.shape[0]
+    if n == 0:
+        return v.copy()
+    ok = ~np.isnan(v)
+    cs = np.concatenate([[0.0], np.cumsum(np.where(ok, v, 0.0))])
+    cc = np.concatenate([[0], np.cumsum(ok)])
+    lo = np.searchsorted(t, t - half_window_s, side="left")
+    hi = np.searchsorted(t, t + half_window_s, side="right")
+    count = cc[hi] - cc[lo]
+    return np.divide(cs[hi] - cs[lo], count, out=np.full(n, np.nan), where=count > 0)
+
+
+def hysteresis_gain_loss(ele: np.ndarray, threshold_m: float = ELE_HYSTERESIS_M) -> tuple[float, float]:
+    """Total climb and descent of an (already smoothed, NaN-free) altitude profile.
+
+    A zig-zag filter: a turning point is confirmed only once the altitude has moved more than
+    ``threshold_m`` back from it, and only confirmed legs count (the last leg counts up to its extreme,
+    which by construction is already more than ``threshold_m`` from the previous turning point). Noise
+    smaller than the threshold therefore adds nothing, while a real climb counts in full. The profile is
+    first reduced to its local extrema with numpy, so the Python loop runs over turning points only.
+    """
+    if ele.shape[0] < 2:
+        return 0.0, 0.0
+    sign = np.sign(np.diff(ele))
+    steps = np.flatnonzero(sign)
+    turns = steps[1:][sign[steps[1:]] != sign[steps[:-1]]]
+    values = ele[np.concatenate([[0], turns, [ele.shape[0] - 1]])].tolist()
+
+    gain = loss = 0.0
+    direction = 0
+    lo = hi = ref = ext = values[0]
+    for v in values[1:]:
+        if direction == 0:
+            lo, hi = min(lo, v), max(hi, v)
+            if v - lo > threshold_m:
+                direction, ref, ext = 1, lo, v
+            elif hi - v > threshold_m:
+                direction, ref, ext = -1, hi, v
+        elif direction == 1:
+            if v >= ext:
+                ext = v
+            elif ext - v > threshold_m:
+                gain += ext - ref
+                direction, ref, ext = -1, ext, v
+        elif v <= ext:
+            ext = v
+        elif v - ext > threshold_m:
+            loss += ref - ext
+            direction, ref, ext = 1, ext, v
+    if direction == 1:
+        gain += ext - ref
+    elif direction == -1:
+        loss += ref - ext
+    return gain, loss
+
+
+# --------------------------------------------------------------------------------------------------
+# Interpolation helpers over cumulative arrays
+# --------------------------------------------------------------------------------------------------
+
+
+def _first_time_at(dist: np.ndarray, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Earliest time the cumulative distance reaches ``x`` (clamped to the track) and the point at/after it."""
+    n = t.shape[0]
+    j = np.clip(np.searchsorted(dist, x, side="left"), 1, n - 1)
+    d0, d1 = dist[j - 1], dist[j]
+    span = d1 - d0
+    f = np.clip(np.divide(x - d0, span, out=np.ones_like(span), where=span > 0), 0.0, 1.0)
+    out = t[j - 1] + f * (t[j] - t[j - 1])
+    before = x <= dist[0]
+    return np.where(before, t[0], out), np.where(before, 0, j)
+
+
+def _last_time_at(dist: np.ndarray, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Latest time the cumulative distance is still ≤ ``x`` and the point at/before it."""
+    n = t.shape[0]
+    k = np.clip(np.searchsorted(dist, x, side="right"), 1, n - 1)
+    d0, d1 = dist[k - 1], dist[k]
+    span = d1 - d0
+    f = np.clip(np.divide(x - d0, span, out=np.ones_like(span), where=span > 0), 0.0, 1.0)
+    return t[k - 1] + f * (t[k] - t[k - 1]), k - 1
+
+
+def _weighted_cumulative(v: np.ndarray, dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative ∫v dt and ∫dt over steps where ``v`` is known (trapezoid, or the known end's value)."""
+    step_v = _nanmean2(v[:-1], v[1:])
+    w = np.where(~np.isnan(step_v) & (dt <= MAX_MOVING_GAP_S), dt, 0.0)
+    cv = np.concatenate([[0.0], np.cumsum(np.nan_to_num(step_v) * w)])
+    cw = np.concatenate([[0.0], np.cumsum(w)])
+    return cv, cw
+
+
+def _interval_means(t: np.ndarray, v: np.ndarray, dt: np.ndarray, t0: np.ndarray,
+                    t1: np.ndarray) -> np.ndarray:
+    """Time-weighted mean of ``v`` over each interval [t0, t1]; the plain sample mean as a fallback."""
+    out = np.full(t0.shape[0], np.nan)
+    if t.shape[0] == 0 or not np.any(~np.isnan(v)):
+        return out
+    if t.shape[0] >= 2:
+        cv, cw = _weighted_cumulative(v, dt)
+        num = np.interp(t1, t, cv) - np.interp(t0, t, cv)
+        den = np.interp(t1, t, cw) - np.interp(t0, t, cw)
+        np.divide(num, den, out=out, where=den > 1e-9)
+    for i in np.flatnonzero(np.isnan(out)):  # rare: intervals with no usable step
+        lo, hi = np.searchsorted(t, t0[i], "left"), np.searchsorted(t, t1[i], "right")
+        seg = v[lo:hi]
+        if np.any(~np.isnan(seg)):
+            out[i] = float(np.nanmean(seg))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Splits, laps, best efforts
+# --------------------------------------------------------------------------------------------------
+
+
+def _interval_rows(kin: _Kinematics, ele_s: np.ndarray, hr: np.ndarray, t0: np.ndarray,
+                   t1: np.ndarray) -> list[dict[str, Any]]:
+    """Per-interval figures shared by splits and laps."""
+    t = kin.t
+    dist = np.interp(t1, t, kin.dist) - np.interp(t0, t, kin.dist)
+    moving = np.interp(t1, t, kin.cum_moving) - np.interp(t0, t, kin.cum_moving)
+    ok = ~np.isnan(ele_s)
+    if ok.any():
+        ele_diff = np.interp(t1, t[ok], ele_s[ok]) - np.interp(t0, t[ok], ele_s[ok])
+    else:
+        ele_diff = np.full(t0.shape[0], np.nan)
+    avg_hr = _interval_means(t, hr, kin.dt, t0, t1)
+    speed = np.divide(dist, moving, out=np.full(t0.shape[0], np.nan), where=moving > 0)
+    return [
+        {
+            "distance_m": float(dist[i]),
+            "elapsed_time_s": float(t1[i] - t0[i]),
+            "moving_time_s": float(moving[i]),
+            "elevation_difference_m": _opt(ele_diff[i]),
+            "avg_speed_mps": _opt(speed[i]),
+            "avg_hr": _opt(avg_hr[i]),
+        }
+        for i in range(t0.shape[0])
+    ]
+
+
+def _splits(kin: _Kinematics, ele_s: np.ndarray, hr: np.ndarray, unit_m: float) -> list[dict[str, Any]]:
+    """Splits every ``unit_m`` metres, each boundary at the interpolated moment it was crossed."""
+    if kin.t.shape[0] < 2:
+        return []
+    total = float(kin.dist[-1])
+    n_full = math.floor(total / unit_m + 1e-9)
+    if n_full == 0 and total <= MIN_PARTIAL_SPLIT_M:
+        return []
+    marks = np.arange(1, n_full + 1) * unit_m
+    times, _ = _first_time_at(kin.dist, kin.t, marks)
+    edges = np.concatenate([[kin.t[0]], times])
+    if total - n_full * unit_m > MIN_PARTIAL_SPLIT_M:
+        edges = np.concatenate([edges, [kin.t[-1]]])
+    rows = _interval_rows(kin, ele_s, hr, edges[:-1], edges[1:])
+    return [{"split": i + 1, **row} for i, row in enumerate(rows)]
+
+
+def _laps(kin: _Kinematics, ele_s: np.ndarray, hr: np.ndarray, lap_starts: list[float]) -> list[dict[str, Any]]:
+    """One row per device lap; lap starts outside the recording are ignored, the first lap starts at t0."""
+    if not lap_starts or kin.t.shape[0] < 2:
+        return []
+    t_first, t_last = float(kin.t[0]), float(kin.t[-1])
+    inner = sorted({float(x) for x in lap_starts if t_first < x < t_last})
+    starts = np.array([t_first, *inner])
+    ends = np.array([*inner, t_last])
+    rows = _interval_rows(kin, ele_s, hr, starts, ends)
+    return [{"lap": i + 1, "start_time": float(starts[i]), **row} for i, row in enumerate(rows)]
+
+
+def best_efforts(dist: np.ndarray, t: np.ndarray,
+                 lengths: np.ndarray | list[float]) -> list[dict[str, Any] | None]:
+    """Fastest elapsed time to cover each of ``lengths`` metres anywhere in the track (interpolated).
+
+    Time as a function of distance is piecewise linear, so an optimal window has one end on a recorded
+    point: try every point as the start (end = first moment the distance reaches start + length) and
+    every point as the end (start = last moment the distance was still end - length). All lengths are
+    answered by two batched searchsorted calls over the cumulative distance: O(k n log n), no loop over
+    pairs of points. ``None`` for a length longer than the track.
+    """
+    n = t.shape[0]
+    lengths = np.asarray(lengths, dtype=np.float64)
+    if n < 2:
+        return [None] * lengths.shape[0]
+    total = float(dist[-1])
+    # Slack so a track of "exactly" 5000 m summed from float steps still has a 5k effort.
+    slack = 1e-9 * total + 1e-6
+    fits = lengths <= total + slack
+    ls = lengths[fits]
+    k = ls.shape[0]
+    out: list[dict[str, Any] | None] = [None] * lengths.shape[0]
+    if k == 0:
+        return out
+    ends_at = (dist[None, :] + ls[:, None]).ravel()
+    starts_at = (dist[None, :] - ls[:, None]).ravel()
+    if np.all(np.diff(dist) > 0):
+        # Strictly increasing distance (no stop recorded as zero steps): first and last time at a
+        # distance coincide and np.interp does search and interpolation in one cheaper pass.
+        t_end = np.interp(ends_at, dist, t)
+        t_start = np.interp(starts_at, dist, t)
+    else:
+        t_end, _ = _first_time_at(dist, t, ends_at)
+        t_start, _ = _last_time_at(dist, t, starts_at)
+    a = t_end.reshape(k, n) - t[None, :]
+    a[dist[None, :] + ls[:, None] > total + slack] = np.inf  # window runs off the end
+    b = t[None, :] - t_start.reshape(k, n)
+    b[dist[None, :] - ls[:, None] < -slack] = np.inf  # window starts before the track
+    ia, ib = np.argmin(a, axis=1), np.argmin(b, axis=1)
+    for r, pos in enumerate(np.flatnonzero(fits)):
+        ea, eb = a[r, ia[r]], b[r, ib[r]]
+        if not (math.isfinite(ea) or math.isfinite(eb)):
+            continue
+        if ea <= eb:
+            _, j = _first_time_at(dist, t, np.array([dist[ia[r]] + ls[r]]))
+            s_idx, e_idx, elapsed = int(ia[r]), int(j[0]), float(ea)
+        else:
+            _, i = _last_time_at(dist, t, np.array([dist[ib[r]] - ls[r]]))
+            s_idx, e_idx, elapsed = int(i[0]), int(ib[r]), float(eb)
+        out[pos] = {"distance_m": float(ls[r]), "elapsed_time_s": elapsed,
+                    "start_index": s_idx, "end_index": e_idx}
+    return out
+
+
+def _best_efforts(kin: _Kinematics) -> list[dict[str, Any]]:
+    found = best_efforts(kin.dist, kin.t, [length for _, length in BEST_EFFORTS])
+    return [{"name": name, **e} for (name, _), e in zip(BEST_EFFORTS, found, strict=True) if e is not None]
+
+
+# --------------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------------
+
+
+def _first_last_fix(track: Track) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
+    fix = np.flatnonzero(~np.isnan(track.lat) & ~np.isnan(track.lon))
+    if fix.shape[0] == 0:
+        return None, None
+    i, j = int(fix[0]), int(fix[-1])
+    return (float(track.lat[i]), float(track.lon[i])), (float(track.lat[j]), float(track.lon[j]))
+
+
+def _nanmax(v: np.ndarray) -> float | None:
+    return float(np.nanmax(v)) if np.any(~np.isnan(v)) else None
+
+
+def compute_metrics(track: Track, sport: str | None = None) -> ActivityMetrics:
+    """All summary figures of one activity; ``sport`` overrides the track's own sport name."""
+    sport_name = sport or track.sport
+    family = sport_family(sport_name)
+    n = len(track)
+    t = track.time
+    kin = _kinematics(track, MOVING_THRESHOLD_MPS[family])
+    has_gps = kin.has_gps
+
+    distance = float(kin.dist[-1]) if n else 0.0
+    elapsed = float(t[-1] - t[0]) if n else 0.0
+    moving_time = float(kin.cum_moving[-1]) if n else 0.0
+    avg_speed = (distance / moving_time if moving_time > 0 else 0.0) if has_gps else None
+
+    ele_s = smooth_by_time(t, track.ele, ELE_SMOOTH_HALF_WINDOW_S)
+    ele_s[np.isnan(track.ele)] = np.nan
+    ele_ok = ele_s[~np.isnan(ele_s)]
+    gain = loss = None
+    if ele_ok.shape[0]:
+        gain, loss = hysteresis_gain_loss(ele_ok, ELE_HYSTERESIS_M)
+
+    whole = (np.array([t[0]]), np.array([t[-1]])) if n else (np.zeros(0), np.zeros(0))
+    cad = np.where(track.cadence > 0, track.cadence, np.nan)
+    means = {c: _interval_means(t, v, kin.dt, *whole) for c, v in
+             (("hr", track.hr), ("cad", cad), ("power", track.power), ("temp", track.temp))}
+
+    def mean_of(c: str) -> float | None:
+        return _opt(means[c][0]) if n else None
+
+    start_ll, end_ll = _first_last_fix(track)
+    return ActivityMetrics(
+        distance_m=distance,
+        elapsed_time_s=elapsed,
+        moving_time_s=moving_time,
+        elevation_gain_m=gain,
+        elevation_loss_m=loss,
+        avg_speed_mps=avg_speed,
+        max_speed_mps=_nanmax(kin.velocity),
+        avg_hr=mean_of("hr"),
+        max_hr=_nanmax(track.hr),
+        avg_cadence=mean_of("cad"),
+        avg_power=mean_of("power"),
+        max_power=_nanmax(track.power),
+        avg_temp=mean_of("temp"),
+        start_latlng=start_ll,
+        end_latlng=end_ll,
+        bounds=geo_bounds(track.lat, track.lon),
+        elev_high_m=float(ele_ok.max()) if ele_ok.shape[0] else None,
+        elev_low_m=float(ele_ok.min()) if ele_ok.shape[0] else None,
+        start_time=float(t[0]) if n else None,
+        point_count=n,
+        sport=sport_name,
+        splits_metric=_splits(kin, ele_s, track.hr, KM_M) if has_gps else [],
+        splits_standard=_splits(kin, ele_s, track.hr, MILE_M) if has_gps else [],
+        laps=_laps(kin, ele_s, track.hr, track.laps),
+        best_efforts=_best_efforts(kin) if has_gps and family == "running" else [],
+    )
+
+
+def derived_streams(track: Track, sport: str | None = None) -> dict[str, np.ndarray]:
+    """Per-point streams computed from the track (all length ``n``).
+
+    * ``distance``: cumulative metres (GPS gaps bridged; zeros without GPS).
+    * ``velocity_smooth``: m/s, spike-robust and smoothed over ±5 s; NaN without GPS.
+    * ``grade_smooth``: percent, from altitude smoothed over ±15 s, measured over ±25 m of distance;
+      NaN where altitude or position is unknown, 0 while standing still.
+    * ``moving``: 1 where the step arriving at the point was moving (the first point copies the first step).
+    """
+    family = sport_family(sport or track.sport)
+    n = len(track)
+    kin = _kinematics(track, MOVING_THRESHOLD_MPS[family])
+    moving = np.zeros(n, dtype=np.uint8)
+    if n >= 2:
+        moving[1:] = kin.moving
+        moving[0] = kin.moving[0]
+    return {
+        "distance": kin.dist,
+        "velocity_smooth": kin.velocity,
+        "grade_smooth": _grade(track, kin),
+        "moving": moving,
+    }
+
+
+def _grade(track: Track, kin: _Kinematics) -> np.ndarray:
+    n = len(track)
+    grade = np.full(n, np.nan)
+    ele_s = smooth_by_time(kin.t, track.ele, ELE_SMOOTH_HALF_WINDOW_S)
+    known = ~np.isnan(ele_s)
+    if n < 2 or not kin.has_gps or not known.any():
+        return grade
+    idx = np.arange(n, dtype=np.float64)
+    ele_f = np.interp(idx, idx[known], ele_s[known])  # fill short holes so interpolation by distance works
+    d = kin.dist
+    lo = np.maximum(d - GRADE_HALF_WINDOW_M, d[0])
+    hi = np.minimum(d + GRADE_HALF_WINDOW_M, d[-1])
+    # Distance -> fractional point index (first time reached), then altitude at that index.
+    f_lo, _ = _first_time_at(d, idx, lo)
+    f_hi, _ = _first_time_at(d, idx, hi)
+    rise = np.interp(f_hi, idx, ele_f) - np.interp(f_lo, idx, ele_f)
+    span = hi - lo
+    grade = np.where(span >= GRADE_MIN_SPAN_M, 100.0 * rise / np.maximum(span, GRADE_MIN_SPAN_M), 0.0)
+    grade[~known] = np.nan
+    return grade
+
+
+def resample_indices(n: int, resolution: str) -> np.ndarray:
+    """Evenly spread point indices for a stream resolution (low=100, medium=1000, high=10000).
+
+    All points when there are no more than the target; otherwise exactly the target count, always
+    including the first and last point (rounded linspace: spacing > 1 keeps the indices distinct).
+    """
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"unknown resolution {resolution!r}; expected one of {sorted(RESOLUTIONS)}")
+    target = RESOLUTIONS[resolution]
+    if n <= target:
+        return np.arange(max(n, 0))
+    return np.round(np.linspace(0.0, n - 1, target)).astype(np.int64)

@@ -1,0 +1,168 @@
+"""Turn a parser's raw, file-ordered track into the clean series the metrics expect.
+
+Steps, in order (each explained where it is implemented):
+
+1. Physically impossible values become NaN (coordinates, "null island", HR, cadence, power, elevation,
+   temperature, timestamps outside 1980-2100).
+2. Points with neither a time nor a position are dropped.
+3. Time must strictly increase. The track is never re-sorted (that would silently invent a route);
+   a point whose time repeats or goes backwards is dropped and the first occurrence kept.
+4. Points without a time (some GPS units only stamp a few fixes) get one by interpolating along the
+   distance travelled between the surrounding timed points (by point index where no distance is
+   known); untimed points before the first or after the last timed point are dropped, since nothing
+   bounds their time. Fewer than two timed points: ParseError("No track points with time found").
+5. GPS spikes - a fix implying a speed above ``max_speed_mps`` from the previous kept fix - lose
+   their position (time, HR etc. stay). If several rejected fixes in a row agree with each other, the
+   receiver really did jump (or the earlier fixes were the outliers) and the new position is accepted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from domain.algorithms.geo import cumulative_distance, haversine_m
+from domain.algorithms.parsing.common import MAX_POINTS, too_many_points
+from domain.algorithms.track import COLUMNS, ParseError, Track
+
+#: Default spike threshold: 100 m/s (360 km/h) is beyond any human-powered or road activity.
+MAX_SPEED_MPS = 100.0
+#: This many consecutive, mutually consistent rejected fixes are taken as a real relocation.
+RELOCATE_AFTER = 5
+
+MIN_TIME = 315_532_800.0  # 1980-01-01T00:00:00Z, before any consumer GPS logger
+MAX_TIME = 4_102_444_800.0  # 2100-01-01T00:00:00Z
+
+#: Inclusive plausible ranges; values outside become NaN.
+RANGES: dict[str, tuple[float, float]] = {
+    "hr": (20.0, 255.0),
+    "cadence": (0.0, 255.0),
+    "power": (0.0, 3000.0),
+    "ele": (-500.0, 9000.0),
+    "temp": (-90.0, 80.0),
+}
+
+
+def normalize(track: Track, *, max_speed_mps: float = MAX_SPEED_MPS, max_points: int = MAX_POINTS) -> Track:
+    """A cleaned copy of ``track`` (see the module docstring); raises ParseError when nothing usable remains."""
+    n = len(track)
+    if n == 0:
+        raise ParseError("The file contains no track points")
+    if n > max_points:
+        raise too_many_points()
+    cols = {c: np.array(getattr(track, c), dtype=np.float64) for c in COLUMNS}
+    _clear_out_of_range(cols)
+
+    has_time = ~np.isnan(cols["time"])
+    has_pos = ~np.isnan(cols["lat"])
+    if np.count_nonzero(has_time) < 2:
+        raise ParseError("No track points with time found")
+    cols = _take(cols, has_time | has_pos)
+
+    cols = _take(cols, _increasing(cols["time"]))
+    cols = _fill_missing_times(cols)
+    cols = _take(cols, _increasing(cols["time"]))
+    if len(cols["time"]) < 2:
+        raise ParseError("No track points with time found")
+
+    spikes = find_spikes(cols["time"], cols["lat"], cols["lon"], max_speed_mps)
+    cols["lat"][spikes] = np.nan
+    cols["lon"][spikes] = np.nan
+
+    return Track(**cols, laps=list(track.laps), sport=track.sport, name=track.name, device=track.device,
+                 totals=dict(track.totals))
+
+
+def _take(cols: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+    if mask.all():
+        return cols
+    return {c: v[mask] for c, v in cols.items()}
+
+
+def _clear_out_of_range(cols: dict[str, np.ndarray]) -> None:
+    lat, lon, t = cols["lat"], cols["lon"], cols["time"]
+    with np.errstate(invalid="ignore"):
+        bad_pos = ~((lat >= -90.0) & (lat <= 90.0) & (lon >= -180.0) & (lon <= 180.0))
+        bad_pos |= (lat == 0.0) & (lon == 0.0)  # "null island": a receiver reporting no fix as 0,0
+        lat[bad_pos] = np.nan
+        lon[bad_pos] = np.nan
+        t[~((t >= MIN_TIME) & (t <= MAX_TIME))] = np.nan
+        for name, (low, high) in RANGES.items():
+            v = cols[name]
+            v[~((v >= low) & (v <= high))] = np.nan
+
+
+def _increasing(t: np.ndarray) -> np.ndarray:
+    """Keep mask: untimed points, and timed points later than every earlier timed point."""
+    filled = np.where(np.isnan(t), -np.inf, t)
+    previous_max = np.empty_like(filled)
+    previous_max[0] = -np.inf
+    np.maximum.accumulate(filled[:-1], out=previous_max[1:])
+    return np.isnan(t) | (t > previous_max)
+
+
+def _fill_missing_times(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    t = cols["time"]
+    timed = np.flatnonzero(~np.isnan(t))
+    cols = _take(cols, (np.arange(t.shape[0]) >= timed[0]) & (np.arange(t.shape[0]) <= timed[-1]))
+    t = cols["time"]
+    untimed = np.flatnonzero(np.isnan(t))
+    if untimed.size == 0:
+        return cols
+    timed = np.flatnonzero(~np.isnan(t))
+    right = np.searchsorted(timed, untimed)
+    a, b = timed[right - 1], timed[right]
+    along = cumulative_distance(cols["lat"], cols["lon"])
+    span = along[b] - along[a]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(span > 0, (along[untimed] - along[a]) / span, (untimed - a) / (b - a))
+    t[untimed] = t[a] + frac * (t[b] - t[a])
+    return cols
+
+
+def find_spikes(t: np.ndarray, lat: np.ndarray, lon: np.ndarray, max_speed_mps: float = MAX_SPEED_MPS,
+                relocate_after: int = RELOCATE_AFTER) -> np.ndarray:
+    """Indices of fixes implying more than ``max_speed_mps`` from the previous kept fix.
+
+    ``t`` must be strictly increasing. The common case (no jump anywhere) is one vectorised pass; the
+    sequential walk only visits the stretches after a too-fast step.
+    """
+    idx = np.flatnonzero(~np.isnan(lat) & ~np.isnan(lon))
+    m = idx.size
+    if m < 2:
+        return np.zeros(0, dtype=np.int64)
+    plat, plon, pt = lat[idx], lon[idx], t[idx]
+    step = haversine_m(plat[:-1], plon[:-1], plat[1:], plon[1:])
+    jumps = np.flatnonzero(step > max_speed_mps * np.diff(pt)) + 1  # second fix of each too-fast step
+    if jumps.size == 0:
+        return np.zeros(0, dtype=np.int64)
+
+    la, lo, ti = plat.tolist(), plon.tolist(), pt.tolist()
+
+    def too_fast(i: int, j: int) -> bool:
+        d = float(haversine_m(la[i], lo[i], la[j], lo[j]))
+        return d > max_speed_mps * (ti[j] - ti[i])
+
+    keep = np.ones(m, dtype=bool)
+    anchor, cluster_start, j = 0, 0, 1
+    run: list[int] = []  # consecutive rejected fixes that agree with each other
+    while j < m:
+        if not run and anchor == j - 1:
+            k = int(np.searchsorted(jumps, j))
+            if k == jumps.size:
+                break
+            j = int(jumps[k])
+            anchor = j - 1
+        if too_fast(anchor, j):
+            keep[j] = False
+            run = [*run, j] if run and not too_fast(run[-1], j) else [j]
+            if len(run) >= relocate_after:
+                # The rejected fixes form a consistent track of their own: accept the move. If the fixes
+                # kept since the last move are fewer, they were the outliers (e.g. a stale first fix).
+                keep[run] = True
+                if np.count_nonzero(keep[cluster_start:run[0]]) < len(run):
+                    keep[cluster_start:run[0]] = False
+                cluster_start, anchor, run = run[0], run[-1], []
+        else:
+            anchor, run = j, []
+        j += 1
+    return idx[~keep]

@@ -1,0 +1,59 @@
+"""TCX (Garmin Training Center) parser.
+
+Reads every ``Trackpoint`` (Activities/Activity/Lap/Track and Courses/Course/Track alike) in document
+order: Time, Position/LatitudeDegrees+LongitudeDegrees, AltitudeMeters, HeartRateBpm/Value, Cadence and
+the ActivityExtension TPX values Watts and RunCadence (Speed is derived later from positions, so it is
+not read). The Activity ``Sport`` attribute is matched case-insensitively, Lap ``StartTime`` attributes
+become lap starts, and Activity/Creator/Name (else Author/Name) names the device.
+
+Cadence: ``<Cadence>`` is kept as written (rpm); ``RunCadence`` - and the cadence of any foot sport - is
+reported in steps per minute, see :func:`common.running_cadence_spm` for how per-foot files are detected.
+"""
+
+from __future__ import annotations
+
+from domain.algorithms.parsing.common import (
+    CAD,
+    ELE,
+    HR,
+    LAT,
+    LON,
+    POWER,
+    RUNCAD,
+    build_track,
+    clean_laps,
+    clean_text,
+    normalize_sport,
+)
+from domain.algorithms.parsing.timeparse import parse_time
+from domain.algorithms.parsing.xmlpoints import TIME, XmlSpec, stream_points
+from domain.algorithms.track import Track
+
+POINT_FIELDS: dict[str, int] = {
+    "Time": TIME, "LatitudeDegrees": LAT, "LongitudeDegrees": LON, "AltitudeMeters": ELE,
+    "Value": HR,  # the only <Value> inside a Trackpoint is HeartRateBpm/Value
+    "Cadence": CAD, "RunCadence": RUNCAD, "Watts": POWER,
+}
+
+
+def parse_tcx(data: bytes | bytearray | memoryview) -> Track:
+    """Parse TCX bytes into a raw Track (file order, no cleaning; see normalize)."""
+    sports: list[str] = []
+    laps: list[float] = []
+
+    def on_element(tag: str, attrs: dict[str, str]) -> None:
+        if tag == "Activity" and not sports and attrs.get("Sport"):
+            sports.append(attrs["Sport"])
+        elif tag == "Lap" and len(laps) < 10_000 and attrs.get("StartTime"):
+            laps.append(parse_time(attrs["StartTime"]))
+
+    spec = XmlSpec(
+        label="TCX", root="TrainingCenterDatabase", point_tags={"Trackpoint": 0}, fields=POINT_FIELDS,
+        meta={("Creator", "Name"), ("Author", "Name"), ("Course", "Name")}, on_element=on_element,
+    )
+    result = stream_points(data, spec)
+    meta = result.meta
+    device = meta.get(("Creator", "Name")) or meta.get(("Author", "Name"))
+    return build_track(result.sinks[0], sport=normalize_sport(sports[0] if sports else None),
+                       name=clean_text(meta.get(("Course", "Name"))), device=clean_text(device),
+                       laps=clean_laps(laps))

@@ -1,0 +1,91 @@
+"""Keeping the non-owner view of activities in step with the owner's privacy settings.
+
+When an athlete changes a zone or the hidden start/end distance, their ``privacy_version`` goes up; every
+activity stored under an older version is recomputed (in the background, and by any read that meets one).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from domain import jobs
+from domain.algorithms.streams import decode_track
+from domain.algorithms.summary import public_summary
+from domain.privacy.settings import activity_privacy_seed, hidden_points, privacy_settings
+from models import Activity, ActivityStream, SegmentEffort, User, db
+
+REFRESH_BATCH = 200
+
+
+def refresh_public_view(activity: Activity, owner: User) -> None:
+    """Recompute what non-owners see after the owner changed zones or start/end hiding: the stored map,
+    and which segment efforts touch a hidden part (those leave the public leaderboards)."""
+    if not activity.has_gps:
+        activity.privacy_version = owner.privacy_version
+        return
+    stream = db.session.get(ActivityStream, activity.id)
+    if stream is None:
+        return
+    zones, hide_m = privacy_settings(owner)
+    track = decode_track(stream.data)
+    activity.public = public_summary(track, zones, hide_start_end_m=hide_m, seed=activity_privacy_seed(activity))
+    activity.privacy_version = owner.privacy_version
+    changed = mark_hidden_efforts(activity, owner)
+    if changed:
+        db.session.flush()
+        jobs.send(jobs.SEGMENT_REBUILD_BOARDS, sorted(set(changed)))
+
+
+def current_public(activity: Activity, owner: User) -> dict[str, Any] | None:
+    """The non-owner geometry, recomputed first if the owner's privacy settings changed since it was stored
+    (the background refresh may not have reached this activity yet; a read must never use stale rules)."""
+    if activity.privacy_version != owner.privacy_version:
+        refresh_public_view(activity, owner)
+        db.session.commit()
+    return activity.public
+
+
+def mark_hidden_efforts(activity: Activity, owner: User) -> list[int]:
+    """Recompute which of an activity's efforts start or end in a hidden part (privacy settings changed)."""
+    efforts = list(db.session.scalars(select(SegmentEffort).where(SegmentEffort.activity_id == activity.id)))
+    if not efforts:
+        return []
+    stream = db.session.get(ActivityStream, activity.id)
+    if stream is None:
+        return []
+    hidden = hidden_points(activity, owner, decode_track(stream.data))
+    changed = []
+    for e in efforts:
+        flag = bool(hidden[e.start_index] or hidden[e.end_index])
+        if flag != e.hidden_by_privacy:
+            e.hidden_by_privacy = flag
+            changed.append(e.segment_id)
+    return changed
+
+
+def refresh_stale(user_id: int) -> int:
+    """Recompute the public view of every activity of ``user_id`` stored under older privacy settings, in
+    committed batches until none is left (idempotent; returns how many were recomputed)."""
+    done, after = 0, 0
+    while True:  # keyset over ids: an activity that can't be recomputed (no stream) is not met twice
+        owner = db.session.get(User, user_id)
+        if owner is None:
+            return done
+        stale = list(db.session.scalars(
+            select(Activity).where(Activity.user_id == user_id, Activity.privacy_version != owner.privacy_version,
+                                   Activity.id > after)
+            .order_by(Activity.id).limit(REFRESH_BATCH)))
+        if not stale:
+            return done
+        for activity in stale:
+            refresh_public_view(activity, owner)
+        done, after = done + len(stale), stale[-1].id
+        db.session.commit()
+
+
+def enqueue_refresh(user_id: int) -> None:
+    """After a change of the athlete's privacy settings has been committed (reads recompute stale views
+    themselves; the background refresh makes the first reads fast again)."""
+    jobs.send(jobs.PRIVACY_REFRESH, user_id)

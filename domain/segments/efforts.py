@@ -1,0 +1,435 @@
+"""Segment matching, efforts, leaderboards and achievements for one activity (the chain's segments stage),
+re-matching for new segments, and leaderboard rebuilds. Thin I/O around domain.algorithms."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+
+from domain.algorithms import achievements as rules
+from domain.algorithms.matching import (
+    Effort,
+    PreparedSegment,
+    PreparedTrack,
+    ends_within_reach,
+    match_many_prepared,
+    prepare_segments,
+    prepare_track,
+)
+from domain.algorithms.metrics import sport_family
+from domain.algorithms.streams import decode_track
+from domain.algorithms.track import Track
+from domain.notifications.outbox import notify
+from domain.privacy.settings import hidden_points, privacy_settings
+from models import Achievement, Activity, ActivityStream, Segment, SegmentEffort, User, db
+from models.leaderboard import BoardEffort, Leaderboards
+from models.redis_store import redis_store
+from models.segment import SEGMENT_BOX
+
+log = logging.getLogger(__name__)
+
+#: Candidate boxes are grown by this much (degrees, ~50 m) so a segment at the edge of a track still counts.
+BOX_MARGIN_DEG = 0.0005
+_PREPARED_CACHE_SIZE = 20_000
+_prepared: OrderedDict[tuple[int, float], PreparedSegment] = OrderedDict()
+_STREAK_WINDOW = timedelta(days=400)
+
+
+def leaderboards() -> Leaderboards:
+    return Leaderboards(redis_store.client)
+
+
+def decode_path(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    pairs = np.frombuffer(blob, dtype="<i4").reshape(-1, 2)
+    return pairs[:, 0] / 1e7, pairs[:, 1] / 1e7
+
+
+def encode_path(lat: np.ndarray, lon: np.ndarray) -> bytes:
+    return np.column_stack([np.round(lat * 1e7), np.round(lon * 1e7)]).astype("<i4").tobytes()
+
+
+def cached_segment(seg_id: int, updated: datetime) -> PreparedSegment | None:
+    """The prepared geometry of this version of the segment if this process has it (marked recently used)."""
+    cache_key = (seg_id, updated.timestamp())
+    hit = _prepared.get(cache_key)
+    if hit is not None:
+        _prepared.move_to_end(cache_key)
+    return hit
+
+
+def prepared_segment(seg_id: int, updated: datetime, path: bytes) -> PreparedSegment:
+    """Prepared geometry, cached per worker process: segments are matched far more often than edited."""
+    hit = cached_segment(seg_id, updated)
+    if hit is not None:
+        return hit
+    return prepared_segments([(seg_id, updated, path)])[0]
+
+
+def prepared_segments(rows: Sequence[tuple[int, datetime, bytes]]) -> list[PreparedSegment]:
+    """Prepare (in one batch) and cache these versions of segments, given as (id, updated_at, path)."""
+    prepared = prepare_segments([decode_path(path) for _, _, path in rows], [seg_id for seg_id, _, _ in rows])
+    for (seg_id, updated, _), seg in zip(rows, prepared, strict=True):
+        _prepared[(seg_id, updated.timestamp())] = seg
+    while len(_prepared) > _PREPARED_CACHE_SIZE:
+        _prepared.popitem(last=False)
+    return prepared
+
+
+def sport_families(sport: str) -> list[str]:
+    family = sport_family(sport)
+    return [s for s in ("running", "cycling", "swimming", "walking", "hiking", "strength", "other")
+            if sport_family(s) == family]
+
+
+def candidates(min_lat: float, min_lng: float, max_lat: float, max_lng: float, sport: str) -> list[Any]:
+    """Phase 1: segments whose bounding box overlaps the activity's (GiST index on a built-in box)."""
+    m = BOX_MARGIN_DEG
+    return list(db.session.execute(
+        select(Segment.id, Segment.updated_at, Segment.path).where(
+            text(f"{SEGMENT_BOX} && box(point(:a, :b), point(:c, :d))").bindparams(
+                a=min_lng - m, b=min_lat - m, c=max_lng + m, d=max_lat + m),
+            Segment.sport_type.in_(sport_families(sport)),
+        )
+    ))
+
+
+def candidate_ends(min_lat: float, min_lng: float, max_lat: float, max_lng: float, sport: str) -> list[Any]:
+    """:func:`candidates` without the path blobs: id, updated_at and the first and last vertex of each,
+    from the row's own start/end columns (no read of the toasted path). The stage reads whole paths only
+    for what its cache lacks (see :func:`match_track`)."""
+    m = BOX_MARGIN_DEG
+    return list(db.session.execute(
+        select(Segment.id, Segment.updated_at, Segment.start_lat, Segment.start_lng, Segment.end_lat,
+               Segment.end_lng).where(
+            text(f"{SEGMENT_BOX} && box(point(:a, :b), point(:c, :d))").bindparams(
+                a=min_lng - m, b=min_lat - m, c=max_lng + m, d=max_lat + m),
+            Segment.sport_type.in_(sport_families(sport)),
+        )
+    ))
+
+
+def segment_paths(segment_ids: Sequence[int]) -> dict[int, tuple[datetime, bytes]]:
+    """Current version and path of these segments (deleted ones are left out)."""
+    rows = db.session.execute(select(Segment.id, Segment.updated_at, Segment.path).where(Segment.id.in_(segment_ids)))
+    return {r.id: (r.updated_at, r.path) for r in rows}
+
+
+def eligible_for_boards(activity: Activity, owner: User) -> bool:
+    return (activity.visibility == "everyone" and not owner.is_private
+            and not owner.preferences.hide_from_leaderboards)
+
+
+@dataclass
+class NewEffort:
+    """An effort of this activity, with what the boards and the achievement rules need of it."""
+
+    id: int
+    segment_id: int
+    segment_name: str
+    elapsed_time_s: float
+    start_time: datetime
+    hidden_by_privacy: bool
+    pr_rank: int | None
+    #: The athlete's efforts on this segment, this one included.
+    athlete_effort_count: int
+    kom_rank: int | None = None
+    #: Rank on the athlete's gender board (the QOM board for women), when this effort holds it.
+    gender_rank: int | None = None
+    #: Stored by an earlier run of the stage that may have stopped before the boards and the awards.
+    replayed: bool = False
+
+
+#: PR ranks (1-3) of the athlete's efforts on these segments, fastest first, earlier on ties, rewritten
+#: where they changed; returns, for the new efforts, their rank, the athlete's effort count on the segment
+#: and the segment's name. One statement: the UPDATE runs whether or not the SELECT reads it, and both see
+#: the same snapshot (the efforts just inserted included).
+_PR_RANKS_SQL = text("""
+    WITH r AS (
+        SELECT id, segment_id, row_number() OVER (PARTITION BY segment_id
+                                                  ORDER BY elapsed_time_s, start_time, id) AS rank,
+               count(*) OVER (PARTITION BY segment_id) AS n
+        FROM segment_efforts WHERE user_id = :u AND segment_id = ANY(:ids)),
+    changed AS (
+        UPDATE segment_efforts e SET pr_rank = CASE WHEN r.rank <= 3 THEN r.rank END
+        FROM r WHERE e.id = r.id AND e.pr_rank IS DISTINCT FROM CASE WHEN r.rank <= 3 THEN r.rank END)
+    SELECT r.id, r.rank, r.n, s.name FROM r JOIN segments s ON s.id = r.segment_id WHERE r.id = ANY(:new)""")
+
+
+def effort_rows(activity: Activity, owner: User, found: dict[Any, list[Effort]], hidden: Any) -> list[dict[str, Any]]:
+    """``segment_efforts`` rows for one activity's matches; an effort starting or ending on a point the owner's
+    privacy hides is kept (it counts for the owner) but flagged, so boards leave it out."""
+    return [{
+        "segment_id": seg_id, "activity_id": activity.id, "user_id": owner.id,
+        "start_index": int(e.start_index), "end_index": int(e.end_index),
+        "start_time": datetime.fromtimestamp(e.start_time, UTC), "elapsed_time_s": float(e.elapsed_time_s),
+        "moving_time_s": float(e.moving_time_s),
+        "hidden_by_privacy": bool(hidden[e.start_index] or hidden[e.end_index]),
+    } for seg_id, efforts in found.items() for e in efforts]
+
+
+def store_efforts(activity: Activity, owner: User, track: Track, found: dict[Any, list[Effort]]) -> list[NewEffort]:
+    """Insert one activity's efforts (idempotent) and refresh the athlete's PR ranks on their segments;
+    returns the efforts this run created. Two statements whatever the number of efforts."""
+    hidden = hidden_points(activity, owner, track)
+    rows = effort_rows(activity, owner, found, hidden)
+    if not rows:
+        return []
+    # executemany (one cached statement, rows batched into multi-row VALUES by the driver layer).
+    # segments.effort_count / athlete_count follow by a database trigger (migration 0004).
+    table = SegmentEffort.__table__
+    inserted = list(db.session.execute(insert(table).on_conflict_do_nothing().returning(
+        table.c.id, table.c.segment_id, table.c.elapsed_time_s, table.c.start_time, table.c.hidden_by_privacy),
+        rows))
+    replayed = not inserted
+    if replayed:
+        # A re-run (a redelivered task): the efforts were committed by a run that may have died before the
+        # boards or the awards. They are handed on again; both steps are idempotent (a board keeps one best
+        # per athlete, awards and notifications have unique keys, a KOM rank once set is kept).
+        inserted = list(db.session.execute(select(
+            table.c.id, table.c.segment_id, table.c.elapsed_time_s, table.c.start_time, table.c.hidden_by_privacy,
+        ).where(table.c.activity_id == activity.id).order_by(table.c.id)))
+    ranks = {r.id: r for r in db.session.execute(_PR_RANKS_SQL, {
+        "u": owner.id, "ids": sorted(set(found) | {r.segment_id for r in inserted}),
+        "new": [r.id for r in inserted]})}
+    return [NewEffort(r.id, r.segment_id, ranks[r.id].name, r.elapsed_time_s, r.start_time, r.hidden_by_privacy,
+                      int(ranks[r.id].rank) if ranks[r.id].rank <= 3 else None, int(ranks[r.id].n),
+                      replayed=replayed)
+            for r in inserted]
+
+
+def store_efforts_many(items: Sequence[tuple[Activity, User, Track, dict[Any, list[Effort]]]]) -> list[int]:
+    """:func:`store_efforts` for many activities at once (re-matching a batch): one insert, one count
+    refresh and one PR-rank refresh per group of athletes, leaving the same rows as one call per item."""
+    rows: list[dict[str, Any]] = []
+    settings: dict[int, tuple[list[Any], float]] = {}
+    touched_by: dict[int, set[int]] = {}
+    for activity, owner, track, found in items:
+        if owner.id not in settings:  # an athlete's privacy settings, read once per batch
+            settings[owner.id] = privacy_settings(owner)
+        hidden = hidden_points(activity, owner, track, settings[owner.id])
+        rows += effort_rows(activity, owner, found, hidden)
+        if any(found.values()):
+            touched_by.setdefault(owner.id, set()).update(found)
+    if not rows:
+        return []
+    # executemany (one cached statement, rows batched into multi-row VALUES by the driver layer) rather
+    # than a .values(rows) statement, which SQLAlchemy compiles afresh for every call.
+    table = SegmentEffort.__table__
+    new_ids = list(db.session.execute(
+        insert(table).on_conflict_do_nothing().returning(table.c.id), rows).scalars())
+    # segments.effort_count / athlete_count follow by a database trigger (migration 0004).
+    # Athletes who touched the same segments share one statement (re-matching: all of them, one segment).
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for user_id, segment_ids in touched_by.items():
+        groups.setdefault(tuple(sorted(segment_ids)), []).append(user_id)
+    for segment_ids, user_ids in groups.items():
+        refresh_pr_ranks_many(user_ids, segment_ids)
+    return new_ids
+
+
+def refresh_pr_ranks(user_id: int, segment_ids: Sequence[int]) -> None:
+    """PR rank (1–3) of each of the athlete's efforts on these segments, fastest first, earlier on ties."""
+    refresh_pr_ranks_many([user_id], segment_ids)
+
+
+def refresh_pr_ranks_many(user_ids: Sequence[int], segment_ids: Sequence[int]) -> None:
+    """:func:`refresh_pr_ranks` for each of these athletes on each of these segments, in one statement."""
+    db.session.execute(text("""
+        UPDATE segment_efforts e SET pr_rank = CASE WHEN r.rank <= 3 THEN r.rank END
+        FROM (SELECT id, row_number() OVER (PARTITION BY user_id, segment_id
+                                            ORDER BY elapsed_time_s, start_time, id) AS rank
+              FROM segment_efforts WHERE user_id = ANY(:u) AND segment_id = ANY(:ids)) r
+        WHERE e.id = r.id AND e.pr_rank IS DISTINCT FROM CASE WHEN r.rank <= 3 THEN r.rank END"""),
+        {"u": list(user_ids), "ids": list(segment_ids)})
+
+
+_BOARD_EFFORTS_SQL = text("""
+    SELECT e.id, e.user_id, e.elapsed_time_s, e.start_time, u.sex, u.birth_year
+    FROM segment_efforts e
+    JOIN activities a ON a.id = e.activity_id
+    JOIN users u ON u.id = e.user_id
+    JOIN user_preferences p ON p.user_id = u.id
+    WHERE e.segment_id = :s AND NOT e.hidden_by_privacy AND a.visibility = 'everyone'
+      AND NOT u.is_private AND NOT p.hide_from_leaderboards""")
+
+
+def board_effort_rows(segment_id: int) -> list[Any]:
+    """Every effort eligible for the public boards of a segment, as plain rows (see EffortRow)."""
+    return list(db.session.execute(_BOARD_EFFORTS_SQL, {"s": segment_id}))
+
+
+def board_efforts(segment_id: int) -> list[BoardEffort]:
+    """Every effort eligible for the public boards of a segment (the truth the boards are built from)."""
+    return [BoardEffort(*r) for r in board_effort_rows(segment_id)]
+
+
+def rebuild_segment(segment_id: int) -> int:
+    # Plain rows, not BoardEffort objects: a popular segment has millions of efforts.
+    return leaderboards().replace_segment_rows(segment_id, board_effort_rows(segment_id))
+
+
+def ensure_ready(segment_id: int) -> None:
+    """The automatic path after Redis lost its data: rebuild a segment's boards before using them."""
+    boards = leaderboards()
+    if boards.is_ready(segment_id):
+        return
+    lock = redis_store.client.lock(f"lock:lb-rebuild:{segment_id}", timeout=60, blocking_timeout=30)
+    with lock:
+        if not boards.is_ready(segment_id):
+            rebuild_segment(segment_id)
+
+
+def update_boards(activity: Activity, owner: User, efforts: Sequence[NewEffort]) -> None:
+    """Offer the new efforts to the boards and record the KOM rank each had at upload time (and, for
+    women, the QOM rank the achievement rules read).
+
+    Redis work is two round trips whatever the number of efforts: one finds segments whose boards need a
+    rebuild, one script call offers every effort and reads back its ranks (in effort order, so each read
+    sees the offers before it). The KOM ranks are then written in one statement, in the caller's
+    transaction.
+    """
+    offered = [e for e in efforts if not e.hidden_by_privacy]
+    if not offered or not eligible_for_boards(activity, owner):
+        return
+    boards = leaderboards()
+    for segment_id in boards.missing(sorted({e.segment_id for e in offered})):
+        ensure_ready(segment_id)  # a rebuild already includes this committed effort
+    offers = [(e.segment_id, BoardEffort(e.id, owner.id, e.elapsed_time_s, e.start_time, owner.sex,
+                                         owner.birth_year)) for e in offered]
+    ranked = boards.offer_many(offers, rank_on="g:F" if owner.sex == "F" else None)
+    for effort, ((rank, best), (g_rank, g_best)) in zip(offered, ranked, strict=True):
+        if rank is not None and rank < 10 and best == effort.id:
+            effort.kom_rank = rank + 1
+        if g_rank is not None and g_best == effort.id:
+            effort.gender_rank = g_rank + 1
+    kom = [e for e in offered if e.kom_rank is not None]
+    if kom:
+        db.session.execute(text("""
+            UPDATE segment_efforts e SET kom_rank = v.rank FROM unnest(:ids, :ranks) AS v(id, rank)
+            WHERE e.id = v.id AND e.kom_rank IS NULL"""),
+            {"ids": [e.id for e in kom], "ranks": [e.kom_rank for e in kom]})
+
+
+def award(activity: Activity, owner: User, efforts: Sequence[NewEffort]) -> int:
+    """Evaluate every achievement rule for this activity; returns how many were newly awarded."""
+    awards: list[rules.Award] = []
+    if efforts:
+        awards += rules.segment_awards(_effort_facts(owner, efforts))
+    awards += _activity_awards(activity, owner)
+    if not awards:
+        return 0
+    rows = [{"user_id": owner.id, "activity_id": activity.id, "effort_id": a.effort_id, "segment_id": a.segment_id,
+             "kind": a.kind, "key": a.key, "rank": a.rank, "value": a.value, "details": a.details} for a in awards]
+    table = Achievement.__table__
+    created = db.session.execute(insert(table).on_conflict_do_nothing().returning(
+        table.c.id, table.c.kind, table.c.rank, table.c.segment_id, table.c.details), rows).all()
+    for row in created:
+        # The outbox of the notification and push stages; the dedupe key makes a re-run notify nothing twice.
+        notify(owner.id, "achievement", f"achievement:{row.id}", achievement_id=row.id, activity_id=activity.id,
+               payload={"kind": row.kind, "rank": row.rank, "segment_id": row.segment_id,
+                        "activity_name": activity.name, **(row.details or {})})
+    return len(created)
+
+
+def _effort_facts(owner: User, efforts: Sequence[NewEffort]) -> list[rules.EffortFacts]:
+    """What the segment rules read, all of it gathered while storing the efforts and offering them."""
+    return [rules.EffortFacts(e.id, e.segment_id, e.segment_name, e.elapsed_time_s, e.pr_rank,
+                              e.athlete_effort_count, e.kom_rank, e.gender_rank, owner.sex) for e in efforts]
+
+
+#: The athlete's history the activity rules read, in one round trip: earlier activities of the same sport,
+#: distance in the sport family up to this one, and start times in the streak window.
+_HISTORY_SQL = text("""
+    SELECT (SELECT count(*) FROM activities
+            WHERE user_id = :u AND id <> :a AND sport_type = :sport) AS same_sport,
+           (SELECT coalesce(sum(distance_m), 0.0) FROM activities
+            WHERE user_id = :u AND id <> :a AND sport_type = ANY(:family) AND start_time <= :t) AS before,
+           (SELECT array_agg(start_time) FROM activities
+            WHERE user_id = :u AND start_time > :since AND start_time <= :t) AS starts""")
+
+
+def _activity_awards(activity: Activity, owner: User) -> list[rules.Award]:
+    family = sport_family(activity.sport_type)
+    history = db.session.execute(_HISTORY_SQL, {
+        "u": owner.id, "a": activity.id, "sport": activity.sport_type,
+        "family": sport_families(activity.sport_type), "t": activity.start_time,
+        "since": activity.start_time - _STREAK_WINDOW}).one()
+    awards = rules.first_sport_award(activity.sport_type, int(history.same_sport or 0))
+    before = float(history.before or 0.0)
+    awards += rules.milestone_awards(family, before, before + activity.distance_m)
+    tz = ZoneInfo(owner.preferences.timezone or "UTC")
+    days = {d.astimezone(tz).date() for d in history.starts or []}
+    awards += rules.streak_awards(days, activity.start_time.astimezone(tz).date())
+    best = (activity.details or {}).get("best_efforts") or []
+    if best:
+        previous: dict[str, list[float]] = {}
+        for name, elapsed in db.session.execute(text("""
+                SELECT be->>'name', (be->>'elapsed_time_s')::float
+                FROM activities a, jsonb_array_elements(a.details->'best_efforts') be
+                WHERE a.user_id = :u AND a.id <> :a AND jsonb_typeof(a.details->'best_efforts') = 'array'"""),
+                {"u": owner.id, "a": activity.id}):
+            previous.setdefault(name, []).append(elapsed)
+        awards += rules.best_effort_awards(activity.id, best, previous)
+    return awards
+
+
+def process_activity(activity_id: int) -> int:
+    """The segments stage for one activity: match, store efforts, update boards, award. Idempotent.
+
+    Two transactions: the efforts are committed before they are offered to the boards (a board never
+    holds an effort PostgreSQL could still roll back), then the KOM ranks and the achievements together.
+    """
+    activity = db.session.get(Activity, activity_id)
+    if activity is None:
+        return 0
+    owner = db.session.get(User, activity.user_id)
+    assert owner is not None
+    efforts: list[NewEffort] = []
+    if activity.has_gps and activity.min_lat is not None:
+        stream = db.session.get(ActivityStream, activity.id)
+        if stream is not None:
+            track = decode_track(stream.data)
+            found = match_track(track, activity)
+            efforts = store_efforts(activity, owner, track, found)
+            db.session.commit()
+            update_boards(activity, owner, efforts)
+    award(activity, owner, efforts)
+    db.session.commit()
+    return sum(not e.replayed for e in efforts)
+
+
+def match_track(track: Track, activity: Activity) -> dict[Any, list[Effort]]:
+    rows = candidate_ends(activity.min_lat, activity.min_lng, activity.max_lat,  # type: ignore[arg-type]
+                          activity.max_lng, activity.sport_type)  # type: ignore[arg-type]
+    if not rows:
+        return {}
+    prepared_track: PreparedTrack = prepare_track(track.time, track.lat, track.lon)
+    # Only segments whose two ends the track passes near are matched (ends_within_reach never drops one
+    # that could match; the start/end columns are the path's end vertices before their rounding to
+    # 1e-7 degrees, millimetres inside its 1 m of spare reach): in a city most candidates (parallel roads,
+    # branches) fail that. Of those, whole paths are read and prepared, in one batch, only for segments
+    # this process has not prepared yet.
+    ends = np.array([(r.start_lat, r.start_lng, r.end_lat, r.end_lng) for r in rows], dtype=np.float64)
+    near = ends_within_reach(prepared_track, ends[:, 0], ends[:, 1], ends[:, 2], ends[:, 3])
+    kept = [r for r, keep in zip(rows, near.tolist(), strict=True) if keep]
+    segs: list[PreparedSegment | None] = [cached_segment(r.id, r.updated_at) for r in kept]
+    missing = [r.id for r, seg in zip(kept, segs, strict=True) if seg is None]
+    if missing:
+        paths = segment_paths(missing)
+        fresh = dict(zip(paths, prepared_segments([(i, *paths[i]) for i in paths]), strict=True))
+        segs = [seg if seg is not None else fresh.get(r.id) for r, seg in zip(kept, segs, strict=True)]
+    return match_many_prepared(prepared_track, [seg for seg in segs if seg is not None])
+
+
+def segments_touched_by(activity_id: int) -> list[int]:
+    return list(db.session.scalars(
+        select(SegmentEffort.segment_id).where(SegmentEffort.activity_id == activity_id).distinct()))

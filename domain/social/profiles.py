@@ -1,0 +1,99 @@
+"""Profile rules: what the athlete may change and what others may see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from domain.errors import refuse
+from domain.feed import fanout as feed
+from domain.privacy import public_view
+from domain.segments import rematch as boards
+from models import SegmentEffort, Upload, User, db, social
+from models.storage import storage
+
+
+def own_profile(user: User) -> dict[str, Any]:
+    followers, following = social.counts(user.id)
+    prefs = user.preferences
+    return {
+        "id": user.id, "email": user.email, "display_name": user.display_name, "bio": user.bio,
+        "avatar_url": user.avatar_url, "sex": user.sex, "birth_year": user.birth_year,
+        "weight_kg": user.weight_kg, "is_private": user.is_private, "created_at": user.created_at,
+        "follower_count": followers, "following_count": following,
+        "preferences": {
+            "units": prefs.units, "language": prefs.language, "timezone": prefs.timezone,
+            "default_visibility": prefs.default_visibility, "notifications": prefs.notifications,
+            "hide_start_end_m": prefs.hide_start_end_m, "hide_from_leaderboards": prefs.hide_from_leaderboards,
+            "quiet_hours_start": prefs.quiet_hours_start, "quiet_hours_end": prefs.quiet_hours_end,
+        },
+    }
+
+
+def update_profile(user: User, changes: dict[str, Any]) -> User:
+    prefs_changes = changes.pop("preferences", None) or {}
+    # Both decide whether the athlete's efforts appear on public leaderboards.
+    boards_changed = (changes.get("is_private", user.is_private) != user.is_private or prefs_changes.get(
+        "hide_from_leaderboards", user.preferences.hide_from_leaderboards) != user.preferences.hide_from_leaderboards)
+    new_followers: list[int] = []
+    if user.is_private and changes.get("is_private") is False:
+        new_followers = social.accept_all_pending(user.id)  # a public account has no requests waiting
+    for key, value in changes.items():
+        setattr(user, key, value)
+    prefs = user.preferences
+    if "notifications" in prefs_changes:
+        # Merge so a client can flip one category without resending the others.
+        prefs.notifications = {**prefs.notifications, **prefs_changes.pop("notifications")}
+    privacy_changed = prefs_changes.get("hide_start_end_m", prefs.hide_start_end_m) != prefs.hide_start_end_m
+    if privacy_changed:
+        user.privacy_version += 1
+    for key, value in prefs_changes.items():
+        setattr(prefs, key, value)
+    db.session.commit()
+    if privacy_changed:
+        public_view.enqueue_refresh(user.id)
+    for follower_id in new_followers:
+        feed.enqueue_follow(follower_id, user.id)
+    if boards_changed:
+        boards.enqueue_rebuild(db.session.scalars(
+            select(SegmentEffort.segment_id).where(SegmentEffort.user_id == user.id).distinct()))
+    return user
+
+
+def get_visible_user(viewer: User, user_id: int) -> User:
+    """The user, or 404 when absent or when either one blocked the other (a block hides the account)."""
+    user = db.session.get(User, user_id)
+    if user is None or (user.id != viewer.id and social.is_blocked_either_way(viewer.id, user.id)):
+        refuse(404, "Athlete not found.")
+    return user
+
+
+def can_see_details(viewer: User, user: User) -> bool:
+    return viewer.id == user.id or not user.is_private or social.is_follower(viewer.id, user.id)
+
+
+def public_profile(viewer: User, user: User) -> dict[str, Any]:
+    followers, following = social.counts(user.id)
+    visible = can_see_details(viewer, user)
+    return {
+        "id": user.id, "display_name": user.display_name, "avatar_url": user.avatar_url,
+        "is_private": user.is_private, "follower_count": followers, "following_count": following,
+        "bio": user.bio if visible else None, "sex": user.sex if visible else None,
+        "follow_status": social.follow_status(viewer.id, user.id) if viewer.id != user.id else None,
+        "follows_you": social.is_follower(user.id, viewer.id), "details_visible": visible,
+    }
+
+
+def delete_account(user: User) -> int:
+    """Remove the athlete and everything derived from them; raw files are removed after the commit."""
+    keys = list(db.session.scalars(select(Upload.storage_key).where(Upload.user_id == user.id)))
+    db.session.delete(user)
+    db.session.commit()
+    for key in keys:
+        try:
+            storage.delete(key)
+        except Exception:  # the rows are gone; an orphaned object is swept later, never a failed delete
+            current_app.logger.warning("could not delete stored object %s", key, exc_info=True)
+    return len(keys)

@@ -1,0 +1,110 @@
+"""An upload's life after it was accepted: claimed by a stage, marked ready, failed with a sentence for the
+athlete, or put back for the sweeper. Every transition is one conditional UPDATE, so a redelivered or
+concurrent stage changes nothing twice.
+
+    queued → processing (stage) → ready | duplicate | failed (error)
+                   ↑___ transient failure / stuck ___|  (at most MAX_ATTEMPTS runs)
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from billiard.exceptions import SoftTimeLimitExceeded
+from sqlalchemy import and_, or_, select, text, update
+
+from domain import jobs
+from domain.algorithms.track import ParseError
+from models import Upload, db
+from models.errors import TRANSIENT_ERRORS
+
+log = logging.getLogger(__name__)
+
+#: After this many runs an upload that keeps failing transiently is given up on.
+MAX_ATTEMPTS = 8
+SWEEP_BATCH = 500
+
+
+def user_message(exc: BaseException) -> str:
+    if isinstance(exc, ParseError):
+        return str(exc)
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return "The file took too long to process. Try splitting it into shorter activities."
+    if isinstance(exc, MemoryError):
+        return "The file is too large to process."
+    return "We couldn't process this file because of an internal error. It has been logged; please try again later."
+
+
+def mark_failed_or_requeue(upload_id: int, exc: BaseException) -> None:
+    """The chain's one error path. A transient error that exhausted its retries puts the upload back to
+    `queued` for the sweeper (an accepted upload is never lost to an outage); anything else fails it."""
+    upload = db.session.get(Upload, upload_id)
+    if upload is None or upload.status in ("ready", "duplicate"):
+        return
+    transient = isinstance(exc, TRANSIENT_ERRORS)
+    if transient and upload.attempts < MAX_ATTEMPTS:
+        upload.status, upload.stage = "queued", None
+        log.warning("upload %s: transient failure (%s); left queued for the sweeper", upload_id, exc)
+    elif upload.activity_id is not None and upload.stage not in (None, "ingest"):
+        # The activity exists and is the athlete's; a later stage (segments, feed) failing for good must not
+        # report the upload as lost. Say what is missing instead, and leave the rest to operators.
+        log.error("upload %s: stage %s failed after the activity was stored: %r", upload_id, upload.stage, exc)
+        upload.error = f"Your activity is saved, but the {upload.stage} step could not be completed."
+        upload.status, upload.stage = "ready", None
+    else:
+        upload.status, upload.stage, upload.error = "failed", None, user_message(exc)
+        if not isinstance(exc, ParseError):
+            log.error("upload %s failed: %r", upload_id, exc)
+    db.session.commit()
+
+
+def claim(upload_id: int, stage: str) -> Upload | None:
+    """Move the upload to `processing` at ``stage``; None when it is already finished (or gone)."""
+    row = db.session.execute(
+        update(Upload)
+        .where(Upload.id == upload_id, Upload.status.in_(("queued", "processing")))
+        .values(status="processing", stage=stage, attempts=Upload.attempts + 1, updated_at=text("now()"))
+        .returning(Upload.id)
+    ).first()
+    db.session.commit()
+    return db.session.get(Upload, upload_id) if row else None
+
+
+def mark_ready(upload_id: int) -> None:
+    db.session.execute(
+        update(Upload).where(Upload.id == upload_id, Upload.status == "processing")
+        .values(status="ready", stage=None, error=None, updated_at=text("now()"))
+    )
+    db.session.commit()
+
+
+def sweep_stuck(queued_after_s: float, processing_after_s: float) -> int:
+    """Re-send uploads that were committed but never picked up (broker down at enqueue time, a message
+    lost) or whose worker died mid-stage; fail those that used up their attempts. Stages are idempotent, so
+    a second run is harmless. Returns how many were re-sent."""
+    now = datetime.now(UTC)
+    queued_before = now - timedelta(seconds=queued_after_s)
+    processing_before = now - timedelta(seconds=processing_after_s)
+    stuck = or_(and_(Upload.status == "queued", Upload.updated_at < queued_before),
+                and_(Upload.status == "processing", Upload.updated_at < processing_before))
+    rows = db.session.execute(select(Upload.id, Upload.attempts).where(stuck).order_by(Upload.id).limit(SWEEP_BATCH))
+    resent = 0
+    for upload_id, attempts in rows.all():
+        if attempts >= MAX_ATTEMPTS:
+            db.session.execute(update(Upload).where(Upload.id == upload_id).values(
+                status="failed", stage=None,
+                error="We couldn't process this file after several attempts. Please try again later."))
+            continue
+        # Touch first, so the next sweep doesn't resend it while this message is still in flight.
+        db.session.execute(update(Upload).where(Upload.id == upload_id).values(
+            status="queued", updated_at=text("now()")))
+        db.session.commit()
+        if jobs.send(jobs.INGEST_UPLOAD, upload_id):
+            resent += 1
+    db.session.commit()
+    if resent:
+        log.info("sweeper re-enqueued %d uploads", resent)
+    return resent
+
+
