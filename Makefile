@@ -23,8 +23,11 @@ run: install
 test: install
 	$(PY) -m pytest -n $(TEST_WORKERS) -q $(PYTEST_ARGS)
 
+# Style, the layers (.importlinter: who may import whom, no cycles) and types.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy webapp tasks domain models config devstack
 
 bench: install
 	$(PY) bench/run_all.py

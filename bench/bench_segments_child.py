@@ -36,7 +36,6 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("prepare track", "prepare_track"),
     ("matching", "match_many_prepared"),
     ("storing efforts", "store_efforts"),
-    ("  PR ranks", "refresh_pr_ranks"),
     ("  PR ranks (batched)", "refresh_pr_ranks_many"),
     ("boards", "update_boards"),
     ("  ensure_ready", "ensure_ready"),

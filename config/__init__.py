@@ -18,7 +18,7 @@ DEFAULT_PRIVACY_SECRET = "dev-privacy-secret-change-me"
 DEFAULT_FLOWER_AUTH = "admin:admin"
 
 # The longest task (a 100 MB GPX parse) plus the longest retry back-off stays well below this, so Redis
-# never redelivers a message that a healthy worker is still processing (brief §4.3).
+# never redelivers a message that a healthy worker is still processing.
 VISIBILITY_TIMEOUT_S = 2 * 60 * 60
 
 

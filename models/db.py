@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -80,16 +79,6 @@ class Database:
         if self.engine is not None:
             self.engine.dispose(close=False)
 
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """Commit on success, roll back on error: the unit of work of a task or a CLI command."""
-        session = self.session()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
 
 
 db = Database()

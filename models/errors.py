@@ -21,6 +21,3 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     StorageError,
 )
 
-
-def is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, TRANSIENT_ERRORS)

@@ -364,45 +364,6 @@ class Leaderboards:
             pipe.execute()
         return Board(tmp, base + ":e")
 
-    def board_keys(self, segment_ids: Sequence[int], *, gender: str | None = None, age: str | None = None,
-                   date_range: str | None = None, today: date | None = None) -> list[Board]:
-        """:meth:`board_key` for many segments with the same filters, in at most two round trips."""
-        today = today or datetime.now(UTC).date()
-        if not gender and not age:
-            return [self.board_key(s, date_range=date_range, today=today) for s in segment_ids]
-        plans = []
-        for segment_id in segment_ids:
-            base = key(segment_id, range_suffix(date_range, today)) if date_range else key(segment_id, "all")
-            masks = [key(segment_id, f"g:{gender}")] if gender else []
-            if age:
-                masks.append(key(segment_id, f"a:{age}"))
-            plans.append((f"lbtmp:{base}|{gender or ''}|{age or ''}", base, masks))
-        pipe = self.r.pipeline(transaction=False)
-        for tmp, _, _ in plans:
-            pipe.exists(tmp)
-        built: set[str] = set()
-        build = self.r.pipeline(transaction=True)
-        for (tmp, base, masks), exists in zip(plans, pipe.execute(), strict=True):
-            if not exists and tmp not in built:
-                build.zinterstore(tmp, {base: 1, **{m: 0 for m in masks}}, aggregate="SUM")
-                build.expire(tmp, 30)
-                built.add(tmp)
-        if built:
-            build.execute()
-        return [Board(tmp, base + ":e") for tmp, base, _ in plans]
-
-    def ranks_and_best(self, lookups: Sequence[tuple[Board, int]]) -> list[tuple[int | None, int]]:
-        """Per (board, athlete): :meth:`rank_of` and the effort id ``top(board, rank, rank)`` would give
-        (0 when unknown), in one round trip."""
-        pipe = self.r.pipeline(transaction=False)
-        for board, user_id in lookups:
-            pipe.zrank(board.zset, str(user_id))
-            pipe.hget(board.efforts, str(user_id))
-        replies = pipe.execute() if lookups else []
-        return [(None if replies[i] is None else int(replies[i]),
-                 int(replies[i + 1]) if replies[i] is not None and replies[i + 1] is not None else 0)
-                for i in range(0, len(replies), 2)]
-
     def top(self, board: Board, start: int, stop: int) -> list[Entry]:
         rows = self.r.zrange(board.zset, start, stop, withscores=True)
         return self._entries(board, rows, start)

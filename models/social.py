@@ -64,12 +64,6 @@ def is_follower(follower_id: int, followee_id: int) -> bool:
     return follow_status(follower_id, followee_id) == ACCEPTED
 
 
-def follower_ids(user_id: int) -> list[int]:
-    return list(db.session.scalars(
-        select(Follow.follower_id).where(Follow.followee_id == user_id, Follow.status == ACCEPTED)
-    ))
-
-
 def counts(user_id: int) -> tuple[int, int]:
     """(followers, following), accepted only; kept exact by a database trigger on ``follows``."""
     row = db.session.execute(select(User.follower_count, User.following_count).where(User.id == user_id)).first()

@@ -3,17 +3,19 @@
     ingest      parse → normalize → privacy → metrics → store    (one task: the track never leaves memory)
     segments    match → efforts → leaderboards → achievements    (one task: one decode of the stream)
     feed        fan-out to followers' feeds (hybrid for huge accounts); the upload becomes `ready`
-    [hooks]     push notifications                                (added by the issue that builds it)
+
+Push notifications are not a stage: a stage that notifies (achievements, KOMs) writes the notification rows in
+its transaction, and their push delivery is scheduled after that commit (domain.notifications.outbox).
 
 The last stage of the chain marks the upload `ready` (a message of its own would cost a broker round trip).
 
-Stages pass the upload id only, load what they need, and are safe to run twice (brief §4.2). One error
+Stages pass the upload id only, load what they need, and are safe to run twice. One error
 path: a stage that fails for good (a permanent error, or a transient one that exhausted its retries) marks
 the upload `failed` with a message a person understands (tasks.stages.PipelineTask.on_failure).
 
 Parse, privacy and metrics share one task on purpose: handing a parsed track between tasks would mean
-writing it somewhere and reading it back, and each message costs ~1.25 ms of broker time on these cores
-(brief §4.6). They stay separate *functions* (domain.algorithms) so each is tested on its own.
+writing it somewhere and reading it back, and each message costs ~1.25 ms of broker time on two cores.
+They stay separate *functions* (domain.algorithms) so each is tested on its own.
 """
 
 from __future__ import annotations

@@ -33,10 +33,5 @@ def rebuild_boards(segment_ids: list[int]) -> int:
     return segments.rebuild_boards(segment_ids)
 
 
-@shared_task(name="segments.rebuild_all", **_RETRIED)
-def rebuild_all() -> int:
-    return segments.rebuild_every_board()
-
-
 for _task in (rematch, rematch_batch, rebuild_boards):
     provide(_task)

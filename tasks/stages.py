@@ -59,7 +59,7 @@ def ingest(self: Task, upload_id: int, last: bool = False) -> int:
 
 def done(upload_id: int, last: bool) -> int:
     """The last stage of the chain also marks the upload ready: a separate message for that would cost a
-    broker round trip per upload (brief §4.6)."""
+    broker round trip per upload."""
     if last:
         lifecycle.mark_ready(upload_id)
     return upload_id

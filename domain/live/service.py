@@ -18,14 +18,13 @@ One service for the REST routes, the socket frames and the sweeper. Rules it kee
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
-from xml.etree import ElementTree as ET
 
-import gpxpy.gpx
 import numpy as np
 import redis
 from flask import current_app
@@ -34,7 +33,9 @@ from sqlalchemy.dialects.postgresql import insert
 
 from domain import visibility
 from domain.algorithms.geo import haversine_m
+from domain.algorithms.gpx_writer import to_gpx
 from domain.algorithms.privacy import Zone, hidden_mask, start_end_lengths
+from domain.algorithms.track import Track
 from domain.errors import Refusal
 from domain.live.sessions import elapsed_s, end, publish, publish_ended
 from domain.privacy.settings import privacy_seed, privacy_settings
@@ -51,7 +52,6 @@ SNAPSHOT_POINTS = 500
 #: Client clocks: a point may be this far ahead of the server, or this far before the session started.
 FUTURE_SKEW_S = 120
 PAST_SKEW_S = 600
-GPX_NS = "http://www.garmin.com/xmlschemas/TrackPointExtension/v1"
 
 
 class LiveError(Refusal):
@@ -108,34 +108,19 @@ def along_track(lat: np.ndarray, lng: np.ndarray, prev: tuple[float, float] | No
 
 
 def build_gpx(points: Sequence[Any], name: str, sport: str) -> bytes:
-    """The session as a GPX 1.1 file the upload pipeline parses like any watch's (HR and cadence as Garmin's
-    TrackPointExtension, power as ``<power>``). Points without a position can't be GPX track points and are
-    left out. Deterministic for the same points, so a retried finish stores the same file."""
-    gpx = gpxpy.gpx.GPX()
-    gpx.creator = "Strava+1 live"
-    gpx.nsmap["gpxtpx"] = GPX_NS
-    track = gpxpy.gpx.GPXTrack(name=name or None)
-    track.type = sport
-    segment = gpxpy.gpx.GPXTrackSegment()
-    track.segments.append(segment)
-    gpx.tracks.append(track)
-    for p in points:
-        if p.lat is None or p.lng is None:
-            continue
-        tp = gpxpy.gpx.GPXTrackPoint(p.lat, p.lng, elevation=p.ele, time=p.time.astimezone(UTC))
-        if p.hr is not None or p.cadence is not None:
-            ext = ET.Element(f"{{{GPX_NS}}}TrackPointExtension")
-            if p.hr is not None:
-                ET.SubElement(ext, f"{{{GPX_NS}}}hr").text = str(p.hr)
-            if p.cadence is not None:
-                ET.SubElement(ext, f"{{{GPX_NS}}}cad").text = str(p.cadence)
-            tp.extensions.append(ext)
-        if p.power is not None:
-            power = ET.Element("power")
-            power.text = str(p.power)
-            tp.extensions.append(power)
-        segment.points.append(tp)
-    return gpx.to_xml(version="1.1").encode()
+    """The session as a GPX 1.1 file the upload pipeline parses like any watch's (the one GPX writer).
+    Points without a position can't be GPX track points and are left out. Deterministic for the same points,
+    so a retried finish stores the same file."""
+    placed = [p for p in points if p.lat is not None and p.lng is not None]
+
+    def column(attr: str) -> list[float]:
+        return [math.nan if getattr(p, attr) is None else float(getattr(p, attr)) for p in placed]
+
+    track = Track.from_columns(
+        time=[p.time.timestamp() for p in placed], lat=column("lat"), lon=column("lng"), ele=column("ele"),
+        hr=column("hr"), cadence=column("cadence"), power=column("power"),
+        name=name or None, sport=sport, device="Strava+1 live")
+    return to_gpx(track)
 
 
 # -- reads ----------------------------------------------------------------------------------------------------------

@@ -236,13 +236,8 @@ def store_efforts_many(items: Sequence[tuple[Activity, User, Track, dict[Any, li
     return new_ids
 
 
-def refresh_pr_ranks(user_id: int, segment_ids: Sequence[int]) -> None:
-    """PR rank (1–3) of each of the athlete's efforts on these segments, fastest first, earlier on ties."""
-    refresh_pr_ranks_many([user_id], segment_ids)
-
-
 def refresh_pr_ranks_many(user_ids: Sequence[int], segment_ids: Sequence[int]) -> None:
-    """:func:`refresh_pr_ranks` for each of these athletes on each of these segments, in one statement."""
+    """Recompute the PR ranks of these athletes on these segments, in one statement."""
     db.session.execute(text("""
         UPDATE segment_efforts e SET pr_rank = CASE WHEN r.rank <= 3 THEN r.rank END
         FROM (SELECT id, row_number() OVER (PARTITION BY user_id, segment_id

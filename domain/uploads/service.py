@@ -1,4 +1,4 @@
-"""Accepting uploads: store the bytes durably, commit the row, then enqueue (brief §4.1)."""
+"""Accepting uploads: store the bytes durably, commit the row, then enqueue (so a worker always finds the row)."""
 
 from __future__ import annotations
 
