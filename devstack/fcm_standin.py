@@ -117,7 +117,8 @@ class FcmServer:
 
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
-                token = (parse_qs(url.query).get("token") or [None])[0]
+                tokens = parse_qs(url.query).get("token")
+                token = tokens[0] if tokens else None
                 if url.path == "/_sent":
                     items = server.received(token, ok_only=True)
                 elif url.path == "/_requests":

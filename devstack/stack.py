@@ -8,22 +8,39 @@ Push: without FCM credentials (``GOOGLE_APPLICATION_CREDENTIALS``) or an ``FCM_E
 FCM stand-in (``devstack.fcm_standin``) in this process and points the web and worker processes at it, so pushes
 go through the real firebase-admin client and can be watched (``GET /_sent`` on the stand-in, and one log line
 per push here).
+
+Auth: the stack opts in to Firebase emulator mode for itself (``FIREBASE_AUTH_EMULATOR_HOST``, which no config
+defaults), so ``flask dev-token`` tokens are accepted; the config refuses that mode unless the API listens on
+loopback only, so the stack binds the API and Flower to 127.0.0.1 (``WEB_BIND_HOST``, ``FLOWER_ADDRESS``).
+
+While it runs, the settings other commands need (the servers' URLs, emulator mode) are in ``.data/stack.env``
+(``write_stack_env``), which a development config reads for what its own environment does not set: ``flask
+db-check``, ``alembic``, ``flask dev-token`` and the rebuild commands in another terminal reach these servers.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
+from config import ConfigError, load_config
 from devstack.embedded import EmbeddedPostgres, EmbeddedRedis, create_database, free_port
 from devstack.fcm_standin import FcmServer, Request
 
 BIN = Path(sys.executable).parent
+# What another terminal's commands need to reach this stack (config.running_stack_env reads them back).
+STACK_ENV_KEYS = (
+    "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "PUBSUB_REDIS_URL",
+    "STORAGE_BACKEND", "STORAGE_LOCAL_DIR", "S3_BUCKET", "S3_ENDPOINT_URL", "FCM_ENDPOINT",
+    "FIREBASE_PROJECT_ID", "FIREBASE_AUTH_EMULATOR_HOST",
+)
 
 
 def _say(message: str) -> None:
@@ -40,8 +57,24 @@ def processes(env: dict[str, str], data_dir: Path) -> dict[str, list[str]]:
                    env.get("WORKER_CONCURRENCY", "2"), "--loglevel", "INFO", "--hostname", "worker@%h"],
         "beat": [*celery, "beat", "--loglevel", "INFO", "--schedule", str(data_dir / "celerybeat-schedule")],
         "flower": [*celery, "flower", "--port=" + env.get("FLOWER_PORT", "5555"),
+                   "--address=" + env.get("FLOWER_ADDRESS", "127.0.0.1"),
                    "--basic-auth=" + env.get("FLOWER_BASIC_AUTH", "admin:admin")],
     }
+
+
+def write_stack_env(path: Path, env: Mapping[str, str], *, pid: int) -> None:
+    """Write ``KEY='value'`` lines (shell syntax) for the ``STACK_ENV_KEYS`` that ``env`` sets, and this stack's
+    pid, by which readers tell a running stack from a stale file. Owner-only (the URLs may hold passwords), and
+    replaced in one step so a reader never sees half of it."""
+    lines = ["# Written by `make run` (devstack/stack.py) while it runs, removed when it stops. Development commands",
+             "# read it for the variables they do not set; `set -a; . .data/stack.env; set +a` exports them.",
+             f"STACK_PID={pid}"]
+    lines += [f"{key}={shlex.quote(env[key])}" for key in STACK_ENV_KEYS if env.get(key)]
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("\n".join(lines) + "\n")
+    partial.replace(path)
 
 
 def wants_fcm_standin(env: dict[str, str]) -> bool:
@@ -73,10 +106,19 @@ def main() -> int:
     env.setdefault("APP_ENV", "development")
     env.setdefault("STORAGE_LOCAL_DIR", str(data_dir / "objects"))
     env.setdefault("FLOWER_BASIC_AUTH", "admin:admin")
+    # Emulator mode (unsigned `flask dev-token` tokens) is this stack's own opt-in, on loopback only; set
+    # FIREBASE_AUTH_EMULATOR_HOST= (empty) to run the stack with real token checks instead.
+    env.setdefault("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9099")
+    env.setdefault("WEB_BIND_HOST", "127.0.0.1")
     env.setdefault("PYTHONUNBUFFERED", "1")
     # Our numpy work is many small arrays: BLAS helper threads only oversubscribe the cores that the worker
     # processes already share.
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    try:  # refuse unsafe settings (emulator mode on a public bind) before starting anything
+        load_config(environ=env)
+    except ConfigError as exc:
+        _say(str(exc))
+        return 2
 
     pg = redis = None
     if not env.get("DATABASE_URL"):
@@ -111,6 +153,7 @@ def main() -> int:
                 proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 proc.kill()
+        (data_dir / "stack.env").unlink(missing_ok=True)
         if fcm is not None:
             fcm.stop()
             (data_dir / "fcm-standin.url").unlink(missing_ok=True)
@@ -128,6 +171,7 @@ def main() -> int:
         for name, cmd in processes(env, data_dir).items():
             # Own process group: a terminal Ctrl-C reaches only us, and we stop the children in order.
             children[name] = subprocess.Popen(cmd, env=env, start_new_session=True)
+        write_stack_env(data_dir / "stack.env", env, pid=os.getpid())
         port = env.get("PORT", "8000")
         _say(f"API        http://127.0.0.1:{port}/api/v1  (health /healthz, readiness /readyz)")
         _say(f"WebSocket  ws://127.0.0.1:{port}/api/v1/ws  (2 gevent web processes; docs/realtime.md)")
@@ -140,7 +184,9 @@ def main() -> int:
             _say(f"push       FCM_ENDPOINT={env['FCM_ENDPOINT']}")
         else:
             _say("push       FCM through firebase-admin credentials")
-        _say("a token:   .venv/bin/flask --app webapp dev-token you@example.com")
+        _say("a token:   .venv/bin/flask --app webapp dev-token you@example.com  (emulator mode, loopback only)")
+        _say(f"commands   flask db-check, alembic, flask leaderboards-rebuild… in another terminal use "
+             f"{data_dir / 'stack.env'}")
         _say("Ctrl-C stops everything")
         while not stopping:
             for name, proc in children.items():

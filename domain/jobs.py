@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 # The upload chain (parse → privacy → segments → boards → feed → push), started for one upload id.
 INGEST_UPLOAD = "pipeline.ingest_upload"
+# The rest of the chain (segments → feed) for an upload whose activity another run stored: the other workouts
+# of an Apple Health export, all stored by the one ingest run that read the file.
+UPLOAD_AFTER_INGEST = "pipeline.after_ingest"
 # Feeds: a follow accepted (backfill), an unfollow or block (remove), an item's visibility changed, an item deleted.
 FEED_BACKFILL = "feed.backfill"
 FEED_REMOVE_AUTHOR = "feed.remove_author"

@@ -11,12 +11,29 @@ viewer, owner, visibility, private account, block and follow state.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, true
+from sqlalchemy import (
+    ClauseElement,
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import aliased
 
 from domain.errors import refuse
-from models import Activity, Block, Follow, User, db, social
+from models import Activity, Block, Comment, Follow, Kudos, User, db, social
 from models.social import ACCEPTED
 
 VISIBILITIES = ("everyone", "followers", "only_me")
@@ -47,21 +64,35 @@ def can_see(viewer_id: int, owner_id: int, owner_private: bool, visibility: str)
     return allows(visibility, is_owner=False, blocked=False, follower=follower, owner_private=owner_private)
 
 
-def not_blocked_with(viewer_id: int, user_col: Any) -> ColumnElement[bool]:
+#: A viewer in SQL: an id, or an expression such as a prepared statement's parameter (the feed page).
+Viewer = int | ColumnElement[Any]
+
+
+def not_blocked_with(viewer_id: Viewer, user_col: Any) -> ColumnElement[bool]:
     """SQL: no block between the viewer and the athlete in ``user_col``, in either direction."""
+    # An alias of its own, so the subquery never correlates with a Block the outer query happens to join.
+    block = aliased(Block)
     return ~exists().where(or_(
-        and_(Block.blocker_id == viewer_id, Block.blocked_id == user_col),
-        and_(Block.blocker_id == user_col, Block.blocked_id == viewer_id),
+        and_(block.blocker_id == viewer_id, block.blocked_id == user_col),
+        and_(block.blocker_id == user_col, block.blocked_id == viewer_id),
     ))
 
 
-def follows_sql(viewer_id: int, owner_col: Any) -> ColumnElement[bool]:
+def blocked_ids_sql(viewer_id: Viewer) -> Select[Any]:
+    """SQL: the athletes in a block with the viewer (either way): the set form of :func:`not_blocked_with`."""
+    block = aliased(Block)
+    return select(case((block.blocker_id == viewer_id, block.blocked_id), else_=block.blocker_id)).where(
+        or_(block.blocker_id == viewer_id, block.blocked_id == viewer_id))
+
+
+def follows_sql(viewer_id: Viewer, owner_col: Any) -> ColumnElement[bool]:
     """SQL: the viewer's follow of the athlete in ``owner_col`` is accepted."""
-    return exists().where(Follow.follower_id == viewer_id, Follow.followee_id == owner_col,
-                          Follow.status == ACCEPTED)
+    follow = aliased(Follow)  # as for blocks: never correlated with a Follow of the outer query
+    return exists().where(follow.follower_id == viewer_id, follow.followee_id == owner_col,
+                          follow.status == ACCEPTED)
 
 
-def visible_sql(viewer_id: int | None, owner_col: Any, visibility_col: Any,
+def visible_sql(viewer_id: Viewer | None, owner_col: Any, visibility_col: Any,
                 owner_private_col: Any) -> ColumnElement[bool]:
     """SQL twin of :func:`allows` for rows whose owner, visibility and owner's private flag are these columns
     (or literal values). ``viewer_id`` None is nobody in particular: only public items of public accounts."""
@@ -74,13 +105,57 @@ def visible_sql(viewer_id: int | None, owner_col: Any, visibility_col: Any,
     )
 
 
+def as_sql_text(clause: ClauseElement) -> str:
+    """The rule's SQL as PostgreSQL text, literals inlined, for hand-written (prepared or ``text``) statements:
+    pass columns and parameters as ``literal_column("t.col")`` / ``literal_column(":name")``."""
+    return str(clause.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+
+
 def _not(flag: Any) -> ColumnElement[bool]:
     if isinstance(flag, bool):
         return false() if flag else true()
     return flag.is_(False)
 
 
-# --- activities ---------------------------------------------------------------------------------------------
+# --- counts ---------------------------------------------------------------------------------------------------
+
+def unseen_counts(viewer_id: int, kind: str, ids: Collection[int]) -> dict[int, tuple[int, int]]:
+    """(kudos, comments) on each of these activities or posts (``kind``) by athletes in a block with the viewer.
+
+    The kudos and comment lists leave those athletes out, so the counts the viewer reads must too (the stored
+    counters count everyone). Targets with none are absent; one query, driven by the viewer's few blocks.
+    """
+    if not ids:
+        return {}
+    blocked = blocked_ids_sql(viewer_id)
+    kudos_on = Kudos.activity_id if kind == "activity" else Kudos.post_id
+    comment_on = Comment.activity_id if kind == "activity" else Comment.post_id
+    both = union_all(
+        select(kudos_on.label("target"), literal(1).label("k"), literal(0).label("c"))
+        .where(kudos_on.in_(ids), Kudos.user_id.in_(blocked)),
+        select(comment_on.label("target"), literal(0), literal(1))
+        .where(comment_on.in_(ids), Comment.user_id.in_(blocked)),
+    ).subquery()
+    rows = db.session.execute(select(both.c.target, func.sum(both.c.k), func.sum(both.c.c)).group_by(both.c.target))
+    return {target: (int(k), int(c)) for target, k, c in rows}
+
+
+def seen_counts(viewer_id: int, kind: str, item: Any, unseen: dict[int, tuple[int, int]] | None = None,
+                ) -> dict[str, int]:
+    """``kudos_count`` and ``comment_count`` of an activity or post as this viewer may count them."""
+    k, c = (unseen if unseen is not None else unseen_counts(viewer_id, kind, [item.id])).get(item.id, (0, 0))
+    return {"kudos_count": item.kudos_count - k, "comment_count": item.comment_count - c}
+
+
+# --- athletes and activities ---------------------------------------------------------------------------------
+
+def get_athlete(viewer: User, user_id: int) -> User:
+    """The athlete, or 404 when absent or when either one blocked the other (a block hides the account)."""
+    user = db.session.get(User, user_id)
+    if user is None or (user.id != viewer.id and social.is_blocked_either_way(viewer.id, user.id)):
+        refuse(404, "Athlete not found.")
+    return user
+
 
 def can_view(viewer: User, activity: Activity, owner: User) -> bool:
     return can_see(viewer.id, owner.id, owner.is_private, activity.visibility)

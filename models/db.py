@@ -11,10 +11,10 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import BigInteger, DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import BigInteger, DateTime, MetaData, Table, create_engine, event
+from sqlalchemy.engine import Connection, CursorResult, Engine, Result
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, scoped_session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -37,6 +37,20 @@ class Base(DeclarativeBase):
     type_annotation_map = {int: BigInteger, datetime: DateTime(timezone=True)}
 
 
+def table_of(model: type[Base]) -> Table:
+    """The model's Table, for Core statements (SQLAlchemy types ``__table__`` as any FROM clause; a model declared
+    with ``__tablename__`` always has a Table)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an INSERT/UPDATE/DELETE run by the session matched. ``Session.execute`` is annotated as
+    returning a plain Result; for these statements it is a CursorResult, the kind that counts rows."""
+    return cast("CursorResult[Any]", result).rowcount
+
+
 class Database:
     """Holds the engine once configured; ``db.session`` is usable from any thread after that."""
 
@@ -44,7 +58,9 @@ class Database:
         self.engine: Engine | None = None
         self._factory = sessionmaker(expire_on_commit=False)
         self._local = threading.local()
-        self.session = scoped_session(self._new_session)
+        # Any callable returning a Session is a valid factory (sessionmaker is the usual one, and the only one
+        # SQLAlchemy's annotation admits): this one joins a thread's outer transaction when there is one.
+        self.session: scoped_session[Session] = scoped_session(cast("sessionmaker[Session]", self._new_session))
 
     def _new_session(self) -> Session:
         connection = getattr(self._local, "connection", None)
@@ -90,11 +106,11 @@ db = Database()
 # transaction under a name; after the commit the name's flush gets it, a rollback of the whole transaction drops it
 # (a savepoint's rollback leaves the outer transaction's work staged).
 
-_FLUSHES: dict[str, Callable[[Any], None]] = {}
+_FLUSHES: dict[str, Callable[[Any], object]] = {}
 log = logging.getLogger(__name__)
 
 
-def on_commit(name: str, flush: Callable[[Any], None]) -> None:
+def on_commit(name: str, flush: Callable[[Any], object]) -> None:
     """Register ``flush``, called after each commit with what was staged under ``name`` (if anything was)."""
     _FLUSHES[name] = flush
 

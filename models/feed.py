@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 from zlib import crc32
 
 import redis
@@ -230,7 +231,8 @@ class FeedStore:
         self.remove_from_keys([author_key(author_id)], members)
 
     def members(self, user_id: int) -> list[bytes]:
-        return list(self.r.zrange(feed_key(user_id), 0, -1))
+        # redis-py types the reply for every flag combination; plain members of a bytes client are bytes.
+        return cast(list[bytes], self.r.zrange(feed_key(user_id), 0, -1))
 
     # -- reading ---------------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ author, whether the viewer gave kudos, and the counts kept exact by PostgreSQL's
 polyline this viewer may see comes back — the owner's own summary, or the privacy-filtered one stored
 for everyone else — never the whole stored geometry.
 
-Nothing here decides visibility: :mod:`webapp.feed.service` applies the shared rule to these facts.
+Nothing here decides visibility: the domain (:mod:`domain.feed.reading`) passes in the shared rule, compiled
+to SQL, and the statement evaluates it per row (models know no rules).
 
 The feed's statements are server-side prepared once per database connection and run on their generic plans
 (:class:`Prepared`): planning the page query took PostgreSQL two to three times as long as running it.
@@ -55,7 +56,7 @@ class ItemRow(NamedTuple):
     avatar_url: str | None
     is_private: bool
     followed: bool  # the viewer's follow of the author is accepted
-    blocked: bool  # a block either way
+    visible: bool  # the viewer may see this item (the domain's rule, evaluated in the statement)
 
 
 class Prepared:
@@ -92,16 +93,22 @@ class Prepared:
 
 # Posts first, so that the activities they share are loaded in the same statement (one array of ids: an
 # ``OR id IN (subquery)`` would make PostgreSQL scan the table). Every EXISTS is a primary-key or
-# unique-index probe. ``public -> 'map'`` is read only for other people's activities.
-_PAGE = Prepared("feed_page_items", """
-WITH p AS (
-  SELECT id, user_id, visibility, created_at, text, activity_id, group_id, kudos_count, comment_count
-  FROM posts WHERE id = ANY(:post_ids)
+# unique-index probe. ``public -> 'map'`` is read only for other people's activities. ``{followed}`` and
+# ``{visible}`` are conditions on ``items`` and ``:viewer`` given by the domain (see :func:`page_statement`).
+# The stored counters count everyone; kudos and comments by athletes in a block with the viewer (``{blocked}``,
+# also the domain's) are subtracted, only when there are such athletes (a CASE runs its subquery lazily).
+_PAGE_SQL = """
+WITH blocked AS (
+  SELECT ARRAY({blocked}) AS ids
+), p AS (
+  SELECT id, user_id, visibility, created_at, text, activity_id, group_id,
+         kudos_count - {unseen_kudos_p} AS kudos_count, comment_count - {unseen_comments_p} AS comment_count
+  FROM posts, blocked WHERE id = ANY(:post_ids)
 ), a AS (
   SELECT id, user_id, visibility, start_time, name, sport_type, distance_m, moving_time_s, elapsed_time_s,
-         elevation_gain_m, avg_speed_mps, has_gps, summary_polyline, public, privacy_version, kudos_count,
-         comment_count
-  FROM activities
+         elevation_gain_m, avg_speed_mps, has_gps, summary_polyline, public, privacy_version,
+         kudos_count - {unseen_kudos_a} AS kudos_count, comment_count - {unseen_comments_a} AS comment_count
+  FROM activities, blocked
   WHERE id = ANY(:activity_ids || ARRAY(SELECT activity_id FROM p WHERE activity_id IS NOT NULL))
 ), items AS (
   SELECT 'a' AS kind, a.id, a.user_id, a.visibility, a.start_time AS date, a.name AS title, a.sport_type,
@@ -123,13 +130,30 @@ WITH p AS (
          u.display_name, u.avatar_url, u.is_private
   FROM p JOIN users u ON u.id = p.user_id
 )
-SELECT items.*,
-       EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = :viewer AND f.followee_id = items.user_id
-               AND f.status = :accepted) AS followed,
-       EXISTS (SELECT 1 FROM blocks b WHERE (b.blocker_id = :viewer AND b.blocked_id = items.user_id)
-               OR (b.blocker_id = items.user_id AND b.blocked_id = :viewer)) AS blocked
+SELECT items.*, ({followed}) AS followed, ({visible}) AS visible
 FROM items
-""", [("viewer", "bigint"), ("accepted", "text"), ("activity_ids", "bigint[]"), ("post_ids", "bigint[]")])
+"""
+
+
+def _unseen(table: str, column: str, target: str) -> str:
+    return (f"CASE WHEN cardinality(blocked.ids) = 0 THEN 0 ELSE (SELECT count(*) FROM {table} x "
+            f"WHERE x.{column} = {target}.id AND x.user_id = ANY(blocked.ids)) END")
+
+
+def page_statement(followed: str, visible: str, blocked: str) -> Prepared:
+    """The page statement, given the SQL conditions (on ``items`` — ``user_id``, ``visibility``,
+    ``is_private`` — and ``:viewer``) that the viewer follows the item's author and may see the item, and the
+    query of the athletes in a block with ``:viewer``."""
+    sql = _PAGE_SQL
+    for name, text in (("followed", followed), ("visible", visible), ("blocked", blocked),
+                       ("unseen_kudos_p", _unseen("kudos", "post_id", "posts")),
+                       ("unseen_comments_p", _unseen("comments", "post_id", "posts")),
+                       ("unseen_kudos_a", _unseen("kudos", "activity_id", "activities")),
+                       ("unseen_comments_a", _unseen("comments", "activity_id", "activities"))):
+        sql = sql.replace("{" + name + "}", text)
+    return Prepared("feed_page_items", sql,
+                    [("viewer", "bigint"), ("activity_ids", "bigint[]"), ("post_ids", "bigint[]")])
+
 
 _FOLLOWEES = Prepared("feed_followees", """
 SELECT f.followee_id FROM follows f JOIN users u ON u.id = f.followee_id
@@ -138,7 +162,7 @@ WHERE f.follower_id = :user AND f.status = :accepted
 """, [("user", "bigint"), ("accepted", "text"), ("floor", "bigint"), ("merged", "boolean")])
 
 
-def load_page_items(viewer_id: int, activity_ids: Collection[int],
+def load_page_items(page: Prepared, viewer_id: int, activity_ids: Collection[int],
                     post_ids: Collection[int]) -> tuple[dict[int, ItemRow], dict[int, ItemRow]]:
     """(activities by id, posts by id) of one page, including the activities the posts share.
 
@@ -146,8 +170,7 @@ def load_page_items(viewer_id: int, activity_ids: Collection[int],
     """
     if not activity_ids and not post_ids:
         return {}, {}
-    rows = _PAGE.rows({"viewer": viewer_id, "accepted": ACCEPTED, "activity_ids": list(activity_ids),
-                       "post_ids": list(post_ids)})
+    rows = page.rows({"viewer": viewer_id, "activity_ids": list(activity_ids), "post_ids": list(post_ids)})
     activities: dict[int, ItemRow] = {}
     posts: dict[int, ItemRow] = {}
     for values in rows:

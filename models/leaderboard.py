@@ -15,10 +15,10 @@ earlier effort; both fit exactly in a double (27 + 26 bits).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -293,7 +293,8 @@ class Leaderboards:
             segment_id, ((e.effort_id, e.user_id, e.elapsed_s, e.start, e.sex, e.birth_year) for e in efforts),
             today)
 
-    def replace_segment_rows(self, segment_id: int, rows: Iterable[EffortRow], today: date | None = None) -> int:
+    def replace_segment_rows(self, segment_id: int, rows: Iterable[EffortRow], today: date | None = None, *,
+                             run: Callable[..., Any] | None = None) -> int:
         """:meth:`replace_segment` from plain (effort id, user id, elapsed s, start, sex, birth year) rows.
 
         Built for boards of millions: each athlete's best per board is reduced in one pass (the boards an
@@ -303,7 +304,8 @@ class Leaderboards:
         them in: readers see the old boards or the new ones, never a mix.
         """
         today = today or datetime.now(UTC).date()
-        best = _best_per_board(rows, today)
+        # ``run`` calls the CPU-bound reduction elsewhere (a web request hands it to a thread, off its event loop).
+        best = run(_best_per_board, rows, today) if run is not None else _best_per_board(rows, today)
         token = uuid.uuid4().hex[:12]
         staged: list[tuple[str, str, int]] = []
         pipe = self.r.pipeline(transaction=False)
@@ -365,12 +367,14 @@ class Leaderboards:
         return Board(tmp, base + ":e")
 
     def top(self, board: Board, start: int, stop: int) -> list[Entry]:
-        rows = self.r.zrange(board.zset, start, stop, withscores=True)
+        # redis-py types the reply for every flag combination; withscores gives (member, score) pairs.
+        rows = cast(list[tuple[Any, float]], self.r.zrange(board.zset, start, stop, withscores=True))
         return self._entries(board, rows, start)
 
     def rank_of(self, board: Board, user_id: int) -> int | None:
         """0-based rank of the athlete on the board, or None when absent."""
-        rank = self.r.zrank(board.zset, str(user_id))
+        # Without withscore the reply is the rank or None (redis-py's type also covers withscore's list).
+        rank = cast(int | None, self.r.zrank(board.zset, str(user_id)))
         return None if rank is None else int(rank)
 
     def count(self, board: Board) -> int:

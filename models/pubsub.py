@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import redis
@@ -82,7 +82,7 @@ class PubSub:
             pipe.publish(self.user_channel(user_id), data)
         pipe.execute()
 
-    def revoke(self, user_id: int, channels: dict[str, Frame | None]) -> None:
+    def revoke(self, user_id: int, channels: Mapping[str, Frame | None]) -> None:
         """Take ``channels`` away from every socket of ``user_id`` (all processes); each socket that was
         subscribed gets the channel's notice frame. Sent on the user's own channel, read by the hubs only."""
         if channels:
@@ -128,7 +128,8 @@ pubsub = PubSub()
 # 404) nor at all when the transaction rolls back. Callers stage frames on the session; they go out on commit.
 
 def publish_on_commit(session: Session | scoped_session[Session], user_ids: Iterable[int], frame: Frame) -> None:
-    staged(session, "pubsub", list).append((tuple(user_ids), frame))
+    pending: list[tuple[tuple[int, ...], Frame]] = staged(session, "pubsub", list)
+    pending.append((tuple(user_ids), frame))
 
 
 def _publish_staged(pending: list[tuple[tuple[int, ...], Frame]]) -> None:

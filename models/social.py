@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, and_, exists, func, or_, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.db import Base, db
+from models.db import Base, db, table_of
 from models.user import User
 
 ACCEPTED = "accepted"
@@ -73,7 +73,7 @@ def counts(user_id: int) -> tuple[int, int]:
 def accept_all_pending(user_id: int) -> list[int]:
     """Accept every waiting request (the account went public); returns the new followers."""
     return list(db.session.scalars(
-        Follow.__table__.update()
+        table_of(Follow).update()
         .where(Follow.followee_id == user_id, Follow.status == PENDING)
         .values(status=ACCEPTED)
         .returning(Follow.follower_id)

@@ -120,10 +120,26 @@ class StorageHandle:
         else:
             raise ValueError(f"unknown STORAGE_BACKEND {backend!r} (local or s3)")
 
-    def __getattr__(self, name: str) -> object:
+    def _configured(self) -> ObjectStorage:
         if self.backend is None:
             raise RuntimeError("object storage is not configured; create the app first")
-        return getattr(self.backend, name)
+        return self.backend
+
+    def put(self, key: str, data: bytes) -> None:
+        self._configured().put(key, data)
+
+    def get(self, key: str) -> bytes:
+        return self._configured().get(key)
+
+    def delete(self, key: str) -> None:
+        self._configured().delete(key)
+
+    def ping(self) -> None:
+        self._configured().ping()
+
+    def __getattr__(self, name: str) -> object:
+        # Anything a backend has beyond the protocol (e.g. S3Storage.ensure_bucket).
+        return getattr(self._configured(), name)
 
 
 storage = StorageHandle()

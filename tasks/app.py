@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, Task
+from celery.signals import worker_process_init
 from flask import Flask
 
 from domain import jobs
 from models import db
+from tasks import memory
 
 #: Every module that defines tasks; ``tasks.registry`` imports them all (web and worker alike, so that every
 #: job the domain names has its sender registered in both).
@@ -32,18 +34,31 @@ class AppTask(Task):
     abstract = True
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        flask_app: Flask = self.app.flask_app  # type: ignore[attr-defined]
+        flask_app: Flask = self.app.flask_app
         with flask_app.app_context():
             try:
                 return self.run(*args, **kwargs)
             finally:
                 db.session.remove()
 
+    def after_return(self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        # The failure's exception outlives the task (Celery keeps it for its events and logs), and through its
+        # traceback every frame's locals: the inflated file, the half-parsed points. Clear those frames, then
+        # give the memory back.
+        if einfo is not None:
+            memory.clear_traceback(getattr(einfo.exception, "exc", einfo.exception))
+        memory.release_if_grown()
+
+
+@worker_process_init.connect
+def _pool_process_ready(**_: Any) -> None:
+    memory.set_baseline()
+
 
 def celery_init_app(app: Flask) -> Celery:
     celery = Celery(app.import_name, task_cls=AppTask, include=TASK_MODULES)
     celery.config_from_object(app.config["CELERY"])
-    celery.flask_app = app  # type: ignore[attr-defined]
+    celery.flask_app = app
     celery.set_default()
     app.extensions["celery"] = celery
     return celery

@@ -5,23 +5,24 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 from models.redis_store import redis_store
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def single_run(key: str, ttl_s: int) -> Callable[[F], F]:
+def single_run(key: str, ttl_s: int) -> Callable[[Callable[P, R]], Callable[P, R | None]]:
     """Run the wrapped job only if no other run holds ``lock:<key>``; otherwise return None.
 
     The lock expires by itself (``ttl_s``) so a crashed run never blocks the schedule for good, and it is
     released with a compare-and-delete so a slow run can't release a lock that a later run took.
     """
 
-    def decorate(fn: F) -> F:
+    def decorate(fn: Callable[P, R]) -> Callable[P, R | None]:
         @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | None:
             lock = redis_store.client.lock(f"lock:{key}", timeout=ttl_s, blocking=False)
             if not lock.acquire(blocking=False):
                 return None
@@ -32,6 +33,6 @@ def single_run(key: str, ttl_s: int) -> Callable[[F], F]:
                 with contextlib.suppress(Exception):
                     lock.release()
 
-        return wrapper  # type: ignore[return-value]
+        return wrapper
 
     return decorate

@@ -37,6 +37,13 @@ def sweep_uploads() -> int:
     return lifecycle.sweep_stuck(cfg["UPLOAD_SWEEP_AFTER_S"], cfg["UPLOAD_STALE_PROCESSING_S"])
 
 
+@shared_task(name="maintenance.sweep_privacy", ignore_result=True)
+@single_run("sweep-privacy", ttl_s=600)
+def sweep_privacy() -> int:
+    """Re-send the privacy refresh for athletes whose stored non-owner views are still stale."""
+    return public_view.sweep_stale()
+
+
 @shared_task(name=jobs.PRIVACY_REFRESH, base=AppTask, ignore_result=True, acks_late=True,
              autoretry_for=TRANSIENT_ERRORS, retry_backoff=True, retry_jitter=True, max_retries=5)
 def refresh_privacy(user_id: int) -> int:

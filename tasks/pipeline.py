@@ -1,6 +1,8 @@
 """The upload chain, declared once so the whole flow reads in one place.
 
-    ingest      parse → normalize → privacy → metrics → store    (one task: the track never leaves memory)
+    ingest      parse → normalize → privacy → metrics → store    (one task: the track never leaves memory;
+                for an Apple Health export, one run reads the file once and stores every workout, whose
+                uploads then continue from `segments` on their own chains)
     segments    match → efforts → leaderboards → achievements    (one task: one decode of the stream)
     feed        fan-out to followers' feeds (hybrid for huge accounts); the upload becomes `ready`
 
@@ -54,8 +56,20 @@ def enqueue(upload_id: int) -> bool:
         return False
 
 
+def build_after_ingest(upload_id: int) -> Signature:
+    """The chain without its ingest stage, for an upload whose activity is already stored (the other workouts
+    of an Apple Health export: one ingest run reads the file once and stores them all)."""
+    steps = POST_INGEST_HOOKS
+    return chain(*[step.si(upload_id, last=i == len(steps) - 1) for i, step in enumerate(steps)])
+
+
 def _send(upload_id: int, countdown: float | None = None) -> None:
     build_chain(upload_id).apply_async(countdown=countdown)
 
 
+def _send_after_ingest(upload_id: int, countdown: float | None = None) -> None:
+    build_after_ingest(upload_id).apply_async(countdown=countdown)
+
+
 jobs.provide(jobs.INGEST_UPLOAD, _send)
+jobs.provide(jobs.UPLOAD_AFTER_INGEST, _send_after_ingest)

@@ -38,7 +38,7 @@ class PipelineTask(AppTask):
     def on_failure(self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any],
                    einfo: Any) -> None:
         upload_id = int(args[0]) if args else int(kwargs["upload_id"])
-        with self.app.flask_app.app_context():  # type: ignore[attr-defined]
+        with self.app.flask_app.app_context():
             try:
                 lifecycle.mark_failed_or_requeue(upload_id, exc)
             finally:

@@ -1,7 +1,7 @@
 """Test harness: real PostgreSQL and Redis, schema from the migrations, a savepoint per test.
 
 Each pytest-xdist worker gets its own database (``strava_test_<worker>``) and its own Redis database index,
-so the suite runs in parallel. Pure-algorithm tests (tests/lib) request none of these fixtures.
+so the suite runs in parallel. Pure-algorithm tests (tests/domain/algorithms) request none of these fixtures.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +22,6 @@ from tests.support.services import ENV_DB, ENV_REDIS, Services, database_url_for
 from tests.support.tokens import CertServer, SigningKey, id_token_claims
 
 PROJECT_ID = "strava-plus-one-test"
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 _services = Services()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from config import load_config
 from models import db
@@ -19,12 +20,14 @@ def create_app(config_name: str | None = None, **overrides: Any) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(config.as_dict())
     app.config.update(overrides)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    if isinstance(app.json, DefaultJSONProvider):  # the provider Flask makes unless told otherwise
+        app.json.sort_keys = False
 
     register_logging(app)
     register_services(app)
     register_api(app)
     register_auth(app)
+    register_input_guard(app)
     register_realtime(app)
     register_celery(app)
     register_cli(app)
@@ -60,7 +63,7 @@ def register_api(app: Flask) -> None:
     from webapp.activities.resources import blp as activities_blp
     from webapp.chat.resources import blp as chat_blp
     from webapp.devices.resources import blp as devices_blp
-    from webapp.errors import register_error_handlers
+    from webapp.errors import ErrorSchema, register_error_handlers
     from webapp.feed.resources import blp as feed_blp
     from webapp.follows.resources import blp as follows_blp
     from webapp.groups.resources import blp as groups_blp
@@ -73,7 +76,10 @@ def register_api(app: Flask) -> None:
     from webapp.segments.resources import blp as segments_blp
     from webapp.uploads.resources import blp as uploads_blp
 
-    api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})
+    class DocumentedApi(Api):
+        ERROR_SCHEMA = ErrorSchema  # the error payload as sent, request_id included
+
+    api = DocumentedApi(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})
     sock.init_app(app)
     for blp in (profiles_blp, follows_blp, uploads_blp, activities_blp, privacy_zones_blp, segments_blp,
                 groups_blp, posts_blp, interactions_blp, notifications_blp, feed_blp, live_blp, chat_blp,
@@ -96,6 +102,13 @@ def register_auth(app: Flask) -> None:
 
     _register(app)
     register_rate_limit(app)  # after auth: the budget is per athlete
+
+
+def register_input_guard(app: Flask) -> None:
+    # After auth and the rate limit: a stranger's or an over-budget client's body is never read.
+    from webapp.inputs import register_input_guard as _register
+
+    _register(app)
 
 
 def register_realtime(app: Flask) -> None:

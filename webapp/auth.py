@@ -1,8 +1,9 @@
 """Firebase ID-token authentication for every /api/v1 route except the documentation.
 
 Production verifies with firebase-admin (RS256 signature against Google's certificates, expiry, audience =
-project id, issuer). Development runs firebase-admin in emulator mode (``FIREBASE_AUTH_EMULATOR_HOST``), in
-which it accepts the unsigned tokens the firebase-tools Auth emulator issues; ``flask dev-token`` mints one.
+project id, issuer), and so does every other environment unless emulator mode is asked for explicitly
+(``FIREBASE_AUTH_EMULATOR_HOST``: ``make run`` does, for itself, on loopback only). In that mode firebase-admin
+accepts the unsigned tokens the firebase-tools Auth emulator issues; ``flask dev-token`` mints one.
 Tests point the verifier's certificate URL at a local server holding a test key, so real signed tokens are
 checked offline. The first authenticated request provisions the athlete.
 """
@@ -16,16 +17,21 @@ import os
 import time
 from typing import Any
 
+import click
 import firebase_admin
 import google.auth.credentials
 from firebase_admin import auth as fb_auth
 from firebase_admin import credentials
 from flask import Flask, g, request
-from flask_smorest import abort
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
+# flask_smorest.abort is this function re-exported without types; from here the checker knows it never returns.
+from webargs.flaskparser import abort
+
+from config import ConfigError, check_listeners
 from models import Preferences, User, db
+from webapp.firebase_internals import use_certificate_url
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +60,8 @@ class TokenVerifier:
         name = f"auth-{project_id}-{id(self)}"
         self.app = firebase_admin.initialize_app(cred, {"projectId": project_id}, name=name)
         if certs_url:
-            # Tests only (production refuses FIREBASE_CERTS_URL): firebase-admin offers no public option to
-            # pick the certificate source, so point its verifier at the local one.
-            client = fb_auth._get_client(self.app)
-            client._token_verifier.id_token_verifier.cert_url = certs_url
+            # Tests only (production refuses FIREBASE_CERTS_URL): point the verifier at the local certificates.
+            use_certificate_url(self.app, certs_url)
 
     def verify(self, token: str) -> dict[str, Any]:
         return fb_auth.verify_id_token(token, app=self.app, clock_skew_seconds=5)
@@ -156,7 +160,19 @@ def current_user() -> User:
     return user
 
 
+def check_dev_server_host(app: Flask) -> None:
+    """``flask run --host …`` listens where its option says, not WEB_BIND_HOST (gunicorn's settings check their
+    own listeners): refuse emulator mode there too, before the development server opens its socket."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.info_name == "run" and isinstance(ctx.params.get("host"), str):
+        try:
+            check_listeners(app.config, [(ctx.params["host"], ctx.params.get("port"))])
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None  # the CLI's one-line "Error: …", exit status 1
+
+
 def register_auth(app: Flask) -> None:
+    check_dev_server_host(app)
     app.extensions["token_verifier"] = TokenVerifier(
         project_id=app.config["FIREBASE_PROJECT_ID"],
         emulator_host=app.config["FIREBASE_AUTH_EMULATOR_HOST"],

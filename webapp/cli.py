@@ -23,8 +23,9 @@ def register_cli(app: Flask) -> None:
         """Print a development ID token for EMAIL (emulator mode only); nothing else goes to stdout."""
         if not current_app.config["FIREBASE_AUTH_EMULATOR_HOST"]:
             raise click.ClickException(
-                "dev tokens only work in Firebase emulator mode: set FIREBASE_AUTH_EMULATOR_HOST "
-                "(the development config does by default)")
+                "dev tokens only work in Firebase emulator mode (FIREBASE_AUTH_EMULATOR_HOST), which `make run` "
+                "turns on for itself: run this while it is going (the command reads .data/stack.env), or set "
+                "FIREBASE_AUTH_EMULATOR_HOST=127.0.0.1:9099 for a server you started yourself on 127.0.0.1")
         click.echo(dev_token(email, current_app.config["FIREBASE_PROJECT_ID"], ttl_s=ttl))
 
     @app.cli.command("db-upgrade")

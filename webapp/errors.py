@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import marshmallow as ma
 from flask import Flask, g
+from flask_smorest.error_handler import ErrorSchema as SmorestErrorSchema
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import Conflict, HTTPException, InternalServerError, ServiceUnavailable
 
@@ -19,6 +21,12 @@ from domain.errors import Refusal
 from models.db import db
 
 log = logging.getLogger(__name__)
+
+
+class ErrorSchema(SmorestErrorSchema):
+    """flask-smorest's error shape as we send it: with the request id (the OpenAPI document's ``Error``)."""
+
+    request_id = ma.fields.String(metadata={"description": "Quote it when reporting a problem (X-Request-ID)"})
 
 
 def error_payload(exc: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -30,8 +38,9 @@ def error_payload(exc: HTTPException) -> tuple[dict[str, Any], int, dict[str, st
     elif "messages" in data:
         payload["errors"] = data["messages"]
     headers = dict(data.get("headers") or {})
-    if exc.code == 405 and getattr(exc, "valid_methods", None):
-        headers["Allow"] = ", ".join(exc.valid_methods or [])
+    valid_methods = getattr(exc, "valid_methods", None)  # set on werkzeug's MethodNotAllowed
+    if exc.code == 405 and valid_methods:
+        headers["Allow"] = ", ".join(valid_methods)
     if g.get("request_id"):
         payload["request_id"] = g.request_id
     return payload, exc.code or 500, headers
@@ -48,6 +57,7 @@ def register_error_handlers(app: Flask) -> None:
         db.session.rollback()
         http = HTTPException()
         http.code, http.description = exc.status, exc.message
+        # The ad-hoc attribute flask-smorest's abort sets too (error_payload reads it); werkzeug does not declare it.
         http.data = {"message": exc.message, "headers": exc.headers,  # type: ignore[attr-defined]
                      **({"errors": exc.errors} if exc.errors else {})}
         payload, status, headers = error_payload(http)

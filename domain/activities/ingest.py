@@ -10,10 +10,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from domain.algorithms.parsing import normalize, parse_bytes, parse_health_workout
+from domain import jobs
+from domain.algorithms.parsing import normalize, parse_bytes, parse_health_workout, parse_health_workouts
 from domain.algorithms.summary import ActivitySummary, summarize
 from domain.algorithms.track import ParseError, Track
 from domain.privacy.settings import privacy_seed, privacy_settings
+from domain.uploads import lifecycle
 from models import Activity, ActivityStream, Upload, User, db
 from models.storage import storage
 
@@ -89,15 +91,77 @@ def activity_values(upload: Upload, user: User, track: Track, summary: ActivityS
 
 def ingest_upload(upload: Upload) -> str:
     """Store the upload's activity. Returns "stored" (also when an earlier run of this upload stored it)
-    or "duplicate" (the athlete already has this file as another activity)."""
+    or "duplicate" (the athlete already has this file as another activity).
+
+    A workout of a multi-workout Apple Health export stores its whole batch (see :func:`ingest_export`)."""
+    if upload.data_type == "health" and upload.part is not None and upload.batch_id:
+        return ingest_export(upload)
+    return store_track(upload, _parse(upload))
+
+
+def _parse(upload: Upload) -> Track:
+    failure: str | None = None
     try:
-        data = storage.get(upload.storage_key)
+        data = _load(upload)
+        if upload.data_type == "health":
+            return normalize(parse_health_workout(data, 0))
+        return normalize(parse_bytes(data, upload.data_type or "gpx"))
+    except ParseError as exc:
+        failure = str(exc)
+    # Raised afresh outside the handler, so that the parser's exception is dropped here: its traceback holds the
+    # parser's frames and with them the inflated file (hundreds of MB), which the task runner would otherwise
+    # keep alive after the failure.
+    raise ParseError(failure)
+
+
+def _load(upload: Upload) -> bytes:
+    try:
+        return storage.get(upload.storage_key)
     except KeyError:
         raise ParseError("The uploaded file could not be found in storage; please upload it again.") from None
-    if upload.data_type == "health":
-        track = normalize(parse_health_workout(data, upload.part or 0))
-    else:
-        track = normalize(parse_bytes(data, upload.data_type or "gpx"))
+
+
+def ingest_export(lead: Upload) -> str:
+    """Store every pending workout of ``lead``'s Apple Health batch from a single read of the stored export.
+
+    The other workouts' uploads are claimed here and, once stored, continue with the rest of the chain on their
+    own (``jobs.UPLOAD_AFTER_INGEST``); ``lead``'s outcome is returned (or its ParseError raised) as for any
+    upload. Safe to run twice: a workout stored by an earlier run is found by its unique source hash."""
+    failure: str | None = None
+    try:
+        tracks = parse_health_workouts(_load(lead))
+    except ParseError as exc:
+        failure = str(exc)  # raised afresh below, without the parser's frames (see _parse)
+    if failure is not None:
+        # The file itself is unreadable: every workout of it fails with the same sentence, now, rather than
+        # each being retried (and the file re-read) one by one by the sweeper.
+        lifecycle.fail_batch(lead, failure)
+        raise ParseError(failure)
+    siblings = lifecycle.claim_batch(lead)
+    lead_outcome: str | BaseException = "stored"
+    for upload in [lead, *siblings]:
+        try:
+            if upload.part is None or not 0 <= upload.part < len(tracks):
+                raise ParseError(f"Workout number {upload.part} does not exist in the Apple Health export")
+            outcome = store_track(upload, normalize(tracks[upload.part]))
+        except ParseError as exc:
+            db.session.rollback()
+            if upload.id == lead.id:
+                lead_outcome = exc
+            else:
+                lifecycle.mark_failed_or_requeue(upload.id, exc)
+            continue
+        if upload.id == lead.id:
+            lead_outcome = outcome
+        elif outcome == "stored":
+            jobs.send(jobs.UPLOAD_AFTER_INGEST, upload.id)
+    if isinstance(lead_outcome, BaseException):
+        raise lead_outcome
+    return lead_outcome
+
+
+def store_track(upload: Upload, track: Track) -> str:
+    """Summarize a normalized track and store it as the upload's activity ("stored" or "duplicate")."""
     user = db.session.get(User, upload.user_id)
     if user is None:  # the account was deleted meanwhile
         raise ParseError("The account no longer exists.")

@@ -29,8 +29,8 @@ from domain.privacy.settings import hidden_points
 from domain.segments import rematch as boards
 from domain.segments.efforts import segments_touched_by
 from domain.segments.service import activity_achievements
-from domain.visibility import get_own, get_visible
-from models import Activity, ActivityStream, Kudos, Upload, User, db, social
+from domain.visibility import get_athlete, get_own, get_visible, seen_counts, unseen_counts, visible_sql
+from models import Activity, ActivityStream, Kudos, Upload, User, db
 from models.storage import storage
 
 
@@ -38,8 +38,10 @@ def _latlng(lat: float | None, lng: float | None) -> list[float] | None:
     return [lat, lng] if lat is not None and lng is not None else None
 
 
-def serialize(viewer: User, activity: Activity, owner: User, *, kudoed: bool | None = None) -> dict[str, Any]:
-    """The activity as ``viewer`` may see it; ``kudoed`` spares the query when a list already knows it."""
+def serialize(viewer: User, activity: Activity, owner: User, *, kudoed: bool | None = None,
+              unseen: dict[int, tuple[int, int]] | None = None) -> dict[str, Any]:
+    """The activity as ``viewer`` may see it; ``kudoed`` and ``unseen`` (:func:`unseen_counts`) spare the
+    queries when a list already knows them."""
     is_owner = viewer.id == owner.id
     details = activity.details or {}
     out: dict[str, Any] = {
@@ -47,9 +49,9 @@ def serialize(viewer: User, activity: Activity, owner: User, *, kudoed: bool | N
             "id", "name", "description", "sport_type", "visibility", "manual", "device", "distance_m",
             "elapsed_time_s", "moving_time_s", "elevation_gain_m", "elevation_loss_m", "avg_speed_mps",
             "max_speed_mps", "avg_hr", "max_hr", "avg_cadence", "avg_power", "max_power", "avg_temp",
-            "perceived_exertion", "has_gps", "external_id", "created_at", "updated_at", "kudos_count",
-            "comment_count")
+            "perceived_exertion", "has_gps", "external_id", "created_at", "updated_at")
     }
+    out.update(seen_counts(viewer.id, "activity", activity, unseen))
     if kudoed is None:
         kudoed = bool(db.session.scalar(
             select(exists().where(Kudos.activity_id == activity.id, Kudos.user_id == viewer.id))))
@@ -133,14 +135,9 @@ def create_manual(viewer: User, data: dict[str, Any]) -> Activity:
 
 
 def list_for_user(viewer: User, user_id: int, args: dict[str, Any]) -> dict[str, Any]:
-    owner = db.session.get(User, user_id)
-    if owner is None or (owner.id != viewer.id and social.is_blocked_either_way(viewer.id, owner.id)):
-        refuse(404, "Athlete not found.")
-    query = select(Activity).where(Activity.user_id == owner.id)
-    if owner.id != viewer.id:
-        allowed = ["everyone", "followers"] if (social.is_follower(viewer.id, owner.id)) else (
-            [] if owner.is_private else ["everyone"])
-        query = query.where(Activity.visibility.in_(allowed))
+    owner = get_athlete(viewer, user_id)
+    query = select(Activity).where(Activity.user_id == owner.id,
+                                   visible_sql(viewer.id, Activity.user_id, Activity.visibility, owner.is_private))
     if args.get("sport_type"):
         query = query.where(Activity.sport_type == args["sport_type"])
     if args.get("after"):
@@ -158,7 +155,9 @@ def list_for_user(viewer: User, user_id: int, args: dict[str, Any]) -> dict[str,
     page = rows[:limit]
     kudoed = set(db.session.scalars(select(Kudos.activity_id).where(
         Kudos.user_id == viewer.id, Kudos.activity_id.in_([a.id for a in page])))) if page else set()
-    return {"items": [serialize(viewer, a, owner, kudoed=a.id in kudoed) for a in page], "next_cursor": next_cursor}
+    unseen = unseen_counts(viewer.id, "activity", [a.id for a in page])
+    return {"items": [serialize(viewer, a, owner, kudoed=a.id in kudoed, unseen=unseen) for a in page],
+            "next_cursor": next_cursor}
 
 
 def _clean(values: np.ndarray, digits: int) -> list[float | None]:

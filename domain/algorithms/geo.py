@@ -44,15 +44,20 @@ def wrap_lon(lon: np.ndarray | float) -> np.ndarray:
     return (np.asarray(lon) + 180.0) % 360.0 - 180.0
 
 
-def to_local_xy(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> tuple[np.ndarray, np.ndarray]:
-    """Project to a local plane in metres centred on (lat0, lon0): x east, y north."""
+def to_local_xy(lat: np.ndarray, lon: np.ndarray, lat0: float | np.ndarray,
+                lon0: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Project to a local plane in metres centred on (lat0, lon0): x east, y north.
+
+    The centre may also be one per point (arrays broadcast against ``lat``/``lon``).
+    """
     dlon = wrap_lon(np.asarray(lon, dtype=np.float64) - lon0)
     x = np.radians(dlon) * EARTH_RADIUS_M * np.cos(np.radians(lat0))
     y = np.radians(np.asarray(lat, dtype=np.float64) - lat0) * EARTH_RADIUS_M
     return x, y
 
 
-def from_local_xy(x: np.ndarray, y: np.ndarray, lat0: float, lon0: float) -> tuple[np.ndarray, np.ndarray]:
+def from_local_xy(x: np.ndarray, y: np.ndarray, lat0: float | np.ndarray,
+                  lon0: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Inverse of :func:`to_local_xy`."""
     lat = lat0 + np.degrees(np.asarray(y) / EARTH_RADIUS_M)
     lon = wrap_lon(lon0 + np.degrees(np.asarray(x) / (EARTH_RADIUS_M * np.cos(np.radians(lat0)))))

@@ -435,12 +435,12 @@ def _coarse_candidates(track: PreparedTrack, segs: Sequence[PreparedSegment],
         return cand
     # A point of the track polyline within d of p implies a recorded point within d + half a step.
     gate_reach = radius_m * _COARSE_SCALE + _COARSE_PAD_M + half_step
-    dist, _ = track.tree.query(np.concatenate([segs[i].gates for i in cand]), k=1,
+    dist, _ = track.tree.query(np.concatenate([segs[i].gates for i in cand.tolist()]), k=1,
                                distance_upper_bound=gate_reach)
     cand = cand[np.all(np.isfinite(dist.reshape(-1, 2)), axis=1)]
     if cand.shape[0] == 0:
         return cand
-    dist, _ = track.tree.query(np.concatenate([segs[i].checkpoints for i in cand]), k=1,
+    dist, _ = track.tree.query(np.concatenate([segs[i].checkpoints for i in cand.tolist()]), k=1,
                                distance_upper_bound=grow + half_step)
     return cand[np.all(np.isfinite(dist.reshape(cand.shape[0], -1)), axis=1)]
 
@@ -515,10 +515,10 @@ def _pair_efforts(track: PreparedTrack, seg: PreparedSegment, starts: _Crossings
             si += 1
             continue
         found: tuple[int, tuple[float, float]] | None = None
-        for ei in np.flatnonzero(e_pos > s_pos[si]):
-            verdict, offsets = check(si, int(ei))
+        for end in np.flatnonzero(e_pos > s_pos[si]).tolist():
+            verdict, offsets = check(si, end)
             if verdict is _Verdict.OK:
-                found = (int(ei), offsets)
+                found = (end, offsets)
                 break
             if verdict is _Verdict.DETOUR:
                 break  # any later end gate would include the same stray point

@@ -2,7 +2,7 @@
 
 The ``polyline`` package encodes point by point in Python (~3 µs a point); activities carry thousands of
 points and the public and owner views are both encoded on every ingest, so this encoder does the same
-arithmetic with numpy. ``tests/lib/test_polylines.py`` checks it against the ``polyline`` package.
+arithmetic with numpy. ``tests/domain/algorithms/test_polylines.py`` checks it against the ``polyline`` package.
 """
 
 from __future__ import annotations

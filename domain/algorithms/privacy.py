@@ -2,26 +2,33 @@
 
 Threat model. Anyone other than the owner must never see a recorded point inside a privacy zone or inside
 the hidden start/end stretch: not in streams, polylines, start/end coordinates, bounds, nor in distances
-that would reveal how long the hidden part was. The classic attack on fixed circular zones (Hassan et al.,
-USENIX Security 2018) collects the points where many public tracks are cut and fits a circle to them; the
-centre is the athlete's home. Two defences follow from that:
+that would reveal how long the hidden part was. The published attack on circular zones (Hassan et al.,
+USENIX Security 2018) collects the points where many public tracks become visible and fits a circle to
+them, or takes their centroid. docs/privacy.md gives the measurements and the trade-off; in short:
 
-* Every activity hides its zones with its *own* randomized disc. The disc's centre is displaced from the
-  zone centre by ``U(0, 0.25) × r`` metres at a uniform random bearing, and its radius is
-  ``r + offset + U(0, 0.25) × r`` (plus a 1 m margin for float rounding). By the triangle inequality the
-  hidden disc therefore always contains the whole original disc, while the cut points of different
-  activities lie on different circles (radius ``r … 1.5 r``, centre up to ``0.25 r`` away).
+* Each zone is stored once, at creation, as a *persistent* disc whose centre is displaced from the home
+  by a secret ``U(PERSISTENT_OFFSET_MIN, PERSISTENT_OFFSET_MAX) × r`` at a secret bearing, its radius
+  grown by that displacement so it still contains the athlete's disc (:func:`persistent_zone`). Every
+  estimate that converges on the hidden region's centre (circle fits, hull centre, farthest-pair midpoint)
+  therefore converges on a point at least ``PERSISTENT_OFFSET_MIN × r`` from the home, and the centroid of
+  the cut points of tracks leaving home converges half-way between home and that centre (for rays from a
+  point inside a disc, the mean exit point is exactly that midpoint): hence a displacement above r.
+* Every activity then hides that disc with its *own* randomized disc: centre displaced by
+  ``U(0, CENTRE_OFFSET_FRACTION) × R`` at a uniform bearing, radius ``R + offset + U(0,
+  EXTRA_RADIUS_FRACTION) × R`` (plus a 1 m margin for float rounding), so by the triangle inequality it
+  contains the whole persistent disc while the cut points of different activities lie on different circles.
 * The hidden start/end stretch is ``N × U(1.0, 1.5)`` metres along the track, drawn independently for
   the start and the end, so a cut is never exactly ``N`` metres from home.
 
-The randomness is a pure function of a per-activity seed (``activity_seed``: HMAC of a server secret and
-a stable activity key). Recomputing the view of the same activity must give the same boundary; otherwise
-every re-read would reveal a fresh sample of cut points for the same activity. Each zone's disc is drawn
-from its own stream keyed by (seed, zone), so adding or removing one zone does not redraw the others.
+The per-activity randomness is a pure function of a per-activity seed (``activity_seed``: HMAC of a server
+secret and a stable activity key). Recomputing the view of the same activity must give the same boundary;
+otherwise every re-read would reveal a fresh sample of cut points for the same activity. Each zone's disc is
+drawn from its own stream keyed by (seed, zone), so adding or removing one zone does not redraw the others.
 
-Known limit (see the circle-fitting test): independent per-activity draws are centred on the true
-zone, so an attacker averaging very many activities still converges on the centre, only more slowly than
-against fixed circles (error shrinks roughly as 1/sqrt(activities)).
+Known limit, true of *any* hiding region: the median of the cut points (per axis, or the geometric median)
+of tracks that leave home straight in uniformly spread directions converges on the home whatever is hidden,
+because every visible point of such a track lies on the same side of any line through the home as the
+direction it left in. No zone geometry defends against that; docs/privacy.md measures it.
 
 Distances use the haversine formula directly rather than a planar projection: it is exact on the sphere,
 so the containment guarantee holds at any latitude and across the antimeridian without special cases.
@@ -41,10 +48,17 @@ import numpy as np
 from domain.algorithms.geo import EARTH_RADIUS_M, bounds, cumulative_distance, haversine_m, wrap_lon
 from domain.algorithms.track import Track
 
-#: Maximum displacement of a hidden disc's centre, as a fraction of the zone radius.
-CENTRE_OFFSET_FRACTION = 0.25
-#: Maximum extra radius beyond ``radius + offset``, as a fraction of the zone radius.
-EXTRA_RADIUS_FRACTION = 0.25
+#: Range of the persistent (stored) displacement of a zone's centre, as a fraction of the athlete's radius.
+#: Well above 1: the centroid of cut points converges half-way to the displaced centre (≥ 0.75 r), which leaves
+#: room for the noise of a few dozen activities above r/2 (docs/privacy.md has the measurements).
+PERSISTENT_OFFSET_MIN = 1.5
+PERSISTENT_OFFSET_MAX = 1.9
+#: Maximum displacement of a per-activity disc's centre, as a fraction of the (persistent) zone's radius.
+#: Small: the persistent displacement is the defence; this only keeps cut points off one common circle
+#: (0.25–0.29 × the athlete's radius, about as before, now that the persistent radius is 2.5–2.9 of it).
+CENTRE_OFFSET_FRACTION = 0.1
+#: Maximum extra radius beyond ``radius + offset``, as a fraction of the (persistent) zone's radius.
+EXTRA_RADIUS_FRACTION = 0.1
 #: The hidden start/end stretch is ``N × U(1.0, START_END_MAX_FACTOR)``.
 START_END_MAX_FACTOR = 1.5
 #: Added to every hidden radius so float rounding can never put a zone point just outside the disc.
@@ -152,16 +166,16 @@ def hidden_disc(zone: Zone, seed: int) -> HiddenDisc:
 
 
 def persistent_zone(zone: Zone, seed: int) -> Zone:
-    """The zone as stored for filtering: centre displaced once (at creation, from a secret seed) and grown
-    so it still contains the athlete's zone.
+    """The zone as stored for filtering: centre displaced once (at creation, from a secret seed) by
+    ``U(PERSISTENT_OFFSET_MIN, PERSISTENT_OFFSET_MAX) × r`` and grown so it still contains the athlete's zone.
 
     Per-activity randomization alone is centred on the true zone, so averaging the cut points of many
-    activities converges on the athlete's home. Filtering against this displaced zone instead makes that
-    average converge on a point up to ``CENTRE_OFFSET_FRACTION × r`` away from the home, which no number of
-    activities reveals.
+    activities converges on the athlete's home. Filtering against this displaced zone instead makes circle
+    fits converge on a point more than a radius away from the home, and the centroid of the cut points on a
+    point more than half a radius away, which no number of activities changes.
     """
     rng = _rng(seed, _TAG_PERSISTENT, _zone_key(zone))
-    offset = rng.uniform(0.0, CENTRE_OFFSET_FRACTION) * zone.radius_m
+    offset = rng.uniform(PERSISTENT_OFFSET_MIN, PERSISTENT_OFFSET_MAX) * zone.radius_m
     lat, lng = _destination(zone.lat, zone.lng, rng.uniform(0.0, 2.0 * math.pi), offset)
     realised = float(haversine_m(zone.lat, zone.lng, lat, lng))
     return Zone(lat, lng, zone.radius_m + realised + SAFETY_MARGIN_M)

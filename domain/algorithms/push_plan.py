@@ -32,7 +32,7 @@ PUSH_ONLY_KINDS = ("message",)
 COLLAPSIBLE = ("kudos", "follow", "achievement")
 
 
-def category_on(kind: str, settings: dict[str, Any] | None) -> bool:
+def category_on(kind: str, settings: Mapping[str, Any] | None) -> bool:
     """Whether the recipient's notification settings let ``kind`` through (a missing key means on)."""
     category = CATEGORY.get(kind)
     return category is None or bool((settings or {}).get(category, True))

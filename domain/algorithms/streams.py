@@ -222,8 +222,8 @@ def decode_track(blob: bytes) -> Track:
     for name in COLUMNS:
         if name not in arrays:
             arrays[name] = np.full(n, np.nan)
-    return Track(**arrays, laps=[float(x) for x in header["laps"]], sport=header["sport"],
-                 name=header["name"], device=header["device"])
+    return Track.from_columns(**arrays, laps=[float(x) for x in header["laps"]], sport=header["sport"],
+                              name=header["name"], device=header["device"])
 
 
 def bytes_per_point(track: Track) -> float:

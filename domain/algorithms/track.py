@@ -50,7 +50,7 @@ class Track:
 
     @classmethod
     def empty(cls, n: int = 0) -> Track:
-        return cls(**{c: np.full(n, np.nan) for c in COLUMNS})
+        return cls.from_columns(time=np.full(n, np.nan))
 
     @classmethod
     def from_columns(cls, **columns: object) -> Track:
@@ -68,7 +68,7 @@ class Track:
         for c in COLUMNS:
             arrays.setdefault(c, np.full(n, np.nan))
         extra = {k: v for k, v in columns.items() if k not in COLUMNS}
-        return cls(**arrays, **extra)  # type: ignore[arg-type]
+        return cls(**arrays, **extra)  # type: ignore[arg-type]  # mypy cannot tell which keys a dict holds
 
     @property
     def has_gps(self) -> bool:

@@ -3,7 +3,8 @@
 Who sees what: only members read or write a conversation; for anyone else it does not exist (404), like
 everything else in the API one may not see. Who may message whom (:func:`refusal`): anyone with a public
 account, unless either blocked the other; a private account only people it follows or whose follow it accepted.
-That rule gates starting a direct conversation and being added to a group conversation. Afterwards a block
+That rule gates starting a direct conversation and being added to a group conversation; across a block the other
+athlete doesn't exist there (404, or "unknown" in a list of members), as everywhere else. Afterwards a block
 (either way) stops a direct conversation (403 on send) but not a group one: a group message goes to the whole
 group, and ``notify`` already writes nothing across a block.
 
@@ -31,12 +32,13 @@ from typing import Any
 
 import redis
 from flask import current_app
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import BigInteger, and_, delete, func, literal_column, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.errors import Refusal
 from domain.notifications.outbox import notify_many
 from domain.pagination import decode_cursor, encode_cursor
+from domain.visibility import as_sql_text, not_blocked_with
 from models import Group, GroupMember, User, db
 from models.chat import ADMIN, DIRECT, GROUP, MEMBER, Conversation, ConversationMember, Message
 from models.pubsub import publish_on_commit, pubsub
@@ -83,9 +85,11 @@ def refusal(actor_id: int, target: User) -> str | None:
     return None
 
 
-def _user_or_404(user_id: int) -> User:
+def _user_or_404(user_id: int, viewer_id: int | None = None) -> User:
+    """The athlete, or 404 when absent or (given the viewer) in a block with the viewer: a block hides the
+    account on every path, so starting a conversation can't tell a blocked athlete that the other exists."""
     user = db.session.get(User, user_id)
-    if user is None:
+    if user is None or (viewer_id is not None and is_blocked_either_way(viewer_id, user.id)):
         raise ChatError(404, "not_found", "Athlete not found.", field="user_id")
     return user
 
@@ -207,12 +211,10 @@ def create_direct(viewer: User, other_id: int) -> tuple[dict[str, Any], bool]:
     """The pair's conversation: (existing, False) or (new, True). Unique pair, so concurrent starts make one."""
     if other_id == viewer.id:
         raise ChatError(422, "invalid", "A direct conversation needs another athlete.", field="user_id")
-    other = _user_or_404(other_id)
+    other = _user_or_404(other_id, viewer.id)
     low, high = sorted((viewer.id, other.id))
     existing = db.session.scalar(select(Conversation.id).where(
         Conversation.user_low_id == low, Conversation.user_high_id == high))
-    if is_blocked_either_way(viewer.id, other.id):
-        raise ChatError(403, "blocked", "You can't message this athlete: one of you has blocked the other.")
     if existing is not None:
         return describe(viewer.id, existing), False
     reason = refusal(viewer.id, other)
@@ -242,7 +244,8 @@ def create_group(viewer: User, name: str, ids: list[int]) -> dict[str, Any]:
         raise ChatError(422, "too_many_members", f"A group conversation has at most {limit} members.",
                         field="member_ids")
     users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(wanted)))} if wanted else {}
-    unknown = [i for i in wanted if i not in users]
+    # An athlete in a block with the creator is as unknown to them as one who doesn't exist.
+    unknown = [i for i in wanted if i not in users or is_blocked_either_way(viewer.id, i)]
     if unknown:
         raise ChatError(422, "invalid", f"Unknown athletes: {', '.join(map(str, unknown))}.", field="member_ids")
     for uid in wanted:
@@ -393,13 +396,11 @@ def _existing(sender_id: int, client_id: str, conversation_id: int, body: str) -
 #: Everything the checks before the lock need, in one round trip: membership (no row: 404), the conversation, the
 #: sender's profile, the message already stored under this client_id (a resend) and, for a direct
 #: conversation, whether either athlete blocked the other.
-_SEND_CHECKS = text("""
+_NOT_BLOCKED = as_sql_text(not_blocked_with(literal_column(":sender_id", BigInteger), literal_column("o.other_id")))
+_SEND_CHECKS = text(f"""
 SELECT c.kind, c.name, u.display_name, u.avatar_url,
        e.id AS e_id, e.conversation_id AS e_conversation_id, e.body AS e_body, e.created_at AS e_created_at,
-       c.kind = 'direct' AND EXISTS (
-           SELECT 1 FROM blocks b
-           WHERE (b.blocker_id = :sender_id AND b.blocked_id = o.other_id)
-              OR (b.blocker_id = o.other_id AND b.blocked_id = :sender_id)) AS blocked
+       c.kind = 'direct' AND NOT ({_NOT_BLOCKED}) AS blocked
 FROM conversations c
 JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = :sender_id
 JOIN users u ON u.id = :sender_id
@@ -545,7 +546,7 @@ def add_member(viewer_id: int, conversation_id: int, user_id: int) -> tuple[dict
     _managed(conversation)
     if me.role != ADMIN:
         raise ChatError(403, "forbidden", "Only the conversation's admins can add members.")
-    target = _user_or_404(user_id)
+    target = _user_or_404(user_id, viewer_id)
     if db.session.get(ConversationMember, (conversation.id, target.id)) is not None:
         db.session.rollback()
         return _member_dict(conversation.id, target.id), False

@@ -1,7 +1,7 @@
 """The home feed's read path: Redis says which items, PostgreSQL says whether the viewer may see them.
 
-Every page re-checks each item against the current rules (the same as ``domain.visibility.can_view`` and
-``posts.service.can_view_post``, evaluated in bulk), so a stale Redis entry — an item made private, a
+Every page re-checks each item against the current rules (``domain.visibility.visible_sql``, evaluated in the
+page's one statement), so a stale Redis entry — an item made private, a
 deleted activity, an unfollowed or blocked author whose removal task has not run — is never shown; such
 entries are dropped from the viewer's feed on the way. A feed whose marker is missing (never built, or Redis
 lost it) is rebuilt from PostgreSQL first. Large accounts' items come from their shared sets, merged here.
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import BigInteger, Boolean, Text, literal_column
+
 from domain import visibility
 from domain.errors import refuse
 from domain.feed import fanout as feed_tasks
@@ -24,7 +26,7 @@ from domain.pagination import decode_cursor, encode_cursor
 from domain.privacy.public_view import current_public
 from models import Activity, User, db
 from models.feed import Entry, author_built_key, author_key, built_key, feed_key, parse_member
-from models.feed_items import ItemRow, load_page_items
+from models.feed_items import ItemRow, load_page_items, page_statement
 
 #: Each round fetches what is still missing; invisible entries are dropped, so a round can come up short.
 MAX_ROUNDS = 4
@@ -78,10 +80,20 @@ def _decode(cursor: str | None) -> Entry | None:
 
 # --- rules -----------------------------------------------------------------------------------------------
 
+# The page is one prepared statement (models.feed_items), so the shared rule goes into it as SQL text: the
+# same builder every other read path filters with, on the page's ``items`` and its ``:viewer`` parameter.
+_VIEWER = literal_column(":viewer", BigInteger)
+_AUTHOR = literal_column("items.user_id", BigInteger)
+_PAGE = page_statement(
+    followed=visibility.as_sql_text(visibility.follows_sql(_VIEWER, _AUTHOR)),
+    visible=visibility.as_sql_text(visibility.visible_sql(_VIEWER, _AUTHOR, literal_column("items.visibility", Text),
+                                             literal_column("items.is_private", Boolean))),
+    blocked=visibility.as_sql_text(visibility.blocked_ids_sql(_VIEWER)))
+
+
 def may_see(viewer: User, row: ItemRow) -> bool:
-    """The shared visibility rule, on the follow and block state loaded with the row."""
-    return visibility.allows(row.visibility, is_owner=viewer.id == row.user_id, blocked=row.blocked,
-                                    follower=row.followed, owner_private=row.is_private)
+    """Whether the viewer may see the row: the shared rule, evaluated by the page's statement."""
+    return row.visible
 
 
 def in_home_feed(viewer: User, row: ItemRow) -> bool:
@@ -94,7 +106,7 @@ def _hydrate(viewer: User, entries: list[Entry]) -> tuple[list[dict[str, Any]], 
     parsed = [(entry.member, *parse_member(entry.member)) for entry in entries]
     activity_ids = [item_id for _, kind, item_id in parsed if kind == "activity"]
     post_ids = [item_id for _, kind, item_id in parsed if kind == "post"]
-    activities, posts = load_page_items(viewer.id, activity_ids, post_ids)
+    activities, posts = load_page_items(_PAGE, viewer.id, activity_ids, post_ids)
     shown: list[dict[str, Any]] = []
     stale: list[bytes] = []
     gone: list[bytes] = []

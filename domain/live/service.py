@@ -2,8 +2,8 @@
 
 One service for the REST routes, the socket frames and the sweeper. Rules it keeps:
 
-* Visibility is the one rule of ``models.social`` (``can_see``): the session's own visibility, blocks both ways,
-  private accounts. Anything a viewer may not see is "not found".
+* Visibility is the one rule of ``domain.visibility`` (``can_see``; ``visible_sql`` for the list): the session's
+  own visibility, blocks both ways, private accounts. Anything a viewer may not see is "not found".
 * Privacy zones and the hidden start apply to every point a non-owner gets (update frames, snapshots, REST, the
   list). Whether a point is hidden is decided by ``live_hidden_mask`` — the vectorised form of
   ``domain.algorithms.privacy.live_point_hidden``, built from the same ``hidden_mask`` discs every activity read
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import redis
 from flask import current_app
-from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy import and_, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from domain import visibility
@@ -40,7 +40,7 @@ from domain.errors import Refusal
 from domain.live.sessions import elapsed_s, end, publish, publish_ended
 from domain.privacy.settings import privacy_seed, privacy_settings
 from domain.uploads.service import accept_file
-from models import Block, Follow, Upload, User, db, social
+from models import Follow, Upload, User, db, social
 from models.live import LivePoint, LiveSession
 from models.pubsub import pubsub
 from models.ratelimit import over_budget
@@ -257,22 +257,14 @@ def list_sessions(viewer: User, scope: str, limit: int) -> list[dict[str, Any]]:
                                        .order_by(LiveSession.started_at.desc(), LiveSession.id.desc())
                                        .limit(limit)))
         return [serialize(viewer.id, s, viewer, points=False) for s in rows]
-    blocked = exists().where(or_(
-        and_(Block.blocker_id == viewer.id, Block.blocked_id == LiveSession.user_id),
-        and_(Block.blocker_id == LiveSession.user_id, Block.blocked_id == viewer.id)))
     query = (select(LiveSession, User)
              .join(Follow, and_(Follow.followee_id == LiveSession.user_id, Follow.follower_id == viewer.id,
                                 Follow.status == social.ACCEPTED))
              .join(User, User.id == LiveSession.user_id)
-             .where(LiveSession.status == "live", LiveSession.visibility != "only_me", ~blocked)
+             .where(LiveSession.status == "live",
+                    visibility.visible_sql(viewer.id, LiveSession.user_id, LiveSession.visibility, User.is_private))
              .order_by(LiveSession.started_at.desc(), LiveSession.id.desc()).limit(limit))
-    out = []
-    for session, owner in db.session.execute(query).all():
-        # The SQL above narrows; the one visibility rule decides.
-        if visibility.allows(session.visibility, is_owner=False, blocked=False, follower=True,
-                                    owner_private=owner.is_private):
-            out.append(serialize(viewer.id, session, owner, points=False))
-    return out
+    return [serialize(viewer.id, session, owner, points=False) for session, owner in db.session.execute(query)]
 
 
 # -- writes ---------------------------------------------------------------------------------------------------------
@@ -361,7 +353,8 @@ def _append(session: LiveSession, owner: User, points: list[dict[str, Any]]) -> 
     n = len(fresh)
     lat = np.array([np.nan if p.get("lat") is None else p["lat"] for p in fresh], dtype=np.float64)
     lng = np.array([np.nan if p.get("lng") is None else p["lng"] for p in fresh], dtype=np.float64)
-    prev = (session.last_lat, session.last_lng) if session.last_lat is not None else None
+    prev = ((session.last_lat, session.last_lng)
+            if session.last_lat is not None and session.last_lng is not None else None)
     along, steps = along_track(lat, lng, prev, session.along_m)
     zones, hide_m = privacy_settings(owner)
     hidden = live_hidden_mask(lat, lng, along, zones, hide_start_m=hide_m, seed=session_seed(session))

@@ -1,9 +1,10 @@
 """firebase-admin messaging for push: the app pushes go through, FCM messages per platform, and what an FCM
 error means for the device (drop it, retry, give up).
 
-This is the one module that touches firebase-admin's private internals (``messaging._get_messaging_service``,
-the service's ``_fcm_url`` and ``firebase_admin._http_client``), only to point the real client at a local FCM
-stand-in; ``check_internals`` fails loudly if a release removes them (a test calls it).
+This is the one module that touches firebase-admin's messaging internals (``messaging._get_messaging_service``,
+the service's ``_fcm_url`` and ``_client.session``, ``firebase_admin._http_client.DEFAULT_RETRY_CONFIG``), only
+to point the real client at a local FCM stand-in. setup.cfg pins firebase-admin exactly; ``check_internals``
+(a test calls it) names whichever of them a new release removed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import firebase_admin
 import google.auth.credentials
 import google.oauth2.credentials
 import requests
-from firebase_admin import credentials, exceptions, messaging
+from firebase_admin import _http_client, credentials, exceptions, messaging
 
 # --- pure: FCM messages and errors ---------------------------------------------------------------------------
 
@@ -126,18 +127,47 @@ def fcm_app(config: Mapping[str, Any]) -> firebase_admin.App | None:
     return app
 
 
+class FirebaseInternalsError(RuntimeError):
+    """The installed firebase-admin lacks a private attribute this module relies on."""
+
+
+def _internal(owner: object, name: str, where: str) -> Any:
+    try:
+        return getattr(owner, name)
+    except AttributeError:
+        raise FirebaseInternalsError(
+            f"firebase-admin {firebase_admin.__version__} has no {where}.{name}, which pointing pushes at "
+            "FCM_ENDPOINT needs (domain/notifications/fcm.py); install the version setup.cfg pins or adapt that module"
+        ) from None
+
+
+def _messaging_internals(app: firebase_admin.App) -> tuple[Any, requests.Session, Any]:
+    """The app's messaging service, the session it posts with and the library's retry settings."""
+    retry = _internal(_http_client, "DEFAULT_RETRY_CONFIG", "firebase_admin._http_client")
+    service = _internal(messaging, "_get_messaging_service", "firebase_admin.messaging")(app)
+    _internal(service, "_fcm_url", "messaging._MessagingService")
+    session = _internal(_internal(service, "_client", "messaging._MessagingService"), "session",
+                        "_http_client.JsonHttpClient")
+    return service, session, retry
+
+
 def _use_endpoint(app: firebase_admin.App, endpoint: str, project: str) -> None:
     """Point the real client at another FCM HTTP v1 endpoint (tests and development only: production refuses
-    FCM_ENDPOINT). firebase-admin has no public option for it; the send URL and the session it posts with
-    are the two attributes involved, so fail loudly if a new release renames them."""
-    from firebase_admin import _http_client
-
-    service = messaging._get_messaging_service(app)
-    session = getattr(getattr(service, "_client", None), "session", None)
-    if not hasattr(service, "_fcm_url") or session is None:
-        raise RuntimeError("this firebase-admin release can't be pointed at FCM_ENDPOINT")
+    FCM_ENDPOINT). firebase-admin has no public option for it: the send URL and the session it posts with
+    are the attributes involved."""
+    service, session, retry = _messaging_internals(app)
     base = endpoint.rstrip("/")
     service._fcm_url = f"{base}/v1/projects/{project}/messages:send"
     # The same pool and low-level retry settings the library mounts for fcm.googleapis.com.
-    session.mount(base, requests.adapters.HTTPAdapter(pool_connections=100, pool_maxsize=100,
-                                                      max_retries=_http_client.DEFAULT_RETRY_CONFIG))
+    session.mount(base, requests.adapters.HTTPAdapter(pool_connections=100, pool_maxsize=100, max_retries=retry))
+
+
+def check_internals() -> None:
+    """Raise :class:`FirebaseInternalsError` naming the first messaging internal the installed firebase-admin
+    lacks, looked up on a throwaway app exactly as :func:`_use_endpoint` does."""
+    app = firebase_admin.initialize_app(StaticTokenCredential(), {"projectId": "internals-check"},
+                                        name=f"fcm-internals-check-{os.getpid()}-{threading.get_ident()}")
+    try:
+        _messaging_internals(app)
+    finally:
+        firebase_admin.delete_app(app)

@@ -25,11 +25,12 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import text
+from sqlalchemy import BigInteger, literal_column, text
 from sqlalchemy.orm import Session
 
 from domain import jobs
 from domain.algorithms.push_plan import CATEGORY, PUSH_ONLY_KINDS
+from domain.visibility import as_sql_text, not_blocked_with
 from models import User, db
 from models.db import on_commit, staged
 from models.notification import REFS
@@ -60,9 +61,7 @@ FROM (SELECT DISTINCT unnest(CAST(:user_ids AS bigint[])) AS user_id) AS r
 LEFT JOIN user_preferences p ON p.user_id = r.user_id
 WHERE (CAST(:actor_id AS bigint) IS NULL OR (
         r.user_id <> :actor_id
-        AND NOT EXISTS (SELECT 1 FROM blocks b
-                        WHERE (b.blocker_id = :actor_id AND b.blocked_id = r.user_id)
-                           OR (b.blocker_id = r.user_id AND b.blocked_id = :actor_id))))
+        AND {as_sql_text(not_blocked_with(literal_column(":actor_id", BigInteger), literal_column("r.user_id")))}))
   AND (CAST(:category AS text) IS NULL
        OR COALESCE(p.notifications -> CAST(:category AS text), 'true'::jsonb)
           NOT IN ('false'::jsonb, 'null'::jsonb, '0'::jsonb, '""'::jsonb, '[]'::jsonb, '{{}}'::jsonb))
@@ -121,7 +120,8 @@ def as_json(item: dict[str, Any]) -> dict[str, Any]:
 # -- push scheduling after commit ------------------------------------------------------------------------------
 
 def schedule_push_on_commit(session: Session, user_ids: Iterable[int]) -> None:
-    staged(session, "push", set).update(user_ids)
+    pending: set[int] = staged(session, "push", set)
+    pending.update(user_ids)
 
 
 def push_window_s() -> float:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 
-from domain import jobs
+from domain import jobs, offload
+from domain.algorithms.privacy import Zone, hidden_mask
 from domain.algorithms.streams import decode_track
 from domain.algorithms.summary import public_summary
-from domain.privacy.settings import activity_privacy_seed, hidden_points, privacy_settings
+from domain.privacy.settings import activity_privacy_seed, privacy_settings
 from models import Activity, ActivityStream, SegmentEffort, User, db
 
 REFRESH_BATCH = 200
@@ -29,13 +31,27 @@ def refresh_public_view(activity: Activity, owner: User) -> None:
     if stream is None:
         return
     zones, hide_m = privacy_settings(owner)
-    track = decode_track(stream.data)
-    activity.public = public_summary(track, zones, hide_start_end_m=hide_m, seed=activity_privacy_seed(activity))
+    efforts = list(db.session.scalars(select(SegmentEffort).where(SegmentEffort.activity_id == activity.id)))
+    # Decoding the stream and redrawing the map is CPU work; a read (current_public) does it off the event loop.
+    activity.public, hidden = offload.cpu(_recompute, stream.data, zones, hide_m, activity_privacy_seed(activity),
+                                          bool(efforts))
     activity.privacy_version = owner.privacy_version
-    changed = mark_hidden_efforts(activity, owner)
+    changed = _mark_hidden(efforts, hidden) if hidden is not None else []
     if changed:
         db.session.flush()
         jobs.send(jobs.SEGMENT_REBUILD_BOARDS, sorted(set(changed)))
+
+
+def _recompute(blob: bytes, zones: list[Zone], hide_m: float, seed: int,
+               with_hidden: bool) -> tuple[dict[str, Any] | None, np.ndarray | None]:
+    """The public summary of a stored stream and (when asked) which of its points are hidden: pure, no session."""
+    track = decode_track(blob)
+    public = public_summary(track, zones, hide_start_end_m=hide_m, seed=seed)
+    if not with_hidden:
+        return public, None
+    if not zones and hide_m <= 0:
+        return public, np.zeros(len(track), dtype=bool)
+    return public, hidden_mask(track.lat, track.lon, zones, hide_start_end_m=hide_m, seed=seed)
 
 
 def current_public(activity: Activity, owner: User) -> dict[str, Any] | None:
@@ -47,15 +63,7 @@ def current_public(activity: Activity, owner: User) -> dict[str, Any] | None:
     return activity.public
 
 
-def mark_hidden_efforts(activity: Activity, owner: User) -> list[int]:
-    """Recompute which of an activity's efforts start or end in a hidden part (privacy settings changed)."""
-    efforts = list(db.session.scalars(select(SegmentEffort).where(SegmentEffort.activity_id == activity.id)))
-    if not efforts:
-        return []
-    stream = db.session.get(ActivityStream, activity.id)
-    if stream is None:
-        return []
-    hidden = hidden_points(activity, owner, decode_track(stream.data))
+def _mark_hidden(efforts: list[SegmentEffort], hidden: np.ndarray) -> list[int]:
     changed = []
     for e in efforts:
         flag = bool(hidden[e.start_index] or hidden[e.end_index])
@@ -89,3 +97,19 @@ def enqueue_refresh(user_id: int) -> None:
     """After a change of the athlete's privacy settings has been committed (reads recompute stale views
     themselves; the background refresh makes the first reads fast again)."""
     jobs.send(jobs.PRIVACY_REFRESH, user_id)
+
+
+#: Athletes handed to the background refresh per sweep (each refresh loops over all of its athlete's activities).
+SWEEP_LIMIT = 500
+
+
+def sweep_stale(limit: int = SWEEP_LIMIT) -> int:
+    """Send the background refresh for athletes who still have activities stored under older privacy settings:
+    a refresh whose message was lost, or every athlete whose zones a migration redrew (reads recompute a stale
+    view themselves, but which segment efforts are hidden is only recomputed by the refresh)."""
+    owners = list(db.session.scalars(
+        select(Activity.user_id).join(User, User.id == Activity.user_id)
+        .where(Activity.privacy_version != User.privacy_version).distinct().limit(limit)))
+    for user_id in owners:
+        enqueue_refresh(user_id)
+    return len(owners)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from domain.algorithms.privacy import Zone, activity_seed, hidden_mask
 from domain.algorithms.track import Track
@@ -19,6 +19,17 @@ def privacy_settings(user: User) -> tuple[list[Zone], float]:
     zones = db.session.scalars(select(PrivacyZone).where(PrivacyZone.user_id == user.id))
     return ([Zone(z.hidden_lat, z.hidden_lng, z.hidden_radius_m) for z in zones],
             float(user.preferences.hide_start_end_m))
+
+
+def bump_privacy_version(user: User) -> None:
+    """Mark every stored non-owner view of the athlete's activities and live sessions stale.
+
+    Incremented in SQL, not written back from the value this session read: two zone changes committed at the
+    same time then give +2. A read-modify-write would give +1, and views recomputed between the two changes
+    would pass for current under the second one. The row lock the UPDATE takes orders concurrent changes.
+    """
+    db.session.execute(update(User).where(User.id == user.id).values(privacy_version=User.privacy_version + 1)
+                       .execution_options(synchronize_session="fetch"))
 
 
 def privacy_seed(user_id: int, activity_key: str) -> int:

@@ -12,9 +12,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import select, text
+from sqlalchemy import ColumnElement, and_, select, text
 from sqlalchemy.dialects.postgresql import insert
 
+from domain import offload
 from domain.algorithms import achievements as rules
 from domain.algorithms.matching import (
     Effort,
@@ -30,7 +31,9 @@ from domain.algorithms.streams import decode_track
 from domain.algorithms.track import Track
 from domain.notifications.outbox import notify
 from domain.privacy.settings import hidden_points, privacy_settings
-from models import Achievement, Activity, ActivityStream, Segment, SegmentEffort, User, db
+from domain.visibility import allows, visible_sql
+from models import Achievement, Activity, ActivityStream, Preferences, Segment, SegmentEffort, User, db
+from models.db import table_of
 from models.leaderboard import BoardEffort, Leaderboards
 from models.redis_store import redis_store
 from models.segment import SEGMENT_BOX
@@ -124,8 +127,27 @@ def segment_paths(segment_ids: Sequence[int]) -> dict[int, tuple[datetime, bytes
 
 
 def eligible_for_boards(activity: Activity, owner: User) -> bool:
-    return (activity.visibility == "everyone" and not owner.is_private
-            and not owner.preferences.hide_from_leaderboards)
+    """Segment boards are public: an effort counts when anybody at all may see its activity (the shared rule,
+    for a viewer who is neither the owner nor a follower) and its athlete did not opt out of boards."""
+    public = allows(activity.visibility, is_owner=False, blocked=False, follower=False,
+                    owner_private=owner.is_private)
+    return public and not owner.preferences.hide_from_leaderboards
+
+
+def on_boards_sql() -> ColumnElement[bool]:
+    """SQL twin of :func:`eligible_for_boards` (and of the effort's own privacy flag), on a query that joins
+    the effort's ``Activity``, ``User`` and ``Preferences``."""
+    return and_(SegmentEffort.hidden_by_privacy.is_(False), Preferences.hide_from_leaderboards.is_(False),
+                visible_sql(None, Activity.user_id, Activity.visibility, User.is_private))
+
+
+def board_efforts_query() -> Any:
+    """Efforts with their activity, athlete and preferences joined, for :func:`on_boards_sql` to filter."""
+    return (select(SegmentEffort.id, SegmentEffort.user_id, SegmentEffort.elapsed_time_s, SegmentEffort.start_time,
+                   User.sex, User.birth_year)
+            .join(Activity, Activity.id == SegmentEffort.activity_id)
+            .join(User, User.id == SegmentEffort.user_id)
+            .join(Preferences, Preferences.user_id == User.id))
 
 
 @dataclass
@@ -185,7 +207,7 @@ def store_efforts(activity: Activity, owner: User, track: Track, found: dict[Any
         return []
     # executemany (one cached statement, rows batched into multi-row VALUES by the driver layer).
     # segments.effort_count / athlete_count follow by a database trigger (migration 0004).
-    table = SegmentEffort.__table__
+    table = table_of(SegmentEffort)
     inserted = list(db.session.execute(insert(table).on_conflict_do_nothing().returning(
         table.c.id, table.c.segment_id, table.c.elapsed_time_s, table.c.start_time, table.c.hidden_by_privacy),
         rows))
@@ -223,7 +245,7 @@ def store_efforts_many(items: Sequence[tuple[Activity, User, Track, dict[Any, li
         return []
     # executemany (one cached statement, rows batched into multi-row VALUES by the driver layer) rather
     # than a .values(rows) statement, which SQLAlchemy compiles afresh for every call.
-    table = SegmentEffort.__table__
+    table = table_of(SegmentEffort)
     new_ids = list(db.session.execute(
         insert(table).on_conflict_do_nothing().returning(table.c.id), rows).scalars())
     # segments.effort_count / athlete_count follow by a database trigger (migration 0004).
@@ -231,8 +253,8 @@ def store_efforts_many(items: Sequence[tuple[Activity, User, Track, dict[Any, li
     groups: dict[tuple[int, ...], list[int]] = {}
     for user_id, segment_ids in touched_by.items():
         groups.setdefault(tuple(sorted(segment_ids)), []).append(user_id)
-    for segment_ids, user_ids in groups.items():
-        refresh_pr_ranks_many(user_ids, segment_ids)
+    for shared_ids, user_ids in groups.items():
+        refresh_pr_ranks_many(user_ids, shared_ids)
     return new_ids
 
 
@@ -247,19 +269,10 @@ def refresh_pr_ranks_many(user_ids: Sequence[int], segment_ids: Sequence[int]) -
         {"u": list(user_ids), "ids": list(segment_ids)})
 
 
-_BOARD_EFFORTS_SQL = text("""
-    SELECT e.id, e.user_id, e.elapsed_time_s, e.start_time, u.sex, u.birth_year
-    FROM segment_efforts e
-    JOIN activities a ON a.id = e.activity_id
-    JOIN users u ON u.id = e.user_id
-    JOIN user_preferences p ON p.user_id = u.id
-    WHERE e.segment_id = :s AND NOT e.hidden_by_privacy AND a.visibility = 'everyone'
-      AND NOT u.is_private AND NOT p.hide_from_leaderboards""")
-
-
 def board_effort_rows(segment_id: int) -> list[Any]:
     """Every effort eligible for the public boards of a segment, as plain rows (see EffortRow)."""
-    return list(db.session.execute(_BOARD_EFFORTS_SQL, {"s": segment_id}))
+    return list(db.session.execute(board_efforts_query().where(SegmentEffort.segment_id == segment_id,
+                                                                on_boards_sql())))
 
 
 def board_efforts(segment_id: int) -> list[BoardEffort]:
@@ -269,7 +282,8 @@ def board_efforts(segment_id: int) -> list[BoardEffort]:
 
 def rebuild_segment(segment_id: int) -> int:
     # Plain rows, not BoardEffort objects: a popular segment has millions of efforts.
-    return leaderboards().replace_segment_rows(segment_id, board_effort_rows(segment_id))
+    # Rebuilt inside a read when Redis lost the boards (ensure_ready): the reduction runs off the event loop.
+    return leaderboards().replace_segment_rows(segment_id, board_effort_rows(segment_id), run=offload.cpu)
 
 
 def ensure_ready(segment_id: int) -> None:
@@ -324,7 +338,7 @@ def award(activity: Activity, owner: User, efforts: Sequence[NewEffort]) -> int:
         return 0
     rows = [{"user_id": owner.id, "activity_id": activity.id, "effort_id": a.effort_id, "segment_id": a.segment_id,
              "kind": a.kind, "key": a.key, "rank": a.rank, "value": a.value, "details": a.details} for a in awards]
-    table = Achievement.__table__
+    table = table_of(Achievement)
     created = db.session.execute(insert(table).on_conflict_do_nothing().returning(
         table.c.id, table.c.kind, table.c.rank, table.c.segment_id, table.c.details), rows).all()
     for row in created:
@@ -403,8 +417,9 @@ def process_activity(activity_id: int) -> int:
 
 
 def match_track(track: Track, activity: Activity) -> dict[Any, list[Effort]]:
-    rows = candidate_ends(activity.min_lat, activity.min_lng, activity.max_lat,  # type: ignore[arg-type]
-                          activity.max_lng, activity.sport_type)  # type: ignore[arg-type]
+    if activity.min_lat is None or activity.min_lng is None or activity.max_lat is None or activity.max_lng is None:
+        return {}  # no positions, no box: nothing can match (the box query would find no row either)
+    rows = candidate_ends(activity.min_lat, activity.min_lng, activity.max_lat, activity.max_lng, activity.sport_type)
     if not rows:
         return {}
     prepared_track: PreparedTrack = prepare_track(track.time, track.lat, track.lon)

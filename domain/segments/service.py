@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import and_, delete, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.algorithms import polylines
@@ -18,8 +18,9 @@ from domain.pagination import decode_cursor, encode_cursor
 from domain.privacy.settings import hidden_points, privacy_seed, privacy_settings
 from domain.segments import efforts as engine
 from domain.segments import rematch
-from domain.visibility import can_view, get_own, get_visible
-from models import Achievement, Activity, ActivityStream, Segment, SegmentEffort, SegmentStar, User, db, social
+from domain.visibility import allows, blocked_ids_sql, get_athlete, get_own, get_visible, visible_sql
+from models import Achievement, Activity, ActivityStream, Segment, SegmentEffort, SegmentStar, User, db
+from models.db import rowcount
 from models.segment import SEGMENT_BOX
 from models.social import ACCEPTED
 
@@ -37,6 +38,12 @@ def create(user: User, data: dict[str, Any]) -> Segment:
     activity = None
     if "activity_id" in data:
         activity = get_own(user, data["activity_id"])
+        # A segment is public (its line, start and creator are shown to everyone), so it is made only from an
+        # activity that anybody may already see: one kept to the athlete or their followers would be published.
+        if not allows(activity.visibility, is_owner=False, blocked=False, follower=False,
+                      owner_private=user.is_private):
+            refuse(422, "Segments are public: make one from an activity visible to everyone, or draw it.",
+                   errors={"json": {"activity_id": ["The activity is not visible to everyone."]}})
         stream = db.session.get(ActivityStream, activity.id)
         if stream is None or not activity.has_gps:
             refuse(422, "This activity has no GPS track to make a segment from.")
@@ -113,11 +120,11 @@ def serialize(viewer: User, segment: Segment, *, starred: bool | None = None) ->
 def star(viewer: User, segment_id: int, on: bool) -> Segment:
     segment = get(segment_id)
     if on:
-        added = db.session.execute(insert(SegmentStar).values(user_id=viewer.id, segment_id=segment.id)
-                                   .on_conflict_do_nothing()).rowcount
+        added = rowcount(db.session.execute(insert(SegmentStar).values(user_id=viewer.id, segment_id=segment.id)
+                                            .on_conflict_do_nothing()))
     else:
-        added = -db.session.execute(delete(SegmentStar).where(
-            SegmentStar.user_id == viewer.id, SegmentStar.segment_id == segment.id)).rowcount
+        added = -rowcount(db.session.execute(delete(SegmentStar).where(
+            SegmentStar.user_id == viewer.id, SegmentStar.segment_id == segment.id)))
     if added:
         db.session.execute(update(Segment).where(Segment.id == segment.id)
                            .values(star_count=Segment.star_count + added))
@@ -202,11 +209,9 @@ def my_efforts(viewer: User, segment_id: int, cursor: str | None, limit: int) ->
 
 
 #: What a leaderboard read needs from PostgreSQL before Redis, in one round trip: that the segment exists
-#: (no row: 404), the athletes blocked either way, and (for the following filter) whom the viewer follows.
+#: (no row: 404) and (for the following filter) whom the viewer follows.
 _LEADERBOARD_CONTEXT_SQL = text("""
     SELECT s.id,
-           ARRAY(SELECT CASE WHEN b.blocker_id = :v THEN b.blocked_id ELSE b.blocker_id END
-                 FROM blocks b WHERE b.blocker_id = :v OR b.blocked_id = :v) AS blocked,
            CASE WHEN :following THEN ARRAY(SELECT f.followee_id FROM follows f
                                            WHERE f.follower_id = :v AND f.status = :accepted) END AS followees
     FROM segments s WHERE s.id = :s""")
@@ -232,57 +237,58 @@ def leaderboard(viewer: User, segment_id: int, args: dict[str, Any]) -> dict[str
             page = ranked[:limit]
         count = len(ranked)
     else:
-        count = boards.count(board)
+        # Athletes in a block with the viewer are left off every page, so they don't count either.
+        blocked = list(db.session.scalars(blocked_ids_sql(viewer.id)))
+        count = boards.count(board) - len(boards.subset(board, blocked))
         my_rank = boards.rank_of(board, viewer.id)
         lo = max(0, my_rank - limit // 2) if args["around_me"] and my_rank is not None else 0
         page = boards.top(board, lo, lo + limit - 1)
         mine = boards.top(board, my_rank, my_rank)[0] if my_rank is not None else None
-    blocked = set(context.blocked)
-    entries = _enrich([e for e in page if e.user_id not in blocked] + ([mine] if mine else []))
-    my_entry = entries.pop() if mine else None
+    rows = _shown_efforts(viewer, {e.effort_id for e in [*page, *([mine] if mine else [])]})
+    entries = [_entry(e, rows[e.effort_id]) for e in page if e.effort_id in rows]
+    my_entry = _entry(mine, rows[mine.effort_id]) if mine and mine.effort_id in rows else None
     return {"entries": entries, "entry_count": count, "my_entry": my_entry}
 
 
-def _enrich(entries: list[Any]) -> list[dict[str, Any]]:
-    ids = {e.effort_id for e in entries}
-    rows = {r.id: r for r in db.session.execute(
-        select(SegmentEffort.id, SegmentEffort.activity_id, SegmentEffort.start_time, User.id.label("uid"),
-               User.display_name).join(User, User.id == SegmentEffort.user_id)
-        .where(SegmentEffort.id.in_(ids)))} if ids else {}
-    out = []
-    for e in entries:
-        row = rows.get(e.effort_id)
-        out.append({"rank": e.rank, "athlete": {"id": e.user_id, "display_name": row.display_name if row else None},
-                    "elapsed_time_s": e.elapsed_time_s, "effort_id": e.effort_id,
-                    "activity_id": row.activity_id if row else None, "start_date": row.start_time if row else None})
-    return out
+def _shown_efforts(viewer: User, effort_ids: set[int]) -> dict[int, Any]:
+    """The board efforts among these that PostgreSQL says this viewer may see now, by id.
+
+    Boards are a Redis cache that jobs correct after a change; until they have run (or if one was lost), a
+    page could show an effort of an activity made ``only_me``, an account made private, an athlete who left
+    the boards, or someone across a block. So every page is checked against the truth at read time: the
+    board's own eligibility and the shared visibility rule for this viewer.
+    """
+    if not effort_ids:
+        return {}
+    query = (engine.board_efforts_query().add_columns(SegmentEffort.activity_id, User.display_name)
+             .where(SegmentEffort.id.in_(effort_ids), engine.on_boards_sql(),
+                    visible_sql(viewer.id, Activity.user_id, Activity.visibility, User.is_private)))
+    return {r.id: r for r in db.session.execute(query)}
+
+
+def _entry(e: Any, row: Any) -> dict[str, Any]:
+    return {"rank": e.rank, "athlete": {"id": e.user_id, "display_name": row.display_name},
+            "elapsed_time_s": e.elapsed_time_s, "effort_id": e.effort_id, "activity_id": row.activity_id,
+            "start_date": row.start_time}
 
 
 def achievements_for(viewer: User, user_id: int, cursor: str | None, limit: int) -> dict[str, Any]:
-    owner = db.session.get(User, user_id)
-    if owner is None or (owner.id != viewer.id and _blocked(viewer, owner)):
-        refuse(404, "Athlete not found.")
-    query = select(Achievement, Activity).outerjoin(Activity, Activity.id == Achievement.activity_id).where(
-        Achievement.user_id == owner.id)
+    """The athlete's achievements on activities the viewer may see, newest first. Others never get one on an
+    effort hidden by the owner's privacy zones or hidden start: with its segment it would place them."""
+    owner = get_athlete(viewer, user_id)
+    query = select(Achievement).where(Achievement.user_id == owner.id)
+    if owner.id != viewer.id:
+        query = (query.outerjoin(Activity, Activity.id == Achievement.activity_id)
+                 .outerjoin(SegmentEffort, SegmentEffort.id == Achievement.effort_id)
+                 .where(or_(Activity.id.is_(None),
+                            visible_sql(viewer.id, Activity.user_id, Activity.visibility, owner.is_private)),
+                        or_(SegmentEffort.id.is_(None), SegmentEffort.hidden_by_privacy.is_(False))))
     after = decode_cursor(cursor, 1)
     if after is not None:
         query = query.where(Achievement.id < int(after[0]))
-    out: list[Achievement] = []
-    last_id = None
-    # Filter visibility in Python: an athlete has few achievements per page and the rule is the shared one.
-    for ach, activity in db.session.execute(query.order_by(Achievement.id.desc()).limit(limit * 4 + 1)):
-        last_id = ach.id
-        if activity is None or can_view(viewer, activity, owner):
-            out.append(ach)
-        if len(out) == limit:
-            break
-    more = db.session.scalar(select(func.count()).where(
-        Achievement.user_id == owner.id, Achievement.id < (last_id or 0))) if last_id else 0
-    return {"items": out, "next_cursor": encode_cursor(last_id) if more else None}
-
-
-def _blocked(viewer: User, owner: User) -> bool:
-    return social.is_blocked_either_way(viewer.id, owner.id)
+    rows = list(db.session.scalars(query.order_by(Achievement.id.desc()).limit(limit + 1)))
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return {"items": rows[:limit], "next_cursor": next_cursor}
 
 
 def activity_achievements(activity_id: int, include_hidden: bool) -> list[dict[str, Any]]:

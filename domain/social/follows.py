@@ -15,6 +15,7 @@ from domain.notifications.outbox import notify
 from domain.pagination import decode_cursor, encode_cursor
 from domain.social.profiles import can_see_details, get_visible_user
 from models import Block, Follow, User, db, social
+from models.db import rowcount
 
 
 def follow(viewer: User, target_id: int) -> str:
@@ -24,7 +25,7 @@ def follow(viewer: User, target_id: int) -> str:
     status = social.PENDING if target.is_private else social.ACCEPTED
     stmt = insert(Follow).values(follower_id=viewer.id, followee_id=target.id, status=status)
     # Following again is a no-op that keeps the existing state (an accepted follow never turns pending).
-    created = db.session.execute(stmt.on_conflict_do_nothing()).rowcount
+    created = rowcount(db.session.execute(stmt.on_conflict_do_nothing()))
     if created:
         kind = "follow_request" if status == social.PENDING else "follow"
         notify(target.id, kind, f"{kind}:{viewer.id}", actor_id=viewer.id,
@@ -36,8 +37,8 @@ def follow(viewer: User, target_id: int) -> str:
 
 
 def unfollow(viewer: User, target_id: int) -> None:
-    removed = db.session.execute(
-        delete(Follow).where(Follow.follower_id == viewer.id, Follow.followee_id == target_id)).rowcount
+    removed = rowcount(db.session.execute(
+        delete(Follow).where(Follow.follower_id == viewer.id, Follow.followee_id == target_id)))
     db.session.commit()
     if removed:
         feed.enqueue_unfollow(viewer.id, target_id)
@@ -50,7 +51,7 @@ def answer_request(viewer: User, follower_id: int, *, accept: bool) -> None:
         result = db.session.execute(update(Follow).where(where).values(status=social.ACCEPTED))
     else:
         result = db.session.execute(delete(Follow).where(where))
-    if result.rowcount == 0:
+    if rowcount(result) == 0:
         db.session.rollback()
         refuse(404, "No pending follow request from this athlete.")
     if accept:

@@ -25,20 +25,21 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import aliased
 
 from domain.errors import refuse
 from domain.notifications.outbox import notify
 from domain.pagination import decode_cursor, encode_cursor
-from models import Activity, Block, Group, GroupMember, Post, Preferences, User, db
+from domain.visibility import not_blocked_with, seen_counts, unseen_counts, visible_sql
+from models import Activity, Group, GroupMember, Post, Preferences, User, db
+from models.db import rowcount, table_of
 
 OWNER, ADMIN, MEMBER = "owner", "admin", "member"
 MANAGERS = (OWNER, ADMIN)
 ACTIVE, PENDING = "active", "pending"
 OPEN, APPROVAL = "open", "approval"
-#: Activities that count on a group board: anything the athlete shares with someone (not ``only_me``).
-SHARED_VISIBILITIES = ("everyone", "followers")
 METRIC_COLUMNS = {"distance": Activity.distance_m, "moving_time": Activity.moving_time_s}
 
 
@@ -59,18 +60,10 @@ def membership(group_id: int, user_id: int) -> GroupMember | None:
         .execution_options(populate_existing=True))
 
 
-def _blocked_with(viewer_id: int, other: Any) -> ColumnElement[bool]:
-    """SQL: a block exists between the viewer and ``other`` (a column or an id), in either direction."""
-    return select(Block).where(or_(
-        and_(Block.blocker_id == viewer_id, Block.blocked_id == other),
-        and_(Block.blocker_id == other, Block.blocked_id == viewer_id),
-    )).exists()
-
-
 def _hidden_by_block(viewer: User, group: Group) -> bool:
     if group.owner_id == viewer.id:
         return False
-    return bool(db.session.scalar(select(_blocked_with(viewer.id, group.owner_id))))
+    return not db.session.scalar(select(not_blocked_with(viewer.id, group.owner_id)))
 
 
 def get_visible(viewer: User, group_id: int, *, lock: bool = False) -> Group:
@@ -177,7 +170,7 @@ def update(viewer: User, group_id: int, changes: dict[str, Any]) -> dict[str, An
         setattr(group, key, value)
     if opening:
         admitted = db.session.scalars(
-            GroupMember.__table__.update()
+            table_of(GroupMember).update()
             .where(GroupMember.group_id == group.id, GroupMember.status == PENDING)
             .values(status=ACTIVE).returning(GroupMember.user_id))
         for user_id in list(admitted):
@@ -200,7 +193,7 @@ def _escape_like(text: str) -> str:
 
 def discover(viewer: User, q: str | None, sport_type: str | None, cursor: str | None, limit: int) -> dict[str, Any]:
     """Public discovery, most members first (keyset on member_count, id); ``q`` filters on the name."""
-    query = select(Group).where(~_blocked_with(viewer.id, Group.owner_id))
+    query = select(Group).where(not_blocked_with(viewer.id, Group.owner_id))
     if q and q.strip():
         query = query.where(Group.name.ilike(f"%{_escape_like(q.strip())}%", escape="\\"))
     if sport_type:
@@ -218,7 +211,7 @@ def discover(viewer: User, q: str | None, sport_type: str | None, cursor: str | 
 def my_groups(viewer: User, cursor: str | None, limit: int) -> dict[str, Any]:
     """The viewer's groups, pending requests included, most recently joined first."""
     query = select(Group, GroupMember.created_at).join(GroupMember, GroupMember.group_id == Group.id).where(
-        GroupMember.user_id == viewer.id, ~_blocked_with(viewer.id, Group.owner_id))
+        GroupMember.user_id == viewer.id, not_blocked_with(viewer.id, Group.owner_id))
     after = decode_cursor(cursor, 2)
     if after is not None:
         ts, last_id = datetime.fromisoformat(after[0]), int(after[1])
@@ -249,7 +242,7 @@ def join(viewer: User, group_id: int) -> dict[str, Any]:
     group = get_visible(viewer, group_id)
     status = ACTIVE if group.join_policy == OPEN else PENDING
     stmt = insert(GroupMember).values(group_id=group.id, user_id=viewer.id, role=MEMBER, status=status)
-    created = db.session.execute(stmt.on_conflict_do_nothing()).rowcount
+    created = rowcount(db.session.execute(stmt.on_conflict_do_nothing()))
     if created and status == PENDING:
         for manager_id in _manager_ids(group.id):
             notify(manager_id, "group_join_request", f"group_join_request:{group.id}:{viewer.id}",
@@ -330,7 +323,7 @@ def members(viewer: User, group_id: int, status: str, cursor: str | None, limit:
         _require_manager(viewer, group)
     query = (select(User, GroupMember).join(GroupMember, GroupMember.user_id == User.id)
              .where(GroupMember.group_id == group.id, GroupMember.status == status,
-                    or_(User.id == viewer.id, ~_blocked_with(viewer.id, User.id))))
+                    or_(User.id == viewer.id, not_blocked_with(viewer.id, User.id))))
     after = decode_cursor(cursor, 2)
     if after is not None:
         ts, last_id = datetime.fromisoformat(after[0]), int(after[1])
@@ -350,22 +343,29 @@ def members(viewer: User, group_id: int, status: str, cursor: str | None, limit:
 def feed(viewer: User, group_id: int, cursor: str | None, limit: int) -> dict[str, Any]:
     """The group's posts, newest first (keyset on created_at, id).
 
-    A group post is addressed to the group's audience, so its follower/everyone visibility doesn't narrow it
-    further; ``only_me`` still means only its author, and posts across a block with the viewer are left out.
+    A group post is addressed to the group's audience (checked by ``get_readable``), so its author's private
+    account doesn't narrow it further; the shared rule then leaves out posts across a block with the viewer
+    (group posts are stored as ``everyone``). A shared activity's id is given only to viewers who may see that
+    activity: sharing never widens an activity's audience.
     """
     group, _ = get_readable(viewer, group_id)
-    query = (select(Post, User).join(User, User.id == Post.user_id)
-             .where(Post.group_id == group.id,
-                    or_(Post.user_id == viewer.id,
-                        and_(Post.visibility != "only_me", ~_blocked_with(viewer.id, Post.user_id)))))
+    owner = aliased(User, name="shared_owner")
+    shared_visible = and_(Activity.id.is_not(None), visible_sql(viewer.id, Activity.user_id, Activity.visibility,
+                                                                 owner.is_private))
+    query = (select(Post, User, shared_visible.label("shared_visible")).join(User, User.id == Post.user_id)
+             .outerjoin(Activity, Activity.id == Post.activity_id)
+             .outerjoin(owner, owner.id == Activity.user_id)
+             .where(Post.group_id == group.id, visible_sql(viewer.id, Post.user_id, Post.visibility, False)))
     after = decode_cursor(cursor, 2)
     if after is not None:
         ts, last_id = datetime.fromisoformat(after[0]), int(after[1])
         query = query.where(or_(Post.created_at < ts, and_(Post.created_at == ts, Post.id < last_id)))
     rows = db.session.execute(query.order_by(Post.created_at.desc(), Post.id.desc()).limit(limit + 1)).all()
+    unseen = unseen_counts(viewer.id, "post", [p.id for p, _, _ in rows[:limit]])
     items = [{"id": p.id, "athlete": _athlete(u), "group_id": p.group_id, "text": p.text,
-              "activity_id": p.activity_id, "kudos_count": p.kudos_count, "comment_count": p.comment_count,
-              "created_at": p.created_at, "updated_at": p.updated_at} for p, u in rows[:limit]]
+              "activity_id": p.activity_id if shared else None, **seen_counts(viewer.id, "post", p, unseen),
+              "created_at": p.created_at, "updated_at": p.updated_at}
+             for p, u, shared in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last_post = rows[limit - 1][0]
@@ -391,9 +391,12 @@ def leaderboard(viewer: User, group_id: int, sport_type: str | None, metric: str
                 now: datetime | None = None) -> dict[str, Any]:
     """This ISO week's totals per active member, highest first.
 
-    Counts activities shared with anyone (everyone/followers), never ``only_me`` ones. Members who chose
-    ``hide_from_leaderboards`` and athletes across a block with the viewer are left out before ranking, so
-    ranks have no gaps that would hint at them. Members without a counted activity this week aren't listed.
+    Counts only the activities this viewer may see (the shared rule: never ``only_me`` ones, ``followers``
+    ones and a private account's only for accepted followers, nothing across a block), so a board readable
+    by non-members tells them no more than the athletes' activity lists do. Members who chose
+    ``hide_from_leaderboards`` are left out before ranking, so ranks have no gaps that would hint at them.
+    Members without a counted activity this week aren't listed. A board compares what athletes share, so
+    ``only_me`` activities don't count even on their owner's own view of it.
     """
     group, _ = get_readable(viewer, group_id)
     start = iso_week_start(now or datetime.now(UTC))
@@ -408,8 +411,8 @@ def leaderboard(viewer: User, group_id: int, sport_type: str | None, metric: str
         .join(User, User.id == Activity.user_id)
         .join(Preferences, Preferences.user_id == User.id)
         .where(Activity.start_time >= start, Activity.start_time < end,
-               Activity.visibility.in_(SHARED_VISIBILITIES), Preferences.hide_from_leaderboards.is_(False),
-               or_(User.id == viewer.id, ~_blocked_with(viewer.id, User.id)))
+               Preferences.hide_from_leaderboards.is_(False), Activity.visibility != "only_me",
+               visible_sql(viewer.id, Activity.user_id, Activity.visibility, User.is_private))
         .group_by(User.id, User.display_name, User.avatar_url)
     )
     if sport_type:

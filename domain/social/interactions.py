@@ -28,6 +28,7 @@ from domain.pagination import decode_cursor, encode_cursor
 from domain.social import posts
 from domain.visibility import not_blocked_with
 from models import Activity, Comment, Kudos, Notification, Post, User, db, social
+from models.db import rowcount
 
 Kind = Literal["activity", "post"]
 TITLE_CHARS = 80
@@ -72,7 +73,9 @@ def _kudos_state(viewer: User, target: Target) -> dict[str, Any]:
     # Read back from the row the trigger maintains: never an in-memory count that a concurrent request beat.
     count = db.session.scalar(select(target.model.kudos_count).where(target.model.id == target.id))
     given = db.session.scalar(select(exists().where(target.column(Kudos) == target.id, Kudos.user_id == viewer.id)))
-    return {"kudos_count": int(count or 0), "has_kudoed": bool(given)}
+    # Kudos by athletes in a block with the viewer are left out of the list, so out of the count too.
+    hidden = visibility.unseen_counts(viewer.id, target.kind, [target.id]).get(target.id, (0, 0))[0]
+    return {"kudos_count": int(count or 0) - hidden, "has_kudoed": bool(given)}
 
 
 def give_kudos(viewer: User, kind: Kind, target_id: int) -> tuple[dict[str, Any], bool]:
@@ -92,8 +95,8 @@ def give_kudos(viewer: User, kind: Kind, target_id: int) -> tuple[dict[str, Any]
 def remove_kudos(viewer: User, kind: Kind, target_id: int) -> dict[str, Any]:
     """Take kudos back (idempotent), with the notification it caused."""
     target = resolve_target(viewer, kind, target_id)
-    removed = db.session.execute(
-        delete(Kudos).where(target.column(Kudos) == target.id, Kudos.user_id == viewer.id)).rowcount
+    removed = rowcount(db.session.execute(
+        delete(Kudos).where(target.column(Kudos) == target.id, Kudos.user_id == viewer.id)))
     if removed:
         db.session.execute(delete(Notification).where(
             Notification.user_id == target.owner_id, Notification.dedupe_key == kudos_key(target, viewer.id)))

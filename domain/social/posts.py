@@ -72,18 +72,22 @@ def _shared_activity(viewer: User, activity_id: int | None) -> dict[str, Any] | 
 
 def serialize_post(viewer: User, post: Post, author: User) -> dict[str, Any]:
     has_kudoed = db.session.scalar(select(exists().where(Kudos.post_id == post.id, Kudos.user_id == viewer.id)))
+    shared = _shared_activity(viewer, post.activity_id)
     return {
         "id": post.id,
         "athlete": {"id": author.id, "display_name": author.display_name, "avatar_url": author.avatar_url},
-        "text": post.text, "visibility": post.visibility, "activity_id": post.activity_id,
-        "activity": _shared_activity(viewer, post.activity_id), "group_id": post.group_id,
-        "kudos_count": post.kudos_count, "comment_count": post.comment_count, "has_kudoed": bool(has_kudoed),
+        # Even the id of a shared activity the viewer may not see would tell them it exists.
+        "text": post.text, "visibility": post.visibility, "activity_id": post.activity_id if shared else None,
+        "activity": shared, "group_id": post.group_id,
+        **access.seen_counts(viewer.id, "post", post), "has_kudoed": bool(has_kudoed),
         "created_at": post.created_at, "updated_at": post.updated_at,
     }
 
 
 def _require_group_member(viewer: User, group_id: int) -> None:
-    if db.session.get(Group, group_id) is None:
+    group = db.session.get(Group, group_id)
+    # Across a block with its owner the group does not exist for the viewer: 404, as everywhere else.
+    if group is None or (group.owner_id != viewer.id and social.is_blocked_either_way(viewer.id, group.owner_id)):
         refuse(404, "Group not found.")
     if not is_active_member(viewer.id, group_id):
         refuse(403, "Only active members can post in this group.")

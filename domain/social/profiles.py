@@ -7,9 +7,10 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from domain.errors import refuse
+from domain import visibility
 from domain.feed import fanout as feed
 from domain.privacy import public_view
+from domain.privacy.settings import bump_privacy_version
 from domain.segments import rematch as boards
 from models import SegmentEffort, Upload, User, db, social
 from models.storage import storage
@@ -48,7 +49,7 @@ def update_profile(user: User, changes: dict[str, Any]) -> User:
         prefs.notifications = {**prefs.notifications, **prefs_changes.pop("notifications")}
     privacy_changed = prefs_changes.get("hide_start_end_m", prefs.hide_start_end_m) != prefs.hide_start_end_m
     if privacy_changed:
-        user.privacy_version += 1
+        bump_privacy_version(user)
     for key, value in prefs_changes.items():
         setattr(prefs, key, value)
     db.session.commit()
@@ -64,14 +65,12 @@ def update_profile(user: User, changes: dict[str, Any]) -> User:
 
 def get_visible_user(viewer: User, user_id: int) -> User:
     """The user, or 404 when absent or when either one blocked the other (a block hides the account)."""
-    user = db.session.get(User, user_id)
-    if user is None or (user.id != viewer.id and social.is_blocked_either_way(viewer.id, user.id)):
-        refuse(404, "Athlete not found.")
-    return user
+    return visibility.get_athlete(viewer, user_id)
 
 
 def can_see_details(viewer: User, user: User) -> bool:
-    return viewer.id == user.id or not user.is_private or social.is_follower(viewer.id, user.id)
+    """A profile's details (and follow lists) are shared like an item seen by everyone: the shared rule."""
+    return visibility.can_see(viewer.id, user.id, user.is_private, "everyone")
 
 
 def public_profile(viewer: User, user: User) -> dict[str, Any]:

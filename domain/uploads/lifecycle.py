@@ -4,14 +4,21 @@ concurrent stage changes nothing twice.
 
     queued → processing (stage) → ready | duplicate | failed (error)
                    ↑___ transient failure / stuck ___|  (at most MAX_ATTEMPTS runs)
+
+Every run of a stage is counted in ``attempts`` when it claims the upload, before any work. That is what
+bounds a file that kills its worker (out of memory, a crash in native code): the broker hands the message back
+after each death (acks_late + reject_on_worker_lost) and nothing else would ever stop it, so a claim past the
+cap fails the upload with a sentence instead of running the stage again.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from billiard.exceptions import SoftTimeLimitExceeded
+from flask import current_app
 from sqlalchemy import and_, or_, select, text, update
 
 from domain import jobs
@@ -21,9 +28,22 @@ from models.errors import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
 
-#: After this many runs an upload that keeps failing transiently is given up on.
+#: After this many stage runs (all stages, retries and redeliveries counted) an upload is given up on; the
+#: ``UPLOAD_MAX_ATTEMPTS`` setting overrides it.
 MAX_ATTEMPTS = 8
 SWEEP_BATCH = 500
+
+GAVE_UP = "We couldn't process this file after several attempts. Please try again later."
+#: The previous run never finished: its worker died while reading this file.
+KILLED_WORKER = ("This file could not be processed: reading it stopped our processing worker several times "
+                 "(it may be too large or damaged). Please check the file, or split it into smaller ones.")
+
+
+def max_attempts() -> int:
+    try:
+        return int(current_app.config.get("UPLOAD_MAX_ATTEMPTS", MAX_ATTEMPTS))
+    except RuntimeError:  # outside an app context (a bare script)
+        return MAX_ATTEMPTS
 
 
 def user_message(exc: BaseException) -> str:
@@ -43,7 +63,7 @@ def mark_failed_or_requeue(upload_id: int, exc: BaseException) -> None:
     if upload is None or upload.status in ("ready", "duplicate"):
         return
     transient = isinstance(exc, TRANSIENT_ERRORS)
-    if transient and upload.attempts < MAX_ATTEMPTS:
+    if transient and upload.attempts < max_attempts():
         upload.status, upload.stage = "queued", None
         log.warning("upload %s: transient failure (%s); left queued for the sweeper", upload_id, exc)
     elif upload.activity_id is not None and upload.stage not in (None, "ingest"):
@@ -60,15 +80,63 @@ def mark_failed_or_requeue(upload_id: int, exc: BaseException) -> None:
 
 
 def claim(upload_id: int, stage: str) -> Upload | None:
-    """Move the upload to `processing` at ``stage``; None when it is already finished (or gone)."""
+    """Move the upload to `processing` at ``stage``; None when it is already finished (or gone), or when it used
+    up its attempts (it is then failed here, see the module docstring)."""
+    pending = Upload.status.in_(("queued", "processing"))
     row = db.session.execute(
         update(Upload)
-        .where(Upload.id == upload_id, Upload.status.in_(("queued", "processing")))
+        .where(Upload.id == upload_id, pending, Upload.attempts < max_attempts())
         .values(status="processing", stage=stage, attempts=Upload.attempts + 1, updated_at=text("now()"))
         .returning(Upload.id)
     ).first()
     db.session.commit()
-    return db.session.get(Upload, upload_id) if row else None
+    if row is None:
+        _give_up(upload_id)
+        return None
+    return db.session.get(Upload, upload_id)
+
+
+def _give_up(upload_id: int) -> None:
+    """Fail an upload that is still pending but used up its attempts (with its Apple Health batch, whose
+    workouts are all read by the same run)."""
+    upload = db.session.get(Upload, upload_id)
+    if upload is None or upload.status not in ("queued", "processing") or upload.attempts < max_attempts():
+        return
+    if upload.activity_id is not None and upload.stage not in (None, "ingest"):
+        upload.error = f"Your activity is saved, but the {upload.stage} step could not be completed."
+        upload.status, upload.stage = "ready", None
+        db.session.commit()
+        return
+    message = KILLED_WORKER if upload.status == "processing" else GAVE_UP
+    log.error("upload %s: giving up after %d attempts (%s)", upload_id, upload.attempts, upload.status)
+    upload.status, upload.stage, upload.error = "failed", None, message
+    db.session.commit()
+    if upload.batch_id and upload.data_type == "health" and upload.part is not None:
+        fail_batch(upload, message)
+
+
+def _batch_pending(lead: Upload) -> Any:
+    return and_(Upload.user_id == lead.user_id, Upload.batch_id == lead.batch_id,
+                Upload.storage_key == lead.storage_key, Upload.id != lead.id, Upload.activity_id.is_(None),
+                Upload.status.in_(("queued", "processing")), or_(Upload.stage.is_(None), Upload.stage == "ingest"))
+
+
+def claim_batch(lead: Upload) -> list[Upload]:
+    """Claim, for ``lead``'s ingest run, the other workouts of its Apple Health export not stored yet. Workouts a
+    crashed run had claimed are taken again: storing is idempotent."""
+    ids = list(db.session.scalars(
+        update(Upload).where(_batch_pending(lead))
+        .values(status="processing", stage="ingest", attempts=Upload.attempts + 1, updated_at=text("now()"))
+        .returning(Upload.id)))
+    db.session.commit()
+    return list(db.session.scalars(select(Upload).where(Upload.id.in_(ids)).order_by(Upload.part))) if ids else []
+
+
+def fail_batch(lead: Upload, message: str) -> None:
+    """Fail the workouts of ``lead``'s export that are not stored yet (the file cannot be read)."""
+    db.session.execute(update(Upload).where(_batch_pending(lead))
+                       .values(status="failed", stage=None, error=message, updated_at=text("now()")))
+    db.session.commit()
 
 
 def mark_ready(upload_id: int) -> None:
@@ -91,10 +159,8 @@ def sweep_stuck(queued_after_s: float, processing_after_s: float) -> int:
     rows = db.session.execute(select(Upload.id, Upload.attempts).where(stuck).order_by(Upload.id).limit(SWEEP_BATCH))
     resent = 0
     for upload_id, attempts in rows.all():
-        if attempts >= MAX_ATTEMPTS:
-            db.session.execute(update(Upload).where(Upload.id == upload_id).values(
-                status="failed", stage=None,
-                error="We couldn't process this file after several attempts. Please try again later."))
+        if attempts >= max_attempts():
+            _give_up(upload_id)
             continue
         # Touch first, so the next sweep doesn't resend it while this message is still in flight.
         db.session.execute(update(Upload).where(Upload.id == upload_id).values(

@@ -5,17 +5,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from domain import jobs
-from domain.algorithms.parsing import ParseError, count_health_workouts, detect_type, iter_zip
-from domain.errors import refuse
+from domain import jobs, offload
+from domain.algorithms.parsing import ParseError, check_size, count_health_workouts, detect_type, iter_zip
+from domain.errors import Refusal, refuse
 from domain.pagination import decode_cursor, encode_cursor
 from models import Activity, Upload, User, db
-from models.storage import StorageError, storage
+from models.storage import LocalStorage, StorageError, storage
 
 log = logging.getLogger(__name__)
 
@@ -26,38 +28,85 @@ def _storage_key(user_id: int, sha256: str, data_type: str) -> str:
     return f"uploads/{user_id}/{sha256}.{data_type}"
 
 
+def _put(key: str, data: bytes) -> None:
+    # Writing (and fsyncing) a local file blocks the whole thread: under gevent, that is every socket of the
+    # process. S3 goes through sockets, which gevent already makes cooperative.
+    if isinstance(storage.backend, LocalStorage):
+        offload.cpu(storage.put, key, data)
+    else:
+        storage.put(key, data)
+
+
 def _existing_by_key(user_id: int, key: str) -> Upload | None:
     return db.session.scalar(select(Upload).where(Upload.user_id == user_id, Upload.idempotency_key == key))
 
 
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _part_sha(content_sha: str, part: int) -> str:
+    """The identity of workout ``part`` of a multi-workout file (its activity's ``source_sha256``)."""
+    return hashlib.sha256(f"{content_sha}:part:{part}".encode()).hexdigest()
+
+
+def check_quota(user: User, new_uploads: int) -> None:
+    """Refuse a request that would create more uploads than the account may create in a day (each one costs a
+    parse, a store and segment matching on the workers, whatever the size of the request that made it)."""
+    limit = int(current_app.config["UPLOAD_DAILY_QUOTA"])
+    since = datetime.now(UTC) - timedelta(days=1)
+    used = db.session.scalar(select(func.count()).select_from(Upload).where(
+        Upload.user_id == user.id, Upload.created_at > since)) or 0
+    if used + new_uploads > limit:
+        refuse(429, f"This would create {new_uploads:,} uploads, and your account may create {limit:,} a day "
+                    f"({used:,} in the last 24 hours). Please try again later or upload fewer activities.",
+               headers={"Retry-After": "3600"})
+
+
+def _check_items(count: int, what: str) -> None:
+    cap = int(current_app.config["UPLOAD_MAX_ITEMS_PER_FILE"])
+    if count > cap:
+        refuse(422, f"The {what} contains {count:,} activities; at most {cap:,} can be imported from one file. "
+                    "Please split it into smaller files.", errors={"files": {"file": ["Too many activities."]}})
+
+
 def accept_file(user: User, data: bytes, filename: str | None, form: dict[str, Any], *,
-                idempotency_key: str | None = None, batch_id: str | None = None, part: int | None = None,
-                data_type: str | None = None) -> Upload:
-    """Create (or, for a repeated Idempotency-Key, return) the upload of one activity file — or of workout
-    ``part`` of a multi-workout file, which shares the stored file but is its own activity."""
-    content_sha = hashlib.sha256(data).hexdigest()
-    sha256 = content_sha if part is None else hashlib.sha256(f"{content_sha}:part:{part}".encode()).hexdigest()
+                idempotency_key: str | None = None, batch_id: str | None = None, content_sha: str | None = None,
+                data_type: str | None = None, quota_checked: bool = False) -> Upload:
+    """Create (or, for a repeated Idempotency-Key, return) the upload of one activity file.
+
+    ``content_sha`` is the file's SHA-256 when the caller computed it already (off the event loop)."""
+    sha256 = content_sha or offload.cpu(_sha256, data)
     if idempotency_key:
         existing = _existing_by_key(user.id, idempotency_key)
         if existing is not None:
             return _same_key(existing, sha256)
     if not data:
         refuse(422, "The file is empty.", errors={"files": {"file": ["The file is empty."]}})
+    if not quota_checked:
+        check_quota(user, 1)
     data_type = data_type or form.get("data_type") or sniff_type(filename, data)
+    if data_type != "health":
+        try:
+            # A bomb or a file of millions of points is refused here, in bounded memory and off the event loop,
+            # rather than accepted only for a worker to inflate it and fail.
+            offload.cpu(check_size, data, data_type)
+        except ParseError as exc:
+            refuse(422, str(exc), errors={"files": {"file": [str(exc)]}})
 
     duplicate_of = db.session.scalar(
         select(Activity.id).where(Activity.user_id == user.id, Activity.source_sha256 == sha256))
-    key = _storage_key(user.id, content_sha, data_type)
+    key = _storage_key(user.id, sha256, data_type)
     if duplicate_of is None:
         try:
-            storage.put(key, data)
+            _put(key, data)
         except (StorageError, OSError) as exc:
             log.error("object storage unavailable: %s", exc)
             refuse(503, "Uploads are temporarily unavailable; nothing was saved. Please retry.")
     values = {
         "user_id": user.id, "storage_key": key, "size_bytes": len(data), "sha256": sha256,
         "data_type": data_type, "filename": (filename or "")[:255] or None,
-        "idempotency_key": idempotency_key, "batch_id": batch_id, "part": part,
+        "idempotency_key": idempotency_key, "batch_id": batch_id, "part": None,
         "external_id": form.get("external_id"), "name": form.get("name"), "description": form.get("description"),
         "sport_type": form.get("sport_type"), "visibility": form.get("visibility"),
         "status": "duplicate" if duplicate_of else "queued", "activity_id": duplicate_of,
@@ -89,20 +138,58 @@ def sniff_type(filename: str | None, data: bytes) -> str:
     raise AssertionError("unreachable")
 
 
+def _inspect_health(data: bytes) -> tuple[str, int]:
+    """(SHA-256, number of workouts) of an Apple Health export; CPU work, run off the event loop."""
+    return _sha256(data), count_health_workouts(data)
+
+
 def accept_health_export(user: User, data: bytes, filename: str | None, form: dict[str, Any], *,
                          idempotency_key: str | None = None) -> Upload | dict[str, Any]:
-    """An Apple Health export: one upload per workout (a single-workout export answers like any file)."""
+    """An Apple Health export: one upload per workout (a single-workout export answers like any file).
+
+    The export is stored once and read once: every workout's upload row points at the same stored object, and
+    one message is sent for the batch (its ingest stage parses the file a single time and stores every
+    workout, see domain.activities.ingest.ingest_export)."""
+    if not data:
+        refuse(422, "The file is empty.", errors={"files": {"file": ["The file is empty."]}})
     try:
-        count = count_health_workouts(data)
+        content_sha, count = offload.cpu(_inspect_health, data)
     except ParseError as exc:
         refuse(422, str(exc), errors={"files": {"file": [str(exc)]}})
     if count == 0:
         refuse(422, "The Apple Health export contains no workouts.")
+    _check_items(count, "Apple Health export")
     if count == 1:
-        return accept_file(user, data, filename, form, idempotency_key=idempotency_key, data_type="health")
+        return accept_file(user, data, filename, form, idempotency_key=idempotency_key, data_type="health",
+                           content_sha=content_sha)
+    check_quota(user, count)
+    shas = [_part_sha(content_sha, i) for i in range(count)]
+    existing = {sha: activity_id for sha, activity_id in db.session.execute(select(
+        Activity.source_sha256, Activity.id).where(Activity.user_id == user.id, Activity.source_sha256.in_(shas)))}
+    key = _storage_key(user.id, content_sha, "health")
+    if len(existing) < count:
+        try:
+            _put(key, data)
+        except (StorageError, OSError) as exc:
+            log.error("object storage unavailable: %s", exc)
+            refuse(503, "Uploads are temporarily unavailable; nothing was saved. Please retry.")
     batch_id = str(uuid.uuid4())
-    uploads = [accept_file(user, data, filename, form, batch_id=batch_id, part=i, data_type="health")
-               for i in range(count)]
+    common = {
+        "user_id": user.id, "storage_key": key, "size_bytes": len(data), "data_type": "health",
+        "filename": (filename or "")[:255] or None, "batch_id": batch_id,
+        "external_id": form.get("external_id"), "name": form.get("name"), "description": form.get("description"),
+        "sport_type": form.get("sport_type"), "visibility": form.get("visibility"),
+    }
+    rows = [{**common, "part": i, "sha256": sha, "status": "duplicate" if sha in existing else "queued",
+             "activity_id": existing.get(sha), "error": "This file was already uploaded." if sha in existing else None}
+            for i, sha in enumerate(shas)]
+    ids = list(db.session.scalars(insert(Upload).values(rows).returning(Upload.id)))
+    db.session.commit()  # committed before the batch is enqueued: the worker must find every row
+    queued = [i for i, row in zip(ids, rows, strict=True) if row["status"] == "queued"]
+    if queued:
+        # One message: its ingest stage stores every queued workout of the batch from one parse.
+        jobs.send(jobs.INGEST_UPLOAD, queued[0])
+    uploads = list(db.session.scalars(select(Upload).where(Upload.id.in_(ids)).order_by(Upload.part)))
     return {"batch_id": batch_id, "uploads": uploads}
 
 
@@ -112,31 +199,38 @@ def _same_key(existing: Upload, sha256: str) -> Upload:
     return existing
 
 
+def _expand_zip(data: bytes) -> list[tuple[str, bytes, str]]:
+    """(name, bytes, SHA-256) of every activity file in a zip; CPU work (inflate, hash), run off the event loop."""
+    return [(name, content, _sha256(content)) for name, content in iter_zip(data)]
+
+
 def accept_zip(user: User, data: bytes, form: dict[str, Any]) -> dict[str, Any]:
     """One upload per activity file inside the archive; a bad member fails alone."""
     batch_id = str(uuid.uuid4())
     try:
-        members = list(iter_zip(data))
+        members = offload.cpu(_expand_zip, data)
     except ParseError as exc:
         refuse(422, str(exc), errors={"files": {"file": [str(exc)]}})
     if not members:
         refuse(422, "The zip archive contains no activity files (gpx, tcx, fit).")
+    _check_items(len(members), "zip archive")
+    check_quota(user, len(members))
     member_form = {k: v for k, v in form.items() if k in ("sport_type", "visibility")}
     uploads = []
-    for name, content in members:
+    for name, content, sha in members:
         try:
-            uploads.append(accept_file(user, content, name, member_form, batch_id=batch_id))
+            uploads.append(accept_file(user, content, name, member_form, batch_id=batch_id, content_sha=sha,
+                                       quota_checked=True))
         except Exception as exc:  # includes the 422 of an unrecognisable member
             db.session.rollback()
-            uploads.append(_failed_member(user, name, content, batch_id, exc))
+            uploads.append(_failed_member(user, name, content, sha, batch_id, exc))
     return {"batch_id": batch_id, "uploads": uploads}
 
 
-def _failed_member(user: User, name: str, content: bytes, batch_id: str, exc: Exception) -> Upload:
-    message = getattr(exc, "data", {}).get("message") if hasattr(exc, "data") else None
-    upload = Upload(user_id=user.id, storage_key="", size_bytes=len(content),
-                    sha256=hashlib.sha256(content).hexdigest(), filename=name[:255], batch_id=batch_id,
-                    status="failed", error=message or "This file could not be accepted.")
+def _failed_member(user: User, name: str, content: bytes, sha: str, batch_id: str, exc: Exception) -> Upload:
+    message = exc.message if isinstance(exc, Refusal) else None
+    upload = Upload(user_id=user.id, storage_key="", size_bytes=len(content), sha256=sha, filename=name[:255],
+                    batch_id=batch_id, status="failed", error=message or "This file could not be accepted.")
     db.session.add(upload)
     db.session.commit()
     return upload

@@ -1,30 +1,19 @@
-"""Every real file of the shared corpus ends as its manifest row says, through the API and the worker."""
+"""Every real file of the test corpus ends as its manifest row says, through the API and the worker."""
 
 from __future__ import annotations
 
-import csv
-
 import pytest
 
-from tests.conftest import CORPUS
+from tests.support.corpus import corpus_file, manifest_rows
 from tests.support.uploads import upload_and_wait
 
 pytestmark = pytest.mark.pipeline
 
 
-def _rows() -> list[dict[str, str]]:
-    manifest = CORPUS / "MANIFEST.tsv"
-    if not manifest.exists():
-        return []
-    with manifest.open() as f:
-        return list(csv.DictReader(f, delimiter="\t"))
-
-
-@pytest.mark.skipif(not _rows(), reason="shared corpus not present")
-@pytest.mark.parametrize("row", _rows(), ids=lambda r: r["file"])
+@pytest.mark.parametrize("row", manifest_rows(), ids=lambda r: r["file"])
 def test_corpus_file_ends_as_its_manifest_says(live_client, live_login, row):
     ann, _ = live_login("ann")
-    data = (CORPUS / row["file"]).read_bytes()
+    data = corpus_file(row["file"]).read_bytes()
     done = upload_and_wait(live_client, ann, data, row["file"].rsplit("/", 1)[-1])
     expected = row["expected"]
     if expected == "corrupt":

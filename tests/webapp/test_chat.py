@@ -103,18 +103,22 @@ def test_blocks_refuse_starting_and_sending_either_way(client, login):
     for sender in (ann, bob):
         resp = client.post(f"{CONVS}/{conv['id']}/messages", json={"client_id": "x1", "body": "hey"}, headers=sender)
         assert resp.status_code == 403 and "blocked" in resp.json["message"]
+        # Starting one: across a block the other athlete doesn't exist (404, as on every other path).
         resp = client.post(CONVS, json={"kind": "direct", "user_id": ann_id if sender is bob else bob_id},
                            headers=sender)
-        assert resp.status_code == 403
+        assert resp.status_code == 404
     # A group conversation still works for both (the message goes to the group) ...
     send(client, ann, crew["id"])
     send(client, bob, crew["id"])
     # ... but neither can bring the other into one, nor start one with them.
     other = group(client, carl, [ann_id])
     resp = client.post(f"{CONVS}/{other['id']}/members", json={"user_id": bob_id}, headers=ann)
-    assert resp.status_code == 403
+    assert resp.status_code == 403  # ann is no admin of carl's conversation
+    mine = group(client, ann, [carl_id])
+    resp = client.post(f"{CONVS}/{mine['id']}/members", json={"user_id": bob_id}, headers=ann)
+    assert resp.status_code == 404  # as an admin: across the block bob doesn't exist for her
     resp = client.post(CONVS, json={"kind": "group", "name": "g", "member_ids": [ann_id]}, headers=bob)
-    assert resp.status_code == 403
+    assert resp.status_code == 422 and resp.json["message"] == f"Unknown athletes: {ann_id}."
     # History stays readable for both members of the direct conversation.
     assert len(client.get(f"{CONVS}/{conv['id']}/messages", headers=bob).json["items"]) == 1
 

@@ -1,13 +1,16 @@
-"""Emulator mode (development): `flask dev-token EMAIL` prints only a token that the dev stack accepts."""
+"""Emulator mode (an explicit opt-in that `make run` makes for itself): `flask dev-token EMAIL` prints only a token
+that the dev stack accepts; without the opt-in, development checks real tokens like production."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from devstack.stack import write_stack_env
 from webapp.auth import dev_token
 
 
@@ -33,9 +36,36 @@ def test_dev_token_is_accepted_in_emulator_mode(emulator_app, db_tx, redis_clean
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {wrong_project}"}).status_code == 401
 
 
-def test_dev_token_cli_prints_only_the_token(database_url, redis_url):
-    env = {k: v for k, v in os.environ.items() if k not in {"APP_ENV", "FIREBASE_CERTS_URL", "FIREBASE_PROJECT_ID"}}
-    env.update({"DATABASE_URL": database_url, "REDIS_URL": redis_url})
+@pytest.fixture
+def development_app(database_url, redis_url, app):
+    from webapp import create_app
+
+    assert "FIREBASE_AUTH_EMULATOR_HOST" not in os.environ
+    try:
+        yield create_app("development", TESTING=True)
+    finally:
+        create_app("testing")
+
+
+def test_development_without_the_opt_in_verifies_real_tokens(development_app, db_tx, redis_clean):
+    assert development_app.config["FIREBASE_AUTH_EMULATOR_HOST"] == ""
+    token = dev_token("dev@example.com", development_app.config["FIREBASE_PROJECT_ID"])
+    resp = development_app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 401
+
+
+def _second_terminal(database_url: str, redis_url: str, stack_dir: Path) -> dict[str, str]:
+    """A development shell beside `make run`: none of the stack's variables, its .data directory at hand."""
+    drop = {"APP_ENV", "FIREBASE_CERTS_URL", "FIREBASE_PROJECT_ID", "FIREBASE_AUTH_EMULATOR_HOST"}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "STACK_DATA_DIR": str(stack_dir)})
+    return env
+
+
+def test_dev_token_cli_prints_only_the_token(database_url, redis_url, tmp_path):
+    # What `make run` leaves for the commands of another terminal (this test process stands in for the stack).
+    write_stack_env(tmp_path / "stack.env", {"FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099"}, pid=os.getpid())
+    env = _second_terminal(database_url, redis_url, tmp_path)
     out = subprocess.run([sys.executable, "-m", "flask", "--app", "webapp", "dev-token", "a@example.com"],
                          env=env, capture_output=True, text=True, check=True)
     token = out.stdout.strip()
@@ -45,6 +75,30 @@ def test_dev_token_cli_prints_only_the_token(database_url, redis_url):
     payload = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
     assert payload["email"] == "a@example.com"
     assert payload["aud"] == "demo-strava-plus-one"
+
+
+def test_dev_token_cli_refuses_in_development_without_a_running_stack(database_url, redis_url, tmp_path):
+    env = _second_terminal(database_url, redis_url, tmp_path)
+    out = subprocess.run([sys.executable, "-m", "flask", "--app", "webapp", "dev-token", "a@example.com"],
+                         env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and out.stdout == ""
+    assert "make run" in out.stderr
+
+
+def test_flask_run_refuses_emulator_mode_on_a_public_host(database_url, redis_url, tmp_path):
+    env = _second_terminal(database_url, redis_url, tmp_path)
+    env["FIREBASE_AUTH_EMULATOR_HOST"] = "127.0.0.1:9099"
+    cmd = [sys.executable, "-m", "flask", "--app", "webapp", "run", "--host", "0.0.0.0", "--port", "0"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        proc.communicate()
+        raise AssertionError("the development server started with emulator auth on 0.0.0.0") from None
+    assert proc.returncode == 1
+    assert "Error: refusing to start in development" in err and "loopback" in err
 
 
 def test_dev_token_cli_refuses_outside_emulator_mode(database_url, redis_url):

@@ -314,7 +314,8 @@ def test_the_feed_map_never_shows_a_privacy_zone(client, login, app, run):
     bob, _ = login("bob")
     client.post(f"{API}/users/{ann_id}/follow", headers=bob)
     feed(client, bob)
-    track = synthetic_track(seed=31, n_points=1500, speed_mps=3.0, noise_m=2.0)
+    # Long enough that ~300 points lie beyond anything either 300 m zone may hide (~1.7 km, docs/privacy.md).
+    track = synthetic_track(seed=31, n_points=4000, speed_mps=3.0, noise_m=2.0)
     home = (float(track.lat[0]), float(track.lon[0]))
     work = (float(track.lat[700]), float(track.lon[700]))
     for lat, lng in (home, work):
@@ -342,7 +343,9 @@ def test_bad_arguments(client, login):
     assert client.get(f"{API}/feed?cursor=not-a-cursor", headers=ann).status_code == 400
     from domain.pagination import encode_cursor
 
-    assert client.get(f"{API}/feed?cursor={encode_cursor(1.0, 'x:1')}", headers=ann).status_code == 400
+    with client.application.app_context():  # cursors are signed with the app's secret
+        cursor = encode_cursor(1.0, "x:1")
+    assert client.get(f"{API}/feed?cursor={cursor}", headers=ann).status_code == 400
     assert client.get(f"{API}/feed?limit=0", headers=ann).status_code == 422
     assert client.get(f"{API}/feed").status_code == 401
 
@@ -378,7 +381,8 @@ def test_page_is_the_schema_dump_and_matches_the_activity_endpoint(client, login
     client.post(f"{API}/users/{cat_id}/follow", headers=bob)
     for headers in (ann, bob, cat):
         feed(client, headers)
-    track = synthetic_track(seed=37, n_points=1500, speed_mps=3.0, noise_m=2.0)
+    # 3.8 km from home at the end: well past anything the 300 m zone below may hide (docs/privacy.md).
+    track = synthetic_track(seed=37, n_points=4000, speed_mps=3.0, noise_m=2.0)
     resp = upload(client, ann, to_gpx(track), "a.gpx")
     assert resp.status_code == 201, resp.json
     with app.app_context():

@@ -442,8 +442,9 @@ def test_leaderboard_counts_this_weeks_shared_activities_of_active_members(clien
     assert body["metric"] == "distance" and body["sport_type"] is None
     assert datetime.fromisoformat(body["week_start"]) == week
     assert datetime.fromisoformat(body["week_end"]) == week + timedelta(days=7)
+    # "out" doesn't follow ann: her followers-only activity isn't counted for them.
     assert [(e["rank"], e["athlete"]["id"], e["value"], e["activity_count"]) for e in body["entries"]] == [
-        (1, bob_id, 20000.0, 1), (2, ann_id, 8000.0, 2)]
+        (1, bob_id, 20000.0, 1), (2, ann_id, 5000.0, 1)]
     assert body["entries"][0]["athlete"]["display_name"] == "bob"
 
     by_time = client.get(f"{API}/groups/{gid}/leaderboard?metric=moving_time", headers=ann).json["entries"]
@@ -454,7 +455,7 @@ def test_leaderboard_counts_this_weeks_shared_activities_of_active_members(clien
     assert client.get(f"{API}/groups/{gid}/leaderboard?metric=elevation", headers=ann).status_code == 422
 
     # Once cat shares that activity she leads; leaving the group takes her off again.
-    client.patch(f"{API}/activities/{hidden}", headers=cat, json={"visibility": "followers"})
+    client.patch(f"{API}/activities/{hidden}", headers=cat, json={"visibility": "everyone"})
     top = client.get(f"{API}/groups/{gid}/leaderboard", headers=ann).json["entries"][0]
     assert (top["rank"], top["athlete"]["id"], top["value"]) == (1, cat_id, 50000.0)
     client.post(f"{API}/groups/{gid}/leave", headers=cat)

@@ -4,8 +4,9 @@ import marshmallow as ma
 from marshmallow import validate
 from webargs.fields import DelimitedList
 
-from models.activity import SPORT_TYPES
+from models.activity import SPORT_TYPES, Activity
 from models.user import VISIBILITIES
+from webapp.columns import ColumnLength
 
 STREAM_KEYS = ("time", "latlng", "distance", "altitude", "heartrate", "cadence", "watts", "temp",
                "velocity_smooth", "grade_smooth", "moving")
@@ -73,7 +74,7 @@ class ActivityPatchSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    name = ma.fields.String(validate=validate.Length(1, 255))
+    name = ma.fields.String(validate=ColumnLength(Activity.name, 1))
     description = ma.fields.String(validate=validate.Length(0, 10000))
     sport_type = ma.fields.String(validate=validate.OneOf(SPORT_TYPES))
     visibility = ma.fields.String(validate=validate.OneOf(VISIBILITIES))
@@ -94,7 +95,7 @@ class ManualActivitySchema(ma.Schema):
     avg_hr = ma.fields.Float(load_default=None, allow_none=True, validate=validate.Range(20, 250))
     perceived_exertion = ma.fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1, 10))
     notes = ma.fields.String(load_default=None, allow_none=True, validate=validate.Length(0, 10000))
-    name = ma.fields.String(validate=validate.Length(1, 255))
+    name = ma.fields.String(validate=ColumnLength(Activity.name, 1))
     description = ma.fields.String(load_default="", validate=validate.Length(0, 10000))
     visibility = ma.fields.String(validate=validate.OneOf(VISIBILITIES))
 

@@ -47,9 +47,10 @@ class Conversations(MethodView):
     def post(self, data: dict[str, Any]) -> tuple[dict[str, Any], int]:
         """Start a direct conversation (one per pair) or a group conversation (optionally a group's chat)
 
-        Direct: anyone not in a block with you (either way; 403); an athlete with a private account only if they
-        follow you or accepted your follow (403). The same rule applies to every athlete added to a group
-        conversation. A group's chat is created by its owner or an admin; its members are the group's.
+        Direct: anyone not in a block with you (either way; across a block the athlete is not found, 404); an
+        athlete with a private account only if they follow you or accepted your follow (403). The same rule
+        applies to every athlete added to a group conversation. A group's chat is created by its owner or an
+        admin; its members are the group's.
         """
         viewer = current_user()
         if data["kind"] == "direct":

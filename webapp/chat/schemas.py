@@ -8,14 +8,16 @@ import marshmallow as ma
 from marshmallow import validate
 
 from domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageArgsSchema
-from models.chat import KINDS, ROLES
+from models.chat import KINDS, ROLES, Conversation, Message
 from webapp.activities.schemas import AthleteRefSchema
+from webapp.columns import ColumnLength
 
 WHO_MAY_MESSAGE = (
     "Anyone may start a direct conversation with (or add to a group conversation) an athlete with a public "
     "account, unless either of them blocked the other; an athlete with a private account only accepts it from "
-    "people they follow or whose follow request they accepted. A block either way is refused with 403, as is "
-    "sending in a direct conversation across a block."
+    "people they follow or whose follow request they accepted. Across a block either way the other athlete is "
+    "not found (404; unknown among member_ids); sending in an existing direct conversation across a block is "
+    "refused with 403."
 )
 
 
@@ -70,7 +72,7 @@ class ConversationCreateSchema(ma.Schema):
 
     kind = ma.fields.String(required=True, validate=validate.OneOf(KINDS))
     user_id = ma.fields.Integer(load_default=None, metadata={"description": "direct: the other athlete"})
-    name = ma.fields.String(load_default=None, validate=[validate.Length(1, 120), _not_blank],
+    name = ma.fields.String(load_default=None, validate=[ColumnLength(Conversation.name, 1), _not_blank],
                             metadata={"description": "group: required unless group_id is given (default: the "
                                                      "group's name)"})
     member_ids = ma.fields.List(ma.fields.Integer(), load_default=list, validate=validate.Length(max=255),
@@ -99,7 +101,7 @@ class ConversationPatchSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    name = ma.fields.String(validate=[validate.Length(1, 120), _not_blank],
+    name = ma.fields.String(validate=[ColumnLength(Conversation.name, 1), _not_blank],
                             metadata={"description": "Rename a group conversation (its admins)"})
     muted = ma.fields.Boolean(metadata={"description": "The viewer's own switch: no notifications or push"})
 
@@ -147,7 +149,7 @@ class MessageCreateSchema(ma.Schema):
                        "CHAT_RATE_LIMIT_MESSAGES (30) per CHAT_RATE_LIMIT_WINDOW_S (10) seconds (429 with "
                        "Retry-After). " + WHO_MAY_MESSAGE)
 
-    client_id = ma.fields.String(required=True, validate=[validate.Length(1, 64), _not_blank])
+    client_id = ma.fields.String(required=True, validate=[ColumnLength(Message.client_id, 1), _not_blank])
     body = ma.fields.String(required=True)
 
 

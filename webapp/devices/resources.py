@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
+
+# flask_smorest.abort is this function re-exported without types; from here the checker knows it never returns.
+from webargs.flaskparser import abort
 
 from models import Device, User, db
 from models.device import MAX_DEVICES_PER_USER
@@ -40,7 +43,8 @@ def register(user: User, token: str, platform: str, app_version: str | None) -> 
 
 def _own_device(user: User, ref: str) -> Device:
     cond = Device.token == ref
-    if ref.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "¹" and "²", which int() refuses; 18 digits fit a bigint.
+    if ref.isascii() and ref.isdigit() and len(ref) <= 18:
         cond = or_(cond, Device.id == int(ref))
     device = db.session.scalar(select(Device).where(Device.user_id == user.id, cond).limit(1))
     if device is None:

@@ -3,7 +3,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from models.device import MAX_TOKEN_LENGTH, PLATFORMS
+from models.device import MAX_TOKEN_LENGTH, PLATFORMS, Device
+from webapp.columns import ColumnLength
 
 
 class DeviceInSchema(ma.Schema):
@@ -16,7 +17,7 @@ class DeviceInSchema(ma.Schema):
         validate.Regexp(r"^[^\s/]+$", error="A push token has no whitespace or slashes."),
     ], metadata={"description": "The FCM registration token of this app install"})
     platform = ma.fields.String(required=True, validate=validate.OneOf(PLATFORMS))
-    app_version = ma.fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
+    app_version = ma.fields.String(load_default=None, allow_none=True, validate=ColumnLength(Device.app_version))
 
 
 class DeviceSchema(ma.Schema):

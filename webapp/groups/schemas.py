@@ -5,8 +5,9 @@ from marshmallow import validate
 
 from domain.pagination import MAX_LIMIT, PageArgsSchema
 from models.activity import SPORT_TYPES
-from models.group import JOIN_POLICIES
+from models.group import JOIN_POLICIES, Group
 from webapp.activities.schemas import AthleteRefSchema
+from webapp.columns import ColumnLength
 
 #: Roles an owner may hand out with PATCH …/members/{user_id}; "owner" transfers ownership.
 ASSIGNABLE_ROLES = ("owner", "admin", "member")
@@ -44,7 +45,7 @@ class GroupCreateSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    name = ma.fields.String(required=True, validate=[validate.Length(1, 120), _not_blank])
+    name = ma.fields.String(required=True, validate=[ColumnLength(Group.name, 1), _not_blank])
     description = ma.fields.String(load_default="", validate=validate.Length(0, 5000))
     join_policy = ma.fields.String(load_default="open", validate=validate.OneOf(JOIN_POLICIES))
     sport_type = ma.fields.String(load_default=None, allow_none=True, validate=validate.OneOf(SPORT_TYPES))
@@ -56,12 +57,12 @@ class GroupPatchSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    name = ma.fields.String(validate=[validate.Length(1, 120), _not_blank])
+    name = ma.fields.String(validate=[ColumnLength(Group.name, 1), _not_blank])
     description = ma.fields.String(validate=validate.Length(0, 5000))
     join_policy = ma.fields.String(validate=validate.OneOf(JOIN_POLICIES), metadata={
         "description": "Switching to open approves every waiting request"})
     sport_type = ma.fields.String(allow_none=True, validate=validate.OneOf(SPORT_TYPES))
-    avatar_url = ma.fields.Url(allow_none=True, schemes={"http", "https"}, validate=validate.Length(max=2048))
+    avatar_url = ma.fields.Url(allow_none=True, schemes={"http", "https"}, validate=ColumnLength(Group.avatar_url))
 
 
 class GroupPageSchema(ma.Schema):

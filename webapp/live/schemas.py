@@ -6,8 +6,10 @@ import marshmallow as ma
 from marshmallow import validate
 
 from models.activity import SPORT_TYPES
+from models.live import LiveSession
 from models.user import VISIBILITIES
 from webapp.activities.schemas import AthleteRefSchema
+from webapp.columns import ColumnLength
 
 #: Ten minutes at 1 Hz: a phone that was offline sends its backlog in a few batches.
 MAX_BATCH_POINTS = 600
@@ -20,7 +22,7 @@ class StrictSchema(ma.Schema):
 
 class LiveStartSchema(StrictSchema):
     sport_type = ma.fields.String(load_default="running", validate=validate.OneOf(SPORT_TYPES))
-    title = ma.fields.String(load_default="", validate=validate.Length(max=255))
+    title = ma.fields.String(load_default="", validate=ColumnLength(LiveSession.title))
     visibility = ma.fields.String(load_default=None, validate=validate.OneOf(VISIBILITIES), metadata={
         "description": "Who may watch; defaults to your default visibility"})
 

@@ -10,7 +10,7 @@ from marshmallow import validate
 from sqlalchemy import func, select
 
 from domain.algorithms.privacy import Zone, persistent_zone
-from domain.privacy import public_view
+from domain.privacy import public_view, settings
 from models import PrivacyZone, User, db
 from webapp.auth import current_user
 
@@ -34,7 +34,7 @@ class PrivacyZoneSchema(ma.Schema):
 def privacy_changed(user: User) -> None:
     """Every activity's public view must be recomputed: reads recompute stale ones at once (see
     domain.privacy.public_view.current_public), a background task catches up the rest."""
-    user.privacy_version += 1
+    settings.bump_privacy_version(user)
     db.session.commit()
     public_view.enqueue_refresh(user.id)
 

@@ -6,7 +6,8 @@ from zoneinfo import available_timezones
 import marshmallow as ma
 from marshmallow import validate
 
-from models.user import NOTIFICATION_CATEGORIES, SEXES, UNITS, VISIBILITIES
+from models.user import NOTIFICATION_CATEGORIES, SEXES, UNITS, VISIBILITIES, Preferences, User
+from webapp.columns import ColumnLength
 
 _TIMEZONES = frozenset(available_timezones())
 _HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="Use HH:MM, 24-hour clock.")
@@ -24,16 +25,19 @@ class PreferencesSchema(ma.Schema):
         unknown = ma.RAISE
 
     units = ma.fields.String(validate=validate.OneOf(UNITS))
-    language = ma.fields.String(validate=validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"))
-    timezone = ma.fields.String(validate=validate.OneOf(_TIMEZONES, error="Unknown IANA time zone."))
+    language = ma.fields.String(validate=[ColumnLength(Preferences.language),
+                                                validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")])
+    timezone = ma.fields.String(validate=[ColumnLength(Preferences.timezone),
+                                                validate.OneOf(_TIMEZONES, error="Unknown IANA time zone.")])
     default_visibility = ma.fields.String(validate=validate.OneOf(VISIBILITIES))
     notifications = ma.fields.Nested(NotificationSettingsSchema)
     hide_start_end_m = ma.fields.Integer(
         validate=validate.Range(0, 5000),
         metadata={"description": "Hide the first and last N metres of every activity from others (0 = off)"})
     hide_from_leaderboards = ma.fields.Boolean()
-    quiet_hours_start = ma.fields.String(allow_none=True, validate=_HHMM)
-    quiet_hours_end = ma.fields.String(allow_none=True, validate=_HHMM)
+    # Regexp's "$" also matches before a final newline: "22:00\n" would pass it and overflow varchar(5).
+    quiet_hours_start = ma.fields.String(allow_none=True, validate=[ColumnLength(Preferences.quiet_hours_start), _HHMM])
+    quiet_hours_end = ma.fields.String(allow_none=True, validate=[ColumnLength(Preferences.quiet_hours_end), _HHMM])
 
 
 class ProfileSchema(ma.Schema):
@@ -44,9 +48,9 @@ class ProfileSchema(ma.Schema):
 
     id = ma.fields.Integer(dump_only=True)
     email = ma.fields.String(dump_only=True)
-    display_name = ma.fields.String(validate=validate.Length(1, 80))
+    display_name = ma.fields.String(validate=ColumnLength(User.display_name, 1))
     bio = ma.fields.String(validate=validate.Length(0, 2000))
-    avatar_url = ma.fields.Url(allow_none=True, schemes={"https", "http"}, validate=validate.Length(max=2048))
+    avatar_url = ma.fields.Url(allow_none=True, schemes={"https", "http"}, validate=ColumnLength(User.avatar_url))
     sex = ma.fields.String(allow_none=True, validate=validate.OneOf(SEXES))
     birth_year = ma.fields.Integer(allow_none=True, validate=validate.Range(1900, date.today().year))
     weight_kg = ma.fields.Float(allow_none=True, validate=validate.Range(20, 400))

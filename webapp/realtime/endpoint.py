@@ -8,7 +8,6 @@ browser would hide. After authentication the connection is subscribed to its use
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -27,6 +26,7 @@ from models.pubsub import Frame, pubsub
 from webapp import auth
 from webapp.auth import bearer_token, provision_user
 from webapp.extensions import sock
+from webapp.inputs import UnsafeInput, parse_json
 from webapp.realtime import frames
 from webapp.realtime.hub import (
     CLOSE_INTERNAL,
@@ -166,9 +166,10 @@ def dispatch(conn: Connection, raw: str | bytes) -> None:
         conn.send(error_frame("frame_too_large", f"Frames are limited to {settings.max_frame_bytes} bytes.", 413))
         return
     try:
-        frame = json.loads(raw)
-    except ValueError:
-        conn.send(error_frame("bad_json", "The frame is not valid JSON.", 400))
+        frame = parse_json(raw)  # the REST bodies' guard: no NUL, surrogate, 1,000-deep nesting or NaN
+    except UnsafeInput as exc:
+        code = "bad_json" if exc.status == 400 else "invalid"
+        conn.send(error_frame(code, exc.message.replace("The body", "The frame"), exc.status))
         return
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         conn.send(error_frame("bad_frame", 'A frame is a JSON object with a string "type".', 400))

@@ -8,6 +8,7 @@ first handshake that presents it, so a logged URL is useless.
 from __future__ import annotations
 
 import secrets
+from typing import cast
 
 from flask import current_app, g
 from flask.views import MethodView
@@ -40,7 +41,8 @@ def redeem_ticket(ticket: str) -> tuple[int, float | None] | None:
     """(user id, when its token expires) for a live ticket, or None when unknown, used or expired (one use)."""
     if not ticket or len(ticket) > 128:
         return None
-    value = redis_store.client.getdel(_KEY + ticket)
+    # The shared client is made without decode_responses; redis-py's annotation covers both kinds of client.
+    value = cast(bytes | None, redis_store.client.getdel(_KEY + ticket))
     if value is None:
         return None
     user_id, _, expires = value.decode().partition(":")

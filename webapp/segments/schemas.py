@@ -5,7 +5,9 @@ from marshmallow import ValidationError, validate, validates_schema
 
 from models.activity import SPORT_TYPES
 from models.leaderboard import AGE_GROUPS, DATE_RANGES, GENDERS
+from models.segment import Segment
 from webapp.activities.schemas import AthleteRefSchema
+from webapp.columns import ColumnLength
 
 
 class SegmentCreateSchema(ma.Schema):
@@ -14,7 +16,7 @@ class SegmentCreateSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    name = ma.fields.String(required=True, validate=validate.Length(1, 255))
+    name = ma.fields.String(required=True, validate=ColumnLength(Segment.name, 1))
     activity_id = ma.fields.Integer()
     start_index = ma.fields.Integer(validate=validate.Range(min=0))
     end_index = ma.fields.Integer(validate=validate.Range(min=1))

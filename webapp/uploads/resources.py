@@ -8,6 +8,7 @@ from flask_smorest import Blueprint, abort
 
 from domain.uploads import service
 from webapp.auth import current_user
+from webapp.inputs import body_limit
 from webapp.uploads.schemas import (
     BatchSchema,
     UploadFileSchema,
@@ -37,10 +38,13 @@ class Uploads(MethodView):
     @blp.arguments(UploadFileSchema, location="files")
     @blp.response(201, UploadSchema, description="The upload, queued for processing (poll GET /uploads/{id}). "
                   "A .zip (or an Apple Health export with several workouts) is answered with "
-                  "{batch_id, uploads: [...]}, one upload per activity.")
+                  "{batch_id, uploads: [...]}, one upload per activity. A file of more activities than "
+                  "UPLOAD_MAX_ITEMS_PER_FILE (1,000), a decompression bomb or a track of more than 2 M points is "
+                  "a 422; more uploads than the account's daily quota, a 429.")
     @blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
                           "schema": {"type": "string", "maxLength": 255},
                           "description": "Repeat a request safely: the same key returns the same upload"}])
+    @body_limit("MAX_CONTENT_LENGTH")
     def post(self, form: dict[str, Any], files: dict[str, Any]) -> Any:
         """Upload a GPX, TCX or FIT file (optionally gzipped), or a .zip of many"""
         user = current_user()

@@ -4,16 +4,17 @@ import marshmallow as ma
 from flask_smorest.fields import Upload as UploadField
 from marshmallow import validate
 
-from models.activity import DATA_TYPES, SPORT_TYPES, UPLOAD_STATUSES
+from models.activity import DATA_TYPES, SPORT_TYPES, UPLOAD_STATUSES, Upload
 from models.user import VISIBILITIES
+from webapp.columns import ColumnLength
 
 
 class UploadFormSchema(ma.Schema):
     data_type = ma.fields.String(validate=validate.OneOf([*DATA_TYPES, "zip"]), metadata={
         "description": "gpx, gpx.gz, tcx, tcx.gz, fit, fit.gz, health (an Apple Health export.xml) or zip "
                        "(many files); inferred from the name and content when absent"})
-    external_id = ma.fields.String(validate=validate.Length(1, 255))
-    name = ma.fields.String(validate=validate.Length(1, 255))
+    external_id = ma.fields.String(validate=ColumnLength(Upload.external_id, 1))
+    name = ma.fields.String(validate=ColumnLength(Upload.name, 1))
     description = ma.fields.String(validate=validate.Length(0, 10000))
     sport_type = ma.fields.String(validate=validate.OneOf(SPORT_TYPES))
     visibility = ma.fields.String(validate=validate.OneOf(VISIBILITIES))
@@ -46,7 +47,7 @@ class BatchSchema(ma.Schema):
 class UploadListArgsSchema(ma.Schema):
     cursor = ma.fields.String(load_default=None)
     limit = ma.fields.Integer(load_default=30, validate=validate.Range(1, 200))
-    batch_id = ma.fields.String(load_default=None)
+    batch_id = ma.fields.String(load_default=None, validate=ColumnLength(Upload.batch_id))
 
 
 class UploadPageSchema(ma.Schema):

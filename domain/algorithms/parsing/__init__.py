@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from domain.algorithms.parsing import container
+from domain.algorithms.parsing.common import MAX_POINTS, too_many_points
 from domain.algorithms.parsing.container import MAX_DECOMPRESSED_BYTES, MAX_ZIP_MEMBERS, detect_type, gunzip
 from domain.algorithms.parsing.fit import parse_fit
 from domain.algorithms.parsing.gpx import parse_gpx
@@ -41,6 +42,7 @@ __all__ = [
     "MAX_ZIP_MEMBERS",
     "ParseError",
     "Track",
+    "check_size",
     "count_health_workouts",
     "detect_type",
     "iter_zip",
@@ -105,9 +107,40 @@ def parse_bytes(data: bytes, data_type: str) -> Track:
 
     def run() -> Track:
         payload = gunzip(data) if compressed else data
+        _refuse_too_many_points(payload, base)
         return parser(payload)
 
     return _guarded(label, run)
+
+
+#: The start tag of one point, per XML format (without a namespace prefix, as nearly every file writes it).
+_POINT_TAGS = {"gpx": b"<trkpt", "tcx": b"<Trackpoint"}
+
+
+def _refuse_too_many_points(payload: bytes | bytearray | memoryview, base: str) -> None:
+    """Fail a file with far too many points before parsing it: the parsers only stop at MAX_POINTS after
+    building that many, which costs seconds and leaves the process's heap hundreds of MB larger. Counting
+    the start tags is one pass in C. (A tag inside a comment is counted too: only a hostile file has millions.)"""
+    tag = _POINT_TAGS.get(base)
+    if tag is not None and isinstance(payload, bytes | bytearray) and payload.count(tag) > MAX_POINTS:
+        raise too_many_points()
+
+
+def check_size(data: bytes, data_type: str) -> None:
+    """Refuse, without parsing, an activity file that would only fail later for its size: a gzip stream that
+    inflates past MAX_DECOMPRESSED_BYTES (a bomb) or a GPX/TCX with more than MAX_POINTS points.
+
+    Meant for accepting an upload: it inflates into a small reused buffer (memory stays flat whatever the
+    file) and counts point tags as it goes, so the athlete gets the sentence at once instead of a failed
+    upload, and no worker ever holds the inflated bomb."""
+    kind = (data_type or "").lower().lstrip(".")
+    compressed = kind.endswith(".gz")
+    base = kind[:-3] if compressed else kind
+    tag = _POINT_TAGS.get(base)
+    if not compressed:
+        _refuse_too_many_points(data, base)
+        return
+    _guarded(base.upper(), lambda: container.scan_gzip(data, MAX_DECOMPRESSED_BYTES, tag, MAX_POINTS))
 
 
 def count_health_workouts(data: bytes) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from array import array
+from typing import Protocol
 
 import numpy as np
 
@@ -35,6 +36,16 @@ def to_float(text: str | None) -> float:
         return float(text)
     except ValueError:
         return _NAN
+
+
+class Points(Protocol):
+    """What :func:`build_track` reads: PointColumns here, or the fast GPX paths' numpy columns."""
+
+    def __len__(self) -> int: ...
+
+    def column(self, slot: int) -> np.ndarray: ...
+
+    def times(self) -> np.ndarray: ...
 
 
 class PointColumns:
@@ -160,7 +171,7 @@ def resolve_cadence(cadence: np.ndarray, run_cadence: np.ndarray, sport: str | N
     return cadence
 
 
-def build_track(points: PointColumns, *, sport: str | None = None, name: str | None = None,
+def build_track(points: Points, *, sport: str | None = None, name: str | None = None,
                 device: str | None = None, laps: list[float] | None = None) -> Track:
     """Turn parsed XML columns into a Track (raises when the file had no points at all)."""
     if len(points) == 0:

@@ -119,6 +119,16 @@ def _peek_gzip(head: bytes, size: int = 4096) -> bytes:
 def gunzip(data: bytes | bytearray | memoryview, limit: int = MAX_DECOMPRESSED_BYTES) -> bytearray:
     """Inflate a gzip file (several concatenated members allowed) without ever exceeding ``limit``."""
     out = bytearray()
+    try:
+        return _gunzip_into(out, data, limit)
+    except BaseException:
+        # The traceback keeps this frame alive (a task runner may hold it for long): don't let it keep the
+        # hundreds of MB inflated so far.
+        out.clear()
+        raise
+
+
+def _gunzip_into(out: bytearray, data: bytes | bytearray | memoryview, limit: int) -> bytearray:
     view = memoryview(data)
     while True:
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -146,6 +156,43 @@ def gunzip(data: bytes | bytearray | memoryview, limit: int = MAX_DECOMPRESSED_B
         rest = inflater.unused_data
         if not rest.startswith(_GZIP_MAGIC):
             return out  # trailing padding after the last member is ignored, as gzip(1) does
+        view = memoryview(rest)
+
+
+def scan_gzip(data: bytes | bytearray | memoryview, limit: int, tag: bytes | None, max_tags: int) -> None:
+    """Inflate a gzip file (several members allowed) without keeping it, raising ParseError once it passes
+    ``limit`` bytes or holds more than ``max_tags`` occurrences of ``tag``. Memory stays at one chunk."""
+    total = tags = 0
+    carry = b""
+    keep = len(tag) - 1 if tag else 0
+    view = memoryview(data)
+    while True:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        pending: bytes | memoryview = view
+        try:
+            while not inflater.eof:
+                chunk = inflater.decompress(pending, _CHUNK)
+                pending = inflater.unconsumed_tail
+                if not chunk and not pending:
+                    break
+                total += len(chunk)
+                if total > limit:
+                    raise ParseError("The file is too large once decompressed")
+                if tag:
+                    # A tag split across two chunks is counted once: the carried bytes are too short to hold it.
+                    window = carry + chunk
+                    tags += window.count(tag)
+                    carry = window[-keep:] if keep else b""
+                    if tags > max_tags:
+                        raise ParseError(f"The file has more than {max_tags:,} track points, which is more "
+                                         "than we can process")
+        except zlib.error as exc:
+            raise ParseError(f"The file is not a valid gzip file: {exc}") from None
+        if not inflater.eof:
+            raise ParseError("The gzip file is truncated")
+        rest = inflater.unused_data
+        if not rest.startswith(_GZIP_MAGIC):
+            return
         view = memoryview(rest)
 
 

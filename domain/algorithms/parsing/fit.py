@@ -17,6 +17,7 @@ keeping a partial or altered activity is worse than asking for a fresh export.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import math
@@ -154,7 +155,7 @@ def _parse(data: bytes) -> Track:
                 sessions += 1
                 if session_sport is None:
                     session_sport = _sport_of(frame)
-                add_session_totals(totals, lambda n, f=frame: _field(f, n))
+                add_session_totals(totals, functools.partial(_field, frame))
             elif name == "sport" and sport_msg is None:
                 sport_msg = _sport_of(frame)
             elif name == "file_id" and device is None:

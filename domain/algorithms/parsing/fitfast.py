@@ -28,11 +28,11 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
-from fitdecode import profile as fit_profile
-from fitdecode import types as fit_types
 
+from domain.algorithms.parsing import fitprofile
 from domain.algorithms.parsing.common import (
     MAX_POINTS,
     clean_laps,
@@ -59,15 +59,15 @@ MSG_EOF = DAMAGED + "it ends unexpectedly, the file is probably truncated"
 MSG_HEADER = DAMAGED + "its header is invalid"
 
 _NAN = math.nan
-_BYTE = fit_types.BASE_TYPE_BYTE
-_BASE_TYPES = fit_types.BASE_TYPES
-_MESSAGES = fit_profile.MESSAGE_TYPES
+_BYTE = fitprofile.BASE_TYPE_BYTE
+_BASE_TYPES = fitprofile.BASE_TYPES
+_MESSAGES = fitprofile.MESSAGE_TYPES
 
 # Global message numbers.
 _FILE_ID, _SPORT, _SESSION, _LAP, _RECORD = 0, 12, 18, 19, 20
 _FIELD_DESCRIPTION, _DEVELOPER_DATA_ID = 206, 207
-_HR = fit_profile.MESG_NUM_HR
-_TIMESTAMP = fit_profile.FIELD_NUM_TIMESTAMP  # 253 in every message
+_HR = fitprofile.MESG_NUM_HR
+_TIMESTAMP = fitprofile.FIELD_NUM_TIMESTAMP  # 253 in every message
 
 #: record field names Track columns are built from.
 RECORD_TARGETS = frozenset({
@@ -85,7 +85,7 @@ _META_NAMES: dict[int, frozenset[str]] = {
 _INTEREST = frozenset(_META_NAMES)
 
 # numpy dtype code and invalid raw value per numeric base type (None: floats, NaN is invalid).
-# Mirrors the ``parse`` lambdas of fitdecode.types.BASE_TYPES; a test keeps the two in step.
+# Mirrors the ``parse`` lambdas of fitprofile.BASE_TYPES; a test keeps the two in step.
 _NUMERIC: dict[int, tuple[str, int | None]] = {
     0x00: ("u1", 0xFF), 0x01: ("i1", 0x7F), 0x02: ("u1", 0xFF),
     0x83: ("i2", 0x7FFF), 0x84: ("u2", 0xFFFF), 0x85: ("i4", 0x7FFFFFFF), 0x86: ("u4", 0xFFFFFFFF),
@@ -216,15 +216,15 @@ def crc16(data: bytes, start: int = 0, end: int | None = None) -> int:
     padded = np.zeros(blocks * 2 * words, dtype=np.uint8)
     padded[padded.shape[0] - n:] = np.frombuffer(data, dtype=np.uint8, count=n, offset=start)
     columns = np.ascontiguousarray(padded.view("<u2").reshape(blocks, words).T)
-    crc = np.zeros(blocks, dtype=np.uint16)
+    crcs = np.zeros(blocks, dtype=np.uint16)
     for column in columns:
-        np.bitwise_xor(crc, column, out=crc)
-        np.take(_T16, crc, out=crc)
+        np.bitwise_xor(crcs, column, out=crcs)
+        np.take(_T16, crcs, out=crcs)
     span = words
-    while crc.shape[0] > 1:
-        crc = _skip_table(span)[crc[0::2]] ^ crc[1::2]
+    while crcs.shape[0] > 1:
+        crcs = _skip_table(span)[crcs[0::2]] ^ crcs[1::2]
         span *= 2
-    return int(crc[0])
+    return int(crcs[0])
 
 
 # --------------------------------------------------------------------------- definitions
@@ -239,7 +239,7 @@ class _Definition:
     #: (field number, size, effective base type identifier) of the standard fields, in file order.
     fields: tuple[tuple[int, int, int], ...]
     #: (developer data index, field number, size, base type, name) of the developer fields.
-    dev_fields: tuple[tuple[int, int, int, fit_types.BaseType, object], ...]
+    dev_fields: tuple[tuple[int, int, int, fitprofile.BaseType, object], ...]
     size: int = 0
     offsets: tuple[int, ...] = ()
     kind: int = _SKIP
@@ -248,6 +248,10 @@ class _Definition:
     #: Offsets into the message and base types of the standard timestamp (253) fields.
     ts_fields: tuple[tuple[int, int], ...] = ()
     sink: Callable[[int], None] | None = None
+
+
+#: A dispatch-table entry: (message size, kind, record sink, definition), indexed by record header byte.
+_Entry = tuple[int, int, Callable[[int], None] | None, _Definition]
 
 
 def _field_is_single_int(ident: int, size: int) -> bool:
@@ -263,7 +267,7 @@ def _standard_field_breaks(global_num: int, num: int, size: int, ident: int) -> 
         return True  # feeds the compressed-timestamp accumulator with a non-integer
     if fld is None or mesg is None:
         return False
-    if global_num == _HR and num == fit_profile.FIELD_NUM_HR_EVENT_TIMESTAMP_12:
+    if global_num == _HR and num == fitprofile.FIELD_NUM_HR_EVENT_TIMESTAMP_12:
         return True  # fitdecode asserts on its own state here
     names = _META_NAMES.get(global_num, frozenset())
     candidates = [fld, *(fld.subfields or ())]
@@ -286,7 +290,7 @@ def _standard_field_breaks(global_num: int, num: int, size: int, ident: int) -> 
     return global_num == _RECORD and fld.name in RECORD_TARGETS and bool(fld.type.enum or fld.subfields)
 
 
-def _dev_breaks(size: int, base: fit_types.BaseType, num: int) -> bool:
+def _dev_breaks(size: int, base: fitprofile.BaseType, num: int) -> bool:
     # fitdecode reads int(size / base.size) values: zero of them raises, a remainder misframes.
     count = int(size / base.size)
     return count == 0 or count * base.size != size or num == _TIMESTAMP
@@ -295,7 +299,7 @@ def _dev_breaks(size: int, base: fit_types.BaseType, num: int) -> bool:
 # --------------------------------------------------------------------------- raw values (exact path)
 
 
-def _raw(base: fit_types.BaseType, endian: str, data: bytes, pos: int, size: int) -> object:
+def _raw(base: fitprofile.BaseType, endian: str, data: bytes, pos: int, size: int) -> object:
     """One field's raw value exactly as fitdecode computes it (tuple for arrays, None when invalid)."""
     values = struct.unpack_from(f"{endian}{int(size / base.size)}{base.fmt}", data, pos)
     if base.identifier == _BYTE.identifier:
@@ -305,11 +309,12 @@ def _raw(base: fit_types.BaseType, endian: str, data: bytes, pos: int, size: int
     return base.parse(values[0])
 
 
-def _scale_offset(fld: object, value: object) -> object:
+def _scale_offset(fld: Any, value: object) -> object:
+    """``value`` with the scale and offset of ``fld``, a fitdecode Field or SubField (fitdecode is untyped)."""
     if isinstance(value, tuple):
         return tuple(_scale_offset(fld, v) for v in value)
     if isinstance(value, int | float):
-        scale, offset = fld.scale, fld.offset  # type: ignore[attr-defined]
+        scale, offset = fld.scale, fld.offset
         if scale:
             value = float(value) / scale
         if offset:
@@ -459,8 +464,8 @@ class _Walker:
         self._reset_file()
 
     def _reset_file(self) -> None:
-        self.table: list[tuple[int, int, Callable[[int], None] | None, _Definition] | None] = [None] * 256
-        self.dev_types: dict[int, dict[int, tuple[fit_types.BaseType, object]]] = {}
+        self.table: list[_Entry | None] = [None] * 256
+        self.dev_types: dict[int, dict[int, tuple[fitprofile.BaseType, object]]] = {}
         self.acc = 0
         self.acc_pos = -1
         self.dev_generation += 1
@@ -522,7 +527,7 @@ class _Walker:
         data = self.data
         table = self.table
         ts_pos = -1
-        ts_entry = None
+        ts_entry: _Entry | None = None
         n = self.n
         stop = min(end, n)
         while pos < stop:
@@ -537,12 +542,12 @@ class _Walker:
                     raise self._overrun(entry, nxt)
                 kind = entry[1]
                 if kind == _REC_TS:
-                    entry[2](pos)  # type: ignore[misc]
+                    entry[2](pos)  # type: ignore[misc]  # record kinds always have a sink; no check in this loop
                     ts_pos, ts_entry = pos, entry
                 elif kind == _TS:
                     ts_pos, ts_entry = pos, entry
                 elif kind == _REC:
-                    entry[2](pos)  # type: ignore[misc]
+                    entry[2](pos)  # type: ignore[misc]  # record kinds always have a sink; no check in this loop
                 elif kind == _SPECIAL:
                     ts_pos, ts_entry = self._special(pos, entry, ts_pos, ts_entry)
                 pos = nxt
@@ -551,7 +556,7 @@ class _Walker:
         if pos < end:
             raise self._fail(MSG_EOF)  # the data stops before the declared end of the records
 
-    def _overrun(self, entry: tuple[int, int, object, _Definition], nxt: int) -> Exception:
+    def _overrun(self, entry: _Entry, nxt: int) -> Exception:
         if entry[3].broken or nxt <= self.n:
             # Reading this layout fails differently, or the record runs past the declared data size
             # (fitdecode trips an assertion): let fitdecode have its say.
@@ -595,7 +600,7 @@ class _Walker:
             if size % base.size:
                 raise self._unsupported()  # fitdecode: "invalid field size"
             fields.append((num, size, base.identifier))
-        dev_fields: list[tuple[int, int, int, fit_types.BaseType, object]] = []
+        dev_fields: list[tuple[int, int, int, fitprofile.BaseType, object]] = []
         if header & 0x20:
             self._need(p + 1)
             dev_count = data[p]
@@ -633,7 +638,7 @@ class _Walker:
         return generation, data[pos + 1:stop]
 
     def _build(self, global_num: int, endian: str, fields: list[tuple[int, int, int]],
-               dev_fields: list[tuple[int, int, int, fit_types.BaseType, object]]) -> _Definition:
+               dev_fields: list[tuple[int, int, int, fitprofile.BaseType, object]]) -> _Definition:
         d = _Definition(global_num, endian, tuple(fields), tuple(dev_fields))
         offsets = []
         off = 1
@@ -677,9 +682,8 @@ class _Walker:
 
     # ---- messages that need more than an offset
 
-    def _special(self, pos: int, entry: tuple[int, int, object, _Definition], ts_pos: int,
-                 ts_entry: tuple[int, int, object, _Definition] | None,
-                 ) -> tuple[int, tuple[int, int, object, _Definition] | None]:
+    def _special(self, pos: int, entry: _Entry, ts_pos: int, ts_entry: _Entry | None,
+                 ) -> tuple[int, _Entry | None]:
         d = entry[3]
         if d.broken:
             raise self._unsupported()
@@ -698,13 +702,13 @@ class _Walker:
                 value += 0x20
             self.acc, self.acc_pos = value, pos
             if d.global_num == _RECORD:
-                d.sink(pos)  # type: ignore[misc]
+                d.sink(pos)  # type: ignore[misc]  # a record layout always has its sink
                 self.state.compressed_pos.append(pos)
                 self.state.compressed_ts.append(value)
             elif d.global_num in _INTEREST or d.global_num in (_FIELD_DESCRIPTION, _DEVELOPER_DATA_ID):
                 self._message(pos, d)
         elif d.global_num == _RECORD:
-            d.sink(pos)  # type: ignore[misc]
+            d.sink(pos)  # type: ignore[misc]  # a record layout always has its sink
         else:
             self._message(pos, d)
         return ts_pos, ts_entry

@@ -32,7 +32,7 @@ from domain.algorithms.parsing.common import (
     clean_text,
     normalize_sport,
 )
-from domain.algorithms.parsing.xmlpoints import TIME, XmlSpec, stream_points
+from domain.algorithms.parsing.xmlpoints import TIME, StreamResult, XmlSpec, stream_points
 from domain.algorithms.track import ParseError, Track
 
 POINT_FIELDS: dict[str, int] = {
@@ -53,7 +53,8 @@ def parse_gpx(data: bytes | bytearray | memoryview, *, fast: bool = True) -> Tra
     """
     creator: list[str] = []
     spec = _spec(creator)
-    result = (gpxscan.parse(data, spec) or gpxfast.parse(data, spec)) if fast else None
+    result: gpxfast.FastResult | StreamResult | None = (
+        (gpxscan.parse(data, spec) or gpxfast.parse(data, spec)) if fast else None)
     if result is None:
         result = stream_points(data, spec)
     tracks, routes = result.sinks

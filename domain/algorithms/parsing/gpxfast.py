@@ -214,9 +214,10 @@ def _parse(data: bytes, spec: XmlSpec) -> FastResult:
     kind_of_name = np.array([codes_of.get(n, spec.point_tags.get(n[n.rfind(":") + 1:], 0)) for n in names] or [0])
     field_pos = _cat(got.field_chunks, np.int64)
     field_slot = _cat(got.slot_chunks, np.int16) - n_point_kinds
-    lat, lon, bad = _cat(got.lat_chunks, np.float64), _cat(got.lon_chunks, np.float64), got.bad
+    lat_deg, lon_deg = _cat(got.lat_chunks, np.float64), _cat(got.lon_chunks, np.float64)
+    bad = got.bad
     got.release()  # drop the chunk lists before the columns are built
-    return _assemble(data, spec, head.meta, starts, kind_of_name[name_ids], name_ids, names, lat, lon, bad,
+    return _assemble(data, spec, head.meta, starts, kind_of_name[name_ids], name_ids, names, lat_deg, lon_deg, bad,
                      field_pos, field_slot)
 
 
@@ -262,7 +263,9 @@ def _floats(texts: list[bytes]) -> list[float]:
 def _coordinates(lat_text: list[str | None], lon_text: list[str | None]) -> tuple[np.ndarray, np.ndarray,
                                                                                    str | None]:
     """Point coordinates with the streaming engine's rules; also the first unreadable pair, if any."""
-    try:  # plain float() per value: exactly the streaming engine's number syntax
+    # plain float() per value: exactly the streaming engine's number syntax; a None (missing attribute) raises
+    # TypeError like unreadable text, hence the ignores below.
+    try:
         return (np.array(list(map(float, lat_text)), dtype=np.float64),  # type: ignore[arg-type]
                 np.array(list(map(float, lon_text)), dtype=np.float64), None)  # type: ignore[arg-type]
     except (TypeError, ValueError):

@@ -573,7 +573,7 @@ def _decimals(text: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndar
         if good.all():
             value[rows], ok[rows] = number, True
         else:
-            keep = rows[good] if order is not None else np.flatnonzero(good)
+            keep = order[hi - seen:hi][good] if order is not None else np.flatnonzero(good)
             value[keep], ok[keep] = number[good], True
     return value, ok
 

@@ -156,7 +156,7 @@ def parse_times(strings: Sequence[str | None]) -> np.ndarray:
     present = [i for i, s in enumerate(strings) if s]
     if not present:
         return out
-    values = [strings[i].strip() for i in present]  # type: ignore[union-attr]
+    values = [s.strip() for s in strings if s]  # the strings at ``present``, in order
     fast, ok = _fast_parse(values)
     idx = np.asarray(present)
     out[idx] = fast
@@ -227,6 +227,6 @@ def parse_times_bytes(values: Sequence[bytes]) -> np.ndarray:
         fast, ok = np.full(n, _NAN), np.zeros(n, dtype=bool)
     else:
         fast, ok = _parse_codes(arr.view(np.uint8).reshape(n, width).astype(np.int32))
-    for k in np.flatnonzero(~ok):
+    for k in np.flatnonzero(~ok).tolist():
         fast[k] = parse_time(values[k].decode("utf-8", "replace"))
     return fast

@@ -116,6 +116,7 @@ def stream_points(data: bytes | bytearray | memoryview, spec: XmlSpec, *, final:
             lon_text = attrs.get("lon")
             if lat_text is not None or lon_text is not None:
                 try:
+                    # One of the two may be None: float(None)'s TypeError is handled with the bad values.
                     cur[LAT] = float(lat_text)  # type: ignore[arg-type]
                     cur[LON] = float(lon_text)  # type: ignore[arg-type]
                 except (TypeError, ValueError):

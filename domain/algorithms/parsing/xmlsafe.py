@@ -17,7 +17,7 @@ from __future__ import annotations
 import pyexpat
 from collections.abc import Callable
 from pyexpat import errors as expat_errors
-from typing import Any
+from typing import Any, NoReturn
 
 from domain.algorithms.track import ParseError
 
@@ -37,11 +37,11 @@ class ForbiddenXML(Exception):
     """Raised from inside expat callbacks to abort on a DTD or entity declaration."""
 
 
-def _forbid_dtd(*_: Any) -> None:
+def _forbid_dtd(*_: Any) -> NoReturn:
     raise ForbiddenXML("it contains a document type declaration (DTD), which is not allowed")
 
 
-def _forbid_entity(*_: Any) -> None:
+def _forbid_entity(*_: Any) -> NoReturn:
     raise ForbiddenXML("it declares or references external entities, which is not allowed")
 
 

@@ -92,9 +92,9 @@ def test_hidden_disc_always_contains_the_zone_and_stays_bounded(centre):
         assert d.radius_m <= zone.radius_m * MAX_REACH + SAFETY_MARGIN_M
         offsets.append(offset)
         radii.append(d.radius_m)
-    # Actually random: displacement and radius both vary a lot across activities.
-    assert np.std(offsets) > 0.05 * zone.radius_m
-    assert np.std(radii) > 0.05 * zone.radius_m
+    # Actually random: displacement and radius both vary across activities (a uniform draw's std is 0.29 of its range).
+    assert np.std(offsets) > 0.2 * CENTRE_OFFSET_FRACTION * zone.radius_m
+    assert np.std(radii) > 0.2 * EXTRA_RADIUS_FRACTION * zone.radius_m
 
 
 def test_zone_disc_does_not_depend_on_other_zones_or_order():
@@ -424,14 +424,15 @@ def _attack(masker, rng: np.random.Generator, activities: int = 50) -> tuple[flo
 
 
 def test_circle_fitting_attack_degrades_against_randomized_zones():
-    """Quantitative criterion (median over 10 attackers, 50 activities each, r = 400 m):
+    """Per-activity randomization on its own (median over 10 attackers, 50 activities each, r = 400 m):
 
     * baseline (fixed circle): cut points lie on one circle — spread < 1 % of r and the centre is found
       to within the 2 m sampling step;
-    * randomized: cut points spread over ≥ 8 % of r (so "all cuts lie on one circle" no longer holds) and
-      the fitted centre is ≥ 3× further off than the baseline and ≥ 2 % of r. Measured: ≈ 13 m error and
-      ≈ 52 m spread vs ≈ 1.3 m / ≈ 0.4 m. Averaging ever more activities still shrinks the error (≈ 1/√n),
-      which is the documented limit of independent per-activity draws.
+    * randomized: cut points spread over ≥ 0.4 × CENTRE_OFFSET_FRACTION × r (so "all cuts lie on one
+      circle" no longer holds) and the fitted centre is ≥ 3× further off than the baseline. Measured:
+      ≈ 5 m error and ≈ 21 m spread vs ≈ 1.3 m / ≈ 0.4 m. These draws are centred on the zone they are
+      given, so on their own they only slow the attack down; what keeps the estimate away from the home
+      is the persistent displacement (test_privacy_attack.py).
     """
     r = 400.0
     zone = Zone(*HOME, r)
@@ -449,20 +450,20 @@ def test_circle_fitting_attack_degrades_against_randomized_zones():
     base_err, base_spread = np.median(base, axis=0)
     rand_err, rand_spread = np.median(rand, axis=0)
     assert base_spread < 0.01 * r and base_err < 2.0
-    assert rand_spread > 0.08 * r
-    assert rand_err > 3 * base_err and rand_err > 0.02 * r
+    assert rand_spread > 0.4 * CENTRE_OFFSET_FRACTION * r
+    assert rand_err > 3 * base_err
 
 
 def test_persistent_zone_contains_the_zone_and_moves_the_centre_a_bounded_secret_amount():
     from domain.algorithms.geo import haversine_m
-    from domain.algorithms.privacy import CENTRE_OFFSET_FRACTION, persistent_zone
+    from domain.algorithms.privacy import PERSISTENT_OFFSET_MAX, PERSISTENT_OFFSET_MIN, persistent_zone
 
     zone = Zone(46.05, 14.5, 400.0)
     shifts = []
     for seed in range(200):
         stored = persistent_zone(zone, seed)
         shift = float(haversine_m(zone.lat, zone.lng, stored.lat, stored.lng))
-        assert shift <= CENTRE_OFFSET_FRACTION * zone.radius_m + 1e-6
+        assert PERSISTENT_OFFSET_MIN * zone.radius_m - 1.0 <= shift <= PERSISTENT_OFFSET_MAX * zone.radius_m + 1.0
         # Contains the original disc: every point of it is within the stored radius.
         assert stored.radius_m >= zone.radius_m + shift
         shifts.append(shift)

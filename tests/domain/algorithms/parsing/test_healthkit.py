@@ -26,10 +26,9 @@ from domain.algorithms.parsing import (
 from domain.algorithms.parsing.container import TYPES
 from domain.algorithms.parsing.healthkit import apple_times
 from domain.algorithms.parsing.timeparse import parse_time
+from tests.support.corpus import corpus_file
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
-CORPUS_EXPORT = CORPUS / "health" / "dogsheep__healthkit-to-sqlite__tests_export.xml"
-needs_corpus_export = pytest.mark.skipif(not CORPUS_EXPORT.exists(), reason="activity corpus not available")
+CORPUS_EXPORT = corpus_file("health/dogsheep__healthkit-to-sqlite__tests_export.xml")
 
 # The shape of the internal DTD subset every real export starts with (abridged; real ones are longer).
 APPLE_DTD = """<!DOCTYPE HealthData [
@@ -143,7 +142,6 @@ def elapsed(track: Track) -> float:
 # --------------------------------------------------------------------------- corpus
 
 
-@needs_corpus_export
 def test_corpus_export() -> None:
     data = CORPUS_EXPORT.read_bytes()
     kind = detect_type("export.xml", data[:4096])
@@ -388,9 +386,7 @@ def test_utf16_export() -> None:
 
 def _fuzz_inputs() -> list[bytes]:
     rng = random.Random(4321)
-    seeds = [MULTI]
-    if CORPUS_EXPORT.exists():
-        seeds.append(CORPUS_EXPORT.read_bytes())
+    seeds = [MULTI, CORPUS_EXPORT.read_bytes()]
     cases: list[bytes] = []
     for data in seeds:
         for _ in range(12):

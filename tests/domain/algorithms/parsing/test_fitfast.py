@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import random
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,20 +15,9 @@ from domain.algorithms.parsing import fit as fit_mod
 from domain.algorithms.parsing import fitfast
 from domain.algorithms.parsing.fit import parse_fit, parse_fit_fitdecode
 from domain.algorithms.track import COLUMNS, ParseError, Track
+from tests.support.corpus import corpus_file, manifest_rows
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
-MANIFEST = CORPUS / "MANIFEST.tsv"
-
-
-def _fit_rows() -> list[dict[str, str]]:
-    if not MANIFEST.exists():
-        return []
-    with MANIFEST.open(encoding="utf-8") as fh:
-        return [r for r in csv.DictReader(fh, delimiter="\t") if r["format"] == "fit"]
-
-
-FIT_ROWS = _fit_rows()
-needs_corpus = pytest.mark.skipif(not FIT_ROWS, reason="activity corpus not available")
+FIT_ROWS = manifest_rows("fit")
 
 
 def _outcome(func: object, data: bytes) -> Track | str:
@@ -295,10 +282,9 @@ def test_invalid_values_follow_fitdecode_base_types() -> None:
 # --------------------------------------------------------------------------- corpus
 
 
-@needs_corpus
 @pytest.mark.parametrize("row", FIT_ROWS, ids=[r["file"].split("/")[-1] for r in FIT_ROWS])
 def test_corpus_matches_fitdecode(row: dict[str, str]) -> None:
-    data = (CORPUS / row["file"]).read_bytes()
+    data = corpus_file(row["file"]).read_bytes()
     ref = _outcome(parse_fit_fitdecode, data)
     native = fast_or_unsupported(data)
     assert native is not None, "corpus files must be decoded by the fast path"
@@ -341,7 +327,7 @@ def _mutations(data: bytes, rng: random.Random, count: int, truncate_only: bool 
 def _fuzz_cases() -> list[tuple[str, bytes]]:
     rng = random.Random(20_240)
     seeds = [(name, data) for name, (data, _) in SYNTHETIC.items()]
-    seeds += [(r["file"].split("/")[-1], (CORPUS / r["file"]).read_bytes()) for r in FIT_ROWS]
+    seeds += [(r["file"].split("/")[-1], corpus_file(r["file"]).read_bytes()) for r in FIT_ROWS]
     cases = []
     for name, data in seeds:
         if len(data) > 20:

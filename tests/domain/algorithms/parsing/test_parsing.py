@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
 import math
@@ -29,21 +28,10 @@ from domain.algorithms.parsing import container as container_mod
 from domain.algorithms.parsing.common import normalize_sport, running_cadence_spm
 from domain.algorithms.parsing.normalize import find_spikes
 from domain.algorithms.parsing.timeparse import parse_time, parse_times
+from tests.support.corpus import corpus_file, corpus_match, manifest_rows
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
-MANIFEST = CORPUS / "MANIFEST.tsv"
 PARSED_FORMATS = {"gpx", "tcx", "fit"}
-
-
-def _manifest_rows() -> list[dict[str, str]]:
-    if not MANIFEST.exists():
-        return []
-    with MANIFEST.open(encoding="utf-8") as fh:
-        return [r for r in csv.DictReader(fh, delimiter="\t") if r["format"] in PARSED_FORMATS]
-
-
-ROWS = _manifest_rows()
-needs_corpus = pytest.mark.skipif(not ROWS, reason="activity corpus not available")
+ROWS = [r for r in manifest_rows() if r["format"] in PARSED_FORMATS]
 
 
 def _load(path: Path) -> Track:
@@ -70,10 +58,9 @@ def ts(i: int) -> str:
 # --------------------------------------------------------------------------- corpus
 
 
-@needs_corpus
 @pytest.mark.parametrize("row", ROWS, ids=[r["file"].split("/")[-1] for r in ROWS])
 def test_corpus_expectation(row: dict[str, str]) -> None:
-    path = CORPUS / row["file"]
+    path = corpus_file(row["file"])
     expected = row["expected"]
     if expected == "corrupt":
         with pytest.raises(ParseError):
@@ -96,11 +83,10 @@ def test_corpus_expectation(row: dict[str, str]) -> None:
         assert not track.has_gps
 
 
-@needs_corpus
 def test_corpus_messages_are_specific() -> None:
     def err(name: str) -> str:
         with pytest.raises(ParseError) as info:
-            _load(next(CORPUS.glob(f"*/{name}")))
+            _load(corpus_match(f"*/{name}"))
         return str(info.value)
 
     assert err("*activity-filecrc.fit").startswith("The FIT file is damaged:")
@@ -109,40 +95,53 @@ def test_corpus_messages_are_specific() -> None:
     assert err("*bad.gpx").startswith("The file is not valid GPX:")
 
 
-@needs_corpus
 def test_corpus_details() -> None:
-    cerknicko = _load(next(CORPUS.glob("gpx/*cerknicko-without-times.gpx")))
+    cerknicko = _load(corpus_match("gpx/*cerknicko-without-times.gpx"))
     assert len(cerknicko) == 5  # only the 5 timed fixes are bounded in time (see normalize docs)
 
-    treadmill = _load(next(CORPUS.glob("tcx/*Treadmill-doubled-cadence.tcx")))
-    assert treadmill.sport == "running"
-    # This file already writes steps/min (176-180 while running): it must not be doubled again.
+    treadmill = _load(corpus_match("tcx/*treadmill-run-cadence.tcx"))
+    assert treadmill.sport == "running" and not treadmill.has_gps
+    assert len(treadmill) == 240 and np.count_nonzero(~np.isnan(treadmill.hr)) == 233  # HR from the 8th point
+    # This file already writes steps/min (170-180 while running): it must not be doubled again.
     assert 150 <= np.nanpercentile(treadmill.cadence, 90) <= 200
 
-    run = _load(next(CORPUS.glob("fit/*run.fit")))
+    run = _load(corpus_match("fit/*run.fit"))
     assert run.sport == "running"
     assert 140 <= np.nanmedian(run.cadence[run.cadence > 0]) <= 200  # per-foot FIT cadence doubled
     assert run.device and run.device.startswith("Garmin")
     assert len(run.laps) == 9
 
-    edge = _load(next(CORPUS.glob("fit/*Edge810*.fit")))
+    edge = _load(corpus_match("fit/*Edge810*.fit"))
     assert edge.sport == "cycling" and edge.has("power") and edge.has("hr")
     assert 40 < np.nanmedian(edge.lat) < 60 or -60 < np.nanmedian(edge.lat) < 40  # degrees, not semicircles
     assert np.nanmax(np.abs(edge.lat)) <= 90
 
-    garmin_tcx = _load(next(CORPUS.glob("tcx/*garmin_connect.tcx")))
+    garmin_tcx = _load(corpus_match("tcx/*garmin_connect.tcx"))
     assert garmin_tcx.sport == "cycling" and garmin_tcx.device == "Edge 520"
     assert garmin_tcx.has("power") and len(garmin_tcx.laps) == 1
 
-    runtastic = _load(next(CORPUS.glob("tcx/*Runtastic.tcx")))
-    assert runtastic.sport == "running" and runtastic.has("hr")
+    app_run = _load(corpus_match("tcx/*run-lowercase-sport-hr-gaps.tcx"))
+    assert app_run.sport == "running" and app_run.has("hr")  # Sport="running", lower case
+    assert len(app_run) == 26 and np.count_nonzero(~np.isnan(app_run.hr)) == 19
+    assert len(app_run.laps) == 2
 
-    strava = parse_bytes(next(CORPUS.glob("gpx/*strava.gpx")).read_bytes(), "gpx")
+    garmin_gpx = parse_bytes(corpus_match("gpx/*garmin-gpx11-no-extensions.gpx").read_bytes(), "gpx")
+    assert len(garmin_gpx) == 300 and np.count_nonzero(np.isnan(garmin_gpx.lat)) == 1  # the point before the fix
+    assert not garmin_gpx.has("hr")
+
+    hr_gaps = parse_bytes(corpus_match("gpx/*gpx10-hr-not-always-there.gpx").read_bytes(), "gpx")
+    assert len(hr_gaps) == 60 and np.count_nonzero(~np.isnan(hr_gaps.hr)) == 53
+
+    segments = parse_bytes(corpus_match("gpx/*break-between-trksegs.gpx").read_bytes(), "gpx")
+    assert segments.name == "Päivän lenkki" and len(segments) == 600 + 1 + 360  # all three trkseg, in order
+    assert 3780 < np.max(np.diff(segments.time)) < 3781  # the 63-minute pause before the third trkseg
+
+    strava = parse_bytes(corpus_match("gpx/*strava.gpx").read_bytes(), "gpx")
     assert strava.hr.tolist() == [117, 154, 160]
     assert strava.temp.tolist() == [22, 11, 9]  # first value in a point wins
     assert strava.power[0] == 75
 
-    opentracks = _load(next(CORPUS.glob("gpx/*OpenTracks*.gpx")))
+    opentracks = _load(corpus_match("gpx/*OpenTracks*.gpx"))
     assert opentracks.sport == "cycling"
     assert np.count_nonzero(np.isnan(opentracks.lat)) == 2  # 222 km in 1 s: a spike, then still too far
     assert opentracks.has("power")
@@ -155,7 +154,7 @@ def _gpxpy_points(text: str) -> tuple[list, int]:
         g = gpxpy.parse(text)
         removed = 0
     except Exception:
-        # gpxpy rejects a <trkpt> without lat/lon (Runalyze standard.gpx); we keep such a point as a
+        # gpxpy rejects a <trkpt> without lat/lon (garmin-gpx11-no-extensions.gpx); we keep such a point as a
         # time-only point. Compare everything else.
         stripped, removed = re.subn(r"<trkpt>.*?</trkpt>", "", text, flags=re.S)
         g = gpxpy.parse(stripped)
@@ -168,10 +167,9 @@ def _gpxpy_points(text: str) -> tuple[list, int]:
 GPX_OK = [r for r in ROWS if r["format"] == "gpx" and r["expected"] == "ok"]
 
 
-@needs_corpus
 @pytest.mark.parametrize("row", GPX_OK, ids=[r["file"].split("/")[-1] for r in GPX_OK])
 def test_gpx_matches_gpxpy(row: dict[str, str]) -> None:
-    data = (CORPUS / row["file"]).read_bytes()
+    data = corpus_file(row["file"]).read_bytes()
     ours = parse_bytes(data, "gpx")
     ref, removed = _gpxpy_points(data.decode("utf-8"))
     keep = ~(np.isnan(ours.lat) & np.isnan(ours.lon)) if removed else np.ones(len(ours), dtype=bool)
@@ -242,7 +240,7 @@ def _both_paths(data: bytes) -> tuple[Track | str, Track | str]:
 GPX_ALL = [r for r in ROWS if r["format"] == "gpx"]
 
 
-@pytest.mark.parametrize("data", [*FAST_CASES.values(), *[(CORPUS / r["file"]).read_bytes() for r in GPX_ALL]],
+@pytest.mark.parametrize("data", [*FAST_CASES.values(), *[corpus_file(r["file"]).read_bytes() for r in GPX_ALL]],
                          ids=[*FAST_CASES, *[r["file"].split("/")[-1] for r in GPX_ALL]])
 def test_fast_path_matches_streaming_engine(data: bytes) -> None:
     fast, streaming = _both_paths(data)
@@ -574,7 +572,7 @@ def _fuzz_inputs() -> list[tuple[str, bytes]]:
     rng = random.Random(1234)
     seeds: list[tuple[str, bytes]] = []
     for row in ROWS:
-        data = (CORPUS / row["file"]).read_bytes()
+        data = corpus_file(row["file"]).read_bytes()
         seeds.append((row["format"], data[:200_000]))
     seeds.append(("gpx", gpx("".join(trkpt(1, 1 + i * 1e-5, ts(i), "<ele>3</ele>") for i in range(50)))))
     cases: list[tuple[str, bytes]] = []

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import zlib
-from pathlib import Path
 
+import gpxpy
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -12,9 +12,8 @@ from hypothesis import strategies as st
 
 from domain.algorithms.streams import FORMAT_VERSION, SCALES, decode_track, encode_track
 from domain.algorithms.track import COLUMNS, Track
+from tests.support.corpus import corpus_file
 from tests.support.synthetic import synthetic_track
-
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 
 #: Half a quantisation step, plus float slack.
 TOLERANCE = {c: 0.5 / s + 1e-9 for c, s in SCALES.items()}
@@ -150,12 +149,8 @@ def test_random_tracks_round_trip(n, seed, missing, laps, sport):
     assert_round_trip(track)
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="activity corpus not present")
 def test_real_gpx_round_trip():
-    gpxpy = pytest.importorskip("gpxpy")
-    path = CORPUS / "gpx" / "Runalyze__Runalyze__break-between-trkseg.gpx"
-    if not path.is_file():
-        pytest.skip("corpus file missing")
+    path = corpus_file("gpx/strava-plus-one__break-between-trksegs.gpx")
     gpx = gpxpy.parse(path.read_text(encoding="utf-8"))
     pts = [p for t in gpx.tracks for s in t.segments for p in s.points if p.time is not None]
     rows = np.array([(p.time.timestamp(), p.latitude, p.longitude,

@@ -7,7 +7,6 @@ message. Cases that must take the scanning path assert that it did not decline.
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import random
 from datetime import UTC, datetime
@@ -22,21 +21,11 @@ from domain.algorithms.parsing.gpx import _spec, parse_gpx
 from domain.algorithms.parsing.timeparse import _parse_codes, parse_time, parse_time_codes
 from domain.algorithms.parsing.xmlpoints import stream_points
 from domain.algorithms.track import Track
+from tests.support.corpus import corpus_file, manifest_rows
 from tests.support.synthetic import synthetic_track, to_gpx
 
-ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT.parent / "shared" / "corpus"
-
-
-def _corpus_gpx() -> list[Path]:
-    manifest = CORPUS / "MANIFEST.tsv"
-    if not manifest.exists():
-        return []
-    with manifest.open(encoding="utf-8") as fh:
-        return [CORPUS / r["file"] for r in csv.DictReader(fh, delimiter="\t") if r["format"] == "gpx"]
-
-
-CORPUS_GPX = _corpus_gpx()
+ROOT = Path(__file__).resolve().parents[4]
+CORPUS_GPX = [corpus_file(r["file"]) for r in manifest_rows("gpx")]
 
 
 def _bench_gpx(n: int) -> bytes:
@@ -250,8 +239,6 @@ def test_corpus_files(path: Path) -> None:
 
 def test_corpus_device_exports_take_the_scanning_path() -> None:
     scanned = [p.name for p in CORPUS_GPX if gpxscan.parse(p.read_bytes(), _spec([])) is not None]
-    if not CORPUS_GPX:
-        pytest.skip("activity corpus not available")
     assert len(scanned) >= 5, scanned
 
 

@@ -1,0 +1,63 @@
+"""The one place webapp touches firebase-admin's private internals: where the ID-token verifier fetches its
+signing certificates.
+
+Tests point it at a local server holding a test key so real RS256 tokens are checked offline; production
+refuses FIREBASE_CERTS_URL. firebase-admin has no public option for it: ``auth._get_client(app)`` returns the
+app's auth client, whose ``_token_verifier.id_token_verifier.cert_url`` is the URL. setup.cfg pins firebase-admin
+exactly; :func:`check_internals` (a test calls it) names whichever link of that chain a new release removed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import firebase_admin
+import google.auth.credentials
+from firebase_admin import auth as fb_auth
+from firebase_admin import credentials
+
+
+class FirebaseInternalsError(RuntimeError):
+    """The installed firebase-admin lacks a private attribute the token verifier setup relies on."""
+
+
+def _internal(owner: object, name: str, where: str) -> Any:
+    try:
+        return getattr(owner, name)
+    except AttributeError:
+        raise FirebaseInternalsError(
+            f"firebase-admin {firebase_admin.__version__} has no {where}.{name}, which FIREBASE_CERTS_URL needs "
+            "(webapp/firebase_internals.py); install the version setup.cfg pins or adapt that module"
+        ) from None
+
+
+def _id_token_verifier(app: firebase_admin.App) -> Any:
+    """The object holding ``cert_url`` for ID tokens (checked to exist, so setting it is never a no-op)."""
+    client = _internal(fb_auth, "_get_client", "firebase_admin.auth")(app)
+    verifier = _internal(_internal(client, "_token_verifier", "auth.Client"), "id_token_verifier",
+                         "_token_gen.TokenVerifier")
+    _internal(verifier, "cert_url", "_token_gen._JWTVerifier")
+    return verifier
+
+
+def use_certificate_url(app: firebase_admin.App, url: str) -> None:
+    """Make ``auth.verify_id_token(..., app=app)`` fetch the signing certificates from ``url``."""
+    _id_token_verifier(app).cert_url = url
+
+
+class _NoCredential(credentials.Base):
+    def get_credential(self) -> google.auth.credentials.Credentials:
+        return google.auth.credentials.AnonymousCredentials()
+
+
+def check_internals() -> None:
+    """Raise :class:`FirebaseInternalsError` naming the first internal the installed firebase-admin lacks, looked
+    up on a throwaway app exactly as :func:`use_certificate_url` does."""
+    app = firebase_admin.initialize_app(_NoCredential(), {"projectId": "internals-check"},
+                                        name=f"auth-internals-check-{os.getpid()}-{threading.get_ident()}")
+    try:
+        _id_token_verifier(app)
+    finally:
+        firebase_admin.delete_app(app)

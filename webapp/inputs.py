@@ -1,0 +1,164 @@
+"""Inputs no view should ever see, refused in one place before any view runs.
+
+- **Body size, per route.** Flask's ``MAX_CONTENT_LENGTH`` (the 128 MiB upload ceiling) would otherwise apply to
+  every route, and a JSON body is parsed in one go on the gevent loop: a 14 MB body stalls every socket of the
+  process for seconds. Each request gets the limit of its route — ``MAX_JSON_BYTES`` unless the view is marked
+  with :func:`body_limit` — and a declared ``Content-Length`` above it is answered 413 before a byte is read;
+  a chunked body is cut off at the same limit by Werkzeug (``request.max_content_length``).
+- **Text PostgreSQL can't store.** NUL characters (``text``/``varchar`` reject them) and lone UTF-16 surrogates
+  (``"\\ud800"`` in JSON: not encodable as UTF-8) in any JSON string or key, path or query parameter, form
+  field or file name: 422, naming where.
+- **JSON the parser or the schemas choke on.** Nesting deeper than ``MAX_JSON_DEPTH`` (1,000 levels overflow
+  the recursion limit of the decoder and of marshmallow), ``NaN``/``Infinity`` and numbers that overflow a float
+  (not JSON, and not storable), integers beyond PostgreSQL's ``bigint`` (every integer column is one at most)
+  and invalid JSON: 400 or 422, never a 500.
+
+The socket endpoint parses its frames with :func:`parse_json` too, so both doors refuse the same inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, current_app, request
+from flask_smorest import abort
+
+MAX_JSON_DEPTH = 64
+#: PostgreSQL's ``bigint``: no integer column in the schema is wider.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UnsafeInput(ValueError):
+    """An input refused before any schema sees it: ``status`` (400 or 422), a sentence, and where (a path)."""
+
+    def __init__(self, status: int, message: str, where: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.where = where
+
+
+def body_limit(config_key: str) -> Callable[[F], F]:
+    """Let a view accept bodies up to ``app.config[config_key]`` bytes instead of ``MAX_JSON_BYTES``
+    (the upload route: files of up to ``MAX_CONTENT_LENGTH``). The ceiling stays ``MAX_CONTENT_LENGTH``."""
+
+    def mark(view: F) -> F:
+        view.body_limit_config = config_key  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def route_body_limit() -> int:
+    """The byte limit of this request's route (read from the view method, so it sits next to the route)."""
+    config = current_app.config
+    ceiling = int(config["MAX_CONTENT_LENGTH"])
+    view = current_app.view_functions.get(request.endpoint or "")
+    view_class = getattr(view, "view_class", None)
+    handler = getattr(view_class, request.method.lower(), None) if view_class is not None else view
+    key = getattr(handler, "body_limit_config", None)
+    limit = int(config[key]) if key else int(config["MAX_JSON_BYTES"])
+    return min(limit, ceiling)
+
+
+def unstorable(text: str) -> str | None:
+    """Why PostgreSQL (or UTF-8) can't take ``text``, or None when it can."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    return "NUL characters are not allowed." if found.group() == "\x00" else \
+        "Unpaired UTF-16 surrogates are not allowed (the text is not valid Unicode)."
+
+
+def _reject_constant(name: str) -> Any:
+    raise UnsafeInput(400, f"{name} is not a JSON number.")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise UnsafeInput(422, f"The number {text[:32]} is too large.")
+    return value
+
+
+def parse_json(raw: str | bytes) -> Any:
+    """``json.loads`` for untrusted bodies and frames: the value, or :class:`UnsafeInput` (never another error)."""
+    try:
+        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+    except UnsafeInput:
+        raise
+    except RecursionError:
+        raise UnsafeInput(400, f"The JSON is nested too deeply (at most {MAX_JSON_DEPTH} levels).") from None
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError, an integer literal of over 4,300 digits
+        raise UnsafeInput(400, "The body is not valid JSON.") from None
+    check_json(value)
+    return value
+
+
+def check_json(value: Any) -> None:
+    """Walk a decoded JSON value (iteratively: a deep value must not overflow our stack either)."""
+    stack: list[tuple[Any, str, int]] = [(value, "", 1)]
+    while stack:
+        item, path, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise UnsafeInput(400, f"The JSON is nested too deeply (at most {MAX_JSON_DEPTH} levels).")
+        if isinstance(item, str):
+            reason = unstorable(item)
+            if reason:
+                raise UnsafeInput(422, reason, path or "$")
+        elif isinstance(item, bool):
+            continue
+        elif isinstance(item, int):
+            if not INT_MIN <= item <= INT_MAX:
+                raise UnsafeInput(422, "Integers must fit in 64 bits.", path or "$")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                reason = unstorable(key)
+                if reason:
+                    raise UnsafeInput(422, reason, path or "$")
+                stack.append((child, f"{path}.{key}" if path else key, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(item))
+
+
+def _refuse(location: str, exc: UnsafeInput) -> None:
+    if exc.where is None:
+        abort(exc.status, message=exc.message)
+    abort(exc.status, message=exc.message, errors={location: {exc.where: [exc.message]}})
+
+
+def _check_texts(location: str, pairs: Any) -> None:
+    for key, value in pairs:
+        for text in (key, value):
+            reason = unstorable(text) if isinstance(text, str) else None
+            if reason:
+                _refuse(location, UnsafeInput(422, reason, key.replace("\x00", "\\u0000")))
+
+
+def register_input_guard(app: Flask) -> None:
+    @app.before_request
+    def _guard_inputs() -> None:
+        limit = route_body_limit()
+        if request.content_length is not None and request.content_length > limit:
+            abort(413, message=f"The request body is too large: this route accepts at most {limit} bytes.")
+        request.max_content_length = limit  # a chunked body is cut off at the same limit
+        _check_texts("path", ((k, v) for k, v in (request.view_args or {}).items() if isinstance(v, str)))
+        _check_texts("query", request.args.items(multi=True))
+        if request.mimetype in _FORM_TYPES:
+            _check_texts("form", request.form.items(multi=True))
+            _check_texts("files", ((name, f.filename or "") for name, f in request.files.items(multi=True)))
+        elif request.is_json:
+            body = request.get_data(cache=True)
+            if body.strip():
+                try:
+                    parse_json(body)
+                except UnsafeInput as exc:
+                    _refuse("json", exc)
