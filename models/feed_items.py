@@ -112,13 +112,15 @@ WITH blocked AS (
   WHERE id = ANY(:activity_ids || ARRAY(SELECT activity_id FROM p WHERE activity_id IS NOT NULL))
 ), items AS (
   SELECT 'a' AS kind, a.id, a.user_id, a.visibility, a.start_time AS date, a.name AS title, a.sport_type,
-         a.distance_m, a.moving_time_s, a.elapsed_time_s, a.elevation_gain_m, a.avg_speed_mps, a.has_gps,
+         {totals}, a.has_gps,
          CASE WHEN a.user_id = :viewer THEN coalesce(a.summary_polyline, '') <> ''
               ELSE jsonb_typeof(a.public -> 'map') = 'object' AND a.public -> 'map' <> '{}'::jsonb END
            AS has_map,
          CASE WHEN a.user_id = :viewer THEN a.summary_polyline
               ELSE a.public -> 'map' ->> 'summary_polyline' END AS summary_polyline,
-         a.user_id <> :viewer AND a.privacy_version <> u.privacy_version AS stale_public,
+         a.user_id <> :viewer AND (a.privacy_version <> u.privacy_version
+                                   OR (a.has_gps AND coalesce(a.public ->> 'v', '') <> '{public_version}'))
+           AS stale_public,
          NULL::bigint AS shared_activity_id, NULL::bigint AS group_id, a.kudos_count, a.comment_count,
          EXISTS (SELECT 1 FROM kudos k WHERE k.activity_id = a.id AND k.user_id = :viewer) AS kudoed,
          u.display_name, u.avatar_url, u.is_private
@@ -140,12 +142,26 @@ def _unseen(table: str, column: str, target: str) -> str:
             f"WHERE x.{column} = {target}.id AND x.user_id = ANY(blocked.ids)) END")
 
 
-def page_statement(followed: str, visible: str, blocked: str) -> Prepared:
+#: Figures of an activity that a non-owner gets from the stored non-owner view when part of the track is hidden.
+_TOTALS = ("distance_m", "moving_time_s", "elapsed_time_s", "elevation_gain_m", "avg_speed_mps")
+
+
+def _totals() -> str:
+    # A filtered view's figures are the visible stretch's; a filtered view without them gives NULL, not the
+    # whole track's (which would measure the hidden part).
+    return ", ".join(
+        f"CASE WHEN a.user_id <> :viewer AND (a.public ->> 'filtered') = 'true' "
+        f"THEN (a.public -> 'totals' ->> '{name}')::float8 ELSE a.{name} END AS {name}" for name in _TOTALS)
+
+
+def page_statement(followed: str, visible: str, blocked: str, public_version: int) -> Prepared:
     """The page statement, given the SQL conditions (on ``items`` — ``user_id``, ``visibility``,
-    ``is_private`` — and ``:viewer``) that the viewer follows the item's author and may see the item, and the
-    query of the athletes in a block with ``:viewer``."""
+    ``is_private`` — and ``:viewer``) that the viewer follows the item's author and may see the item, the
+    query of the athletes in a block with ``:viewer``, and the current version of the stored non-owner view
+    (an older one is reported stale, to be recomputed before it is shown)."""
     sql = _PAGE_SQL
-    for name, text in (("followed", followed), ("visible", visible), ("blocked", blocked),
+    for name, text in (("followed", followed), ("visible", visible), ("blocked", blocked), ("totals", _totals()),
+                       ("public_version", str(int(public_version))),
                        ("unseen_kudos_p", _unseen("kudos", "post_id", "posts")),
                        ("unseen_comments_p", _unseen("comments", "post_id", "posts")),
                        ("unseen_kudos_a", _unseen("kudos", "activity_id", "activities")),

@@ -24,7 +24,7 @@ from domain.algorithms.track import Track
 from domain.errors import refuse
 from domain.feed import fanout as feed
 from domain.pagination import decode_cursor, encode_cursor
-from domain.privacy.public_view import current_public
+from domain.privacy.public_view import current_public, shown_totals
 from domain.privacy.settings import hidden_points
 from domain.segments import rematch as boards
 from domain.segments.efforts import segments_touched_by
@@ -76,6 +76,13 @@ def serialize(viewer: User, activity: Activity, owner: User, *, kudoed: bool | N
         out["end_latlng"] = public.get("end_latlng")
         out["bounds"] = public.get("bounds")
         out["map"] = public.get("map")
+        hidden_part = shown_totals(public)
+        if hidden_part:
+            # Whole-track figures, splits, laps and best-effort indices would measure the hidden start and end:
+            # others get the visible stretch's figures, and no per-kilometre breakdown of the whole.
+            out.update(hidden_part)
+            for key in ("splits_metric", "splits_standard", "laps", "best_efforts"):
+                out[key] = []
     return out
 
 

@@ -25,6 +25,11 @@ DETAIL_MAX_POINTS = 5000
 #: Douglas–Peucker tolerance of the summary polyline used in feeds and lists.
 SUMMARY_TOLERANCE_M = 15.0
 SUMMARY_MAX_INPUT = 800
+#: The shape of the stored non-owner view; a view of an older shape is recomputed before it is shown.
+#: 2: ``totals`` (the figures of the visible stretch) added, so totals no longer reveal a hidden start's length.
+PUBLIC_VIEW_VERSION = 2
+#: The figures a non-owner gets for the visible stretch instead of the whole track's.
+TOTALS = ("distance_m", "elapsed_time_s", "moving_time_s", "elevation_gain_m", "avg_speed_mps")
 
 
 @dataclass
@@ -78,14 +83,26 @@ def map_view(lat: np.ndarray, lon: np.ndarray, runs: Sequence[tuple[int, int]] |
     return MapView(detail_line, polylines.encode(lat[summary], lon[summary]), pieces)
 
 
+def visible_totals(track: Track, visible: np.ndarray, sport: str | None) -> dict[str, float | None]:
+    """Distance, times, climb and speed of the stretch from the first to the last visible point: what the
+    non-owner's streams show. The whole track's figures minus these would be the hidden start and end, which the
+    hiding exists to keep secret."""
+    if not visible.size:
+        return {"distance_m": 0.0, "elapsed_time_s": 0.0, "moving_time_s": 0.0, "elevation_gain_m": None,
+                "avg_speed_mps": None}
+    span = compute_metrics(track.take(np.arange(int(visible[0]), int(visible[-1]) + 1)), sport)
+    return {name: getattr(span, name) for name in TOTALS}
+
+
 def public_summary(track: Track, zones: Sequence[Zone], *, hide_start_end_m: float, seed: int,
-                   owner_map: MapView | None = None) -> dict[str, Any]:
-    """What anyone but the owner may see of the track's geometry, as stored JSON."""
+                   owner_map: MapView | None = None, sport: str | None = None) -> dict[str, Any]:
+    """What anyone but the owner may see of the track: its geometry and, when part of it is hidden, the figures
+    of the visible stretch (``totals``), as stored JSON (``v``: :data:`PUBLIC_VIEW_VERSION`)."""
     if not track.has_gps or (not zones and hide_start_end_m <= 0):
         lat, lon = _positions(track)
         view = owner_map or map_view(lat, lon)
         return {
-            "filtered": False, "map": view.as_dict() if view else None,
+            "v": PUBLIC_VIEW_VERSION, "filtered": False, "map": view.as_dict() if view else None,
             "start_latlng": [float(lat[0]), float(lon[0])] if lat.size else None,
             "end_latlng": [float(lat[-1]), float(lon[-1])] if lat.size else None,
             "bounds": [float(lat.min()), float(lon.min()), float(lat.max()), float(lon.max())] if lat.size else None,
@@ -100,13 +117,14 @@ def public_summary(track: Track, zones: Sequence[Zone], *, hide_start_end_m: flo
     view = map_view(vis.lat[ok], vis.lon[ok], runs)
     visible = np.flatnonzero(~pv.mask)
     return {
-        "filtered": True, "map": view.as_dict() if view else None,
+        "v": PUBLIC_VIEW_VERSION, "filtered": True, "map": view.as_dict() if view else None,
         "start_latlng": list(pv.start_latlng) if pv.start_latlng else None,
         "end_latlng": list(pv.end_latlng) if pv.end_latlng else None,
         "bounds": list(pv.bounds) if pv.bounds else None,
         "distance_offset_m": float(pv.distance_offset_m),
         "time_offset_s": float(vis.time[0] - track.time[0]) if len(vis) else 0.0,
         "first_index": int(visible[0]) if visible.size else None,
+        "totals": visible_totals(track, visible, sport),
     }
 
 
@@ -117,6 +135,7 @@ def summarize(track: Track, sport: str | None, zones: Sequence[Zone], *, hide_st
     return ActivitySummary(
         metrics=metrics,
         owner_map=owner_map,
-        public=public_summary(track, zones, hide_start_end_m=hide_start_end_m, seed=seed, owner_map=owner_map),
+        public=public_summary(track, zones, hide_start_end_m=hide_start_end_m, seed=seed, owner_map=owner_map,
+                              sport=sport),
         stream_blob=encode_track(track),
     )

@@ -20,10 +20,11 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, Text, literal_column
 
 from domain import visibility
+from domain.algorithms.summary import PUBLIC_VIEW_VERSION
 from domain.errors import refuse
 from domain.feed import fanout as feed_tasks
 from domain.pagination import decode_cursor, encode_cursor
-from domain.privacy.public_view import current_public
+from domain.privacy.public_view import current_public, shown_totals
 from models import Activity, User, db
 from models.feed import Entry, author_built_key, author_key, built_key, feed_key, parse_member
 from models.feed_items import ItemRow, load_page_items, page_statement
@@ -88,7 +89,8 @@ _PAGE = page_statement(
     followed=visibility.as_sql_text(visibility.follows_sql(_VIEWER, _AUTHOR)),
     visible=visibility.as_sql_text(visibility.visible_sql(_VIEWER, _AUTHOR, literal_column("items.visibility", Text),
                                              literal_column("items.is_private", Boolean))),
-    blocked=visibility.as_sql_text(visibility.blocked_ids_sql(_VIEWER)))
+    blocked=visibility.as_sql_text(visibility.blocked_ids_sql(_VIEWER)),
+    public_version=PUBLIC_VIEW_VERSION)
 
 
 def may_see(viewer: User, row: ItemRow) -> bool:
@@ -142,27 +144,36 @@ def _float(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _map(viewer: User, row: ItemRow) -> dict[str, Any] | None:
-    """The owner's own summary polyline, or for anyone else the privacy-filtered one — recomputed first when
-    the owner's privacy settings changed since it was stored, exactly as the activity endpoint does."""
+def _public(row: ItemRow) -> dict[str, Any] | None:
+    """The stored non-owner view of a row the statement reported stale, recomputed first exactly as the activity
+    endpoint does (the owner's privacy settings changed since, or it predates the current shape)."""
+    activity, owner = db.session.get(Activity, row.id), db.session.get(User, row.user_id)
+    if activity is None or owner is None:
+        return None
+    return current_public(activity, owner)
+
+
+def _map(row: ItemRow, public: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The owner's own summary polyline, or for anyone else the privacy-filtered one."""
     if row.stale_public:
-        activity, owner = db.session.get(Activity, row.id), db.session.get(User, row.user_id)
-        if activity is None or owner is None:
-            return None
-        public_map = (current_public(activity, owner) or {}).get("map")
+        public_map = (public or {}).get("map")
         return {"summary_polyline": public_map["summary_polyline"]} if public_map else None
     return {"summary_polyline": row.summary_polyline} if row.has_map else None
 
 
 def activity_body(viewer: User, row: ItemRow) -> dict[str, Any]:
-    return {
+    public = _public(row) if row.stale_public else None
+    body = {
         "id": row.id, "athlete": _athlete(row), "name": row.title, "sport_type": row.sport_type,
         "visibility": row.visibility, "start_date": row.date.isoformat(), "distance_m": _float(row.distance_m),
         "moving_time_s": _float(row.moving_time_s), "elapsed_time_s": _float(row.elapsed_time_s),
         "elevation_gain_m": _float(row.elevation_gain_m), "avg_speed_mps": _float(row.avg_speed_mps),
-        "has_gps": bool(row.has_gps), "map": _map(viewer, row),
+        "has_gps": bool(row.has_gps), "map": _map(row, public),
         "kudos_count": row.kudos_count, "comment_count": row.comment_count, "has_kudoed": row.kudoed,
     }
+    # The statement gave the visible stretch's figures already, unless the stored view had to be recomputed.
+    body.update({name: _float(value) for name, value in shown_totals(public).items()})
+    return body
 
 
 def post_body(viewer: User, row: ItemRow, activities: dict[int, ItemRow]) -> dict[str, Any]:

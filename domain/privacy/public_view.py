@@ -14,7 +14,7 @@ from sqlalchemy import select
 from domain import jobs, offload
 from domain.algorithms.privacy import Zone, hidden_mask
 from domain.algorithms.streams import decode_track
-from domain.algorithms.summary import public_summary
+from domain.algorithms.summary import PUBLIC_VIEW_VERSION, TOTALS, public_summary
 from domain.privacy.settings import activity_privacy_seed, privacy_settings
 from models import Activity, ActivityStream, SegmentEffort, User, db
 
@@ -34,7 +34,7 @@ def refresh_public_view(activity: Activity, owner: User) -> None:
     efforts = list(db.session.scalars(select(SegmentEffort).where(SegmentEffort.activity_id == activity.id)))
     # Decoding the stream and redrawing the map is CPU work; a read (current_public) does it off the event loop.
     activity.public, hidden = offload.cpu(_recompute, stream.data, zones, hide_m, activity_privacy_seed(activity),
-                                          bool(efforts))
+                                          bool(efforts), activity.sport_type)
     activity.privacy_version = owner.privacy_version
     changed = _mark_hidden(efforts, hidden) if hidden is not None else []
     if changed:
@@ -42,11 +42,11 @@ def refresh_public_view(activity: Activity, owner: User) -> None:
         jobs.send(jobs.SEGMENT_REBUILD_BOARDS, sorted(set(changed)))
 
 
-def _recompute(blob: bytes, zones: list[Zone], hide_m: float, seed: int,
-               with_hidden: bool) -> tuple[dict[str, Any] | None, np.ndarray | None]:
+def _recompute(blob: bytes, zones: list[Zone], hide_m: float, seed: int, with_hidden: bool,
+               sport: str | None) -> tuple[dict[str, Any] | None, np.ndarray | None]:
     """The public summary of a stored stream and (when asked) which of its points are hidden: pure, no session."""
     track = decode_track(blob)
-    public = public_summary(track, zones, hide_start_end_m=hide_m, seed=seed)
+    public = public_summary(track, zones, hide_start_end_m=hide_m, seed=seed, sport=sport)
     if not with_hidden:
         return public, None
     if not zones and hide_m <= 0:
@@ -54,10 +54,24 @@ def _recompute(blob: bytes, zones: list[Zone], hide_m: float, seed: int,
     return public, hidden_mask(track.lat, track.lon, zones, hide_start_end_m=hide_m, seed=seed)
 
 
+def is_outdated(activity: Activity) -> bool:
+    """The stored view has an older shape than the one written now (e.g. no ``totals`` yet)."""
+    return bool(activity.has_gps) and (activity.public or {}).get("v") != PUBLIC_VIEW_VERSION
+
+
+def shown_totals(public: dict[str, Any] | None) -> dict[str, Any]:
+    """The figures that replace the whole track's for a non-owner: those of the visible stretch when part of the
+    track is hidden (nothing to replace otherwise). Missing figures of a filtered view are withheld, not leaked."""
+    if not public or not public.get("filtered"):
+        return {}
+    totals = public.get("totals") or {}
+    return {name: totals.get(name) for name in TOTALS}
+
+
 def current_public(activity: Activity, owner: User) -> dict[str, Any] | None:
     """The non-owner geometry, recomputed first if the owner's privacy settings changed since it was stored
     (the background refresh may not have reached this activity yet; a read must never use stale rules)."""
-    if activity.privacy_version != owner.privacy_version:
+    if activity.privacy_version != owner.privacy_version or is_outdated(activity):
         refresh_public_view(activity, owner)
         db.session.commit()
     return activity.public

@@ -223,3 +223,33 @@ def test_privacy_zone_validation(client, login):
         assert client.post("/api/v1/me/privacy-zones", headers=ann, json=bad).status_code == 422
     resp = client.post("/api/v1/me/privacy-zones", headers=ann, json={"lat": 46, "lng": 14, "radius_m": 300}).json
     assert set(resp) == {"id", "lat", "lng", "radius_m", "created_at"}  # the displaced disc stays server-side
+
+
+def test_others_get_the_visible_stretchs_figures_not_the_whole_tracks(client, login, ingest, track):
+    """Whole-track totals minus the visible stretch's would measure the hidden start and end (how far from home
+    the visible part begins): a non-owner gets the visible stretch's distance and times, on the activity and in
+    the feed, and no splits, laps or best-effort indices of the whole."""
+    ann, ann_id = login("ann")
+    bob, _ = login("bob")
+    client.post(f"/api/v1/users/{ann_id}/follow", headers=bob)
+    client.patch("/api/v1/me/preferences", headers=ann, json={"hide_start_end_m": 800})
+    activity_id = _activity(client, ann, ingest, track)
+
+    own = client.get(f"/api/v1/activities/{activity_id}", headers=ann).json
+    seen = client.get(f"/api/v1/activities/{activity_id}", headers=bob).json
+    streams = client.get(f"/api/v1/activities/{activity_id}/streams?keys=distance,time", headers=bob).json
+    visible_m = streams["distance"]["data"][-1] - streams["distance"]["data"][0]
+    visible_s = streams["time"]["data"][-1] - streams["time"]["data"][0]
+    assert own["distance_m"] - seen["distance_m"] > 1000, "at least the hidden 2 × 800 m are not counted"
+    assert seen["distance_m"] == pytest.approx(visible_m, rel=0.02)
+    assert seen["elapsed_time_s"] == pytest.approx(visible_s, abs=2)
+    assert own["splits_metric"] and own["best_efforts"]
+    assert seen["splits_metric"] == seen["splits_standard"] == seen["laps"] == seen["best_efforts"] == []
+
+    item = next(i for i in client.get("/api/v1/feed", headers=bob).json["items"]
+                if i.get("activity", {}).get("id") == activity_id)["activity"]
+    assert item["distance_m"] == pytest.approx(seen["distance_m"])
+    assert item["elapsed_time_s"] == pytest.approx(seen["elapsed_time_s"])
+    own_item = next(i for i in client.get("/api/v1/feed", headers=ann).json["items"]
+                    if i.get("activity", {}).get("id") == activity_id)["activity"]
+    assert own_item["distance_m"] == pytest.approx(own["distance_m"])
