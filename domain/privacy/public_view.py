@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Float, and_, case, select
 
 from domain import jobs, offload
 from domain.algorithms.privacy import Zone, hidden_mask
@@ -66,6 +66,16 @@ def shown_totals(public: dict[str, Any] | None) -> dict[str, Any]:
         return {}
     totals = public.get("totals") or {}
     return {name: totals.get(name) for name in TOTALS}
+
+
+def shown_figure_sql(name: str, viewer_id: int) -> ColumnElement[Any]:
+    """SQL: activity figure ``name`` (one of ``TOTALS``) as ``viewer_id`` is shown it — the visible stretch's
+    when part of someone else's track is hidden (NULL, i.e. withheld, if a stored view predates ``totals``)."""
+    assert name in TOTALS, name
+    return case(
+        (and_(Activity.user_id != viewer_id, Activity.public["filtered"].astext == "true"),
+         Activity.public["totals"][name].astext.cast(Float)),
+        else_=getattr(Activity, name))
 
 
 def current_public(activity: Activity, owner: User) -> dict[str, Any] | None:

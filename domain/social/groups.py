@@ -32,6 +32,7 @@ from sqlalchemy.orm import aliased
 from domain.errors import refuse
 from domain.notifications.outbox import notify
 from domain.pagination import decode_cursor, encode_cursor
+from domain.privacy.public_view import shown_figure_sql
 from domain.visibility import not_blocked_with, seen_counts, unseen_counts, visible_sql
 from models import Activity, Group, GroupMember, Post, Preferences, User, db
 from models.db import rowcount, table_of
@@ -40,7 +41,8 @@ OWNER, ADMIN, MEMBER = "owner", "admin", "member"
 MANAGERS = (OWNER, ADMIN)
 ACTIVE, PENDING = "active", "pending"
 OPEN, APPROVAL = "open", "approval"
-METRIC_COLUMNS = {"distance": Activity.distance_m, "moving_time": Activity.moving_time_s}
+#: Board metric → the activity figure summed (as the viewer is shown it: see ``shown_figure_sql``).
+METRIC_COLUMNS = {"distance": "distance_m", "moving_time": "moving_time_s"}
 
 
 # --- lookups -------------------------------------------------------------------------------------------
@@ -401,7 +403,7 @@ def leaderboard(viewer: User, group_id: int, sport_type: str | None, metric: str
     group, _ = get_readable(viewer, group_id)
     start = iso_week_start(now or datetime.now(UTC))
     end = start + timedelta(days=7)
-    value = func.coalesce(func.sum(METRIC_COLUMNS[metric]), 0.0).label("value")
+    value = func.coalesce(func.sum(shown_figure_sql(METRIC_COLUMNS[metric], viewer.id)), 0.0).label("value")
     count = func.count(Activity.id).label("activity_count")
     query = (
         select(User.id, User.display_name, User.avatar_url, value, count)

@@ -253,3 +253,30 @@ def test_others_get_the_visible_stretchs_figures_not_the_whole_tracks(client, lo
     own_item = next(i for i in client.get("/api/v1/feed", headers=ann).json["items"]
                     if i.get("activity", {}).get("id") == activity_id)["activity"]
     assert own_item["distance_m"] == pytest.approx(own["distance_m"])
+
+
+def test_a_group_board_sums_the_figures_each_viewer_is_shown(client, login, ingest, track):
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from models import Activity, db
+
+    ann, ann_id = login("ann")
+    bob, _ = login("bob")
+    client.patch("/api/v1/me/preferences", headers=ann, json={"hide_start_end_m": 800})
+    activity_id = _activity(client, ann, ingest, track)
+    db.session.execute(update(Activity).where(Activity.id == activity_id).values(start_time=datetime.now(UTC)))
+    db.session.commit()
+    gid = client.post("/api/v1/groups", headers=ann, json={"name": "Hill repeats"}).json["id"]
+    client.post(f"/api/v1/groups/{gid}/join", headers=bob)
+
+    def board_value(headers: dict[str, str]) -> float:
+        entries = client.get(f"/api/v1/groups/{gid}/leaderboard", headers=headers).json["entries"]
+        return next(e["value"] for e in entries if e["athlete"]["id"] == ann_id)
+
+    assert board_value(ann) == pytest.approx(client.get(f"/api/v1/activities/{activity_id}", headers=ann)
+                                             .json["distance_m"])
+    assert board_value(bob) == pytest.approx(client.get(f"/api/v1/activities/{activity_id}", headers=bob)
+                                             .json["distance_m"])
+    assert board_value(ann) - board_value(bob) > 1000
