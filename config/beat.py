@@ -28,6 +28,12 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 600.0,
         "options": {"queue": "default", "expires": 550},
     },
+    # Leaderboard rebuilds whose message was lost (the segments stay marked in PostgreSQL until rebuilt).
+    "sweep-boards": {
+        "task": "maintenance.sweep_boards",
+        "schedule": 300.0,
+        "options": {"queue": "default", "expires": 290},
+    },
     # Live sessions whose phone went quiet are ended (and their watchers told).
     "sweep-live-sessions": {
         "task": "maintenance.sweep_live_sessions",

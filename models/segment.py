@@ -58,10 +58,15 @@ class Segment(Base):
     effort_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     athlete_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     star_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Set (in the transaction of the change) when the leaderboards need rebuilding, cleared by the rebuild: a
+    #: rebuild message lost on the way is sent again by the sweeper.
+    boards_stale_since: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
     __table_args__ = (
+        Index("ix_segments_boards_stale", "boards_stale_since",
+              postgresql_where=text("boards_stale_since IS NOT NULL")),
         CheckConstraint(
             "sport_type IN ('running', 'cycling', 'swimming', 'walking', 'hiking', 'strength', 'other')",
             name="sport_type"),

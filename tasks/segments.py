@@ -7,10 +7,11 @@ from typing import Any
 
 from celery import shared_task
 
-from domain import jobs
+from domain import board_rebuilds, jobs
 from domain.segments import rematch as segments
 from models.errors import TRANSIENT_ERRORS
 from tasks.app import AppTask, provide
+from tasks.locks import single_run
 
 _RETRIED: dict[str, Any] = {"base": AppTask, "acks_late": True, "ignore_result": True,
                             "autoretry_for": TRANSIENT_ERRORS, "retry_backoff": True, "retry_jitter": True,
@@ -31,6 +32,13 @@ def rematch_batch(segment_id: int, activity_ids: list[int]) -> int:
 @shared_task(name=jobs.SEGMENT_REBUILD_BOARDS, **_RETRIED)
 def rebuild_boards(segment_ids: list[int]) -> int:
     return segments.rebuild_boards(segment_ids)
+
+
+@shared_task(name="maintenance.sweep_boards", ignore_result=True)
+@single_run("sweep-boards", ttl_s=300)
+def sweep_boards() -> int:
+    """Beat job: send again the board rebuilds whose message was lost (their segments are still marked)."""
+    return board_rebuilds.sweep_stale()
 
 
 for _task in (rematch, rematch_batch, rebuild_boards):

@@ -16,6 +16,7 @@ import numpy as np
 from flask import current_app
 from sqlalchemy import and_, delete, exists, or_, select
 
+from domain import board_rebuilds
 from domain.activities.ingest import default_name
 from domain.algorithms.metrics import derived_streams, resample_indices
 from domain.algorithms.privacy import apply_privacy
@@ -26,7 +27,6 @@ from domain.feed import fanout as feed
 from domain.pagination import decode_cursor, encode_cursor
 from domain.privacy.public_view import current_public, shown_totals
 from domain.privacy.settings import hidden_points
-from domain.segments import rematch as boards
 from domain.segments.efforts import segments_touched_by
 from domain.segments.service import activity_achievements
 from domain.visibility import get_athlete, get_own, get_visible, seen_counts, unseen_counts, visible_sql
@@ -91,9 +91,10 @@ def update(viewer: User, activity_id: int, changes: dict[str, Any]) -> Activity:
     visibility_changed = changes.get("visibility", activity.visibility) != activity.visibility
     for key, value in changes.items():
         setattr(activity, key, value)
-    db.session.commit()
     if visibility_changed:  # boards show only efforts of `everyone` activities; feeds follow visibility too
-        boards.enqueue_rebuild(segments_touched_by(activity.id))
+        board_rebuilds.rebuild_later(segments_touched_by(activity.id))
+    db.session.commit()
+    if visibility_changed:
         feed.enqueue_item_changed("activity", activity.id)
     return activity
 
@@ -107,8 +108,8 @@ def delete_activity(viewer: User, activity_id: int) -> None:
     db.session.execute(delete(Upload).where(Upload.activity_id == activity.id))
     author_id = activity.user_id
     db.session.delete(activity)
+    board_rebuilds.rebuild_later(touched)
     db.session.commit()
-    boards.enqueue_rebuild(touched)
     feed.enqueue_item_removed("activity", activity_id, author_id)
     for key in keys:
         still_used = db.session.scalar(select(Upload.id).where(Upload.storage_key == key).limit(1))

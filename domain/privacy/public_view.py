@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import ColumnElement, Float, and_, case, select
 
-from domain import jobs, offload
+from domain import board_rebuilds, jobs, offload
 from domain.algorithms.privacy import Zone, hidden_mask
 from domain.algorithms.streams import decode_track
 from domain.algorithms.summary import PUBLIC_VIEW_VERSION, TOTALS, public_summary
@@ -39,7 +39,7 @@ def refresh_public_view(activity: Activity, owner: User) -> None:
     changed = _mark_hidden(efforts, hidden) if hidden is not None else []
     if changed:
         db.session.flush()
-        jobs.send(jobs.SEGMENT_REBUILD_BOARDS, sorted(set(changed)))
+        board_rebuilds.rebuild_later(changed)
 
 
 def _recompute(blob: bytes, zones: list[Zone], hide_m: float, seed: int, with_hidden: bool,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text, update
 
 from domain import jobs
 from domain.algorithms.matching import match_many_prepared, prepare_track
@@ -77,9 +77,15 @@ def rematch_activities(segment_id: int, activity_ids: Iterable[int], *, rebuild:
 
 
 def rebuild_boards(segment_ids: Iterable[int]) -> int:
+    """Rebuild these segments' boards from PostgreSQL and clear their stale marks (a mark set again while the
+    rebuild ran stays, so that change is rebuilt too)."""
     ids = list(segment_ids)
     for segment_id in ids:
+        started = db.session.scalar(select(func.clock_timestamp()))
         engine.rebuild_segment(segment_id)
+        db.session.execute(update(Segment).where(Segment.id == segment_id, Segment.boards_stale_since <= started)
+                           .values(boards_stale_since=None))
+        db.session.commit()
     return len(ids)
 
 
@@ -90,11 +96,3 @@ def rebuild_every_board() -> int:
 
 def enqueue_rematch(segment_id: int) -> None:
     jobs.send(jobs.SEGMENT_REMATCH, segment_id)
-
-
-def enqueue_rebuild(segment_ids: Iterable[int]) -> None:
-    """Rebuild these segments' boards in the background (boards self-heal on read only when missing, so a lost
-    message leaves them stale until the next change or an operator's rebuild)."""
-    ids = sorted(set(segment_ids))
-    if ids:
-        jobs.send(jobs.SEGMENT_REBUILD_BOARDS, ids)

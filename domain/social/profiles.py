@@ -7,11 +7,10 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from domain import visibility
+from domain import board_rebuilds, visibility
 from domain.feed import fanout as feed
 from domain.privacy import public_view
 from domain.privacy.settings import bump_privacy_version
-from domain.segments import rematch as boards
 from models import SegmentEffort, Upload, User, db, social
 from models.storage import storage
 
@@ -52,14 +51,14 @@ def update_profile(user: User, changes: dict[str, Any]) -> User:
         bump_privacy_version(user)
     for key, value in prefs_changes.items():
         setattr(prefs, key, value)
+    if boards_changed:
+        board_rebuilds.rebuild_later(db.session.scalars(
+            select(SegmentEffort.segment_id).where(SegmentEffort.user_id == user.id).distinct()))
     db.session.commit()
     if privacy_changed:
         public_view.enqueue_refresh(user.id)
     for follower_id in new_followers:
         feed.enqueue_follow(follower_id, user.id)
-    if boards_changed:
-        boards.enqueue_rebuild(db.session.scalars(
-            select(SegmentEffort.segment_id).where(SegmentEffort.user_id == user.id).distinct()))
     return user
 
 

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import redis
 import requests
 from flask import Flask
 
@@ -33,10 +34,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def one_gevent_process(app: Flask, committed: None) -> Iterator[SimpleNamespace]:
-    """gunicorn with a single gevent worker process: every request and socket below shares its event loop."""
+def one_gevent_process(app: Flask, committed: None, redis_url: str) -> Iterator[SimpleNamespace]:
+    """gunicorn with a single gevent worker process: every request and socket below shares its event loop.
+
+    It gets a Redis database of its own: the jobs its uploads send must not reach the suite's in-process worker,
+    which would process them in this process while the latencies are measured (and delay the next tests)."""
+    own_redis = redis_url.rsplit("/", 1)[0] + "/13"
     port = _free_port()
-    env = dict(os.environ, PORT=str(port), WEB_BIND_HOST="127.0.0.1", WEB_CONCURRENCY="1",
+    env = dict(os.environ, PORT=str(port), WEB_BIND_HOST="127.0.0.1", WEB_CONCURRENCY="1", REDIS_URL=own_redis,
                WEB_WORKER_CLASS="gevent", WEB_ACCESS_LOG="", LOG_LEVEL="WARNING")
     proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--config", "python:config.gunicorn",
                              "webapp:create_app()"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -58,6 +63,7 @@ def one_gevent_process(app: Flask, committed: None) -> Iterator[SimpleNamespace]
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+        redis.Redis.from_url(own_redis).flushdb()
 
 
 def heavy_zip(members: int = 20, copies: int = 4000) -> bytes:
@@ -77,7 +83,7 @@ def test_socket_pings_stay_fast_while_heavy_uploads_run(one_gevent_process: Simp
     for t in tokens:  # provision the athletes before measuring
         assert requests.get(server.url + "/api/v1/me", headers={"Authorization": f"Bearer {t}"},
                             timeout=30).status_code == 200
-    sockets = [connect(server, token=t) for t in tokens]
+    sockets = [connect(server, token=t) for t in tokens * 2]
     assert all(s.hello is not None for s in sockets)
     payloads = [(heavy_zip(), "rides.zip"), (health_export(200, points=60, filler_records=40_000), "export.xml")]
     uploads_done = threading.Event()
@@ -115,5 +121,5 @@ def test_socket_pings_stay_fast_while_heavy_uploads_run(one_gevent_process: Simp
     p99 = rtts[min(len(rtts) - 1, int(len(rtts) * 0.99))]
     print(f"socket ping: {len(rtts)} samples, median {rtts[len(rtts) // 2] * 1000:.1f} ms, "
           f"p99 {p99 * 1000:.1f} ms, max {rtts[-1] * 1000:.1f} ms")
-    assert len(rtts) >= 40
+    assert len(rtts) >= 100
     assert p99 <= 0.100, f"p99 {p99 * 1000:.0f} ms"
