@@ -68,7 +68,7 @@ def test_the_sweeper_sends_again_what_a_lost_message_left_marked(client, login, 
 
 
 def test_a_rolled_back_change_sends_nothing(client, login, sent):
-    ann, ann_id = login("ann")
+    _, ann_id = login("ann")
     segment = _segment(ann_id)
     db.session.commit()
     board_rebuilds.rebuild_later([segment.id])

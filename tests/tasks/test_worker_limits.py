@@ -51,14 +51,15 @@ def prefork(app: Flask, committed: None, redis_url: str) -> Iterator[SimpleNames
     """``celery worker --pool prefork -c 1`` in its own process, on a broker database of its own (so the suite's
     in-process worker never takes these messages), sharing the test database and object storage."""
     broker = redis_url.rsplit("/", 1)[0] + "/14"
-    Celery(broker=broker).connection_for_write().default_channel.client.flushdb()
+    # Not the current app: the suite's shared tasks (and so every other test's uploads) must keep the suite's broker.
+    Celery(broker=broker, set_as_current=False).connection_for_write().default_channel.client.flushdb()
     env = dict(os.environ, REDIS_URL=broker, UPLOAD_MAX_ATTEMPTS="3", LOG_LEVEL="WARNING")
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "celery"), "-A", "webapp.worker", "worker", "--pool", "prefork",
          "--concurrency", "1", "--queues", "pipeline", "--loglevel", "WARNING", "--without-gossip",
          "--without-mingle", "--without-heartbeat", "-n", f"limits-{os.getpid()}@%h"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    sender = Celery(broker=broker)
+    sender = Celery(broker=broker, set_as_current=False)
     try:
         main = psutil.Process(proc.pid)
         assert wait_until(lambda: bool(main.children()), timeout=40), "the worker did not start its pool"
