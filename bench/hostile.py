@@ -19,6 +19,7 @@ import argparse
 import gzip
 import io
 import json
+import multiprocessing
 import secrets
 import sys
 import threading
@@ -108,6 +109,41 @@ class Pinger:
                 alive = False
             ws.close()
         return alive and self.failures == 0
+
+    def p99_ms(self) -> float:
+        if not self.rtts:
+            return float("inf")
+        ordered = sorted(self.rtts)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+
+
+def _ping_in_child(ws_url: str, token: str, stop: Any, out: Any) -> None:
+    pinger = Pinger(ws_url, token)
+    pinger.start()
+    stop.wait()
+    alive = pinger.finish()
+    out.put((pinger.rtts, alive))
+
+
+class PingerProcess:
+    """The pinger in a process of its own: this one builds and sends megabytes of hostile bodies, and the time
+    it holds its GIL doing so must not be measured as the server's latency."""
+
+    def __init__(self, ws_url: str, token: str) -> None:
+        self.stop = multiprocessing.Event()
+        self.out: Any = multiprocessing.Queue()
+        self.process = multiprocessing.Process(target=_ping_in_child, args=(ws_url, token, self.stop, self.out),
+                                               daemon=True)
+        self.rtts: list[float] = []
+
+    def start(self) -> None:
+        self.process.start()
+
+    def finish(self) -> bool:
+        self.stop.set()
+        self.rtts, alive = self.out.get(timeout=60)
+        self.process.join(10)
+        return bool(alive)
 
     def p99_ms(self) -> float:
         if not self.rtts:
@@ -239,10 +275,12 @@ def main() -> int:
     print(f"web processes {sorted(web_before)}, worker processes {sorted(workers_before)}")
     print("worker RSS before (MB): " + ", ".join(f"{pid}: {mb:.0f}" for pid, mb in rss_before.items()))
 
-    pinger = Pinger(api.ws_url, token)
-    pinger.start()
-    time.sleep(0.5)
+    # The payloads (bombs, a 3 M-point GPX) are built before pinging starts, and the pinger runs in a process of
+    # its own: building and sending them holds this process's GIL, which must not count as server latency.
     checks = probes(api, token, me)
+    pinger = PingerProcess(api.ws_url, token)
+    pinger.start()
+    time.sleep(1.0)
     for probe in checks:
         start = time.monotonic()
         try:
