@@ -6,7 +6,7 @@ work (in an app context, with ``db.session`` removed after every frame) and retu
 dispatcher copies ``ref`` onto the reply. A ``FrameError`` becomes an ``error`` frame on the same socket — a bad
 frame never closes the connection.
 
-Feature packages register with ``@handler("type")`` in their own ``frames`` module, listed in ``FRAME_MODULES``.
+Feature packages register with ``@handler("type")`` in their own ``frames`` module, which ``create_app`` imports.
 """
 
 from __future__ import annotations
@@ -55,13 +55,6 @@ HANDLERS: dict[str, Handler] = {}
 #: Called once a socket is authenticated and subscribed, with the handshake's query arguments
 #: (e.g. ``last_message_id`` for chat catch-up). Exceptions are logged, never fatal to the socket.
 CONNECT_HOOKS: list[ConnectHook] = []
-
-#: Modules whose import registers handlers; imported once by ``webapp.realtime.register_realtime``.
-FRAME_MODULES = [
-    "webapp.chat.frames",
-    "webapp.live.frames",
-]
-
 
 def handler(frame_type: str) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
