@@ -18,19 +18,12 @@ import google.auth.credentials
 from firebase_admin import auth as fb_auth
 from firebase_admin import credentials
 
-
-class FirebaseInternalsError(RuntimeError):
-    """The installed firebase-admin lacks a private attribute the token verifier setup relies on."""
+from domain.notifications.fcm import FirebaseInternalsError as FirebaseInternalsError  # what check_internals raises
+from domain.notifications.fcm import firebase_internal
 
 
 def _internal(owner: object, name: str, where: str) -> Any:
-    try:
-        return getattr(owner, name)
-    except AttributeError:
-        raise FirebaseInternalsError(
-            f"firebase-admin {firebase_admin.__version__} has no {where}.{name}, which FIREBASE_CERTS_URL needs "
-            "(webapp/firebase_internals.py); install the version setup.cfg pins or adapt that module"
-        ) from None
+    return firebase_internal(owner, name, where, "FIREBASE_CERTS_URL (webapp/firebase_internals.py)")
 
 
 def _id_token_verifier(app: firebase_admin.App) -> Any:

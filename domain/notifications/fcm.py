@@ -128,17 +128,21 @@ def fcm_app(config: Mapping[str, Any]) -> firebase_admin.App | None:
 
 
 class FirebaseInternalsError(RuntimeError):
-    """The installed firebase-admin lacks a private attribute this module relies on."""
+    """The installed firebase-admin lacks a private attribute we rely on (here, or in the auth adapter)."""
 
 
-def _internal(owner: object, name: str, where: str) -> Any:
+def firebase_internal(owner: object, name: str, where: str, needed_for: str) -> Any:
+    """``owner.name``, or a :class:`FirebaseInternalsError` saying which internal is missing and what needs it."""
     try:
         return getattr(owner, name)
     except AttributeError:
         raise FirebaseInternalsError(
-            f"firebase-admin {firebase_admin.__version__} has no {where}.{name}, which pointing pushes at "
-            "FCM_ENDPOINT needs (domain/notifications/fcm.py); install the version setup.cfg pins or adapt that module"
-        ) from None
+            f"firebase-admin {firebase_admin.__version__} has no {where}.{name}, which {needed_for} needs; "
+            "install the version setup.cfg pins or adapt that adapter") from None
+
+
+def _internal(owner: object, name: str, where: str) -> Any:
+    return firebase_internal(owner, name, where, "pointing pushes at FCM_ENDPOINT (domain/notifications/fcm.py)")
 
 
 def _messaging_internals(app: firebase_admin.App) -> tuple[Any, requests.Session, Any]:
