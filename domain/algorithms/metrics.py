@@ -497,6 +497,46 @@ def _nanmax(v: np.ndarray) -> float | None:
     return float(np.nanmax(v)) if np.any(~np.isnan(v)) else None
 
 
+@dataclass
+class _Headline:
+    """The figures every summary starts from (the whole activity's, or a stretch's)."""
+
+    distance: float
+    elapsed: float
+    moving_time: float
+    avg_speed: float | None
+    gain: float | None
+    loss: float | None
+    #: Altitude smoothed by time, NaN where unknown; and its known values.
+    ele_s: np.ndarray
+    ele_ok: np.ndarray
+
+
+def _headline(track: Track, kin: _Kinematics) -> _Headline:
+    n = len(track)
+    t = track.time
+    distance = float(kin.dist[-1]) if n else 0.0
+    moving_time = float(kin.cum_moving[-1]) if n else 0.0
+    ele_s = smooth_by_time(t, track.ele, ELE_SMOOTH_HALF_WINDOW_S)
+    ele_s[np.isnan(track.ele)] = np.nan
+    ele_ok = ele_s[~np.isnan(ele_s)]
+    gain = loss = None
+    if ele_ok.shape[0]:
+        gain, loss = hysteresis_gain_loss(ele_ok, ELE_HYSTERESIS_M)
+    return _Headline(
+        distance=distance, elapsed=float(t[-1] - t[0]) if n else 0.0, moving_time=moving_time,
+        avg_speed=(distance / moving_time if moving_time > 0 else 0.0) if kin.has_gps else None,
+        gain=gain, loss=loss, ele_s=ele_s, ele_ok=ele_ok)
+
+
+def headline_figures(track: Track, sport: str | None = None) -> dict[str, float | None]:
+    """Distance, elapsed and moving time, climb and average speed: :func:`compute_metrics`'s figures of the same
+    name, without the splits, laps, best efforts and means it also works out (a stretch needs only these)."""
+    h = _headline(track, _kinematics(track, MOVING_THRESHOLD_MPS[sport_family(sport or track.sport)]))
+    return {"distance_m": h.distance, "elapsed_time_s": h.elapsed, "moving_time_s": h.moving_time,
+            "elevation_gain_m": h.gain, "avg_speed_mps": h.avg_speed}
+
+
 def compute_metrics(track: Track, sport: str | None = None) -> ActivityMetrics:
     """All summary figures of one activity; ``sport`` overrides the track's own sport name."""
     sport_name = sport or track.sport
@@ -505,18 +545,8 @@ def compute_metrics(track: Track, sport: str | None = None) -> ActivityMetrics:
     t = track.time
     kin = _kinematics(track, MOVING_THRESHOLD_MPS[family])
     has_gps = kin.has_gps
-
-    distance = float(kin.dist[-1]) if n else 0.0
-    elapsed = float(t[-1] - t[0]) if n else 0.0
-    moving_time = float(kin.cum_moving[-1]) if n else 0.0
-    avg_speed = (distance / moving_time if moving_time > 0 else 0.0) if has_gps else None
-
-    ele_s = smooth_by_time(t, track.ele, ELE_SMOOTH_HALF_WINDOW_S)
-    ele_s[np.isnan(track.ele)] = np.nan
-    ele_ok = ele_s[~np.isnan(ele_s)]
-    gain = loss = None
-    if ele_ok.shape[0]:
-        gain, loss = hysteresis_gain_loss(ele_ok, ELE_HYSTERESIS_M)
+    h = _headline(track, kin)
+    ele_s, ele_ok = h.ele_s, h.ele_ok
 
     whole = (np.array([t[0]]), np.array([t[-1]])) if n else (np.zeros(0), np.zeros(0))
     cad = np.where(track.cadence > 0, track.cadence, np.nan)
@@ -528,12 +558,12 @@ def compute_metrics(track: Track, sport: str | None = None) -> ActivityMetrics:
 
     start_ll, end_ll = _first_last_fix(track)
     return ActivityMetrics(
-        distance_m=distance,
-        elapsed_time_s=elapsed,
-        moving_time_s=moving_time,
-        elevation_gain_m=gain,
-        elevation_loss_m=loss,
-        avg_speed_mps=avg_speed,
+        distance_m=h.distance,
+        elapsed_time_s=h.elapsed,
+        moving_time_s=h.moving_time,
+        elevation_gain_m=h.gain,
+        elevation_loss_m=h.loss,
+        avg_speed_mps=h.avg_speed,
         max_speed_mps=_nanmax(kin.velocity),
         avg_hr=mean_of("hr"),
         max_hr=_nanmax(track.hr),

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from domain.algorithms import polylines
-from domain.algorithms.metrics import ActivityMetrics, compute_metrics
+from domain.algorithms.metrics import ActivityMetrics, compute_metrics, headline_figures
 from domain.algorithms.privacy import PublicView, Zone, public_view
 from domain.algorithms.segment_geometry import simplify_indices
 from domain.algorithms.streams import encode_track
@@ -90,8 +90,7 @@ def visible_totals(track: Track, visible: np.ndarray, sport: str | None) -> dict
     if not visible.size:
         return {"distance_m": 0.0, "elapsed_time_s": 0.0, "moving_time_s": 0.0, "elevation_gain_m": None,
                 "avg_speed_mps": None}
-    span = compute_metrics(track.take(np.arange(int(visible[0]), int(visible[-1]) + 1)), sport)
-    return {name: getattr(span, name) for name in TOTALS}
+    return headline_figures(track.take(np.arange(int(visible[0]), int(visible[-1]) + 1)), sport)
 
 
 def public_summary(track: Track, zones: Sequence[Zone], *, hide_start_end_m: float, seed: int,
