@@ -36,8 +36,6 @@ from domain.errors import refuse
 from models import Activity, Block, Comment, Follow, Kudos, User, db, social
 from models.social import ACCEPTED
 
-VISIBILITIES = ("everyone", "followers", "only_me")
-
 
 def allows(visibility: str, *, is_owner: bool, blocked: bool, follower: bool, owner_private: bool) -> bool:
     """The one visibility rule of activities and posts, on facts the caller has at hand.

@@ -15,6 +15,7 @@ from domain import visibility
 from domain.social.groups import iso_week_start
 from models import Activity, Block, Follow, GroupMember, User, db
 from models.social import ACCEPTED, PENDING
+from models.user import VISIBILITIES
 
 API = "/api/v1"
 RELATIONS = ("owner", "stranger", "follower", "pending", "blocked_by_owner", "blocking_owner")
@@ -56,7 +57,7 @@ def world(client: Any, login: Any) -> dict[str, Any]:
         owner_h, owner_id = login(f"o-{tag}")
         viewer_h, viewer_id = (owner_h, owner_id) if relation == "owner" else login(f"v-{tag}")
         activities = {}
-        for vis in visibility.VISIBILITIES:
+        for vis in VISIBILITIES:
             resp = client.post(f"{API}/activities", headers=owner_h, json={
                 "sport_type": "running", "start_date": start.isoformat(), "elapsed_time_s": 600,
                 "distance_m": 1000, "visibility": vis})
@@ -78,10 +79,10 @@ def test_predicate_sql_and_rest_agree_on_every_combination(client: Any, world: d
         owner_id, viewer_id, headers = case["owner_id"], case["viewer_id"], case["viewer"]
         ids = case["activities"]
         blocked = relation in ("blocked_by_owner", "blocking_owner")
-        want = {vis: expected(relation, vis, private) for vis in visibility.VISIBILITIES}
+        want = {vis: expected(relation, vis, private) for vis in VISIBILITIES}
 
         # The predicate, on facts and looked up.
-        for vis in visibility.VISIBILITIES:
+        for vis in VISIBILITIES:
             label = (relation, vis, private)
             assert visibility.allows(vis, is_owner=relation == "owner", blocked=blocked,
                                      follower=relation == "follower", owner_private=private) is want[vis], label
@@ -116,5 +117,5 @@ def test_predicate_sql_and_rest_agree_on_every_combination(client: Any, world: d
         board = client.get(f"{API}/groups/{world['group_id']}/leaderboard", headers=headers).json["entries"]
         counted = {e["athlete"]["id"]: e["activity_count"] for e in board}.get(owner_id, 0)
         assert counted == sum(1 for v in ("everyone", "followers") if want[v]), (relation, private)
-        checked += len(visibility.VISIBILITIES)
-    assert checked == len(RELATIONS) * len(visibility.VISIBILITIES) * len(PRIVATE) == 36
+        checked += len(VISIBILITIES)
+    assert checked == len(RELATIONS) * len(VISIBILITIES) * len(PRIVATE) == 36
