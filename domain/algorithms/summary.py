@@ -97,6 +97,15 @@ def public_summary(track: Track, zones: Sequence[Zone], *, hide_start_end_m: flo
                    owner_map: MapView | None = None, sport: str | None = None) -> dict[str, Any]:
     """What anyone but the owner may see of the track: its geometry and, when part of it is hidden, the figures
     of the visible stretch (``totals``), as stored JSON (``v``: :data:`PUBLIC_VIEW_VERSION`)."""
+    return public_summary_and_mask(track, zones, hide_start_end_m=hide_start_end_m, seed=seed, owner_map=owner_map,
+                                   sport=sport)[0]
+
+
+def public_summary_and_mask(track: Track, zones: Sequence[Zone], *, hide_start_end_m: float, seed: int,
+                            owner_map: MapView | None = None, sport: str | None = None,
+                            ) -> tuple[dict[str, Any], np.ndarray]:
+    """:func:`public_summary` and the mask of hidden points it was drawn from (for a caller that needs both,
+    e.g. to flag the segment efforts that touch a hidden part, without computing the mask a second time)."""
     if not track.has_gps or (not zones and hide_start_end_m <= 0):
         lat, lon = _positions(track)
         view = owner_map or map_view(lat, lon)
@@ -106,7 +115,7 @@ def public_summary(track: Track, zones: Sequence[Zone], *, hide_start_end_m: flo
             "end_latlng": [float(lat[-1]), float(lon[-1])] if lat.size else None,
             "bounds": [float(lat.min()), float(lon.min()), float(lat.max()), float(lon.max())] if lat.size else None,
             "distance_offset_m": 0.0, "time_offset_s": 0.0, "first_index": 0,
-        }
+        }, np.zeros(len(track), dtype=bool)
     pv: PublicView = public_view(track, zones, hide_start_end_m=hide_start_end_m, seed=seed)
     vis = pv.track
     ok = ~np.isnan(vis.lat) & ~np.isnan(vis.lon)
@@ -124,7 +133,7 @@ def public_summary(track: Track, zones: Sequence[Zone], *, hide_start_end_m: flo
         "time_offset_s": float(vis.time[0] - track.time[0]) if len(vis) else 0.0,
         "first_index": int(visible[0]) if visible.size else None,
         "totals": visible_totals(track, visible, sport),
-    }
+    }, pv.mask
 
 
 def summarize(track: Track, sport: str | None, zones: Sequence[Zone], *, hide_start_end_m: float,

@@ -12,9 +12,9 @@ import numpy as np
 from sqlalchemy import ColumnElement, Float, and_, case, select
 
 from domain import board_rebuilds, jobs, offload
-from domain.algorithms.privacy import Zone, hidden_mask
+from domain.algorithms.privacy import Zone
 from domain.algorithms.streams import decode_track
-from domain.algorithms.summary import PUBLIC_VIEW_VERSION, TOTALS, public_summary
+from domain.algorithms.summary import PUBLIC_VIEW_VERSION, TOTALS, public_summary_and_mask
 from domain.privacy.settings import activity_privacy_seed, privacy_settings
 from models import Activity, ActivityStream, SegmentEffort, User, db
 
@@ -45,13 +45,9 @@ def refresh_public_view(activity: Activity, owner: User) -> None:
 def _recompute(blob: bytes, zones: list[Zone], hide_m: float, seed: int, with_hidden: bool,
                sport: str | None) -> tuple[dict[str, Any] | None, np.ndarray | None]:
     """The public summary of a stored stream and (when asked) which of its points are hidden: pure, no session."""
-    track = decode_track(blob)
-    public = public_summary(track, zones, hide_start_end_m=hide_m, seed=seed, sport=sport)
-    if not with_hidden:
-        return public, None
-    if not zones and hide_m <= 0:
-        return public, np.zeros(len(track), dtype=bool)
-    return public, hidden_mask(track.lat, track.lon, zones, hide_start_end_m=hide_m, seed=seed)
+    public, hidden = public_summary_and_mask(decode_track(blob), zones, hide_start_end_m=hide_m, seed=seed,
+                                             sport=sport)
+    return public, hidden if with_hidden else None
 
 
 def is_outdated(activity: Activity) -> bool:
