@@ -29,12 +29,22 @@ def _storage_key(user_id: int, sha256: str, data_type: str) -> str:
 
 
 def _put(key: str, data: bytes) -> None:
-    # Writing (and fsyncing) a local file blocks the whole thread: under gevent, that is every socket of the
-    # process. S3 goes through sockets, which gevent already makes cooperative.
-    if isinstance(storage.backend, LocalStorage):
-        offload.cpu(storage.put, key, data)
-    else:
-        storage.put(key, data)
+    """Store the file durably before its row is committed; 503 (nothing saved) when storage is down."""
+    try:
+        # Writing (and fsyncing) a local file blocks the whole thread: under gevent, that is every socket of the
+        # process. S3 goes through sockets, which gevent already makes cooperative.
+        if isinstance(storage.backend, LocalStorage):
+            offload.cpu(storage.put, key, data)
+        else:
+            storage.put(key, data)
+    except (StorageError, OSError) as exc:
+        log.error("object storage unavailable: %s", exc)
+        refuse(503, "Uploads are temporarily unavailable; nothing was saved. Please retry.")
+
+
+def _refuse_empty(data: bytes) -> None:
+    if not data:
+        refuse(422, "The file is empty.", errors={"files": {"file": ["The file is empty."]}})
 
 
 def _existing_by_key(user_id: int, key: str) -> Upload | None:
@@ -81,8 +91,7 @@ def accept_file(user: User, data: bytes, filename: str | None, form: dict[str, A
         existing = _existing_by_key(user.id, idempotency_key)
         if existing is not None:
             return _same_key(existing, sha256)
-    if not data:
-        refuse(422, "The file is empty.", errors={"files": {"file": ["The file is empty."]}})
+    _refuse_empty(data)
     if not quota_checked:
         check_quota(user, 1)
     data_type = data_type or form.get("data_type") or sniff_type(filename, data)
@@ -98,11 +107,7 @@ def accept_file(user: User, data: bytes, filename: str | None, form: dict[str, A
         select(Activity.id).where(Activity.user_id == user.id, Activity.source_sha256 == sha256))
     key = _storage_key(user.id, sha256, data_type)
     if duplicate_of is None:
-        try:
-            _put(key, data)
-        except (StorageError, OSError) as exc:
-            log.error("object storage unavailable: %s", exc)
-            refuse(503, "Uploads are temporarily unavailable; nothing was saved. Please retry.")
+        _put(key, data)
     values = {
         "user_id": user.id, "storage_key": key, "size_bytes": len(data), "sha256": sha256,
         "data_type": data_type, "filename": (filename or "")[:255] or None,
@@ -150,8 +155,7 @@ def accept_health_export(user: User, data: bytes, filename: str | None, form: di
     The export is stored once and read once: every workout's upload row points at the same stored object, and
     one message is sent for the batch (its ingest stage parses the file a single time and stores every
     workout, see domain.activities.ingest.ingest_export)."""
-    if not data:
-        refuse(422, "The file is empty.", errors={"files": {"file": ["The file is empty."]}})
+    _refuse_empty(data)
     try:
         content_sha, count = offload.cpu(_inspect_health, data)
     except ParseError as exc:
@@ -168,11 +172,7 @@ def accept_health_export(user: User, data: bytes, filename: str | None, form: di
         Activity.source_sha256, Activity.id).where(Activity.user_id == user.id, Activity.source_sha256.in_(shas)))}
     key = _storage_key(user.id, content_sha, "health")
     if len(existing) < count:
-        try:
-            _put(key, data)
-        except (StorageError, OSError) as exc:
-            log.error("object storage unavailable: %s", exc)
-            refuse(503, "Uploads are temporarily unavailable; nothing was saved. Please retry.")
+        _put(key, data)
     batch_id = str(uuid.uuid4())
     common = {
         "user_id": user.id, "storage_key": key, "size_bytes": len(data), "data_type": "health",
