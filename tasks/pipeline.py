@@ -39,10 +39,13 @@ POST_INGEST_HOOKS: list[Task] = [
 ]
 
 
-def build_chain(upload_id: int) -> Signature:
-    steps = [stages.ingest, *POST_INGEST_HOOKS]
+def _chain(steps: list[Task], upload_id: int) -> Signature:
     # The last stage marks the upload ready itself (no separate message for it).
     return chain(*[step.si(upload_id, last=i == len(steps) - 1) for i, step in enumerate(steps)])
+
+
+def build_chain(upload_id: int) -> Signature:
+    return _chain([stages.ingest, *POST_INGEST_HOOKS], upload_id)
 
 
 def enqueue(upload_id: int) -> bool:
@@ -59,8 +62,7 @@ def enqueue(upload_id: int) -> bool:
 def build_after_ingest(upload_id: int) -> Signature:
     """The chain without its ingest stage, for an upload whose activity is already stored (the other workouts
     of an Apple Health export: one ingest run reads the file once and stores them all)."""
-    steps = POST_INGEST_HOOKS
-    return chain(*[step.si(upload_id, last=i == len(steps) - 1) for i, step in enumerate(steps)])
+    return _chain(POST_INGEST_HOOKS, upload_id)
 
 
 def _send(upload_id: int, countdown: float | None = None) -> None:
