@@ -9,17 +9,13 @@ exactly; :func:`check_internals` (a test calls it) names whichever link of that 
 
 from __future__ import annotations
 
-import os
-import threading
 from typing import Any
 
 import firebase_admin
-import google.auth.credentials
 from firebase_admin import auth as fb_auth
-from firebase_admin import credentials
 
 from domain.notifications.fcm import FirebaseInternalsError as FirebaseInternalsError  # what check_internals raises
-from domain.notifications.fcm import firebase_internal
+from domain.notifications.fcm import firebase_internal, on_throwaway_app
 
 
 def _internal(owner: object, name: str, where: str) -> Any:
@@ -40,17 +36,7 @@ def use_certificate_url(app: firebase_admin.App, url: str) -> None:
     _id_token_verifier(app).cert_url = url
 
 
-class _NoCredential(credentials.Base):
-    def get_credential(self) -> google.auth.credentials.Credentials:
-        return google.auth.credentials.AnonymousCredentials()
-
-
 def check_internals() -> None:
     """Raise :class:`FirebaseInternalsError` naming the first internal the installed firebase-admin lacks, looked
     up on a throwaway app exactly as :func:`use_certificate_url` does."""
-    app = firebase_admin.initialize_app(_NoCredential(), {"projectId": "internals-check"},
-                                        name=f"auth-internals-check-{os.getpid()}-{threading.get_ident()}")
-    try:
-        _id_token_verifier(app)
-    finally:
-        firebase_admin.delete_app(app)
+    on_throwaway_app(_id_token_verifier, "auth")

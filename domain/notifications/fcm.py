@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import firebase_admin
@@ -166,12 +166,18 @@ def _use_endpoint(app: firebase_admin.App, endpoint: str, project: str) -> None:
     session.mount(base, requests.adapters.HTTPAdapter(pool_connections=100, pool_maxsize=100, max_retries=retry))
 
 
+def on_throwaway_app(lookup: Callable[[firebase_admin.App], object], label: str) -> None:
+    """Run ``lookup`` (an adapter's walk through firebase-admin's internals) on an app made for the check and
+    deleted after it, so a check leaves no app behind and touches no real one."""
+    app = firebase_admin.initialize_app(StaticTokenCredential(), {"projectId": "internals-check"},
+                                        name=f"{label}-internals-check-{os.getpid()}-{threading.get_ident()}")
+    try:
+        lookup(app)
+    finally:
+        firebase_admin.delete_app(app)
+
+
 def check_internals() -> None:
     """Raise :class:`FirebaseInternalsError` naming the first messaging internal the installed firebase-admin
     lacks, looked up on a throwaway app exactly as :func:`_use_endpoint` does."""
-    app = firebase_admin.initialize_app(StaticTokenCredential(), {"projectId": "internals-check"},
-                                        name=f"fcm-internals-check-{os.getpid()}-{threading.get_ident()}")
-    try:
-        _messaging_internals(app)
-    finally:
-        firebase_admin.delete_app(app)
+    on_throwaway_app(_messaging_internals, "fcm")
