@@ -6,16 +6,12 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.processes import gunicorn
 
 
 def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -24,40 +20,19 @@ def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     return [b"hello"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[str, int]]:
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "FIREBASE_AUTH_EMULATOR_HOST"}
-    env.update(APP_ENV="testing", PORT=str(port), WEB_BIND_HOST="127.0.0.1", WEB_CONCURRENCY="1",
-               WEB_WORKER_CLASS="gevent", WEB_ACCESS_LOG="")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--config", "python:config.gunicorn",
-                             "tests.config.test_gunicorn_errors:hello"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if _send(("127.0.0.1", port), b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise AssertionError("gunicorn did not start")
-            time.sleep(0.1)
+    with gunicorn("tests.config.test_gunicorn_errors:hello", {**env, "APP_ENV": "testing"}, workers=1,
+                  ready=_answers, timeout=30) as port:
         yield ("127.0.0.1", port)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+
+
+def _answers(port: int) -> bool:
+    try:
+        return _send(("127.0.0.1", port), b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[0] == 200
+    except OSError:
+        return False
 
 
 def _send(address: tuple[str, int], raw: bytes) -> tuple[int, dict[str, str], bytes]:

@@ -11,8 +11,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -24,26 +23,17 @@ from flask import Flask
 from sqlalchemy import text
 
 from models import Upload, db
+from tests.support.processes import ROOT, stop, wait_until
 from tests.support.synthetic import synthetic_track, to_gpx
 
 pytestmark = pytest.mark.pipeline
 
-ROOT = Path(__file__).resolve().parents[2]
 _POINT = b'<trkpt lat="45.1234567" lon="7.1234567"><ele>100.5</ele><time>2024-01-01T00:00:00Z</time></trkpt>\n'
 
 
 def gpx_points(n: int) -> bytes:
     return (b'<?xml version="1.0"?><gpx version="1.1" creator="x"><trk><trkseg>' + _POINT * n
             + b"</trkseg></trk></gpx>")
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 @pytest.fixture
@@ -66,12 +56,7 @@ def prefork(app: Flask, committed: None, redis_url: str) -> Iterator[SimpleNames
         yield SimpleNamespace(proc=proc, main=main, sender=sender,
                               pool=lambda: [c for c in main.children() if c.is_running()])
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc, 20)
 
 
 @pytest.fixture

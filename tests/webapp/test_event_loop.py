@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import io
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,15 +18,8 @@ import requests
 from flask import Flask
 
 from tests.support.health import health_export
+from tests.support.processes import gunicorn
 from tests.support.ws import connect
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -40,29 +29,10 @@ def one_gevent_process(app: Flask, committed: None, redis_url: str) -> Iterator[
     It gets a Redis database of its own: the jobs its uploads send must not reach the suite's in-process worker,
     which would process them in this process while the latencies are measured (and delay the next tests)."""
     own_redis = redis_url.rsplit("/", 1)[0] + "/13"
-    port = _free_port()
-    env = dict(os.environ, PORT=str(port), WEB_BIND_HOST="127.0.0.1", WEB_CONCURRENCY="1", REDIS_URL=own_redis,
-               WEB_WORKER_CLASS="gevent", WEB_ACCESS_LOG="", LOG_LEVEL="WARNING")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--config", "python:config.gunicorn",
-                             "webapp:create_app()"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        yield SimpleNamespace(url=base, ws_url=f"ws://127.0.0.1:{port}/api/v1/ws")
+        with gunicorn("webapp:create_app()", {**os.environ, "REDIS_URL": own_redis}, workers=1) as port:
+            yield SimpleNamespace(url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}/api/v1/ws")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         redis.Redis.from_url(own_redis).flushdb()
 
 

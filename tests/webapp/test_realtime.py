@@ -4,13 +4,9 @@ the production server model (gunicorn gevent, 2 processes) end to end."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,11 +16,10 @@ from flask import Flask
 from flask_smorest import abort
 
 from models.pubsub import pubsub
+from tests.support.processes import gunicorn
 from tests.support.ws import WSClient, WSClosed, connect
 from webapp.realtime import frames
 from webapp.realtime.hub import TokenBucket, get_hub
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- handlers and a connect hook registered by this test module (the way feature packages register theirs) -------
@@ -341,37 +336,10 @@ def test_dead_client_detected_by_heartbeat(ws_connect: Any, token_for: Any, app:
 
 
 # -- the production server model ------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def gunicorn_gevent(app: Flask, committed: None) -> Iterator[SimpleNamespace]:
-    port = _free_port()
-    env = dict(os.environ, PORT=str(port), WEB_BIND_HOST="127.0.0.1", WEB_CONCURRENCY="2",
-               WEB_WORKER_CLASS="gevent", WEB_ACCESS_LOG="", LOG_LEVEL="WARNING")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "--config", "python:config.gunicorn",
-                             "webapp:create_app()"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        assert wait_until(lambda: _ready(base), timeout=40), "gunicorn did not come up"
-        yield SimpleNamespace(url=base, ws_url=f"ws://127.0.0.1:{port}/api/v1/ws", proc=proc)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def _ready(base: str) -> bool:
-    try:
-        return requests.get(base + "/readyz", timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
+    with gunicorn("webapp:create_app()", os.environ, workers=2) as port:
+        yield SimpleNamespace(url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}/api/v1/ws")
 
 
 def test_gunicorn_gevent_two_processes_fan_out(gunicorn_gevent: SimpleNamespace, token_for: Any) -> None:
