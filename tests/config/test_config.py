@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from config import DEFAULT_SECRET_KEY, ConfigError, load_config, normalize_database_url
+from tests.support.processes import exit_of
 
 EMULATOR = {"FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099"}
 SAFE_PROD = {
@@ -79,15 +80,8 @@ def test_gunicorn_stops_before_listening_when_emulator_mode_meets_a_public_bind(
     env.update(APP_ENV="development", FIREBASE_AUTH_EMULATOR_HOST="127.0.0.1:9099", STACK_DATA_DIR=str(tmp_path))
     cmd = [str(Path(sys.executable).parent / "gunicorn"), "--config", "python:config.gunicorn", "--bind",
            "0.0.0.0:0", "--workers", "1", "webapp:create_app()"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        _, err = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-        proc.communicate()
-        raise AssertionError("gunicorn started serving with emulator auth on 0.0.0.0") from None
-    assert proc.returncode == 1
+    code, err = exit_of(cmd, env, 30, "gunicorn started serving with emulator auth on 0.0.0.0")
+    assert code == 1
     assert "Error: refusing to start in development" in err and "loopback" in err
 
 

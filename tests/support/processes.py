@@ -3,6 +3,8 @@ until it answers, and stopped however the test ended."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -40,6 +42,20 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(5)
+
+
+def exit_of(cmd: list[str], env: Mapping[str, str], timeout: float, started: str) -> tuple[int, str]:
+    """Run a server command that is expected to refuse to start: its exit code and stderr. Still running after
+    ``timeout`` seconds means it started serving: killed, and the test fails with ``started``."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise AssertionError(started) from None
+    return proc.returncode, err
 
 
 def answers_readyz(port: int) -> bool:

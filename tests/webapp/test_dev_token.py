@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from devstack.stack import write_stack_env
+from tests.support.processes import exit_of
 from webapp.auth import dev_token
 
 
@@ -89,15 +90,8 @@ def test_flask_run_refuses_emulator_mode_on_a_public_host(database_url, redis_ur
     env = _second_terminal(database_url, redis_url, tmp_path)
     env["FIREBASE_AUTH_EMULATOR_HOST"] = "127.0.0.1:9099"
     cmd = [sys.executable, "-m", "flask", "--app", "webapp", "run", "--host", "0.0.0.0", "--port", "0"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        _, err = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-        proc.communicate()
-        raise AssertionError("the development server started with emulator auth on 0.0.0.0") from None
-    assert proc.returncode == 1
+    code, err = exit_of(cmd, env, 60, "the development server started with emulator auth on 0.0.0.0")
+    assert code == 1
     assert "Error: refusing to start in development" in err and "loopback" in err
 
 
