@@ -129,42 +129,16 @@ def gunzip(data: bytes | bytearray | memoryview, limit: int = MAX_DECOMPRESSED_B
 
 
 def _gunzip_into(out: bytearray, data: bytes | bytearray | memoryview, limit: int) -> bytearray:
-    view = memoryview(data)
-    while True:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        pending: bytes | memoryview = view
-        try:
-            while pending:
-                # max_length bounds each step, so a bomb costs at most limit + _CHUNK bytes.
-                out += inflater.decompress(pending, _CHUNK)
-                if len(out) > limit:
-                    raise ParseError("The file is too large once decompressed")
-                pending = inflater.unconsumed_tail
-                if inflater.eof:
-                    break
-            while not inflater.eof:
-                chunk = inflater.decompress(b"", _CHUNK)
-                if not chunk:
-                    break
-                out += chunk
-                if len(out) > limit:
-                    raise ParseError("The file is too large once decompressed")
-        except zlib.error as exc:
-            raise ParseError(f"The file is not a valid gzip file: {exc}") from None
-        if not inflater.eof:
-            raise ParseError("The gzip file is truncated")
-        rest = inflater.unused_data
-        if not rest.startswith(_GZIP_MAGIC):
-            return out  # trailing padding after the last member is ignored, as gzip(1) does
-        view = memoryview(rest)
+    for chunk in _inflate(data, limit):
+        out += chunk
+    return out
 
 
-def scan_gzip(data: bytes | bytearray | memoryview, limit: int, tag: bytes | None, max_tags: int) -> None:
-    """Inflate a gzip file (several members allowed) without keeping it, raising ParseError once it passes
-    ``limit`` bytes or holds more than ``max_tags`` occurrences of ``tag``. Memory stays at one chunk."""
-    total = tags = 0
-    carry = b""
-    keep = len(tag) - 1 if tag else 0
+def _inflate(data: bytes | bytearray | memoryview, limit: int) -> Iterator[bytes]:
+    """The inflated bytes of a gzip file (several members allowed), chunk by chunk: ParseError once they pass
+    ``limit`` bytes (max_length bounds each step, so a bomb costs at most ``limit`` + one chunk), or when the file
+    is not valid gzip or is truncated. Trailing padding after the last member is ignored, as gzip(1) does."""
+    total = 0
     view = memoryview(data)
     while True:
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -178,14 +152,7 @@ def scan_gzip(data: bytes | bytearray | memoryview, limit: int, tag: bytes | Non
                 total += len(chunk)
                 if total > limit:
                     raise ParseError("The file is too large once decompressed")
-                if tag:
-                    # A tag split across two chunks is counted once: the carried bytes are too short to hold it.
-                    window = carry + chunk
-                    tags += window.count(tag)
-                    carry = window[-keep:] if keep else b""
-                    if tags > max_tags:
-                        raise ParseError(f"The file has more than {max_tags:,} track points, which is more "
-                                         "than we can process")
+                yield chunk
         except zlib.error as exc:
             raise ParseError(f"The file is not a valid gzip file: {exc}") from None
         if not inflater.eof:
@@ -194,6 +161,23 @@ def scan_gzip(data: bytes | bytearray | memoryview, limit: int, tag: bytes | Non
         if not rest.startswith(_GZIP_MAGIC):
             return
         view = memoryview(rest)
+
+
+def scan_gzip(data: bytes | bytearray | memoryview, limit: int, tag: bytes | None, max_tags: int) -> None:
+    """Inflate a gzip file (several members allowed) without keeping it, raising ParseError once it passes
+    ``limit`` bytes or holds more than ``max_tags`` occurrences of ``tag``. Memory stays at one chunk."""
+    tags = 0
+    carry = b""
+    keep = len(tag) - 1 if tag else 0
+    for chunk in _inflate(data, limit):
+        if tag:
+            # A tag split across two chunks is counted once: the carried bytes are too short to hold it.
+            window = carry + chunk
+            tags += window.count(tag)
+            carry = window[-keep:] if keep else b""
+            if tags > max_tags:
+                raise ParseError(f"The file has more than {max_tags:,} track points, which is more "
+                                 "than we can process")
 
 
 def _is_activity_member(info: zipfile.ZipInfo) -> bool:
