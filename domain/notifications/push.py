@@ -39,6 +39,7 @@ from sqlalchemy.dialects.postgresql import insert
 from domain.algorithms.push_plan import PUSH_ONLY_KINDS, Item, Recipient, plan
 from domain.notifications.fcm import REMOVE, RETRY, build_message, classify, error_code
 from models import Device, Notification, Preferences, PushDelivery, User, db, utcnow
+from models.db import rowcount
 from models.pubsub import pubsub
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def plan_user(user_id: int) -> tuple[int, int]:
     written = 0
     if values:
         result = db.session.execute(insert(PushDelivery).values(values).on_conflict_do_nothing())
-        written = int(getattr(result, "rowcount", 0))
+        written = rowcount(result)
     db.session.execute(update(Notification).where(Notification.id.in_([i.id for i in items]))
                        .values(delivered_at=utcnow()))
     db.session.commit()
@@ -210,7 +211,7 @@ def give_up(user_id: int) -> int:
         PushDelivery.user_id == user_id, PushDelivery.status == "pending")
         .values(status="failed", error="retries exhausted", updated_at=func.now()))
     db.session.commit()
-    return int(getattr(result, "rowcount", 0))
+    return rowcount(result)
 
 
 def sweep(after_s: float) -> list[int]:
