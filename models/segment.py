@@ -101,6 +101,9 @@ class SegmentEffort(Base):
     moving_time_s: Mapped[float] = mapped_column(Float)
     #: Starts or ends where the athlete's privacy settings hide the track: counts for the owner only.
     hidden_by_privacy: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    #: On the public boards (domain.segments.efforts.on_boards_sql), as of the effort's storage or the segment's
+    #: last board rebuild; the segment's public counts count these (triggers of migration 0012).
+    on_boards: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     pr_rank: Mapped[int | None] = mapped_column(SmallInteger)
     kom_rank: Mapped[int | None] = mapped_column(SmallInteger)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
@@ -110,6 +113,7 @@ class SegmentEffort(Base):
         Index("uq_segment_efforts_activity_segment_start", "activity_id", "segment_id", "start_index", unique=True),
         Index("ix_segment_efforts_segment_elapsed", "segment_id", "elapsed_time_s"),
         Index("ix_segment_efforts_user_segment", "user_id", "segment_id", "elapsed_time_s"),
+        Index("ix_segment_efforts_on_boards", "segment_id", "user_id", postgresql_where=text("on_boards")),
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, select, text
+from sqlalchemy import ColumnElement, and_, distinct, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from domain import offload
@@ -31,7 +31,7 @@ from domain.algorithms.streams import decode_track
 from domain.algorithms.track import Track
 from domain.notifications.outbox import notify
 from domain.privacy.settings import hidden_points, privacy_settings
-from domain.visibility import allows, visible_sql
+from domain.visibility import allows, blocked_ids_sql, visible_sql
 from models import Achievement, Activity, ActivityStream, Preferences, Segment, SegmentEffort, User, db
 from models.db import table_of
 from models.leaderboard import BoardEffort, Leaderboards
@@ -189,12 +189,14 @@ _PR_RANKS_SQL = text("""
 def effort_rows(activity: Activity, owner: User, found: dict[Any, list[Effort]], hidden: Any) -> list[dict[str, Any]]:
     """``segment_efforts`` rows for one activity's matches; an effort starting or ending on a point the owner's
     privacy hides is kept (it counts for the owner) but flagged, so boards leave it out."""
+    eligible = eligible_for_boards(activity, owner)
     return [{
         "segment_id": seg_id, "activity_id": activity.id, "user_id": owner.id,
         "start_index": int(e.start_index), "end_index": int(e.end_index),
         "start_time": datetime.fromtimestamp(e.start_time, UTC), "elapsed_time_s": float(e.elapsed_time_s),
         "moving_time_s": float(e.moving_time_s),
         "hidden_by_privacy": bool(hidden[e.start_index] or hidden[e.end_index]),
+        "on_boards": eligible and not bool(hidden[e.start_index] or hidden[e.end_index]),
     } for seg_id, efforts in found.items() for e in efforts]
 
 
@@ -206,7 +208,7 @@ def store_efforts(activity: Activity, owner: User, track: Track, found: dict[Any
     if not rows:
         return []
     # executemany (one cached statement, rows batched into multi-row VALUES by the driver layer).
-    # segments.effort_count / athlete_count follow by a database trigger (migration 0004).
+    # segments.effort_count / athlete_count follow by database triggers (migration 0012).
     table = table_of(SegmentEffort)
     inserted = list(db.session.execute(insert(table).on_conflict_do_nothing().returning(
         table.c.id, table.c.segment_id, table.c.elapsed_time_s, table.c.start_time, table.c.hidden_by_privacy),
@@ -248,7 +250,7 @@ def store_efforts_many(items: Sequence[tuple[Activity, User, Track, dict[Any, li
     table = table_of(SegmentEffort)
     new_ids = list(db.session.execute(
         insert(table).on_conflict_do_nothing().returning(table.c.id), rows).scalars())
-    # segments.effort_count / athlete_count follow by a database trigger (migration 0004).
+    # segments.effort_count / athlete_count follow by database triggers (migration 0012).
     # Athletes who touched the same segments share one statement (re-matching: all of them, one segment).
     groups: dict[tuple[int, ...], list[int]] = {}
     for user_id, segment_ids in touched_by.items():
@@ -267,6 +269,41 @@ def refresh_pr_ranks_many(user_ids: Sequence[int], segment_ids: Sequence[int]) -
               FROM segment_efforts WHERE user_id = ANY(:u) AND segment_id = ANY(:ids)) r
         WHERE e.id = r.id AND e.pr_rank IS DISTINCT FROM CASE WHEN r.rank <= 3 THEN r.rank END"""),
         {"u": list(user_ids), "ids": list(segment_ids)})
+
+
+def sync_on_boards(segment_id: int) -> None:
+    """Bring the efforts' ``on_boards`` flags of a segment up to date with the rule (after a change of
+    visibility, privacy or preferences) and recount the segment's public counts exactly (which also heals
+    the rare miscount of two concurrent first efforts by one athlete). Part of a board rebuild."""
+    rule = select(on_boards_sql()).select_from(Activity).join(User, User.id == Activity.user_id).join(
+        Preferences, Preferences.user_id == User.id).where(Activity.id == SegmentEffort.activity_id
+                                                           ).scalar_subquery()
+    db.session.execute(update(SegmentEffort).where(SegmentEffort.segment_id == segment_id,
+                                                   SegmentEffort.on_boards.is_distinct_from(rule))
+                       .values(on_boards=rule))
+    on = select(func.count(), func.count(distinct(SegmentEffort.user_id))).where(
+        SegmentEffort.segment_id == segment_id, SegmentEffort.on_boards.is_(True))
+    efforts, athletes = db.session.execute(on).one()
+    db.session.execute(update(Segment).where(Segment.id == segment_id)
+                       .values(effort_count=efforts, athlete_count=athletes))
+
+
+def public_counts(viewer_id: int, segment: Segment) -> tuple[int, int]:
+    """(effort_count, athlete_count) of a segment as this viewer may count them: the efforts on its public
+    boards, less those of athletes in a block with the viewer (left off every board page they read). While a
+    change's rebuild is pending the stored counts may still hold what it takes away, so they are counted from
+    the rule itself then."""
+    blocked = blocked_ids_sql(viewer_id)
+    if segment.boards_stale_since is not None:
+        live = board_efforts_query().with_only_columns(func.count(), func.count(distinct(SegmentEffort.user_id)))
+        efforts, athletes = db.session.execute(live.where(
+            SegmentEffort.segment_id == segment.id, on_boards_sql(), SegmentEffort.user_id.not_in(blocked))).one()
+        return int(efforts), int(athletes)
+    less_efforts, less_athletes = db.session.execute(
+        select(func.count(), func.count(distinct(SegmentEffort.user_id))).where(
+            SegmentEffort.segment_id == segment.id, SegmentEffort.on_boards.is_(True),
+            SegmentEffort.user_id.in_(blocked))).one()
+    return segment.effort_count - int(less_efforts), segment.athlete_count - int(less_athletes)
 
 
 def board_effort_rows(segment_id: int) -> list[Any]:

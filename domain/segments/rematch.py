@@ -13,6 +13,7 @@ from domain.algorithms.matching import match_many_prepared, prepare_track
 from domain.algorithms.streams import decode_track
 from domain.segments import efforts as engine
 from models import Activity, ActivityStream, Segment, User, db
+from models.redis_store import redis_store
 
 REMATCH_BATCH = 200
 
@@ -82,11 +83,21 @@ def rebuild_boards(segment_ids: Iterable[int]) -> int:
     ids = list(segment_ids)
     for segment_id in ids:
         started = db.session.scalar(select(func.clock_timestamp()))
+        engine.sync_on_boards(segment_id)
         engine.rebuild_segment(segment_id)
         db.session.execute(update(Segment).where(Segment.id == segment_id, Segment.boards_stale_since <= started)
                            .values(boards_stale_since=None))
         db.session.commit()
     return len(ids)
+
+
+def rebuild_if_stale(segment_id: int) -> None:
+    """Rebuild a segment's boards now when a change marked them stale and its rebuild has not run yet: a board
+    read then counts (``entry_count``) and ranks from the truth, not from what the change took away."""
+    lock = redis_store.client.lock(f"lock:lb-rebuild:{segment_id}", timeout=60, blocking_timeout=30)
+    with lock:
+        if db.session.scalar(select(Segment.boards_stale_since).where(Segment.id == segment_id)) is not None:
+            rebuild_boards([segment_id])
 
 
 def rebuild_every_board() -> int:

@@ -104,10 +104,12 @@ def serialize(viewer: User, segment: Segment, *, starred: bool | None = None) ->
         .where(SegmentEffort.segment_id == segment.id, SegmentEffort.user_id == viewer.id)
         .order_by(SegmentEffort.elapsed_time_s, SegmentEffort.start_time).limit(1)).first()
     creator = db.session.get(User, segment.creator_id) if segment.creator_id else None
+    effort_count, athlete_count = engine.public_counts(viewer.id, segment)
     return {
         **{c: getattr(segment, c) for c in (
             "id", "name", "sport_type", "distance_m", "elevation_gain_m", "avg_grade_pct", "max_grade_pct",
-            "climb_category", "polyline", "effort_count", "athlete_count", "star_count", "created_at")},
+            "climb_category", "polyline", "star_count", "created_at")},
+        "effort_count": effort_count, "athlete_count": athlete_count,
         "bounds": [segment.min_lat, segment.min_lng, segment.max_lat, segment.max_lng],
         "start_latlng": [segment.start_lat, segment.start_lng], "end_latlng": [segment.end_lat, segment.end_lng],
         "starred": starred,
@@ -211,7 +213,7 @@ def my_efforts(viewer: User, segment_id: int, cursor: str | None, limit: int) ->
 #: What a leaderboard read needs from PostgreSQL before Redis, in one round trip: that the segment exists
 #: (no row: 404) and (for the following filter) whom the viewer follows.
 _LEADERBOARD_CONTEXT_SQL = text("""
-    SELECT s.id,
+    SELECT s.id, s.boards_stale_since IS NOT NULL AS stale,
            CASE WHEN :following THEN ARRAY(SELECT f.followee_id FROM follows f
                                            WHERE f.follower_id = :v AND f.status = :accepted) END AS followees
     FROM segments s WHERE s.id = :s""")
@@ -223,6 +225,8 @@ def leaderboard(viewer: User, segment_id: int, args: dict[str, Any]) -> dict[str
         "s": segment_id, "v": viewer.id, "following": following, "accepted": ACCEPTED}).first()
     if context is None:
         refuse(404, "Segment not found.")
+    if context.stale:
+        rematch.rebuild_if_stale(segment_id)
     engine.ensure_ready(segment_id)
     boards = engine.leaderboards()
     board = boards.board_key(segment_id, gender=args["gender"], age=args["age_group"], date_range=args["date_range"])

@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
+from domain import board_rebuilds
 from domain.algorithms.geo import from_local_xy
 from domain.algorithms.streams import encode_track
 from domain.segments import efforts as engine
+from domain.segments import rematch
 from models import Achievement, Activity, ActivityStream, Block, Follow, Post, Segment, SegmentEffort, User, db
 from models.social import ACCEPTED
 from models.user import Preferences
@@ -37,11 +39,12 @@ def _segment(creator_id: int, name: str = "Climb") -> Segment:
     return segment
 
 
-def _effort(segment: Segment, activity_id: int, user_id: int, seconds: float, *, hidden: bool = False) -> int:
+def _effort(segment: Segment, activity_id: int, user_id: int, seconds: float, *, hidden: bool = False,
+            start: int = 0) -> int:
     activity = db.session.get(Activity, activity_id)
     assert activity is not None
-    effort = SegmentEffort(segment_id=segment.id, activity_id=activity_id, user_id=user_id, start_index=0,
-                           end_index=10, start_time=activity.start_time, elapsed_time_s=seconds,
+    effort = SegmentEffort(segment_id=segment.id, activity_id=activity_id, user_id=user_id, start_index=start,
+                           end_index=start + 10, start_time=activity.start_time, elapsed_time_s=seconds,
                            moving_time_s=seconds, hidden_by_privacy=hidden)
     db.session.add(effort)
     db.session.flush()
@@ -190,3 +193,72 @@ def test_counts_leave_out_kudos_and_comments_the_viewer_may_not_see(client, logi
     assert [counts(i) for i in club] == [(1, 1)]
     kudos_list = client.get(f"{API}/activities/{activity_id}/kudos", headers=dan).json["items"]
     assert len(kudos_list) == 1
+
+
+def test_segment_counts_leave_out_athletes_nobody_else_may_see(client, login, redis_clean):
+    viewer, viewer_id = login("viewer")
+    other, _ = login("other")
+    riders = {name: login(name) for name in ("fast", "made_private", "only_me", "opted_out", "zoned", "blocker")}
+    db.session.execute(update(User).where(User.id == riders["made_private"][1]).values(is_private=True))
+    db.session.execute(update(Preferences).where(Preferences.user_id == riders["opted_out"][1])
+                       .values(hide_from_leaderboards=True))
+    segment = _segment(viewer_id)
+    activities = {name: _activity(client, headers, "only_me" if name == "only_me" else "everyone")
+                  for name, (headers, _) in riders.items()}
+    for name, (_, uid) in riders.items():
+        _effort(segment, activities[name], uid, 100.0, hidden=name == "zoned")
+    _effort(segment, activities["fast"], riders["fast"][1], 99.0, start=20)
+    db.session.add(Block(blocker_id=riders["blocker"][1], blocked_id=viewer_id))
+    db.session.commit()
+    rematch.rebuild_boards([segment.id])  # efforts written directly: the rebuild brings their flags up to date
+
+    def counts(headers: dict[str, str]) -> tuple[int, int]:
+        body = client.get(f"{API}/segments/{segment.id}", headers=headers).json
+        return body["effort_count"], body["athlete_count"]
+
+    # fast's two efforts and blocker's one; the blocked viewer doesn't count the blocker either.
+    assert counts(other) == (3, 2)
+    assert counts(viewer) == (2, 1)
+    # A change whose rebuild has not run yet (its job queued or lost): counted from the rule meanwhile.
+    db.session.execute(update(Activity).where(Activity.id == activities["fast"]).values(visibility="only_me"))
+    board_rebuilds.rebuild_later([segment.id])
+    db.session.commit()
+    assert counts(other) == (1, 1)
+    # A board read rebuilds a stale segment first, so its entry_count is the truth too.
+    board = client.get(f"{API}/segments/{segment.id}/leaderboard", headers=other).json
+    assert (board["entry_count"], [e["athlete"]["id"] for e in board["entries"]]) == (1, [riders["blocker"][1]])
+    db.session.expire_all()
+    stored = db.session.get(Segment, segment.id)
+    assert stored is not None
+    assert (stored.boards_stale_since, stored.effort_count, stored.athlete_count) == (None, 1, 1)
+
+
+def test_segment_counts_follow_multi_row_inserts_and_cascading_deletes(client, login):
+    riders = {name: login(name) for name in ("ann", "bob", "cat")}
+    segment = _segment(riders["ann"][1])
+    activities = {name: _activity(client, headers) for name, (headers, _) in riders.items()}
+    db.session.commit()
+
+    def row(name: str, start: int, on_boards: bool = True) -> dict[str, Any]:
+        activity = db.session.get(Activity, activities[name])
+        assert activity is not None
+        return {"segment_id": segment.id, "activity_id": activities[name], "user_id": riders[name][1],
+                "start_index": start, "end_index": start + 10, "start_time": activity.start_time,
+                "elapsed_time_s": 100.0 + start, "moving_time_s": 100.0, "on_boards": on_boards}
+
+    def stored() -> tuple[int, int]:
+        db.session.expire_all()
+        s = db.session.get(Segment, segment.id)
+        assert s is not None
+        return s.effort_count, s.athlete_count
+
+    # One statement: ann twice, bob once, cat off the boards: each athlete counted once.
+    db.session.execute(insert(SegmentEffort), [row("ann", 0), row("ann", 20), row("bob", 0), row("cat", 0, False)])
+    db.session.commit()
+    assert stored() == (3, 2)
+    db.session.execute(insert(SegmentEffort), [row("ann", 40), row("cat", 20, False)])
+    db.session.commit()
+    assert stored() == (4, 2)
+    # Deleting ann's activity removes her three efforts by cascade, and her from the athletes.
+    assert client.delete(f"{API}/activities/{activities['ann']}", headers=riders["ann"][0]).status_code == 204
+    assert stored() == (1, 1)
