@@ -45,7 +45,7 @@ from devstack.embedded import (  # noqa: E402
 
 BIN = Path(sys.executable).parent
 LOCAL_DB_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-QUEUES = "pipeline,media,notify,default"
+QUEUES = "pipeline,media,notify,analytics,default"
 
 
 class StackError(RuntimeError):

@@ -276,6 +276,7 @@ class Config:
             "task_default_queue": "default",
             "task_routes": {
                 "pipeline.*": {"queue": "pipeline"},
+                "analytics.*": {"queue": "analytics"},
                 "media.*": {"queue": "media"},
                 "notify.*": {"queue": "notify"},
                 "push.*": {"queue": "notify"},

@@ -40,4 +40,22 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 60.0,
         "options": {"queue": "default", "expires": 55},
     },
+    # Weekly summaries: athletes whose local slot (default Monday 08:00) has come, found by an indexed scan.
+    "weekly-summaries": {
+        "task": "analytics.weekly_summaries_tick",
+        "schedule": 60.0,
+        "options": {"queue": "analytics", "expires": 55},
+    },
+    # Planned-workout reminders whose time has come (a scan, never long ETAs).
+    "planned-reminders": {
+        "task": "analytics.planned_reminders_tick",
+        "schedule": 30.0,
+        "options": {"queue": "analytics", "expires": 28},
+    },
+    # Athletes whose fitness series stayed marked stale (a lost refresh message).
+    "sweep-analytics": {
+        "task": "analytics.sweep_stale",
+        "schedule": 300.0,
+        "options": {"queue": "analytics", "expires": 290},
+    },
 }

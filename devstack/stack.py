@@ -53,7 +53,7 @@ def processes(env: dict[str, str], data_dir: Path) -> dict[str, list[str]]:
         # 2 gevent processes on one port serve REST and the sockets (config/gunicorn.py reads PORT,
         # WEB_CONCURRENCY, WEB_WORKER_CLASS; see docs/realtime.md for the model and its sizing).
         "web": [str(BIN / "gunicorn"), "--config", "python:config.gunicorn", "webapp:create_app()"],
-        "worker": [*celery, "worker", "--queues", "pipeline,media,notify,default", "--concurrency",
+        "worker": [*celery, "worker", "--queues", "pipeline,media,notify,analytics,default", "--concurrency",
                    env.get("WORKER_CONCURRENCY", "2"), "--loglevel", "INFO", "--hostname", "worker@%h"],
         "beat": [*celery, "beat", "--loglevel", "INFO", "--schedule", str(data_dir / "celerybeat-schedule")],
         "flower": [*celery, "flower", "--port=" + env.get("FLOWER_PORT", "5555"),

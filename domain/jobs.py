@@ -38,6 +38,10 @@ PRIVACY_REFRESH = "maintenance.refresh_privacy"
 PUSH_DELIVER_USER = "push.deliver_user"
 PUSH_DELIVER_USERS = "push.deliver_users"
 
+# Analytics: an athlete's activities changed; their loads and daily series are recomputed (analytics queue).
+ANALYTICS_REFRESH = "analytics.refresh"
+ANALYTICS_REBUILD = "analytics.rebuild"
+
 Sender = Callable[..., Any]
 _senders: dict[str, Sender] = {}
 

@@ -15,6 +15,12 @@ from models.db import Base, db, utcnow
 from models.device import Device as Device
 from models.device import PushDelivery as PushDelivery
 from models.group import Group, GroupMember
+from models.insights import ActivityLoad as ActivityLoad
+from models.insights import Insight as Insight
+from models.insights import PlannedWorkout as PlannedWorkout
+from models.insights import TrainingDay as TrainingDay
+from models.insights import TrainingSettings as TrainingSettings
+from models.insights import WeeklySummary as WeeklySummary
 from models.live import LivePoint as LivePoint
 from models.live import LiveSession as LiveSession
 from models.notification import Notification

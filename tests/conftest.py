@@ -188,7 +188,7 @@ def celery_worker(celery_app: Any) -> Iterator[Any]:
     from celery.contrib.testing.worker import start_worker
 
     with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=False,
-                      queues=["pipeline", "media", "notify", "default"], loglevel="WARNING",
+                      queues=["pipeline", "media", "notify", "analytics", "default"], loglevel="WARNING",
                       shutdown_timeout=30) as worker:
         yield worker
 

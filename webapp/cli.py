@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 import click
 from flask import Flask, current_app
 from sqlalchemy import select
 
+from domain import clock
 from domain.feed.fanout import rebuild_user_feed
+from domain.insights import loads
 from domain.segments import rematch
 from models import User, db, migrate
 from models.redis_store import redis_store
@@ -66,3 +69,42 @@ def register_cli(app: Flask) -> None:
         for user_id in user_ids:
             rebuild_user_feed(user_id)
         click.echo(f"rebuilt {len(user_ids)} feeds", err=True)
+
+    @app.cli.command("insights-rebuild")
+    @click.option("--user", "user_ids", type=int, multiple=True, help="Only these athletes (repeatable).")
+    def insights_rebuild(user_ids: tuple[int, ...]) -> None:
+        """Recompute every activity's training load and the daily fitness series from the activities."""
+        started = time.perf_counter()
+        ids = user_ids or tuple(db.session.scalars(select(User.id).order_by(User.id)))
+        activities = 0
+        for user_id in ids:
+            activities += loads.rebuild(user_id)
+            db.session.commit()
+        click.echo(f"rebuilt the loads of {activities} activities of {len(ids)} athletes in "
+                   f"{time.perf_counter() - started:.1f} s", err=True)
+
+    @app.cli.group("dev-clock")
+    def dev_clock() -> None:
+        """Move the time beat jobs, reminders and summaries see (development only)."""
+
+    @dev_clock.command("set")
+    @click.argument("moment")
+    def dev_clock_set(moment: str) -> None:
+        """Make the stack's jobs see MOMENT (ISO 8601 with its UTC offset) now, and time run on from it."""
+        try:
+            when = datetime.fromisoformat(moment)
+            clock.set_now(when)
+        except (ValueError, PermissionError) as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"jobs now see {clock.now().isoformat()}", err=True)
+
+    @dev_clock.command("reset")
+    def dev_clock_reset() -> None:
+        """Back to real time."""
+        clock.reset()
+        click.echo(f"jobs now see {clock.now().isoformat()}", err=True)
+
+    @dev_clock.command("show")
+    def dev_clock_show() -> None:
+        """Print the time the jobs see."""
+        click.echo(clock.now().isoformat())

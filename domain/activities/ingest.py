@@ -14,6 +14,8 @@ from domain import jobs
 from domain.algorithms.parsing import normalize, parse_bytes, parse_health_workout, parse_health_workouts
 from domain.algorithms.summary import ActivitySummary, summarize
 from domain.algorithms.track import ParseError, Track
+from domain.algorithms.training import local_date
+from domain.insights import loads
 from domain.privacy.settings import privacy_seed, privacy_settings
 from domain.uploads import lifecycle
 from models import Activity, ActivityStream, Upload, User, db
@@ -74,8 +76,10 @@ def activity_values(upload: Upload, user: User, track: Track, summary: ActivityS
         "avg_speed_mps": avg_speed, "max_speed_mps": m.max_speed_mps, "avg_hr": m.avg_hr,
         "max_hr": m.max_hr, "avg_cadence": m.avg_cadence, "avg_power": m.avg_power, "max_power": m.max_power,
         "avg_temp": m.avg_temp,
-        "details": {k: details.get(k) for k in ("splits_metric", "splits_standard", "laps", "best_efforts",
-                                                  "elev_high_m", "elev_low_m")},
+        "details": {**{k: details.get(k) for k in ("splits_metric", "splits_standard", "laps", "best_efforts",
+                                                     "elev_high_m", "elev_low_m")},
+                    # The device's own energy figure, which the training-load job prefers to an estimate.
+                    "device_energy_kcal": reported.get("energy_kcal")},
         "has_gps": track.has_gps, "point_count": len(track),
         "start_lat": m.start_latlng[0] if m.start_latlng else None,
         "start_lng": m.start_latlng[1] if m.start_latlng else None,
@@ -192,5 +196,6 @@ def store_track(upload: Upload, track: Track) -> str:
         activity_id=activity_id, point_count=len(track), data=summary.stream_blob).on_conflict_do_nothing())
     upload.activity_id = activity_id
     upload.stage = "stored"
+    loads.activity_changed(user.id, local_date(values["start_time"], user.preferences.timezone), activity_id)
     db.session.commit()
     return "stored"

@@ -24,6 +24,7 @@ from domain.algorithms.streams import decode_track
 from domain.algorithms.track import Track
 from domain.errors import refuse
 from domain.feed import fanout as feed
+from domain.insights import loads
 from domain.pagination import decode_cursor, encode_cursor
 from domain.privacy.public_view import current_public, shown_totals
 from domain.privacy.settings import hidden_points
@@ -63,6 +64,13 @@ def serialize(viewer: User, activity: Activity, owner: User, *, kudoed: bool | N
     for key in ("splits_metric", "splits_standard", "laps", "best_efforts"):
         out[key] = details.get(key) or []
     out["achievements"] = activity_achievements(activity.id, include_hidden=is_owner)
+    # Training load and heart-rate zones are the athlete's own (derived from heart rate: health data).
+    load = loads.load_of(activity.id) if is_owner else None
+    out["training_load"] = load.load if load else None
+    out["load_method"] = load.method if load else None
+    out["trimp"] = load.trimp if load else None
+    out["hr_zones"] = load.hr_zones if load else None
+    out["energy_kcal"] = load.energy_kcal if load else None
     if is_owner:
         out["start_latlng"] = _latlng(activity.start_lat, activity.start_lng)
         out["end_latlng"] = _latlng(activity.end_lat, activity.end_lng)
@@ -86,11 +94,18 @@ def serialize(viewer: User, activity: Activity, owner: User, *, kudoed: bool | N
     return out
 
 
+#: Edits that change an activity's training load (its time, duration, sport or perceived exertion).
+LOAD_FIELDS = frozenset({"start_time", "elapsed_time_s", "moving_time_s", "sport_type", "perceived_exertion",
+                         "avg_hr"})
+
+
 def update(viewer: User, activity_id: int, changes: dict[str, Any]) -> Activity:
     activity = get_own(viewer, activity_id)
     visibility_changed = changes.get("visibility", activity.visibility) != activity.visibility
     for key, value in changes.items():
         setattr(activity, key, value)
+    if LOAD_FIELDS & set(changes):
+        loads.activity_stored(activity, viewer.preferences.timezone)
     if visibility_changed:  # boards show only efforts of `everyone` activities; feeds follow visibility too
         board_rebuilds.rebuild_later(segments_touched_by(activity.id))
     db.session.commit()
@@ -107,6 +122,7 @@ def delete_activity(viewer: User, activity_id: int) -> None:
     keys = {u.storage_key for u in uploads if u.storage_key}
     db.session.execute(delete(Upload).where(Upload.activity_id == activity.id))
     author_id = activity.user_id
+    loads.activity_removed(activity, viewer.preferences.timezone)
     db.session.delete(activity)
     board_rebuilds.rebuild_later(touched)
     db.session.commit()
@@ -138,6 +154,8 @@ def create_manual(viewer: User, data: dict[str, Any]) -> Activity:
         details={}, has_gps=False, point_count=0, privacy_version=viewer.privacy_version,
     )
     db.session.add(activity)
+    db.session.flush()
+    loads.activity_stored(activity, viewer.preferences.timezone)
     db.session.commit()
     return activity
 

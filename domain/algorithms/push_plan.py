@@ -22,6 +22,8 @@ CATEGORY = {
     "group_joined": "follows",
     "achievement": "achievements",
     "message": "chat",
+    "workout_reminder": "reminders",
+    "weekly_summary": "weekly_summary",
 }
 
 #: Kinds that are delivered by push only: left out of the in-app list, the unread count and socket frames.
@@ -179,6 +181,9 @@ def _text(item: Item, count: int) -> tuple[str, str]:
             return str(p.get("group_name") or "Your group"), "You're in: welcome to the group"
         case "message":
             return name, str(p.get("preview") or "New message")
+        case "workout_reminder" | "weekly_summary":
+            # Written by the job that knows the athlete's units and time zone.
+            return str(p.get("title") or "Strava+1"), str(p.get("body") or "")
     return "Strava+1", "You have a new notification"
 
 

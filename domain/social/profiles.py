@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from domain import board_rebuilds, visibility
 from domain.feed import fanout as feed
+from domain.insights import summaries
 from domain.privacy import public_view
 from domain.privacy.settings import bump_privacy_version
 from models import SegmentEffort, Upload, User, db, social
@@ -49,8 +50,11 @@ def update_profile(user: User, changes: dict[str, Any]) -> User:
     privacy_changed = prefs_changes.get("hide_start_end_m", prefs.hide_start_end_m) != prefs.hide_start_end_m
     if privacy_changed:
         bump_privacy_version(user)
+    timezone_changed = prefs_changes.get("timezone", prefs.timezone) != prefs.timezone
     for key, value in prefs_changes.items():
         setattr(prefs, key, value)
+    if timezone_changed:  # the weekly summary's local slot is another instant now
+        summaries.reschedule(user)
     if boards_changed:
         board_rebuilds.rebuild_later(db.session.scalars(
             select(SegmentEffort.segment_id).where(SegmentEffort.user_id == user.id).distinct()))

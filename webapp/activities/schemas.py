@@ -50,6 +50,14 @@ class ActivitySchema(ma.Schema):
     avg_temp = ma.fields.Float(allow_none=True)
     perceived_exertion = ma.fields.Integer(allow_none=True)
     notes = ma.fields.String(allow_none=True, metadata={"description": "Private notes: only the owner sees them"})
+    training_load = ma.fields.Float(allow_none=True, metadata={
+        "description": "Owner only: training load on the TSS scale (null until computed, or for others)"})
+    load_method = ma.fields.String(allow_none=True, metadata={
+        "description": "Owner only: power, heart_rate, rpe or estimated"})
+    trimp = ma.fields.Float(allow_none=True, metadata={"description": "Owner only: Banister TRIMP"})
+    hr_zones = ma.fields.List(ma.fields.Float(), allow_none=True, metadata={
+        "description": "Owner only: seconds in heart-rate zones 1-5"})
+    energy_kcal = ma.fields.Float(allow_none=True, metadata={"description": "Owner only: energy spent (kcal)"})
     has_gps = ma.fields.Boolean()
     start_latlng = ma.fields.List(ma.fields.Float(), allow_none=True)
     end_latlng = ma.fields.List(ma.fields.Float(), allow_none=True)

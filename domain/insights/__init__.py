@@ -1,0 +1,1 @@
+"""Insights: training load, the fitness series, planned workouts, weekly summaries and insight cards."""

@@ -1,0 +1,295 @@
+"""Per-activity training load and the athlete's daily fitness / fatigue / form series, kept current incrementally.
+
+Every path that adds, changes or deletes an activity calls :func:`activity_changed` in its transaction: the
+athlete's ``series_stale_from`` moves back to that day (a durable mark, like a segment's stale boards) and the
+``analytics.refresh`` job is sent after the commit. The job computes the loads of the activities it names, then
+recomputes the series from the marked day only (each day depends on the day before, so everything after it
+changes and nothing before it does), and clears the mark. A lost message leaves the mark: the beat sweeper
+sends the job again. ``insights-rebuild`` recomputes everything from the activities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from domain import clock, jobs
+from domain.algorithms import training
+from domain.algorithms.streams import decode_track
+from models import Activity, ActivityLoad, ActivityStream, TrainingDay, TrainingSettings, User, db
+from models.db import on_commit, staged
+
+#: Samples with a heart rate that make a heart-rate based load (fewer: the average heart rate, if any).
+MIN_HR_SAMPLES = 60
+#: Without a weight on file, energy estimates use this (and say so in ``energy_method``).
+DEFAULT_WEIGHT_KG = 70.0
+
+
+# --- marking -------------------------------------------------------------------------------------------------
+
+def settings_of(user_id: int) -> TrainingSettings:
+    """The athlete's training settings row (created with the defaults on first use)."""
+    db.session.execute(pg_insert(TrainingSettings).values(user_id=user_id).on_conflict_do_nothing())
+    row = db.session.get(TrainingSettings, user_id)
+    assert row is not None
+    return row
+
+
+def activity_changed(user_id: int, day: date, activity_id: int | None = None) -> None:
+    """In the caller's transaction: the athlete's series is out of date from ``day`` on (and, if given, this
+    activity's load); the refresh job is sent after the commit."""
+    now = clock.now()
+    stmt = pg_insert(TrainingSettings).values(user_id=user_id, series_stale_from=day, stale_since=now)
+    db.session.execute(stmt.on_conflict_do_update(index_elements=[TrainingSettings.user_id], set_={
+        "series_stale_from": func.least(
+            func.coalesce(TrainingSettings.series_stale_from, stmt.excluded.series_stale_from),
+            stmt.excluded.series_stale_from),
+        "stale_since": func.coalesce(TrainingSettings.stale_since, stmt.excluded.stale_since),
+    }))
+    pending: dict[int, set[int]] = staged(db.session, "analytics", dict)
+    pending.setdefault(user_id, set())
+    if activity_id is not None:
+        pending[user_id].add(activity_id)
+
+
+def _send(pending: dict[int, set[int]]) -> None:
+    for user_id, activity_ids in sorted(pending.items()):
+        jobs.send(jobs.ANALYTICS_REFRESH, user_id, sorted(activity_ids))
+
+
+on_commit("analytics", _send)
+
+
+def rebuild_later(user_id: int) -> None:
+    """After the athlete's heart-rate or power settings changed: every load and the series, after the commit."""
+    pending: set[int] = staged(db.session, "analytics-rebuild", set)
+    pending.add(user_id)
+
+
+on_commit("analytics-rebuild", lambda ids: [jobs.send(jobs.ANALYTICS_REBUILD, uid) for uid in sorted(ids)])
+
+
+def activity_stored(activity: Activity, timezone: str) -> None:
+    """An activity was added or changed (ingest, a manual entry, an edit)."""
+    activity_changed(activity.user_id, training.local_date(activity.start_time, timezone), activity.id)
+
+
+def activity_removed(activity: Activity, timezone: str) -> None:
+    """Before deleting an activity: the day its load counted on (as stored, in case the time zone changed)."""
+    day = db.session.scalar(select(ActivityLoad.day).where(ActivityLoad.activity_id == activity.id))
+    activity_changed(activity.user_id, day or training.local_date(activity.start_time, timezone))
+
+
+# --- per activity --------------------------------------------------------------------------------------------
+
+def load_values(activity: Activity, owner: User, settings: TrainingSettings, track: Any | None,
+                timezone: str) -> dict[str, Any]:
+    """The ``activity_loads`` row of an activity (what it measured, the load on one scale, the energy)."""
+    year = activity.start_time.year
+    max_hr = training.max_hr_of(settings.max_hr, owner.birth_year, year)
+    resting = float(settings.resting_hr or training.DEFAULT_RESTING_HR)
+    threshold = float(settings.threshold_hr or training.default_threshold_hr(resting, max_hr))
+    minutes = (activity.moving_time_s or activity.elapsed_time_s or 0.0) / 60.0
+    out: dict[str, Any] = {"activity_id": activity.id, "user_id": owner.id,
+                           "day": training.local_date(activity.start_time, timezone)}
+    trimp = power = None
+    if track is not None and np.sum(np.isfinite(track.hr) & (track.hr > 0)) >= MIN_HR_SAMPLES:
+        bounds = training.zone_bounds(max_hr, settings.threshold_hr)
+        out["hr_zones"] = training.time_in_zones(track.time, track.hr, bounds)
+        out["zone_bounds"] = bounds
+        trimp = training.banister_trimp(track.time, track.hr, resting, max_hr, owner.sex)
+    elif activity.avg_hr:
+        # Banister's original form: the session's mean heart rate for its duration.
+        hrr = float(training.hr_reserve(activity.avg_hr, resting, max_hr))
+        trimp = minutes * hrr * float(training.trimp_weight(hrr, owner.sex))
+    if trimp is not None:
+        out["trimp"] = round(trimp, 2)
+        out["hrss"] = round(training.hrss(trimp, resting, max_hr, threshold, owner.sex), 2)
+    if track is not None and settings.ftp_w and np.isfinite(track.power).sum() >= 30:
+        np_watts = training.normalized_power(track.time, track.power)
+        if np_watts:
+            power = training.power_tss(activity.moving_time_s or activity.elapsed_time_s, np_watts, settings.ftp_w)
+            out["power_tss"] = round(power, 2)
+    if activity.perceived_exertion:
+        out["srpe"] = round(training.srpe(activity.perceived_exertion, minutes), 1)
+    if power is not None:
+        out["load"], out["method"] = power, "power"
+    elif "hrss" in out:
+        out["load"], out["method"] = out["hrss"], "heart_rate"
+    elif activity.perceived_exertion:
+        out["load"], out["method"] = training.srpe_load(activity.perceived_exertion, minutes), "rpe"
+    else:
+        out["load"], out["method"] = training.estimated_load(minutes), "estimated"
+    out["load"] = round(float(out["load"]), 2)
+    out["energy_kcal"], out["energy_method"] = _energy(activity, owner, minutes)
+    return out
+
+
+def _energy(activity: Activity, owner: User, minutes: float) -> tuple[float | None, str | None]:
+    device = (activity.details or {}).get("device_energy_kcal")
+    if device:
+        return round(float(device), 1), "device"
+    weight = owner.weight_kg or DEFAULT_WEIGHT_KG
+    suffix = "" if owner.weight_kg else "_default_weight"
+    if activity.avg_hr and owner.birth_year:
+        age = activity.start_time.year - owner.birth_year
+        return round(training.keytel_kcal(activity.avg_hr, weight, age, owner.sex, minutes), 1), "heart_rate" + suffix
+    if minutes > 0:
+        return round(training.met_kcal(activity.sport_type, weight, minutes / 60.0), 1), "met" + suffix
+    return None, None
+
+
+def store_load(activity_id: int, timezone: str | None = None) -> ActivityLoad | None:
+    """Compute and store (replace) one activity's load; None when the activity is gone."""
+    activity = db.session.get(Activity, activity_id)
+    if activity is None:
+        return None
+    owner = db.session.get(User, activity.user_id)
+    assert owner is not None
+    settings = settings_of(owner.id)
+    stream = db.session.get(ActivityStream, activity.id)
+    track = decode_track(stream.data) if stream is not None else None
+    values = load_values(activity, owner, settings, track, timezone or owner.preferences.timezone)
+    stmt = pg_insert(ActivityLoad).values(**values)
+    columns = {k: stmt.excluded[k] for k in values if k != "activity_id"}
+    db.session.execute(stmt.on_conflict_do_update(index_elements=[ActivityLoad.activity_id],
+                                                  set_={**columns, "computed_at": func.now()}))
+    return db.session.get(ActivityLoad, activity.id)
+
+
+# --- the series ----------------------------------------------------------------------------------------------
+
+def today_for(user: User) -> date:
+    return training.local_date(clock.now(), user.preferences.timezone)
+
+
+def recompute_series(user_id: int, from_day: date, today: date) -> int:
+    """Recompute the stored series from ``from_day`` on (every later day depends on it); returns the days
+    written. Continues from the stored day before, so the result equals a full rebuild."""
+    history = [_as_day(r) for r in db.session.scalars(
+        select(TrainingDay).where(TrainingDay.user_id == user_id, TrainingDay.day < from_day)
+        .order_by(TrainingDay.day.desc()).limit(7))][::-1]
+    if history and (from_day - history[-1].day).days > 1:
+        from_day = history[-1].day + timedelta(days=1)  # the stored series ended earlier: fill the decay gap
+    loads = list(db.session.execute(
+        select(ActivityLoad.day, func.sum(ActivityLoad.load)).where(
+            ActivityLoad.user_id == user_id, ActivityLoad.day >= from_day).group_by(ActivityLoad.day)))
+    db.session.execute(delete(TrainingDay).where(TrainingDay.user_id == user_id, TrainingDay.day >= from_day))
+    if not history and not loads:
+        return 0
+    # Without history the series starts at the first load (before it, everything is 0).
+    start = from_day if history else min(d for d, _ in loads)
+    end = max(today, max((d for d, _ in loads), default=start))
+    fit0 = history[-1].fitness if history else 0.0
+    fat0 = history[-1].fatigue if history else 0.0
+    days = training.series(start, training.daily_loads(start, end, ((d, float(v)) for d, v in loads)),
+                           fit0, fat0, history)
+    db.session.execute(insert(TrainingDay), [{"user_id": user_id, **d.__dict__} for d in days])
+    return len(days)
+
+
+def _as_day(row: TrainingDay) -> training.Day:
+    return training.Day(row.day, row.load, row.fitness, row.fatigue, row.form, row.ramp, row.acwr, row.monotony,
+                        row.strain)
+
+
+def refresh(user_id: int, activity_ids: Iterable[int]) -> date | None:
+    """The job: the named activities' loads, then the series from the marked day; returns that day."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        return None
+    for activity_id in activity_ids:
+        store_load(activity_id, user.preferences.timezone)
+    settings = settings_of(user_id)
+    since, stale_from = settings.stale_since, settings.series_stale_from
+    if stale_from is not None:
+        recompute_series(user_id, stale_from, today_for(user))
+        # A change marked while this ran keeps its mark (and its own message recomputes it).
+        db.session.execute(update(TrainingSettings).where(
+            TrainingSettings.user_id == user_id, TrainingSettings.stale_since == since,
+            TrainingSettings.series_stale_from == stale_from).values(series_stale_from=None, stale_since=None))
+    return stale_from
+
+
+def rebuild(user_id: int) -> int:
+    """Every load and the whole series of one athlete, from the activities (the backfill)."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        return 0
+    ids = list(db.session.scalars(select(Activity.id).where(Activity.user_id == user_id)))
+    db.session.execute(delete(ActivityLoad).where(ActivityLoad.user_id == user_id))
+    for activity_id in ids:
+        store_load(activity_id, user.preferences.timezone)
+    db.session.execute(delete(TrainingDay).where(TrainingDay.user_id == user_id))
+    first = db.session.scalar(select(func.min(ActivityLoad.day)).where(ActivityLoad.user_id == user_id))
+    if first is not None:
+        recompute_series(user_id, first, today_for(user))
+    db.session.execute(update(TrainingSettings).where(TrainingSettings.user_id == user_id)
+                       .values(series_stale_from=None, stale_since=None))
+    return len(ids)
+
+
+def sweep_stale(older_than_s: float = 120.0, batch: int = 500) -> int:
+    """Send the refresh again for athletes whose series has been marked stale for a while (a lost message)."""
+    cutoff = clock.now() - timedelta(seconds=older_than_s)
+    ids = list(db.session.scalars(select(TrainingSettings.user_id).where(TrainingSettings.stale_since < cutoff)
+                                  .order_by(TrainingSettings.stale_since).limit(batch)))
+    db.session.commit()
+    for user_id in ids:
+        jobs.send(jobs.ANALYTICS_REFRESH, user_id, [])
+    return len(ids)
+
+
+# --- reading -------------------------------------------------------------------------------------------------
+
+#: The longest range one fitness request may ask for.
+MAX_RANGE_DAYS = 366 * 6
+
+
+def fitness(user: User, start: date, end: date) -> list[dict[str, Any]]:
+    """One item per day from ``start`` to ``end``: the stored series, days before it 0, and days after its last
+    stored day decayed without load (the series is stored up to the day of the last change)."""
+    rows = {r.day: r for r in db.session.scalars(select(TrainingDay).where(
+        TrainingDay.user_id == user.id, TrainingDay.day >= start, TrainingDay.day <= end).order_by(TrainingDay.day))}
+    last = db.session.scalars(select(TrainingDay).where(TrainingDay.user_id == user.id, TrainingDay.day <= end)
+                              .order_by(TrainingDay.day.desc()).limit(7)).all()[::-1]
+    tail: dict[date, training.Day] = {}
+    if last and last[-1].day < end:
+        first_missing = last[-1].day + timedelta(days=1)
+        decayed = training.series(first_missing, [0.0] * (end - last[-1].day).days, last[-1].fitness,
+                                  last[-1].fatigue, [_as_day(r) for r in last])
+        tail = {d.day: d for d in decayed}
+    out = []
+    day = start
+    while day <= end:
+        row = rows.get(day)
+        d = _as_day(row) if row is not None else tail.get(day)
+        out.append(_item(day, d))
+        day += timedelta(days=1)
+    return out
+
+
+def _item(day: date, d: training.Day | None) -> dict[str, Any]:
+    if d is None:
+        return {"date": day, "load": 0.0, "fitness": 0.0, "fatigue": 0.0, "form": 0.0, "ramp": None,
+                "acwr": None, "monotony": None, "strain": None}
+
+    def r(x: float | None, n: int = 1) -> float | None:
+        return round(x, n) if x is not None else None
+
+    return {"date": day, "load": r(d.load), "fitness": r(d.fitness), "fatigue": r(d.fatigue), "form": r(d.form),
+            "ramp": r(d.ramp), "acwr": r(d.acwr, 2), "monotony": r(d.monotony, 2), "strain": r(d.strain, 0)}
+
+
+def load_of(activity_id: int) -> ActivityLoad | None:
+    return db.session.get(ActivityLoad, activity_id)
+
+
+def local_now(user: User) -> datetime:
+    return clock.now().astimezone(ZoneInfo(user.preferences.timezone))

@@ -1,0 +1,186 @@
+"""Insights against the database: loads and the series kept incrementally (equal to a rebuild), weekly summaries
+exactly once in the athlete's local week, planned-workout reminders exactly once, and the owner-only API."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from domain import clock
+from domain.algorithms import training
+from domain.insights import loads, planned, service, summaries
+from models import ActivityLoad, Notification, TrainingDay, TrainingSettings, WeeklySummary, db
+from models.user import Preferences
+
+API = "/api/v1"
+
+
+@pytest.fixture
+def dev_clock(app):
+    """The development clock (read where an app context says the environment allows it)."""
+    with app.app_context():
+        yield clock
+        clock.reset()
+
+
+def _manual(client: Any, headers: dict[str, str], start: datetime, minutes: int, **extra: Any) -> int:
+    resp = client.post(f"{API}/activities", headers=headers, json={
+        "sport_type": extra.pop("sport_type", "running"), "start_date": start.isoformat(),
+        "elapsed_time_s": minutes * 60, "distance_m": minutes * 180.0, **extra})
+    assert resp.status_code == 201, resp.json
+    return int(resp.json["id"])
+
+
+def _series(user_id: int) -> list[tuple[date, float, float, float]]:
+    db.session.expire_all()
+    return [(d.day, round(d.load, 9), round(d.fitness, 9), round(d.fatigue, 9)) for d in db.session.scalars(
+        select(TrainingDay).where(TrainingDay.user_id == user_id).order_by(TrainingDay.day))]
+
+
+def test_loads_and_the_fitness_series_follow_activities_incrementally(client, login, dev_clock):
+    ann, ann_id = login("ann")
+    dev_clock.set_now(datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
+    ids = []
+    # Out of order on purpose: each refresh recomputes only from its day, and must still equal a rebuild.
+    for day, minutes, hr in ((10, 60, 150), (3, 45, None), (20, 30, 165), (15, 90, 140), (3, 20, 170)):
+        extra = {"avg_hr": hr} if hr else {"perceived_exertion": 6}
+        ids.append(_manual(client, ann, datetime(2026, 11, day, 7, 0, tzinfo=UTC), minutes, **extra))
+        service.refresh(ann_id, [ids[-1]])
+    methods = {row.activity_id: row.method for row in db.session.scalars(select(ActivityLoad))}
+    assert methods == {ids[0]: "heart_rate", ids[1]: "rpe", ids[2]: "heart_rate", ids[3]: "heart_rate",
+                       ids[4]: "heart_rate"}
+    incremental = _series(ann_id)
+    assert incremental[0][0] == date(2026, 11, 3) and incremental[-1][0] == date(2026, 11, 30)
+    loads.rebuild(ann_id)
+    assert _series(ann_id) == incremental
+    # The API: one item per day, the stored series then the decay after it.
+    body = client.get(f"{API}/me/fitness?from=2026-11-01&to=2026-12-05", headers=ann).json
+    assert len(body["items"]) == 35 and body["items"][0]["fitness"] == 0.0
+    by_day = {i["date"]: i for i in body["items"]}
+    stored = {d: f for d, _, f, _ in incremental}
+    assert by_day["2026-11-20"]["fitness"] == round(stored[date(2026, 11, 20)], 1)
+    after = by_day["2026-12-05"]
+    expected = training.series(date(2026, 12, 1), [0.0] * 5, incremental[-1][2], incremental[-1][3])[-1]
+    assert after["fitness"] == round(expected.fitness, 1) and after["load"] == 0.0
+    # Deleting an activity recomputes from its day.
+    assert client.delete(f"{API}/activities/{ids[2]}", headers=ann).status_code == 204
+    service.refresh(ann_id, [])
+    after_delete = {d: load for d, load, _, _ in _series(ann_id)}
+    assert after_delete[date(2026, 11, 20)] == 0.0
+    assert db.session.get(TrainingSettings, ann_id).series_stale_from is None
+
+
+def test_the_owner_alone_sees_loads_and_plans(client, login, dev_clock):
+    ann, ann_id = login("ann")
+    bob, _ = login("bob")
+    activity_id = _manual(client, ann, datetime(2026, 11, 10, 7, 0, tzinfo=UTC), 60, avg_hr=150)
+    service.refresh(ann_id, [activity_id])
+    mine = client.get(f"{API}/activities/{activity_id}", headers=ann).json
+    assert mine["training_load"] > 0 and mine["trimp"] > 0 and mine["load_method"] == "heart_rate"
+    theirs = client.get(f"{API}/activities/{activity_id}", headers=bob).json
+    assert theirs["training_load"] is None and theirs["trimp"] is None and theirs["hr_zones"] is None
+    plan = client.post(f"{API}/me/planned-workouts", headers=ann, json={
+        "sport_type": "running", "planned_at": (clock.now() + timedelta(days=1)).isoformat(),
+        "remind_before_min": 30}).json
+    for method in ("get", "patch", "delete"):
+        kwargs = {"json": {"notes": "mine"}} if method == "patch" else {}
+        resp = getattr(client, method)(f"{API}/me/planned-workouts/{plan['id']}", headers=bob, **kwargs)
+        assert resp.status_code == 404, (method, resp.json)
+    assert client.get(f"{API}/me/planned-workouts", headers=bob).json["items"] == []
+    bad = client.post(f"{API}/me/planned-workouts", headers=ann, json={
+        "sport_type": "running", "planned_at": "2031-01-01T00:00:00Z"})
+    assert bad.status_code == 422
+    assert client.get(f"{API}/me/fitness?from=2026-12-01&to=2026-11-01", headers=ann).status_code == 422
+    assert client.get(f"{API}/me/fitness?from=2000-01-01&to=2026-11-01", headers=ann).status_code == 422
+    patch = client.patch(f"{API}/me/training-settings", headers=ann, json={"max_hr": 150, "resting_hr": 160})
+    assert patch.status_code == 422
+
+
+def test_planned_workout_reminders_fire_once_and_again_when_moved(client, login, dev_clock):
+    ann, ann_id = login("ann")
+    dev_clock.set_now(datetime(2026, 11, 23, 6, 0, tzinfo=UTC))
+    plan = client.post(f"{API}/me/planned-workouts", headers=ann, json={
+        "sport_type": "cycling", "planned_at": "2026-11-23T07:00:00+00:00", "remind_before_min": 30,
+        "distance_m": 40000}).json
+    assert planned.send_due_reminders() == 0  # 06:00: not yet
+    dev_clock.set_now(datetime(2026, 11, 23, 6, 30, 5, tzinfo=UTC))
+    assert planned.send_due_reminders() == 1
+    assert planned.send_due_reminders() == 0  # a second beat, or a redelivered tick
+    reminders = list(db.session.scalars(select(Notification).where(Notification.user_id == ann_id,
+                                                                   Notification.kind == "workout_reminder")))
+    assert len(reminders) == 1 and reminders[0].payload["planned_workout_id"] == plan["id"]
+    assert "07:00" in reminders[0].payload["title"]
+    # Moved to the evening: reminded again at the new time.
+    client.patch(f"{API}/me/planned-workouts/{plan['id']}", headers=ann, json={"planned_at": "2026-11-23T18:00:00Z"})
+    assert planned.send_due_reminders() == 0
+    dev_clock.set_now(datetime(2026, 11, 23, 17, 31, tzinfo=UTC))
+    assert planned.send_due_reminders() == 1
+    # The ride that day marks it done.
+    activity_id = _manual(client, ann, datetime(2026, 11, 23, 18, 5, tzinfo=UTC), 90, sport_type="cycling")
+    service.refresh(ann_id, [activity_id])
+    assert client.get(f"{API}/me/planned-workouts/{plan['id']}", headers=ann).json["status"] == "done"
+
+
+def _due_now(now: datetime) -> int:
+    summaries.schedule_missing(now)
+    due = summaries.lease_due(now)
+    return sum(summaries.run_chunk(due[i:i + 50], now) for i in range(0, len(due), 50))
+
+
+def test_weekly_summaries_once_per_athlete_at_their_local_monday_morning(client, login, dev_clock):
+    athletes = {}
+    for name, tz in (("honolulu", "Pacific/Honolulu"), ("tonga", "Pacific/Tongatapu"), ("berlin", "Europe/Berlin")):
+        headers, uid = login(name)
+        client.patch(f"{API}/me", headers=headers, json={"preferences": {"timezone": tz}})
+        athletes[name] = (headers, uid)
+    honolulu, tonga = athletes["honolulu"], athletes["tonga"]
+    # Week of Monday 23 to Sunday 29 November 2026, local: a run late on Sunday in Honolulu (Monday UTC) counts
+    # for that week; a run on Monday 30 November 07:00 in Tonga (Sunday UTC) counts for the next one.
+    _manual(client, honolulu[0], datetime(2026, 11, 30, 8, 0, tzinfo=UTC), 40)  # Sun 29 Nov 22:00 local
+    _manual(client, tonga[0], datetime(2026, 11, 29, 18, 0, tzinfo=UTC), 30)  # Mon 30 Nov 07:00 local
+    _manual(client, tonga[0], datetime(2026, 11, 28, 18, 0, tzinfo=UTC), 50)  # Sun 29 Nov 07:00 local
+    start = datetime(2026, 11, 29, 0, 0, tzinfo=UTC)
+    summaries.schedule_missing(start)
+    db.session.expire_all()
+    slots = {n: db.session.get(TrainingSettings, uid).next_summary_at for n, (_, uid) in athletes.items()}
+    assert slots["tonga"] == datetime(2026, 11, 29, 19, 0, tzinfo=UTC)  # Monday 08:00 UTC+13
+    assert slots["honolulu"] == datetime(2026, 11, 30, 18, 0, tzinfo=UTC)  # Monday 08:00 UTC−10
+    assert slots["berlin"] == datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
+    assert _due_now(datetime(2026, 11, 29, 18, 59, tzinfo=UTC)) == 0
+    assert _due_now(datetime(2026, 11, 29, 19, 0, 30, tzinfo=UTC)) == 1  # Tonga's Monday morning
+    assert _due_now(datetime(2026, 11, 29, 19, 1, tzinfo=UTC)) == 0  # two beats: nothing twice
+    # A lease whose chunk was lost comes due again and inserts nothing new for the same week.
+    db.session.execute(update(TrainingSettings).where(TrainingSettings.user_id == tonga[1])
+                       .values(next_summary_at=datetime(2026, 11, 29, 19, 0, tzinfo=UTC)))
+    assert _due_now(datetime(2026, 11, 29, 19, 20, tzinfo=UTC)) == 0
+    assert _due_now(datetime(2026, 11, 30, 18, 0, 1, tzinfo=UTC)) == 2  # Berlin (07:00 UTC) and Honolulu
+    weekly = {r.user_id: r for r in db.session.scalars(select(WeeklySummary))}
+    assert {w.week_start for w in weekly.values()} == {date(2026, 11, 23)}
+    assert weekly[honolulu[1]].totals["count"] == 1
+    assert weekly[tonga[1]].totals["count"] == 1  # the Monday run is next week's
+    body = client.get(f"{API}/me/summaries/weekly", headers=tonga[0]).json["items"]
+    assert len(body) == 1 and body[0]["week_start"] == "2026-11-23" and body[0]["timezone"] == "Pacific/Tongatapu"
+    pushes = db.session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.kind == "weekly_summary"))
+    assert pushes == 3
+
+
+def test_a_timezone_change_mid_week_moves_the_slot_and_still_gives_one_summary(client, login, dev_clock):
+    headers, uid = login("mover")
+    client.patch(f"{API}/me", headers=headers, json={"preferences": {"timezone": "Asia/Tokyo"}})
+    dev_clock.set_now(datetime(2026, 12, 2, 12, 0, tzinfo=UTC))  # Wednesday
+    summaries.schedule_missing(clock.now())
+    db.session.expire_all()
+    assert db.session.get(TrainingSettings, uid).next_summary_at == datetime(2026, 12, 6, 23, 0, tzinfo=UTC)
+    client.patch(f"{API}/me", headers=headers, json={"preferences": {"timezone": "America/New_York"}})
+    db.session.expire_all()
+    assert db.session.get(TrainingSettings, uid).next_summary_at == datetime(2026, 12, 7, 13, 0, tzinfo=UTC)
+    assert _due_now(datetime(2026, 12, 6, 23, 0, 30, tzinfo=UTC)) == 0  # Tokyo's Monday 08:00: not any more
+    assert _due_now(datetime(2026, 12, 7, 13, 0, 30, tzinfo=UTC)) == 1
+    assert _due_now(datetime(2026, 12, 7, 13, 5, tzinfo=UTC)) == 0
+    row = db.session.scalars(select(WeeklySummary).where(WeeklySummary.user_id == uid)).one()
+    assert (row.week_start, row.timezone) == (date(2026, 11, 30), "America/New_York")
+    assert db.session.get(Preferences, uid).timezone == "America/New_York"
