@@ -50,7 +50,7 @@ def activity_changed(user_id: int, day: date, activity_id: int | None = None) ->
         "series_stale_from": func.least(
             func.coalesce(TrainingSettings.series_stale_from, stmt.excluded.series_stale_from),
             stmt.excluded.series_stale_from),
-        "stale_since": func.coalesce(TrainingSettings.stale_since, stmt.excluded.stale_since),
+        "stale_since": func.coalesce(TrainingSettings.stale_since, stmt.excluded.stale_since),  # oldest unswept
     }))
     pending: dict[int, set[int]] = staged(db.session, "analytics", dict)
     pending.setdefault(user_id, set())
@@ -200,21 +200,30 @@ def _as_day(row: TrainingDay) -> training.Day:
 
 
 def refresh(user_id: int, activity_ids: Iterable[int]) -> date | None:
-    """The job: the named activities' loads, then the series from the marked day; returns that day."""
+    """The job: the named activities' loads, then the series from the earliest day that changed; returns it.
+
+    The athlete's settings row is locked for the whole run: two refreshes of one athlete (two uploads at once)
+    run one after the other, and a change committed meanwhile waits for this commit, then marks its own day and
+    sends its own refresh. So the mark can be cleared here without losing one."""
     user = db.session.get(User, user_id)
     if user is None:
         return None
+    settings_of(user_id)
+    settings = db.session.scalars(select(TrainingSettings).where(TrainingSettings.user_id == user_id)
+                                  .with_for_update().execution_options(populate_existing=True)).one()
+    days = []
     for activity_id in activity_ids:
-        store_load(activity_id, user.preferences.timezone)
-    settings = settings_of(user_id)
-    since, stale_from = settings.stale_since, settings.series_stale_from
-    if stale_from is not None:
-        recompute_series(user_id, stale_from, today_for(user))
-        # A change marked while this ran keeps its mark (and its own message recomputes it).
-        db.session.execute(update(TrainingSettings).where(
-            TrainingSettings.user_id == user_id, TrainingSettings.stale_since == since,
-            TrainingSettings.series_stale_from == stale_from).values(series_stale_from=None, stale_since=None))
-    return stale_from
+        before = db.session.get(ActivityLoad, activity_id)
+        if before is not None:  # an edit may move it to another day: both days change
+            days.append(before.day)
+        row = store_load(activity_id, user.preferences.timezone)
+        if row is not None:
+            days.append(row.day)
+    start = min([d for d in (settings.series_stale_from, *days) if d is not None], default=None)
+    if start is not None:
+        recompute_series(user_id, start, today_for(user))
+    settings.series_stale_from, settings.stale_since = None, None
+    return start
 
 
 def rebuild(user_id: int) -> int:
@@ -222,6 +231,8 @@ def rebuild(user_id: int) -> int:
     user = db.session.get(User, user_id)
     if user is None:
         return 0
+    settings_of(user_id)
+    db.session.execute(select(TrainingSettings.user_id).where(TrainingSettings.user_id == user_id).with_for_update())
     ids = list(db.session.scalars(select(Activity.id).where(Activity.user_id == user_id)))
     db.session.execute(delete(ActivityLoad).where(ActivityLoad.user_id == user_id))
     for activity_id in ids:
