@@ -64,7 +64,7 @@ def fitness(user: User, start: date | None, end: date | None) -> dict[str, Any]:
     if (end - start).days >= loads.MAX_RANGE_DAYS:
         refuse(422, f"Ask for at most {loads.MAX_RANGE_DAYS} days at a time.",
                errors={"query": {"from": ["Range too long."]}})
-    return {"items": loads.fitness(user, start, end), "today": today}
+    return {"items": loads.fitness(user, start, end), "today": today.isoformat()}
 
 
 def settings_row(user_id: int) -> TrainingSettings:

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from domain import clock
 from domain.algorithms import training
-from domain.notifications.outbox import notify
+from domain.notifications.outbox import notify_each
 from domain.pagination import decode_cursor, encode_cursor
 from models import TrainingSettings, User, WeeklySummary, db
 
@@ -190,13 +190,20 @@ def run_chunk(user_ids: Sequence[int], now: datetime | None = None) -> int:
         pg_insert(WeeklySummary).values(summaries).on_conflict_do_nothing()
         .returning(WeeklySummary.user_id, WeeklySummary.id))}
     by_user = {s["user_id"]: s for s in summaries}
-    for user, settings in users:
-        settings.next_summary_at = next_slot(settings, user.preferences.timezone, now)
-        if user.id in inserted:
-            title, body = _push_text(by_user[user.id], user.preferences.units)
-            notify(user.id, "weekly_summary", f"weekly:{by_user[user.id]['week_start'].isoformat()}", payload={
-                "title": title, "body": body, "summary_id": inserted[user.id],
-                "week_start": by_user[user.id]["week_start"].isoformat()})
+    slots = {user.id: next_slot(settings, user.preferences.timezone, now) for user, settings in users}
+    # One statement each for the slots and the notifications: a chunk is hundreds of athletes.
+    db.session.execute(text("""
+        UPDATE training_settings t SET next_summary_at = s.at
+        FROM unnest(CAST(:ids AS bigint[]), CAST(:ats AS timestamptz[])) AS s(user_id, at)
+        WHERE t.user_id = s.user_id"""), {"ids": list(slots), "ats": list(slots.values())})
+    units = {user.id: user.preferences.units for user, _ in users}
+    items = []
+    for user_id, summary_id in inserted.items():
+        title, body = _push_text(by_user[user_id], units[user_id])
+        week = by_user[user_id]["week_start"].isoformat()
+        items.append((user_id, f"weekly:{week}", {"title": title, "body": body, "summary_id": summary_id,
+                                                  "week_start": week}))
+    notify_each("weekly_summary", items)
     db.session.commit()
     return len(inserted)
 

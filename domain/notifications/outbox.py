@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -96,6 +96,43 @@ def notify_many(user_ids: Iterable[int], kind: str, dedupe_key: str, *, actor_id
         for row in rows:
             item = serialize(row.id, kind, actor, ref_values, payload or {}, read=False, created_at=row.created_at)
             publish_on_commit(session, [row.user_id], {"type": "notification", "notification": as_json(item)})
+    schedule_push_on_commit(session, [row.user_id for row in rows])
+    return {int(row.user_id): int(row.id) for row in rows}
+
+
+#: System notifications (no actor, no refs), each recipient its own key and payload: one statement for a batch
+#: (a weekly-summary chunk notifies hundreds of athletes at once).
+_NOTIFY_EACH = text("""
+INSERT INTO notifications (user_id, kind, dedupe_key, payload)
+SELECT r.user_id, :kind, r.dedupe_key, r.payload
+FROM unnest(CAST(:user_ids AS bigint[]), CAST(:keys AS text[]), CAST(:payloads AS jsonb[]))
+     AS r(user_id, dedupe_key, payload)
+LEFT JOIN user_preferences p ON p.user_id = r.user_id
+WHERE CAST(:category AS text) IS NULL
+   OR COALESCE(p.notifications -> CAST(:category AS text), 'true'::jsonb)
+      NOT IN ('false'::jsonb, 'null'::jsonb, '0'::jsonb, '""'::jsonb, '[]'::jsonb, '{}'::jsonb)
+ORDER BY r.user_id
+ON CONFLICT DO NOTHING
+RETURNING id, user_id, created_at, payload
+""")
+
+
+def notify_each(kind: str, items: Sequence[tuple[int, str, dict[str, Any]]]) -> dict[int, int]:
+    """System notifications of one kind, each ``(recipient, dedupe key, payload)``, in one statement (the
+    caller's transaction), with the after-commit frames and push of :func:`notify_many`; returns {recipient:
+    notification id} for the rows written (switched-off categories and repeated keys write none)."""
+    if not items:
+        return {}
+    rows = db.session.execute(_NOTIFY_EACH, {
+        "kind": kind, "category": CATEGORY.get(kind), "user_ids": [int(u) for u, _, _ in items],
+        "keys": [k for _, k, _ in items], "payloads": [json.dumps(p) for _, _, p in items]}).all()
+    if not rows:
+        return {}
+    session = db.session()
+    refs: dict[str, int | None] = dict.fromkeys(REFS)
+    for row in rows:
+        item = serialize(row.id, kind, None, refs, row.payload, read=False, created_at=row.created_at)
+        publish_on_commit(session, [row.user_id], {"type": "notification", "notification": as_json(item)})
     schedule_push_on_commit(session, [row.user_id for row in rows])
     return {int(row.user_id): int(row.id) for row in rows}
 

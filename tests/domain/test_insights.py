@@ -184,3 +184,18 @@ def test_a_timezone_change_mid_week_moves_the_slot_and_still_gives_one_summary(c
     row = db.session.scalars(select(WeeklySummary).where(WeeklySummary.user_id == uid)).one()
     assert (row.week_start, row.timezone) == (date(2026, 11, 30), "America/New_York")
     assert db.session.get(Preferences, uid).timezone == "America/New_York"
+
+
+def test_trends_group_by_the_athletes_local_weeks(client, login, dev_clock):
+    ann, _ = login("ann")
+    client.patch(f"{API}/me", headers=ann, json={"preferences": {"timezone": "Pacific/Tongatapu"}})
+    dev_clock.set_now(datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
+    # Sunday 29 November 18:00 UTC is Monday 30 November 07:00 in Tonga: this week, not last.
+    _manual(client, ann, datetime(2026, 11, 29, 18, 0, tzinfo=UTC), 30, avg_hr=150)
+    _manual(client, ann, datetime(2026, 11, 25, 18, 0, tzinfo=UTC), 60)
+    body = client.get(f"{API}/me/trends?period=week", headers=ann).json
+    assert len(body["items"]) == 12
+    weeks = {i["period_start"]: i["sports"].get("running") for i in body["items"]}
+    assert weeks["2026-11-30"]["count"] == 1 and weeks["2026-11-30"]["metres_per_heartbeat"] is not None
+    assert weeks["2026-11-23"]["count"] == 1 and weeks["2026-11-23"]["metres_per_heartbeat"] is None
+    assert client.get(f"{API}/me/trends?period=year", headers=ann).status_code == 422

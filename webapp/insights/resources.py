@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from domain.insights import cards, planned, service, summaries
+from domain.insights import cards, planned, service, summaries, trends
 from webapp.auth import current_user
 from webapp.insights.schemas import (
     FitnessArgsSchema,
@@ -21,6 +22,8 @@ from webapp.insights.schemas import (
     PlannedWorkoutSchema,
     TrainingSettingsPatchSchema,
     TrainingSettingsSchema,
+    TrendArgsSchema,
+    TrendsSchema,
     WeeklySummaryPageSchema,
 )
 
@@ -33,9 +36,11 @@ blp = Blueprint("insights", __name__, url_prefix="/api/v1",
 class Fitness(MethodView):
     @blp.arguments(FitnessArgsSchema, location="query")
     @blp.response(200, FitnessPageSchema)
-    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+    def get(self, args: dict[str, Any]) -> Response:
         """Your daily training load, fitness, fatigue and form (one item per local day)"""
-        return service.fitness(current_user(), args.get("from_"), args.get("to"))
+        # Built as plain JSON-ready values by the domain and sent as they are: five years are 1,826 items, and
+        # dumping them through the schema again would cost several times the rest of the request.
+        return current_app.json.response(service.fitness(current_user(), args.get("from_"), args.get("to")))
 
 
 @blp.route("/me/training-settings")
@@ -110,3 +115,12 @@ class PlannedWorkoutById(MethodView):
     def delete(self, plan_id: int) -> None:
         """Delete a planned workout"""
         planned.delete(current_user(), plan_id)
+
+
+@blp.route("/me/trends")
+class Trends(MethodView):
+    @blp.arguments(TrendArgsSchema, location="query")
+    @blp.response(200, TrendsSchema)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Your last 12 weeks or months: volume per sport, speed, heart-rate efficiency, best-effort progression"""
+        return trends.trends(current_user(), args["period"])

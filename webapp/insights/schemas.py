@@ -149,3 +149,23 @@ class PlannedArgsSchema(PageArgsSchema):
 class PlannedWorkoutPageSchema(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(PlannedWorkoutSchema), required=True)
     next_cursor = ma.fields.String(allow_none=True, required=True)
+
+
+class TrendArgsSchema(StrictSchema):
+    period = ma.fields.String(load_default="week", validate=validate.OneOf(("week", "month")))
+
+
+class TrendPeriodSchema(ma.Schema):
+    period_start = ma.fields.Date(required=True)
+    load_ = ma.fields.Float(data_key="load", attribute="load", required=True)
+    sports = ma.fields.Dict(required=True, metadata={
+        "description": "Per sport: count, distance_m, moving_time_s, elevation_gain_m, avg_speed_mps, "
+                       "metres_per_heartbeat (heart-rate efficiency; null without heart rate)"})
+
+
+class TrendsSchema(ma.Schema):
+    period = ma.fields.String(required=True)
+    timezone = ma.fields.String(required=True)
+    items = ma.fields.List(ma.fields.Nested(TrendPeriodSchema), required=True)
+    best_efforts = ma.fields.Dict(required=True, metadata={
+        "description": "Per effort (1k, 5k, 10k, Half-Marathon): the best time (s) of each period that has one"})
