@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from werkzeug.sansio.response import Response
 
 from domain.insights import cards, planned, service, summaries, trends
 from webapp.auth import current_user
