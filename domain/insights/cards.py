@@ -47,6 +47,8 @@ def candidates(user: User, activity_ids: Iterable[int], today: date) -> list[dic
     units = user.preferences.units
     out: list[dict[str, Any]] = []
     now_day, month_ago = _series_at(user.id, today), _series_at(user.id, today - timedelta(days=28))
+    if now_day is not None and month_ago is not None and month_ago.day == now_day.day:
+        month_ago = None  # a series that starts after the day 4 weeks ago has no "then"
     week = training.week_start(today).isoformat()
     if now_day is not None and month_ago is not None and month_ago.fitness >= MIN_FITNESS:
         change = (now_day.fitness - month_ago.fitness) / month_ago.fitness

@@ -145,22 +145,30 @@ def _energy(activity: Activity, owner: User, minutes: float) -> tuple[float | No
     return None, None
 
 
-def store_load(activity_id: int, timezone: str | None = None) -> ActivityLoad | None:
-    """Compute and store (replace) one activity's load; None when the activity is gone."""
+#: Every column an ``activity_loads`` row sets (a recomputed row clears what no longer applies).
+_LOAD_COLUMNS = ("user_id", "day", "load", "method", "trimp", "hrss", "power_tss", "srpe", "hr_zones", "zone_bounds",
+                 "energy_kcal", "energy_method")
+
+
+def store_load(activity_id: int, timezone: str | None = None, settings: TrainingSettings | None = None,
+               ) -> dict[str, Any] | None:
+    """Compute and store (replace) one activity's load; returns the row's values, None when the activity is
+    gone."""
     activity = db.session.get(Activity, activity_id)
     if activity is None:
         return None
     owner = db.session.get(User, activity.user_id)
     assert owner is not None
-    settings = settings_of(owner.id)
+    settings = settings or settings_of(owner.id)
     stream = db.session.get(ActivityStream, activity.id)
     track = decode_track(stream.data) if stream is not None else None
     values = load_values(activity, owner, settings, track, timezone or owner.preferences.timezone)
+    values = {"activity_id": activity.id, **{k: values.get(k) for k in _LOAD_COLUMNS}}
     stmt = pg_insert(ActivityLoad).values(**values)
-    columns = {k: stmt.excluded[k] for k in values if k != "activity_id"}
+    columns = {k: stmt.excluded[k] for k in _LOAD_COLUMNS}
     db.session.execute(stmt.on_conflict_do_update(index_elements=[ActivityLoad.activity_id],
                                                   set_={**columns, "computed_at": func.now()}))
-    return db.session.get(ActivityLoad, activity.id)
+    return values
 
 
 # --- the series ----------------------------------------------------------------------------------------------
@@ -211,14 +219,13 @@ def refresh(user_id: int, activity_ids: Iterable[int]) -> date | None:
     settings_of(user_id)
     settings = db.session.scalars(select(TrainingSettings).where(TrainingSettings.user_id == user_id)
                                   .with_for_update().execution_options(populate_existing=True)).one()
-    days = []
-    for activity_id in activity_ids:
-        before = db.session.get(ActivityLoad, activity_id)
-        if before is not None:  # an edit may move it to another day: both days change
-            days.append(before.day)
-        row = store_load(activity_id, user.preferences.timezone)
+    ids = list(activity_ids)
+    # An edit may move an activity to another day: both days change.
+    days = list(db.session.scalars(select(ActivityLoad.day).where(ActivityLoad.activity_id.in_(ids)))) if ids else []
+    for activity_id in ids:
+        row = store_load(activity_id, user.preferences.timezone, settings)
         if row is not None:
-            days.append(row.day)
+            days.append(row["day"])
     start = min([d for d in (settings.series_stale_from, *days) if d is not None], default=None)
     if start is not None:
         recompute_series(user_id, start, today_for(user))
@@ -235,8 +242,9 @@ def rebuild(user_id: int) -> int:
     db.session.execute(select(TrainingSettings.user_id).where(TrainingSettings.user_id == user_id).with_for_update())
     ids = list(db.session.scalars(select(Activity.id).where(Activity.user_id == user_id)))
     db.session.execute(delete(ActivityLoad).where(ActivityLoad.user_id == user_id))
+    settings = settings_of(user_id)
     for activity_id in ids:
-        store_load(activity_id, user.preferences.timezone)
+        store_load(activity_id, user.preferences.timezone, settings)
     db.session.execute(delete(TrainingDay).where(TrainingDay.user_id == user_id))
     first = db.session.scalar(select(func.min(ActivityLoad.day)).where(ActivityLoad.user_id == user_id))
     if first is not None:
