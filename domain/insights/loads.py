@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from domain import clock, jobs
@@ -271,34 +271,41 @@ def sweep_stale(older_than_s: float = 120.0, batch: int = 500) -> int:
 MAX_RANGE_DAYS = 366 * 6
 
 
-_DAY_COLUMNS = (TrainingDay.day, TrainingDay.load, TrainingDay.fitness, TrainingDay.fatigue, TrainingDay.form,
-                TrainingDay.ramp, TrainingDay.acwr, TrainingDay.monotony, TrainingDay.strain)
+_ITEM_KEYS = ("date", "load", "fitness", "fatigue", "form", "ramp", "acwr", "monotony", "strain")
+#: The stored days of a range, rounded as served, by PostgreSQL (rounding 1,826 days × 8 values in Python
+#: costs more than the query).
+_RANGE_SQL = text("""
+    SELECT to_char(day, 'YYYY-MM-DD'), round(load::numeric, 1)::float8, round(fitness::numeric, 1)::float8,
+           round(fatigue::numeric, 1)::float8, round(form::numeric, 1)::float8, round(ramp::numeric, 1)::float8,
+           round(acwr::numeric, 2)::float8, round(monotony::numeric, 2)::float8, round(strain::numeric)::float8
+    FROM training_days WHERE user_id = :u AND day BETWEEN :lo AND :hi ORDER BY day""")
+_TAIL_SQL = text("""
+    SELECT day, load, fitness, fatigue, form, ramp, acwr, monotony, strain FROM training_days
+    WHERE user_id = :u AND day <= :hi ORDER BY day DESC LIMIT 7""")
 
 
 def fitness(user: User, start: date, end: date) -> list[dict[str, Any]]:
     """One item per day from ``start`` to ``end``: the stored series, days before it 0, and days after its last
     stored day decayed without load (the series is stored up to the day of the last change). Plain rows and
-    plain dicts: five years are 1,826 items, and ORM objects would cost more than the rest of the request."""
-    rows = {r[0]: training.Day(*r) for r in db.session.execute(select(*_DAY_COLUMNS).where(
-        TrainingDay.user_id == user.id, TrainingDay.day >= start - timedelta(days=7), TrainingDay.day <= end)
-        .order_by(TrainingDay.day))}
-    if not rows:
-        last = [training.Day(*r) for r in db.session.execute(select(*_DAY_COLUMNS).where(
-            TrainingDay.user_id == user.id, TrainingDay.day < start).order_by(TrainingDay.day.desc()).limit(7))][::-1]
-    else:
-        last = [d for d in rows.values()][-7:]
+    dicts: five years are 1,826 items, and ORM objects would cost more than the rest of the request."""
+    stored = {row[0]: dict(zip(_ITEM_KEYS, row, strict=True))
+              for row in db.session.execute(_RANGE_SQL, {"u": user.id, "lo": start, "hi": end})}
+    last = [training.Day(*r) for r in db.session.execute(_TAIL_SQL, {"u": user.id, "hi": end})][::-1]
     if last and last[-1].day < end:
         decayed = training.series(last[-1].day + timedelta(days=1), [0.0] * (end - last[-1].day).days,
                                   last[-1].fitness, last[-1].fatigue, last)
-        rows.update((d.day, d) for d in decayed)
+        for d in decayed:
+            if d.day >= start:
+                stored[d.day.isoformat()] = _item(d.day, d)
     out = []
     for i in range((end - start).days + 1):
-        day = start + timedelta(days=i)
-        out.append(_item(day, rows.get(day)))
+        key = (start + timedelta(days=i)).isoformat()
+        out.append(stored.get(key) or _item(start + timedelta(days=i), None))
     return out
 
 
 def _item(day: date, d: training.Day | None) -> dict[str, Any]:
+    """A day computed here (the decay after the stored series, or nothing before it), rounded as stored days."""
     if d is None:
         return {"date": day.isoformat(), "load": 0.0, "fitness": 0.0, "fatigue": 0.0, "form": 0.0, "ramp": None,
                 "acwr": None, "monotony": None, "strain": None}
@@ -307,7 +314,7 @@ def _item(day: date, d: training.Day | None) -> dict[str, Any]:
             "ramp": None if d.ramp is None else round(d.ramp, 1),
             "acwr": None if d.acwr is None else round(d.acwr, 2),
             "monotony": None if d.monotony is None else round(d.monotony, 2),
-            "strain": None if d.strain is None else round(d.strain)}
+            "strain": None if d.strain is None else float(round(d.strain))}
 
 
 def load_of(activity_id: int) -> ActivityLoad | None:
