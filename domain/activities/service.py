@@ -21,6 +21,7 @@ from domain.activities.ingest import default_name
 from domain.algorithms.metrics import derived_streams, resample_indices
 from domain.algorithms.privacy import apply_privacy
 from domain.algorithms.streams import decode_track
+from domain.algorithms.timezones import local_start, resolve_timezone
 from domain.algorithms.track import Track
 from domain.errors import refuse
 from domain.feed import fanout as feed
@@ -49,7 +50,8 @@ def serialize(viewer: User, activity: Activity, owner: User, *, kudoed: bool | N
             "id", "name", "description", "sport_type", "visibility", "manual", "device", "distance_m",
             "elapsed_time_s", "moving_time_s", "elevation_gain_m", "elevation_loss_m", "avg_speed_mps",
             "max_speed_mps", "avg_hr", "max_hr", "avg_cadence", "avg_power", "max_power", "avg_temp",
-            "perceived_exertion", "has_gps", "external_id", "created_at", "updated_at")
+            "perceived_exertion", "has_gps", "external_id", "timezone", "start_date_local", "trainer", "commute",
+            "created_at", "updated_at")
     }
     out.update(seen_counts(viewer.id, "activity", activity, unseen))
     if kudoed is None:
@@ -126,9 +128,11 @@ def create_manual(viewer: User, data: dict[str, Any]) -> Activity:
         refuse(422, "The start date is in the future.", errors={"json": {"start_date": ["In the future."]}})
     elapsed = float(data["elapsed_time_s"])
     distance = float(data.get("distance_m") or 0.0)
+    tz_name = resolve_timezone(None, None, viewer.preferences.timezone)  # no position: the profile's zone
     activity = Activity(
         user_id=viewer.id, manual=True, sport_type=data["sport_type"], start_time=start,
-        name=data.get("name") or default_name(data["sport_type"], start, viewer.preferences.timezone),
+        timezone=tz_name, start_date_local=local_start(start, tz_name),
+        name=data.get("name") or default_name(data["sport_type"], start, tz_name),
         description=data.get("description") or "",
         visibility=data.get("visibility") or viewer.preferences.default_visibility,
         distance_m=distance, elapsed_time_s=elapsed, moving_time_s=elapsed,

@@ -10,24 +10,14 @@ pure function of the track, so a retried writer stores the same bytes.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
 import numpy as np
 
 from domain.algorithms.track import Track
+from domain.algorithms.writer_common import format_time as _format_time
 
 __all__ = ["to_gpx"]
-
-
-def _format_time(t: float) -> str:
-    """ISO 8601 UTC; fractional seconds (ms) only when the time is not a whole second."""
-    ms = round(t * 1000.0)
-    sec, frac = divmod(ms, 1000)
-    base = datetime.fromtimestamp(sec, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    if frac:
-        return f"{base}.{frac:03d}".rstrip("0") + "Z"
-    return base + "Z"
 
 
 def to_gpx(track: Track) -> bytes:
