@@ -25,7 +25,8 @@ from models.social import Block, Follow
 from models.user import Preferences, User
 
 __all__ = [
-    "AccountExport", "Achievement", "Activity", "ActivityShare", "ActivityStream", "Base", "Block", "Comment", "Follow", "Group", "GroupMember",
+    "AccountExport", "Achievement", "Activity", "ActivityShare", "ActivityStream", "Base",
+    "Block", "Comment", "Follow", "Group", "GroupMember",
     "Kudos", "Notification", "Post", "Preferences", "PrivacyZone", "Segment", "SegmentEffort", "SegmentStar",
     "Upload", "User", "db", "utcnow",
 ]

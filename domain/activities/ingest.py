@@ -61,7 +61,8 @@ def activity_values(upload: Upload, user: User, track: Track, summary: ActivityS
     avg_speed = distance / moving if moving > 0 and distance > 0 else m.avg_speed_mps
     sport = upload.sport_type or guess_sport(track, avg_speed)
     start = datetime.fromtimestamp(float(track.time[0]), UTC)
-    tz_name = resolve_timezone(*(m.start_latlng or (None, None)), user.preferences.timezone)
+    lat, lng = m.start_latlng if m.start_latlng else (None, None)
+    tz_name = resolve_timezone(lat, lng, user.preferences.timezone)
     details = m.as_dict()
     owner_map = summary.owner_map
     return {
@@ -71,7 +72,8 @@ def activity_values(upload: Upload, user: User, track: Track, summary: ActivityS
         "description": upload.description or "", "sport_type": sport,
         "visibility": upload.visibility or user.preferences.default_visibility,
         "start_time": start, "timezone": tz_name, "start_date_local": local_start(start, tz_name),
-        "trainer": bool(upload.trainer), "commute": bool(upload.commute), "device": (track.device or None) and track.device[:255],
+        "trainer": bool(upload.trainer), "commute": bool(upload.commute),
+        "device": (track.device or None) and track.device[:255],
         "distance_m": distance, "elapsed_time_s": m.elapsed_time_s, "moving_time_s": moving,
         "elevation_gain_m": m.elevation_gain_m, "elevation_loss_m": m.elevation_loss_m,
         "avg_speed_mps": avg_speed, "max_speed_mps": m.max_speed_mps, "avg_hr": m.avg_hr,

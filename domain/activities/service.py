@@ -164,12 +164,32 @@ def list_for_user(viewer: User, user_id: int, args: dict[str, Any]) -> dict[str,
     rows = list(db.session.scalars(query.order_by(Activity.start_time.desc(), Activity.id.desc()).limit(limit + 1)))
     next_cursor = (encode_cursor(rows[limit - 1].start_time.isoformat(), rows[limit - 1].id)
                    if len(rows) > limit else None)
-    page = rows[:limit]
+    return {"items": _serialize_page(viewer, owner, rows[:limit]), "next_cursor": next_cursor}
+
+
+def _serialize_page(viewer: User, owner: User, page: list[Activity]) -> list[dict[str, Any]]:
     kudoed = set(db.session.scalars(select(Kudos.activity_id).where(
         Kudos.user_id == viewer.id, Kudos.activity_id.in_([a.id for a in page])))) if page else set()
     unseen = unseen_counts(viewer.id, "activity", [a.id for a in page])
-    return {"items": [serialize(viewer, a, owner, kudoed=a.id in kudoed, unseen=unseen) for a in page],
-            "next_cursor": next_cursor}
+    return [serialize(viewer, a, owner, kudoed=a.id in kudoed, unseen=unseen) for a in page]
+
+
+def numbered_page(viewer: User, user_id: int, *, after: datetime | None, before: datetime | None, page: int,
+                  per_page: int) -> list[dict[str, Any]]:
+    """Page ``page`` (from 1) of the athlete's activities visible to the viewer, as numbered pages (Strava's API
+    pages this way). Newest first; oldest first when only ``after`` is given, as Strava does, so that a client
+    syncing "everything after my last sync" walks forward."""
+    owner = get_athlete(viewer, user_id)
+    query = select(Activity).where(Activity.user_id == owner.id,
+                                   visible_sql(viewer.id, Activity.user_id, Activity.visibility, owner.is_private))
+    if after is not None:
+        query = query.where(Activity.start_time > after)
+    if before is not None:
+        query = query.where(Activity.start_time < before)
+    order = ((Activity.start_time.asc(), Activity.id.asc()) if after is not None and before is None
+             else (Activity.start_time.desc(), Activity.id.desc()))
+    rows = list(db.session.scalars(query.order_by(*order).offset((page - 1) * per_page).limit(per_page)))
+    return _serialize_page(viewer, owner, rows)
 
 
 def _clean(values: np.ndarray, digits: int) -> list[float | None]:
@@ -178,7 +198,14 @@ def _clean(values: np.ndarray, digits: int) -> list[float | None]:
 
 def visible_track(viewer: User, activity: Activity, owner: User, track: Track) -> Track:
     """The points this viewer may see: all for the owner, the privacy-filtered ones for anyone else."""
-    if viewer.id == owner.id or not track.has_gps:
+    if viewer.id == owner.id:
+        return track
+    return public_track(activity, owner, track)
+
+
+def public_track(activity: Activity, owner: User, track: Track) -> Track:
+    """The points anyone but the owner may see (a stranger, a follower, a public share page)."""
+    if not track.has_gps:
         return track
     return apply_privacy(track, hidden_points(activity, owner, track))
 

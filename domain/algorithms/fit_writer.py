@@ -13,7 +13,7 @@ FIT timestamps are whole seconds: sub-second times are rounded. Pure: same track
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -63,7 +63,7 @@ def _dtype(message: Message) -> np.dtype:
     return np.dtype([("header", "u1")] + [(name, bt[1]) for name, _, bt in message[1]])
 
 
-def _rows(local: int, message: Message, rows: Sequence[dict[str, float | int | None]]) -> bytes:
+def _rows(local: int, message: Message, rows: Sequence[Mapping[str, float | int | None]]) -> bytes:
     """Data messages of one type: every field of every row, a missing value written as the type's invalid one."""
     out = np.zeros(len(rows), dtype=_dtype(message))
     out["header"] = local

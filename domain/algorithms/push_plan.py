@@ -179,6 +179,8 @@ def _text(item: Item, count: int) -> tuple[str, str]:
             return str(p.get("group_name") or "Your group"), "You're in: welcome to the group"
         case "message":
             return name, str(p.get("preview") or "New message")
+        case "account_export":
+            return "Your data export is ready", "Download it from the app within the hour"
     return "Strava+1", "You have a new notification"
 
 
