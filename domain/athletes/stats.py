@@ -47,7 +47,7 @@ def athlete_stats(viewer: User, user_id: int, now: datetime | None = None) -> di
             return expr.filter(cond) if cond is not None else expr
 
         columns.append(agg(func.count(Activity.id)).label(f"{window}_count"))
-        columns += [agg(func.coalesce(func.sum(shown[name]), 0.0)).label(f"{window}_{name}") for name in FIGURES]
+        columns += [func.coalesce(agg(func.sum(shown[name])), 0.0).label(f"{window}_{name}") for name in FIGURES]
     columns += [func.max(shown["distance_m"]).label("max_distance"),
                 func.max(shown["elevation_gain_m"]).label("max_gain")]
     rows = db.session.execute(
