@@ -115,6 +115,17 @@ def _args(schema: ma.Schema, source: Any) -> dict[str, Any]:
         raise Refusal(400, f"Invalid {field or 'parameters'}: {exc.messages}", errors={"query": exc.messages}) from None
 
 
+def _parameters() -> dict[str, Any]:
+    """A write's parameters wherever the client put them: Strava takes them in the query string (stravalib sends
+    them there), a form or a JSON body alike."""
+    merged: dict[str, Any] = dict(request.args.items())
+    merged.update(request.form.items())
+    body = request.get_json(silent=True) if request.is_json else None
+    if isinstance(body, dict):
+        merged.update(body)
+    return merged
+
+
 def resource(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Name the Strava resource a view's errors are about ("Activity", "Upload", …)."""
     def mark(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -202,8 +213,7 @@ class ActivityUpdate(ma.Schema):
 @blp.put("/activities/<int:activity_id>")
 @resource("Activity")
 def update_activity(activity_id: int) -> Any:
-    body = request.get_json(silent=True) if request.is_json else request.form
-    args = _args(ActivityUpdate(), body or {})
+    args = _args(ActivityUpdate(), _parameters())
     changes: dict[str, Any] = {k: args[k] for k in ("name", "description", "trainer", "commute") if k in args}
     sport = args.get("sport_type") or args.get("type")
     if sport:
@@ -275,7 +285,7 @@ class UploadForm(ma.Schema):
 @resource("Upload")
 @body_limit("STRAVA_MAX_UPLOAD_BYTES")
 def create_upload() -> Any:
-    form = _args(UploadForm(), request.form)
+    form = _args(UploadForm(), _parameters())
     storage_file = request.files.get("file")
     if storage_file is None:
         refuse(400, "A file is required (multipart field 'file').", errors={"files": {"file": ["Required."]}})
