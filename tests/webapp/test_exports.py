@@ -71,7 +71,7 @@ def test_owner_exports_validate_and_reimport_to_the_same_numbers(client, login, 
 
 
 def test_others_get_only_the_visible_part_and_nothing_of_only_me(client, login, activity_of):
-    ann, ann_id = login("ann")
+    ann, _ = login("ann")
     bob, _ = login("bob")
     track = synthetic_track(seed=32, n_points=5000, speed_mps=3.0, noise_m=2.0)
     home = (float(track.lat[0]), float(track.lon[0]))

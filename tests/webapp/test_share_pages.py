@@ -4,16 +4,14 @@ deletion; the page, its map and its preview image hold nothing of the owner's pr
 from __future__ import annotations
 
 import io
-import math
 import re
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from domain.algorithms import share_render
 from domain.algorithms.geo import haversine_m
 from domain.algorithms.polylines import decode
+from tests.support import share_checks
 from tests.support.synthetic import synthetic_track, to_gpx
 from tests.support.uploads import upload
 
@@ -40,13 +38,6 @@ def shared(client, login, app):
     return ann, bob, activity_id, link.json["token"], home, track
 
 
-def _inverse(projection: share_render.Projection, px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x, y = (px + projection.left) / projection.scale, (py + projection.top) / projection.scale
-    lng = x * 360.0 - 180.0
-    lat = np.degrees(np.arctan(np.sinh(math.pi * (1 - 2 * y))))
-    return lat, lng
-
-
 def _stranger_lines(client, headers, activity_id):
     seen = client.get(f"/api/v1/activities/{activity_id}", headers=headers).json
     return [decode(p) for p in seen["map"]["polylines"]]
@@ -71,14 +62,10 @@ def test_page_shows_the_visible_part_only(client, shared):
         'xmlns="http://www.w3.org/2000/svg"', "")  # no third-party resource: no URL but our own
 
     # Every vertex drawn on the map, mapped back to the ground, lies outside the zone.
-    paths = re.findall(r'<path class="route" d="([^"]+)"', html)
-    assert paths
     lines = _stranger_lines(client, bob, activity_id)
-    projection = share_render.fit(lines, 640, 400)
-    pts = np.array([[float(v) for v in p.split(",")] for d in paths for p in d[1:].split(" L")])
-    lat, lng = _inverse(projection, pts[:, 0], pts[:, 1])
-    assert float(np.min(haversine_m(home[0], home[1], lat, lng))) > RADIUS_M
-    assert len(pts) == sum(a.size for a, _ in lines)
+    lat, lng = share_checks.drawn_route(html, lines)
+    assert lat.size == sum(a.size for a, _ in lines)
+    assert share_checks.nearest_m(lat, lng, home) > RADIUS_M
     # The elevation chart is drawn, and no raw coordinate of the hidden part is in the page as text.
     assert re.search(r'<path class="profile-line" d="M[^"]+"', html)
     hidden = haversine_m(home[0], home[1], track.lat, track.lon) < RADIUS_M
@@ -90,17 +77,11 @@ def test_preview_image_draws_nothing_inside_the_zone(client, shared):
     _ann, bob, activity_id, token, home, _track = shared
     resp = client.get(f"/a/{token}/preview.png")
     assert resp.status_code == 200 and resp.mimetype == "image/png"
-    img = np.asarray(Image.open(io.BytesIO(resp.data)).convert("RGB")).astype(int)
-    assert img.shape == (630, 1200, 3)
-    route = (abs(img[:, :, 0] - 252) < 4) & (abs(img[:, :, 1] - 82) < 4) & (img[:, :, 2] < 4)
-    ys, xs = np.nonzero(route)
-    assert xs.size > 100, "the route is drawn"
-    projection = share_render.fit(_stranger_lines(client, bob, activity_id), 760, 470, pad=30)
-    lat, lng = _inverse(projection, xs.astype(float) - 20, ys.astype(float) - 20)
-    metres_per_px = 40_075_016.7 * math.cos(math.radians(home[0])) / projection.scale
+    assert Image.open(io.BytesIO(resp.data)).size == (1200, 630)
+    lat, lng, metres_per_px = share_checks.preview_route(resp.data, _stranger_lines(client, bob, activity_id))
+    assert lat.size > 100, "the route is drawn"
     # The line is 6 px wide: its pixels may lie 3 px beside the route.
-    assert float(np.min(haversine_m(home[0], home[1], lat, lng))) > RADIUS_M - 4 * metres_per_px
-
+    assert share_checks.nearest_m(lat, lng, home) > RADIUS_M - 4 * metres_per_px
 
 def test_revoking_hiding_or_deleting_closes_the_page_at_once(client, shared):
     ann, _bob, activity_id, token, _home, _track = shared

@@ -51,8 +51,8 @@ def test_upload_status_and_activity_in_strava_shapes(client, login, ingest):
                   "status": "Your activity is still being processed.", "activity_id": None}
     ingest(up["id"])
     # The last stage marks it ready; without the worker, the stored activity is not announced yet.
-    from tasks import pipeline  # noqa: F401
     from domain.uploads import lifecycle
+    from tasks import pipeline  # noqa: F401
     lifecycle.mark_ready(up["id"])
     ready = client.get(f"/api/v3/uploads/{up['id']}", headers=ann).json
     assert ready["status"] == "Your activity is ready." and ready["error"] is None

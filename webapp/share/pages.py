@@ -32,8 +32,9 @@ def _headers(tile_url: str) -> dict[str, str]:
         "Referrer-Policy": "no-referrer",
         "X-Robots-Tag": "noindex, nofollow",
         "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": (f"default-src 'none'; img-src 'self'{tile_origin}; style-src 'unsafe-inline'; "
-                                    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+        "Content-Security-Policy": (f"default-src 'none'; img-src 'self' data:{tile_origin}; "
+                                    "style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+                                    "frame-ancestors 'none'"),
     }
 
 

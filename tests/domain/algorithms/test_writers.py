@@ -102,10 +102,10 @@ def test_fit_is_readable_by_fitdecode_with_a_correct_crc():
     # One flipped bit anywhere is a CRC failure, for fitdecode and for our parser.
     damaged = bytearray(data)
     damaged[len(data) // 2] ^= 0x01
-    with pytest.raises(fitdecode.FitCRCError):
-        with fitdecode.FitReader(io.BytesIO(bytes(damaged)), check_crc=fitdecode.CrcCheck.ENABLED) as reader:
-            for _ in reader:
-                pass
+    with (pytest.raises(fitdecode.FitCRCError),
+          fitdecode.FitReader(io.BytesIO(bytes(damaged)), check_crc=fitdecode.CrcCheck.ENABLED) as reader):
+        for _ in reader:
+            pass
     with pytest.raises(ParseError):
         parse_bytes(bytes(damaged), "fit")
 
