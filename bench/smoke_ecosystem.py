@@ -87,7 +87,8 @@ def stravalib_clause(api: Api, report: Report) -> dict[str, Any]:
     streams = client.get_activity_streams(gpx_activity.id, types=["time", "latlng", "distance", "altitude",
                                                                    "heartrate", "watts"])
     segment = client.get_segment(seg.json()["id"]) if seg.status_code == 201 else None
-    efforts = detailed.segment_efforts or []
+    # Earlier runs' segments lie on the same route: pick this run's.
+    efforts = [e for e in detailed.segment_efforts or [] if segment is not None and e.segment.id == segment.id]
     effort = client.get_segment_effort(efforts[0].id) if efforts else None
     zones = client.get_athlete_zones()
     stats = client.get_athlete_stats(me.id)

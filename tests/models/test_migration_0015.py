@@ -24,8 +24,8 @@ def _revision():
 
 def test_backfill_from_the_start_position_else_the_profile(db_tx: sa.Connection) -> None:
     uid = db_tx.execute(sa.text("INSERT INTO users (firebase_uid) VALUES ('m15') RETURNING id")).scalar_one()
-    db_tx.execute(sa.text("INSERT INTO user_preferences (user_id, timezone, notifications) VALUES (:u, 'America/Chicago', '{}')"),
-                  {"u": uid})
+    db_tx.execute(sa.text("INSERT INTO user_preferences (user_id, timezone, notifications) "
+                          "VALUES (:u, 'America/Chicago', '{}')"), {"u": uid})
     lone = db_tx.execute(sa.text("INSERT INTO users (firebase_uid) VALUES ('m15b') RETURNING id")).scalar_one()
     insert = sa.text(
         "INSERT INTO activities (user_id, name, sport_type, visibility, start_time, start_lat, start_lng, "

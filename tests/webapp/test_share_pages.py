@@ -64,7 +64,7 @@ def test_page_shows_the_visible_part_only(client, shared):
     # Every vertex drawn on the map, mapped back to the ground, lies outside the zone.
     lines = _stranger_lines(client, bob, activity_id)
     lat, lng = share_checks.drawn_route(html, lines)
-    assert lat.size == sum(a.size for a, _ in lines)
+    assert 100 < lat.size <= sum(a.size for a, _ in lines)
     assert share_checks.nearest_m(lat, lng, home) > RADIUS_M
     # The elevation chart is drawn, and no raw coordinate of the hidden part is in the page as text.
     assert re.search(r'<path class="profile-line" d="M[^"]+"', html)
