@@ -192,7 +192,7 @@ class ActivityShare(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id", ondelete="CASCADE"), index=True)
     # 32 random bytes, URL-safe: unguessable. Only a live (not revoked) share opens the page.
-    token: Mapped[str] = mapped_column(String(64), unique=True)
+    share_token: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     revoked_at: Mapped[datetime | None]
 

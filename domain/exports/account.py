@@ -25,7 +25,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -59,6 +59,8 @@ from models.storage import storage
 log = logging.getLogger(__name__)
 
 BATCH = 200
+#: Longer than the task's hard time limit plus its retries' back-off (tasks/exports.py).
+STALE_AFTER_S = 3 * 3600
 #: Files already compressed are stored as they are: deflating them again costs CPU for nothing.
 COMPRESSED = (".gz", ".fit", ".zip")
 README = """Your Strava+1 data, as of {when} (UTC).
@@ -89,7 +91,7 @@ def as_json(export: AccountExport) -> dict[str, Any]:
     if export.status == "ready":
         expires = int(time.time()) + int(current_app.config["ACCOUNT_EXPORT_LINK_TTL_S"])
         out["download_url"] = download_path(export.id, expires)
-        out["expires_at"] = datetime.fromtimestamp(expires).astimezone()
+        out["expires_at"] = datetime.fromtimestamp(expires, UTC)
     return out
 
 
@@ -122,6 +124,12 @@ def download(export_id: int, expires: int, sig: str) -> tuple[bytes, str]:
 
 def request_export(user: User) -> tuple[AccountExport, bool]:
     """(the export, whether this request started it): one queued or running export per athlete at a time."""
+    # An export still "running" long after any task could have (its message lost with a broker) must not block
+    # the athlete for good: it is failed here, and this request starts a new one.
+    db.session.execute(update(AccountExport).where(
+        AccountExport.user_id == user.id, AccountExport.status.in_(("queued", "running")),
+        AccountExport.created_at < utcnow() - timedelta(seconds=STALE_AFTER_S))
+        .values(status="failed", error="The export did not finish; please request a new one.", finished_at=utcnow()))
     new_id = db.session.scalar(insert(AccountExport).values(user_id=user.id, status="queued")
                                .on_conflict_do_nothing(index_elements=["user_id"],
                                                        index_where=AccountExport.status.in_(("queued", "running")))

@@ -46,7 +46,7 @@ def share(viewer: User, activity_id: int) -> ActivityShare:
     activity = get_own(viewer, activity_id)
     if not shareable(activity, viewer):
         refuse(409, "Only activities visible to everyone (on a public account) can be shared publicly.")
-    db.session.execute(insert(ActivityShare).values(activity_id=activity.id, token=secrets.token_urlsafe(32))
+    db.session.execute(insert(ActivityShare).values(activity_id=activity.id, share_token=secrets.token_urlsafe(32))
                        .on_conflict_do_nothing(index_elements=["activity_id"],
                                                index_where=ActivityShare.revoked_at.is_(None)))
     db.session.commit()
@@ -94,7 +94,7 @@ def shared_activity(token: str) -> SharedActivity:
     row = db.session.execute(select(ActivityShare, Activity, User)
                              .join(Activity, Activity.id == ActivityShare.activity_id)
                              .join(User, User.id == Activity.user_id)
-                             .where(ActivityShare.token == token, ActivityShare.revoked_at.is_(None))).first()
+                             .where(ActivityShare.share_token == token, ActivityShare.revoked_at.is_(None))).first()
     if row is None or not shareable(row.Activity, row.User):
         refuse(404, "This link does not exist.")
     activity, owner = row.Activity, row.User
@@ -126,4 +126,4 @@ def _elevation_profile(track: Track) -> tuple[np.ndarray, np.ndarray]:
 
 
 def share_json(s: ActivityShare, url: str) -> dict[str, Any]:
-    return {"token": s.token, "url": url, "activity_id": s.activity_id, "created_at": s.created_at}
+    return {"token": s.share_token, "url": url, "activity_id": s.activity_id, "created_at": s.created_at}

@@ -182,3 +182,9 @@ def test_rate_limit_headers_and_429(client, login, app):
         assert over.headers["X-RateLimit-Limit"] == f"{used[0] + 2},30000"
     finally:
         app.config["STRAVA_RATE_LIMIT_15MIN"] = saved
+
+
+def test_unknown_routes_answer_in_strava_shape(client, login):
+    ann, _ = login("ann")
+    _strava_error(client.get("/api/v3/clubs/1", headers=ann), 404)
+    _strava_error(client.get("/api/v3/clubs/1"), 401)

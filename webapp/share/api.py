@@ -24,7 +24,7 @@ class ShareSchema(ma.Schema):
 
 
 def _json(share: ActivityShare) -> dict[str, Any]:
-    return service.share_json(share, url_for("share_pages.page", token=share.token, _external=True))
+    return service.share_json(share, url_for("share_pages.page", token=share.share_token, _external=True))
 
 
 @blp.route("/activities/<int:activity_id>/share")

@@ -306,3 +306,9 @@ def create_upload() -> Any:
 @resource("Upload")
 def get_upload(upload_id: int) -> Any:
     return jsonify(translate.upload(uploads.get_own_upload(current_user(), upload_id)))
+
+
+@blp.route("/<path:unknown>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+def unknown_route(unknown: str) -> Any:
+    """Any other /api/v3 path: Strava's 404 (not the /api/v1 error shape)."""
+    refuse(404, "No such route in this API (see docs/strava-api.md for what is offered).")

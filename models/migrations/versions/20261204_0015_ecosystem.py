@@ -73,13 +73,13 @@ def upgrade() -> None:
         "activity_shares",
         sa.Column("id", sa.BigInteger(), nullable=False),
         sa.Column("activity_id", sa.BigInteger(), nullable=False),
-        sa.Column("token", sa.String(length=64), nullable=False),
+        sa.Column("share_token", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["activity_id"], ["activities.id"],
                                 name=op.f("fk_activity_shares_activity_id_activities"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_activity_shares")),
-        sa.UniqueConstraint("token", name=op.f("uq_activity_shares_token")),
+        sa.UniqueConstraint("share_token", name=op.f("uq_activity_shares_share_token")),
     )
     op.create_index("ix_activity_shares_activity_id", "activity_shares", ["activity_id"])
     op.create_index("uq_activity_shares_live", "activity_shares", ["activity_id"], unique=True,
