@@ -60,6 +60,8 @@ def serialize(viewer: User, activity: Activity, owner: User, *, kudoed: bool | N
     out["has_kudoed"] = kudoed
     out["athlete"] = {"id": owner.id, "display_name": owner.display_name, "avatar_url": owner.avatar_url}
     out["start_date"] = activity.start_time
+    local = activity.start_date_local
+    out["start_date_local"] = local.isoformat(timespec="seconds") if local is not None else None
     out["notes"] = activity.notes if is_owner else None
     out["upload_id"] = activity.upload_id if is_owner else None
     for key in ("splits_metric", "splits_standard", "laps", "best_efforts"):

@@ -36,8 +36,9 @@ class ActivitySchema(ma.Schema):
     start_date = ma.fields.DateTime()
     timezone = ma.fields.String(allow_none=True, metadata={
         "description": "IANA time zone where the activity started (its first position, else the athlete's)"})
-    start_date_local = ma.fields.NaiveDateTime(allow_none=True, metadata={
-        "description": "The start as a wall-clock time in `timezone` (no offset)"})
+    start_date_local = ma.fields.String(allow_none=True, metadata={
+        "description": "The start as a wall-clock time in `timezone`: ISO 8601 without an offset "
+                       "(2026-03-01T07:30:00)", "example": "2026-03-01T07:30:00"})
     trainer = ma.fields.Boolean()
     commute = ma.fields.Boolean()
     device = ma.fields.String(allow_none=True)

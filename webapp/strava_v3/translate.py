@@ -36,9 +36,12 @@ def sport_from_strava(name: str) -> str:
     return STRAVA_TO_SPORT.get(name.strip().lower(), "other")
 
 
-def iso(value: datetime | None) -> str | None:
+def iso(value: datetime | str | None) -> str | None:
+    """Strava's timestamps: ISO 8601 to the second with a ``Z`` (also on local times, as Strava writes them)."""
     if value is None:
         return None
+    if isinstance(value, str):  # already a local wall-clock time (start_date_local)
+        return value[:19] + "Z"
     if value.tzinfo is not None:
         value = value.astimezone(UTC)
     return value.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
