@@ -62,6 +62,18 @@ def nearest(points: list[tuple[np.ndarray, np.ndarray]], home: tuple[float, floa
     return best
 
 
+def wait_upload(api: Api, token: str, upload_id: int) -> dict[str, Any]:
+    """The upload once it is finished (ready, failed or duplicate), or as it stands after two minutes."""
+    state: dict[str, Any] = {}
+
+    def finished() -> bool:
+        state.update(api.call("GET", f"/uploads/{upload_id}", token).json())
+        return state["status"] in ("ready", "failed", "duplicate")
+
+    until(finished, 120)
+    return state
+
+
 def stravalib_clause(api: Api, report: Report) -> dict[str, Any]:
     token = api.token("ann")
     client = strava_client(api.base.removesuffix("/api/v1"), token)
@@ -109,9 +121,7 @@ def exports_clause(api: Api, report: Report) -> None:
     track = synthetic_track(seed=102, n_points=2400, speed_mps=3.1, with_cadence=True)
     track.name = None
     up = api.call("POST", "/uploads", token, files={"file": ("run.gpx", to_gpx(track))}).json()
-    body: dict[str, Any] = {}
-    until(lambda: body.update(api.call("GET", f"/uploads/{up['id']}", token).json()) or  # type: ignore[func-returns-value]
-          body["status"] in ("ready", "failed"), 120)
+    body = wait_upload(api, token, up["id"])
     original = api.call("GET", f"/activities/{body['activity_id']}", token).json()
     schemas = {"gpx": xmlschema.XMLSchema(str(SCHEMAS / "gpx-1.1.xsd")),
                "tcx": xmlschema.XMLSchema(str(SCHEMAS / "TrainingCenterDatabasev2.xsd"))}
@@ -129,9 +139,7 @@ def exports_clause(api: Api, report: Report) -> None:
             except fitdecode.FitError:
                 valid = False
         again = api.call("POST", "/uploads", token, files={"file": (f"again.{fmt}", data)}).json()
-        state: dict[str, Any] = {}
-        until(lambda a=again, s=state: s.update(api.call("GET", f"/uploads/{a['id']}", token).json())  # type: ignore[misc]
-              or s["status"] in ("ready", "failed", "duplicate"), 120)
+        state = wait_upload(api, token, again["id"])
         copy = api.call("GET", f"/activities/{state['activity_id']}", token).json() if state.get(
             "activity_id") else {}
         dd = abs(copy.get("distance_m", 0) - original["distance_m"]) / original["distance_m"]
@@ -150,10 +158,7 @@ def share_and_privacy_clauses(api: Api, report: Report) -> None:
     api.call("POST", "/me/privacy-zones", owner, json={"lat": home[0], "lng": home[1], "radius_m": RADIUS_M})
     api.call("GET", "/me", stranger)
     up = api.call("POST", "/uploads", owner, files={"file": ("run.gpx", to_gpx(track))}).json()
-    body: dict[str, Any] = {}
-    until(lambda: body.update(api.call("GET", f"/uploads/{up['id']}", owner).json()) or  # type: ignore[func-returns-value]
-          body["status"] in ("ready", "failed"), 120)
-    activity_id = body["activity_id"]
+    activity_id = wait_upload(api, owner, up["id"])["activity_id"]
     url = api.call("POST", f"/activities/{activity_id}/share", owner).json()["url"]
 
     # 3. The page in headless Chromium.
