@@ -242,6 +242,15 @@ class Config:
         self.PUSH_SWEEP_AFTER_S = int(get("PUSH_SWEEP_AFTER_S", "60"))
         # A notification the push stage first sees later than this (an outage) is too stale to push.
         self.PUSH_MAX_AGE_S = int(get("PUSH_MAX_AGE_S", str(6 * 3600)))
+        # The ecosystem (docs/strava-api.md): Strava's upload size limit and request budgets on /api/v3 (per
+        # athlete, 15-minute and daily windows, reported in X-RateLimit-Limit / X-RateLimit-Usage), the tile URL
+        # template share pages draw maps on ("" = the route alone, no map service: development) and how long an
+        # account export's download link lives.
+        self.STRAVA_MAX_UPLOAD_BYTES = int(get("STRAVA_MAX_UPLOAD_BYTES", str(25 * 1024 * 1024)))
+        self.STRAVA_RATE_LIMIT_15MIN = int(get("STRAVA_RATE_LIMIT_15MIN", "600"))
+        self.STRAVA_RATE_LIMIT_DAILY = int(get("STRAVA_RATE_LIMIT_DAILY", "30000"))
+        self.SHARE_TILE_URL = get("SHARE_TILE_URL", "")
+        self.ACCOUNT_EXPORT_LINK_TTL_S = int(get("ACCOUNT_EXPORT_LINK_TTL_S", "3600"))
 
         # The OpenAPI document and its viewers (flask-smorest). OPENAPI_URL_PREFIX moves the documents only; the
         # resources' routes are under /api/v1 whatever it says.

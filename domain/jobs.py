@@ -37,6 +37,8 @@ PRIVACY_REFRESH = "maintenance.refresh_privacy"
 # Push: one delivery run per user (or one task fanning out to several users).
 PUSH_DELIVER_USER = "push.deliver_user"
 PUSH_DELIVER_USERS = "push.deliver_users"
+# Exports: build one whole-account export (a zip) and notify its athlete.
+ACCOUNT_EXPORT = "exports.account"
 
 # Analytics: an athlete's activities changed; their loads and daily series are recomputed (analytics queue).
 ANALYTICS_REFRESH = "analytics.refresh"

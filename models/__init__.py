@@ -6,7 +6,7 @@ Nothing here imports ``webapp``, ``tasks`` or the domain.
 
 import os
 
-from models.activity import Activity, ActivityStream, PrivacyZone, Upload
+from models.activity import AccountExport, Activity, ActivityShare, ActivityStream, PrivacyZone, Upload
 from models.chat import Conversation as Conversation
 from models.chat import ConversationMember as ConversationMember
 from models.chat import Message as Message
@@ -31,7 +31,8 @@ from models.social import Block, Follow
 from models.user import Preferences, User
 
 __all__ = [
-    "Achievement", "Activity", "ActivityStream", "Base", "Block", "Comment", "Follow", "Group", "GroupMember",
+    "AccountExport", "Achievement", "Activity", "ActivityShare", "ActivityStream", "Base",
+    "Block", "Comment", "Follow", "Group", "GroupMember",
     "Kudos", "Notification", "Post", "Preferences", "PrivacyZone", "Segment", "SegmentEffort", "SegmentStar",
     "Upload", "User", "db", "utcnow",
 ]

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -54,6 +55,9 @@ class Upload(Base):
     description: Mapped[str | None] = mapped_column(Text)
     sport_type: Mapped[str | None] = mapped_column(String(16))
     visibility: Mapped[str | None] = mapped_column(String(16))
+    # Strava's upload flags (API v3); None when the athlete did not say.
+    trainer: Mapped[bool | None] = mapped_column(Boolean)
+    commute: Mapped[bool | None] = mapped_column(Boolean)
     activity_id: Mapped[int | None] = mapped_column(ForeignKey("activities.id", ondelete="SET NULL", use_alter=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
@@ -83,6 +87,12 @@ class Activity(Base):
     visibility: Mapped[str] = mapped_column(String(16))
     manual: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     start_time: Mapped[datetime]
+    #: IANA name of the zone the activity started in (from its first position, else the athlete's profile),
+    #: and the start as a wall-clock time there: what "Morning Run" and Strava's ``start_date_local`` mean.
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    start_date_local: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))
+    trainer: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    commute: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     device: Mapped[str | None] = mapped_column(String(255))
 
     distance_m: Mapped[float] = mapped_column(Float, default=0.0)
@@ -171,4 +181,44 @@ class PrivacyZone(Base):
     __table_args__ = (
         CheckConstraint("radius_m BETWEEN 200 AND 1600", name="radius"),
         CheckConstraint("lat BETWEEN -90 AND 90 AND lng BETWEEN -180 AND 180", name="position"),
+    )
+
+
+class ActivityShare(Base):
+    """A public link to one activity (``/a/<token>``): anyone holding the token sees the non-owner view."""
+
+    __tablename__ = "activity_shares"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id", ondelete="CASCADE"), index=True)
+    # 32 random bytes, URL-safe: unguessable. Only a live (not revoked) share opens the page.
+    share_token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        # At most one live link per activity: sharing twice returns the same link.
+        Index("uq_activity_shares_live", "activity_id", unique=True, postgresql_where=text("revoked_at IS NULL")),
+    )
+
+
+class AccountExport(Base):
+    """One whole-account export (a zip in object storage), built by a task on the ``default`` queue."""
+
+    __tablename__ = "account_exports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="queued", server_default="queued")
+    storage_key: Mapped[str | None] = mapped_column(String(255))
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'ready', 'failed')", name="status"),
+        # One export at a time per athlete: a second request while one runs gets that one.
+        Index("uq_account_exports_running", "user_id", unique=True,
+              postgresql_where=text("status IN ('queued', 'running')")),
     )

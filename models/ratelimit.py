@@ -25,3 +25,21 @@ def over_budget(key: str, limit: int, window_s: int = 60) -> int | None:
         log.warning("rate limiter unavailable; letting %s through", key, exc_info=True)
         return None
     return max(1, int(window_s - now % window_s + 0.999)) if count > limit else None
+
+
+def window_counts(key: str, windows_s: tuple[int, ...]) -> list[int] | None:
+    """Count one use of ``key`` in the current fixed window of each length (aligned to the clock: a quarter hour
+    starts at :00, :15…; a day at midnight UTC) and return the counts, or None when Redis is unreachable (the
+    caller lets the request through, as :func:`over_budget` does)."""
+    now = time.time()
+    try:
+        pipe = redis_store.client.pipeline()
+        for window_s in windows_s:
+            window_key = f"{key}:{window_s}:{int(now // window_s)}"
+            pipe.incr(window_key)
+            pipe.expire(window_key, window_s * 2)
+        results = pipe.execute()
+    except Exception:
+        log.warning("rate limiter unavailable; letting %s through", key, exc_info=True)
+        return None
+    return [int(results[2 * i]) for i in range(len(windows_s))]

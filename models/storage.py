@@ -7,6 +7,7 @@ against an S3-compatible server (moto_server). Both are written once and read by
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Protocol
@@ -14,6 +15,7 @@ from typing import Protocol
 
 class ObjectStorage(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
+    def put_file(self, key: str, source: str) -> None: ...
     def get(self, key: str) -> bytes: ...
     def delete(self, key: str) -> None: ...
     def ping(self) -> None: ...
@@ -49,6 +51,21 @@ class LocalStorage:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def put_file(self, key: str, source: str) -> None:
+        """Store a file already on disk (a large export) without reading it into memory."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                shutil.copyfileobj(src, out, 1024 * 1024)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
@@ -78,6 +95,14 @@ class S3Storage:
 
         try:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(str(exc)) from exc
+
+    def put_file(self, key: str, source: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:  # multipart for large files, streamed from disk
+            self.client.upload_file(source, self.bucket, key)
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(str(exc)) from exc
 
@@ -127,6 +152,9 @@ class StorageHandle:
 
     def put(self, key: str, data: bytes) -> None:
         self._configured().put(key, data)
+
+    def put_file(self, key: str, source: str) -> None:
+        self._configured().put_file(key, source)
 
     def get(self, key: str) -> bytes:
         return self._configured().get(key)

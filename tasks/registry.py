@@ -5,6 +5,6 @@
 
 from __future__ import annotations
 
-from tasks import analytics, feed, live, maintenance, pipeline, push, segments, stages
+from tasks import analytics, exports, feed, live, maintenance, pipeline, push, segments, stages
 
-__all__ = ["analytics", "feed", "live", "maintenance", "pipeline", "push", "segments", "stages"]
+__all__ = ["analytics", "exports", "feed", "live", "maintenance", "pipeline", "push", "segments", "stages"]

@@ -65,3 +65,17 @@ def test_provenance_rows_are_complete_and_match_the_bytes() -> None:
             assert (DATA / row["licence_text"]).is_file(), row["licence_text"]
         else:
             assert row["licence"] == "NONE DECLARED", row
+
+
+def test_schema_files_match_their_provenance_rows() -> None:
+    """The XML schemas exports are validated against (tests/data/schemas): copied unchanged from the recorded
+    upstream commit, byte for byte."""
+    schemas = DATA / "schemas"
+    with (schemas / "PROVENANCE.tsv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    on_disk = sorted(p.name for p in schemas.iterdir() if p.suffix == ".xsd")
+    assert sorted(r["file"] for r in rows) == on_disk
+    for row in rows:
+        assert row["source_repository"].startswith("https://github.com/") and re.fullmatch(r"[0-9a-f]{40}",
+                                                                                           row["commit"])
+        assert _git_blob((schemas / row["file"]).read_bytes()) == row["git_blob"], row["file"]

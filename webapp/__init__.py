@@ -65,9 +65,12 @@ def register_api(app: Flask) -> None:
 
     from webapp import health
     from webapp.activities.resources import blp as activities_blp
+    from webapp.athletes.resources import blp as athletes_blp
     from webapp.chat.resources import blp as chat_blp
     from webapp.devices.resources import blp as devices_blp
     from webapp.errors import ErrorSchema, register_error_handlers
+    from webapp.exports.resources import blp as exports_blp
+    from webapp.exports.resources import downloads as downloads_blp
     from webapp.feed.resources import blp as feed_blp
     from webapp.follows.resources import blp as follows_blp
     from webapp.groups.resources import blp as groups_blp
@@ -79,6 +82,9 @@ def register_api(app: Flask) -> None:
     from webapp.privacy_zones.resources import blp as privacy_zones_blp
     from webapp.profiles.resources import blp as profiles_blp
     from webapp.segments.resources import blp as segments_blp
+    from webapp.share.api import blp as shares_blp
+    from webapp.share.pages import blp as share_pages_blp
+    from webapp.strava_v3.resources import blp as strava_v3_blp
     from webapp.uploads.resources import blp as uploads_blp
 
     class DocumentedApi(Api):
@@ -88,9 +94,12 @@ def register_api(app: Flask) -> None:
     sock.init_app(app)
     for blp in (profiles_blp, follows_blp, uploads_blp, activities_blp, privacy_zones_blp, segments_blp,
                 groups_blp, posts_blp, interactions_blp, notifications_blp, feed_blp, live_blp, chat_blp,
-                devices_blp, insights_blp):
+                devices_blp, insights_blp, exports_blp, shares_blp, athletes_blp):
         api.register_blueprint(blp)
     app.register_blueprint(health.blp)
+    # Outside the OpenAPI document: Strava's API (its own shapes), the public share pages and signed downloads.
+    for plain in (strava_v3_blp, share_pages_blp, downloads_blp):
+        app.register_blueprint(plain)
     register_error_handlers(app)
 
 

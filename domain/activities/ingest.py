@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from domain import jobs
 from domain.algorithms.parsing import normalize, parse_bytes, parse_health_workout, parse_health_workouts
 from domain.algorithms.summary import ActivitySummary, summarize
+from domain.algorithms.timezones import local_start, resolve_timezone
 from domain.algorithms.track import ParseError, Track
 from domain.algorithms.training import local_date
 from domain.insights import loads
@@ -36,7 +37,7 @@ def guess_sport(track: Track, avg_speed_mps: float | None) -> str:
 
 
 def default_name(sport: str, start: datetime, tz_name: str) -> str:
-    """"Morning Run", "Evening Ride"… in the athlete's own time zone."""
+    """"Morning Run", "Evening Ride"… by the wall-clock time where the activity started (``tz_name``)."""
     try:
         hour = start.astimezone(ZoneInfo(tz_name)).hour
     except Exception:
@@ -62,15 +63,19 @@ def activity_values(upload: Upload, user: User, track: Track, summary: ActivityS
     avg_speed = distance / moving if moving > 0 and distance > 0 else m.avg_speed_mps
     sport = upload.sport_type or guess_sport(track, avg_speed)
     start = datetime.fromtimestamp(float(track.time[0]), UTC)
+    lat, lng = m.start_latlng if m.start_latlng else (None, None)
+    tz_name = resolve_timezone(lat, lng, user.preferences.timezone)
     details = m.as_dict()
     owner_map = summary.owner_map
     return {
         "user_id": user.id, "upload_id": upload.id, "source_sha256": upload.sha256,
         "external_id": upload.external_id,
-        "name": (upload.name or track.name or default_name(sport, start, user.preferences.timezone))[:255],
+        "name": (upload.name or track.name or default_name(sport, start, tz_name))[:255],
         "description": upload.description or "", "sport_type": sport,
         "visibility": upload.visibility or user.preferences.default_visibility,
-        "start_time": start, "device": (track.device or None) and track.device[:255],
+        "start_time": start, "timezone": tz_name, "start_date_local": local_start(start, tz_name),
+        "trainer": bool(upload.trainer), "commute": bool(upload.commute),
+        "device": (track.device or None) and track.device[:255],
         "distance_m": distance, "elapsed_time_s": m.elapsed_time_s, "moving_time_s": moving,
         "elevation_gain_m": m.elevation_gain_m, "elevation_loss_m": m.elevation_loss_m,
         "avg_speed_mps": avg_speed, "max_speed_mps": m.max_speed_mps, "avg_hr": m.avg_hr,

@@ -21,6 +21,7 @@ from domain.activities.ingest import default_name
 from domain.algorithms.metrics import derived_streams, resample_indices
 from domain.algorithms.privacy import apply_privacy
 from domain.algorithms.streams import decode_track
+from domain.algorithms.timezones import local_start, resolve_timezone
 from domain.algorithms.track import Track
 from domain.errors import refuse
 from domain.feed import fanout as feed
@@ -50,7 +51,8 @@ def serialize(viewer: User, activity: Activity, owner: User, *, kudoed: bool | N
             "id", "name", "description", "sport_type", "visibility", "manual", "device", "distance_m",
             "elapsed_time_s", "moving_time_s", "elevation_gain_m", "elevation_loss_m", "avg_speed_mps",
             "max_speed_mps", "avg_hr", "max_hr", "avg_cadence", "avg_power", "max_power", "avg_temp",
-            "perceived_exertion", "has_gps", "external_id", "created_at", "updated_at")
+            "perceived_exertion", "has_gps", "external_id", "timezone", "start_date_local", "trainer", "commute",
+            "created_at", "updated_at")
     }
     out.update(seen_counts(viewer.id, "activity", activity, unseen))
     if kudoed is None:
@@ -59,6 +61,8 @@ def serialize(viewer: User, activity: Activity, owner: User, *, kudoed: bool | N
     out["has_kudoed"] = kudoed
     out["athlete"] = {"id": owner.id, "display_name": owner.display_name, "avatar_url": owner.avatar_url}
     out["start_date"] = activity.start_time
+    local = activity.start_date_local
+    out["start_date_local"] = local.isoformat(timespec="seconds") if local is not None else None
     out["notes"] = activity.notes if is_owner else None
     out["upload_id"] = activity.upload_id if is_owner else None
     for key in ("splits_metric", "splits_standard", "laps", "best_efforts"):
@@ -142,9 +146,11 @@ def create_manual(viewer: User, data: dict[str, Any]) -> Activity:
         refuse(422, "The start date is in the future.", errors={"json": {"start_date": ["In the future."]}})
     elapsed = float(data["elapsed_time_s"])
     distance = float(data.get("distance_m") or 0.0)
+    tz_name = resolve_timezone(None, None, viewer.preferences.timezone)  # no position: the profile's zone
     activity = Activity(
         user_id=viewer.id, manual=True, sport_type=data["sport_type"], start_time=start,
-        name=data.get("name") or default_name(data["sport_type"], start, viewer.preferences.timezone),
+        timezone=tz_name, start_date_local=local_start(start, tz_name),
+        name=data.get("name") or default_name(data["sport_type"], start, tz_name),
         description=data.get("description") or "",
         visibility=data.get("visibility") or viewer.preferences.default_visibility,
         distance_m=distance, elapsed_time_s=elapsed, moving_time_s=elapsed,
@@ -178,12 +184,32 @@ def list_for_user(viewer: User, user_id: int, args: dict[str, Any]) -> dict[str,
     rows = list(db.session.scalars(query.order_by(Activity.start_time.desc(), Activity.id.desc()).limit(limit + 1)))
     next_cursor = (encode_cursor(rows[limit - 1].start_time.isoformat(), rows[limit - 1].id)
                    if len(rows) > limit else None)
-    page = rows[:limit]
+    return {"items": _serialize_page(viewer, owner, rows[:limit]), "next_cursor": next_cursor}
+
+
+def _serialize_page(viewer: User, owner: User, page: list[Activity]) -> list[dict[str, Any]]:
     kudoed = set(db.session.scalars(select(Kudos.activity_id).where(
         Kudos.user_id == viewer.id, Kudos.activity_id.in_([a.id for a in page])))) if page else set()
     unseen = unseen_counts(viewer.id, "activity", [a.id for a in page])
-    return {"items": [serialize(viewer, a, owner, kudoed=a.id in kudoed, unseen=unseen) for a in page],
-            "next_cursor": next_cursor}
+    return [serialize(viewer, a, owner, kudoed=a.id in kudoed, unseen=unseen) for a in page]
+
+
+def numbered_page(viewer: User, user_id: int, *, after: datetime | None, before: datetime | None, page: int,
+                  per_page: int) -> list[dict[str, Any]]:
+    """Page ``page`` (from 1) of the athlete's activities visible to the viewer, as numbered pages (Strava's API
+    pages this way). Newest first; oldest first when only ``after`` is given, as Strava does, so that a client
+    syncing "everything after my last sync" walks forward."""
+    owner = get_athlete(viewer, user_id)
+    query = select(Activity).where(Activity.user_id == owner.id,
+                                   visible_sql(viewer.id, Activity.user_id, Activity.visibility, owner.is_private))
+    if after is not None:
+        query = query.where(Activity.start_time > after)
+    if before is not None:
+        query = query.where(Activity.start_time < before)
+    order = ((Activity.start_time.asc(), Activity.id.asc()) if after is not None and before is None
+             else (Activity.start_time.desc(), Activity.id.desc()))
+    rows = list(db.session.scalars(query.order_by(*order).offset((page - 1) * per_page).limit(per_page)))
+    return _serialize_page(viewer, owner, rows)
 
 
 def _clean(values: np.ndarray, digits: int) -> list[float | None]:
@@ -192,7 +218,14 @@ def _clean(values: np.ndarray, digits: int) -> list[float | None]:
 
 def visible_track(viewer: User, activity: Activity, owner: User, track: Track) -> Track:
     """The points this viewer may see: all for the owner, the privacy-filtered ones for anyone else."""
-    if viewer.id == owner.id or not track.has_gps:
+    if viewer.id == owner.id:
+        return track
+    return public_track(activity, owner, track)
+
+
+def public_track(activity: Activity, owner: User, track: Track) -> Track:
+    """The points anyone but the owner may see (a stranger, a follower, a public share page)."""
+    if not track.has_gps:
         return track
     return apply_privacy(track, hidden_points(activity, owner, track))
 

@@ -2,7 +2,8 @@
 
 Used wherever the product writes a GPX file (a live session saved as an activity; exports) and by the tests'
 synthetic tracks. One track, one segment; heart rate, cadence and temperature as Garmin's TrackPointExtension,
-power as a plain ``<power>`` extension element (the convention Strava's own export uses). Points without a
+power as Garmin's PowerExtension ``PowerInWatts`` (an element of its own namespace, so the file stays valid
+GPX 1.1: extensions must come from another schema than GPX's, which rules out a bare ``<power>``). Points without a
 position can't be GPX track points and are skipped; a NaN column is omitted for that point. The output is a
 pure function of the track, so a retried writer stores the same bytes.
 """
@@ -10,30 +11,20 @@ pure function of the track, so a retried writer stores the same bytes.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
 import numpy as np
 
 from domain.algorithms.track import Track
+from domain.algorithms.writer_common import format_time as _format_time
 
 __all__ = ["to_gpx"]
-
-
-def _format_time(t: float) -> str:
-    """ISO 8601 UTC; fractional seconds (ms) only when the time is not a whole second."""
-    ms = round(t * 1000.0)
-    sec, frac = divmod(ms, 1000)
-    base = datetime.fromtimestamp(sec, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    if frac:
-        return f"{base}.{frac:03d}".rstrip("0") + "Z"
-    return base + "Z"
 
 
 def to_gpx(track: Track) -> bytes:
     """Serialise a track as GPX 1.1 (one trk/trkseg) with Garmin TrackPointExtension hr/cad/atemp.
 
-    Power goes in a plain ``<power>`` extension element (the convention Strava's own export uses). Points
+    Power goes in Garmin's PowerExtension ``PowerInWatts``. Points
     without a position cannot be expressed in GPX and are skipped; NaN columns are simply omitted per point.
     """
     out: list[str] = [
@@ -42,6 +33,7 @@ def to_gpx(track: Track) -> bytes:
         'xmlns="http://www.topografix.com/GPX/1/1" ',
         'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ',
         'xmlns:gpxtpx="http://www.garmin.com/xmlschemas/TrackPointExtension/v1" ',
+        'xmlns:pwr="http://www.garmin.com/xmlschemas/PowerExtension/v1" ',
         'xsi:schemaLocation="http://www.topografix.com/GPX/1/1 http://www.topografix.com/GPX/1/1/gpx.xsd">\n',
     ]
     if len(track):
@@ -67,7 +59,7 @@ def to_gpx(track: Track) -> bytes:
             tpx.append(f"<gpxtpx:cad>{round(track.cadence[i])}</gpxtpx:cad>")
         ext = []
         if not math.isnan(track.power[i]):
-            ext.append(f"<power>{round(track.power[i])}</power>")
+            ext.append(f"<pwr:PowerInWatts>{round(track.power[i])}</pwr:PowerInWatts>")
         if tpx:
             ext.append("<gpxtpx:TrackPointExtension>" + "".join(tpx) + "</gpxtpx:TrackPointExtension>")
         if ext:

@@ -184,6 +184,8 @@ def _text(item: Item, count: int) -> tuple[str, str]:
         case "workout_reminder" | "weekly_summary":
             # Written by the job that knows the athlete's units and time zone.
             return str(p.get("title") or "Strava+1"), str(p.get("body") or "")
+        case "account_export":
+            return "Your data export is ready", "Download it from the app within the hour"
     return "Strava+1", "You have a new notification"
 
 

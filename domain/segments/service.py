@@ -13,7 +13,7 @@ from domain.algorithms import polylines
 from domain.algorithms.privacy import hidden_mask
 from domain.algorithms.segment_geometry import segment_stats, simplify_indices, validate_segment
 from domain.algorithms.streams import decode_track
-from domain.errors import refuse
+from domain.errors import Refusal, refuse
 from domain.pagination import decode_cursor, encode_cursor
 from domain.privacy.settings import hidden_points, privacy_seed, privacy_settings
 from domain.segments import efforts as engine
@@ -193,6 +193,23 @@ def activity_efforts(viewer: User, activity_id: int) -> list[dict[str, Any]]:
     rows = db.session.execute(query).all()
     index_map = None if is_owner or not rows else _visible_index(activity, owner)
     return [_effort_dict(e, s, index_map) for e, s in rows]
+
+
+def effort(viewer: User, effort_id: int) -> dict[str, Any]:
+    """One segment effort, if the viewer may see its activity (and, for a non-owner, if it touches no hidden part:
+    the same rule as :func:`activity_efforts`), with indices into the stream that viewer gets."""
+    e = db.session.get(SegmentEffort, effort_id)
+    try:
+        if e is None:
+            raise Refusal(404, "Segment effort not found.")
+        activity, owner = get_visible(viewer, e.activity_id)
+    except Refusal:
+        refuse(404, "Segment effort not found.")
+    is_owner = viewer.id == owner.id
+    if not is_owner and e.hidden_by_privacy:
+        refuse(404, "Segment effort not found.")
+    segment = get(e.segment_id)
+    return _effort_dict(e, segment, None if is_owner else _visible_index(activity, owner))
 
 
 def my_efforts(viewer: User, segment_id: int, cursor: str | None, limit: int) -> dict[str, Any]:

@@ -114,6 +114,7 @@ def accept_file(user: User, data: bytes, filename: str | None, form: dict[str, A
         "idempotency_key": idempotency_key, "batch_id": batch_id, "part": None,
         "external_id": form.get("external_id"), "name": form.get("name"), "description": form.get("description"),
         "sport_type": form.get("sport_type"), "visibility": form.get("visibility"),
+        "trainer": form.get("trainer"), "commute": form.get("commute"),
         "status": "duplicate" if duplicate_of else "queued", "activity_id": duplicate_of,
         "error": "This file was already uploaded." if duplicate_of else None,
     }

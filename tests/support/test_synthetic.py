@@ -14,7 +14,8 @@ from domain.algorithms.track import COLUMNS, Track
 from tests.support.synthetic import synthetic_track, to_gpx, track_along
 
 GPX_NS = {"g": "http://www.topografix.com/GPX/1/1",
-          "tpx": "http://www.garmin.com/xmlschemas/TrackPointExtension/v1"}
+          "tpx": "http://www.garmin.com/xmlschemas/TrackPointExtension/v1",
+          "pwr": "http://www.garmin.com/xmlschemas/PowerExtension/v1"}
 
 
 def assert_same_track(a: Track, b: Track) -> None:
@@ -141,7 +142,7 @@ def test_to_gpx_round_trips_through_gpxpy():
     assert all("." not in s for i, s in enumerate(times) if i != 5)
     assert pts[3].find(".//tpx:hr", GPX_NS).text == str(int(track.hr[3]))
     assert pts[3].find(".//tpx:cad", GPX_NS).text == str(int(track.cadence[3]))
-    assert pts[3].find(".//g:power", GPX_NS).text == str(int(track.power[3]))
+    assert pts[3].find(".//pwr:PowerInWatts", GPX_NS).text == str(int(track.power[3]))
 
     parsed = gpxpy.parse(data.decode("utf-8"))
     gp = parsed.tracks[0].segments[0].points

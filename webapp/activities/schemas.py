@@ -34,6 +34,13 @@ class ActivitySchema(ma.Schema):
     visibility = ma.fields.String()
     manual = ma.fields.Boolean()
     start_date = ma.fields.DateTime()
+    timezone = ma.fields.String(allow_none=True, metadata={
+        "description": "IANA time zone where the activity started (its first position, else the athlete's)"})
+    start_date_local = ma.fields.String(allow_none=True, metadata={
+        "description": "The start as a wall-clock time in `timezone`: ISO 8601 without an offset "
+                       "(2026-03-01T07:30:00)", "example": "2026-03-01T07:30:00"})
+    trainer = ma.fields.Boolean()
+    commute = ma.fields.Boolean()
     device = ma.fields.String(allow_none=True)
     distance_m = ma.fields.Float()
     elapsed_time_s = ma.fields.Float()

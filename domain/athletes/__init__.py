@@ -1,0 +1,1 @@
+"""Per-athlete figures: totals and records (stats) and training zones."""
