@@ -201,6 +201,6 @@ def store_track(upload: Upload, track: Track) -> str:
         activity_id=activity_id, point_count=len(track), data=summary.stream_blob).on_conflict_do_nothing())
     upload.activity_id = activity_id
     upload.stage = "stored"
-    loads.activity_changed(user.id, local_date(values["start_time"], user.preferences.timezone), activity_id)
+    loads.activity_changed(user.id, local_date(values["start_time"], values["timezone"]), activity_id)
     db.session.commit()
     return "stored"

@@ -77,13 +77,14 @@ on_commit("analytics-rebuild", lambda ids: [jobs.send(jobs.ANALYTICS_REBUILD, ui
 
 def activity_stored(activity: Activity, timezone: str) -> None:
     """An activity was added or changed (ingest, a manual entry, an edit)."""
-    activity_changed(activity.user_id, training.local_date(activity.start_time, timezone), activity.id)
+    activity_changed(activity.user_id, training.local_date(activity.start_time, activity.timezone or timezone),
+                     activity.id)
 
 
 def activity_removed(activity: Activity, timezone: str) -> None:
     """Before deleting an activity: the day its load counted on (as stored, in case the time zone changed)."""
     day = db.session.scalar(select(ActivityLoad.day).where(ActivityLoad.activity_id == activity.id))
-    activity_changed(activity.user_id, day or training.local_date(activity.start_time, timezone))
+    activity_changed(activity.user_id, day or training.local_date(activity.start_time, activity.timezone or timezone))
 
 
 # --- per activity --------------------------------------------------------------------------------------------
@@ -96,8 +97,9 @@ def load_values(activity: Activity, owner: User, settings: TrainingSettings, tra
     resting = float(settings.resting_hr or training.DEFAULT_RESTING_HR)
     threshold = float(settings.threshold_hr or training.default_threshold_hr(resting, max_hr))
     minutes = (activity.moving_time_s or activity.elapsed_time_s or 0.0) / 60.0
+    # The day where it happened (the activity's own zone, as its start_date_local), else the athlete's.
     out: dict[str, Any] = {"activity_id": activity.id, "user_id": owner.id,
-                           "day": training.local_date(activity.start_time, timezone)}
+                           "day": training.local_date(activity.start_time, activity.timezone or timezone)}
     trimp = power = None
     if track is not None and np.sum(np.isfinite(track.hr) & (track.hr > 0)) >= MIN_HR_SAMPLES:
         bounds = training.zone_bounds(max_hr, settings.threshold_hr)

@@ -154,8 +154,9 @@ def match_completed(user_id: int, activity_ids: Iterable[int], timezone: str) ->
     done = 0
     for activity in db.session.scalars(select(Activity).where(Activity.id.in_(list(activity_ids)),
                                                               Activity.user_id == user_id)):
-        day = training.local_date(activity.start_time, timezone)
-        tz = ZoneInfo(timezone)
+        zone = activity.timezone or timezone
+        day = training.local_date(activity.start_time, zone)
+        tz = ZoneInfo(zone)
         lo = datetime.combine(day, datetime.min.time(), tz)
         hi = lo + timedelta(days=1)
         family = sport_family(activity.sport_type)
