@@ -60,9 +60,6 @@ def register_services(app: Flask) -> None:
 
 
 def register_api(app: Flask) -> None:
-    from apispec.ext.marshmallow import MarshmallowPlugin
-    from flask_smorest import Api
-
     from webapp import health
     from webapp.activities.resources import blp as activities_blp
     from webapp.chat.resources import blp as chat_blp
@@ -74,16 +71,14 @@ def register_api(app: Flask) -> None:
     from webapp.interactions.resources import blp as interactions_blp
     from webapp.live.resources import blp as live_blp
     from webapp.notifications.resources import blp as notifications_blp
+    from webapp.openapi import build_api
     from webapp.posts.resources import blp as posts_blp
     from webapp.privacy_zones.resources import blp as privacy_zones_blp
     from webapp.profiles.resources import blp as profiles_blp
     from webapp.segments.resources import blp as segments_blp
     from webapp.uploads.resources import blp as uploads_blp
 
-    class DocumentedApi(Api):
-        ERROR_SCHEMA = ErrorSchema  # the error payload as sent, request_id included
-
-    api = DocumentedApi(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})
+    api = build_api(app, error_schema=ErrorSchema, schema_name_resolver=schema_name)
     sock.init_app(app)
     for blp in (profiles_blp, follows_blp, uploads_blp, activities_blp, privacy_zones_blp, segments_blp,
                 groups_blp, posts_blp, interactions_blp, notifications_blp, feed_blp, live_blp, chat_blp,

@@ -160,6 +160,11 @@ def current_user() -> User:
     return user
 
 
+def requires_token(path: str) -> bool:
+    """The routes the bearer-token guard covers (the socket authenticates in its own handshake)."""
+    return path.startswith("/api/v1") and not path.startswith(PUBLIC_PREFIXES) and path != "/api/v1/ws"
+
+
 def check_dev_server_host(app: Flask) -> None:
     """``flask run --host …`` listens where its option says, not WEB_BIND_HOST (gunicorn's settings check their
     own listeners): refuse emulator mode there too, before the development server opens its socket."""
@@ -182,9 +187,6 @@ def register_auth(app: Flask) -> None:
 
     @app.before_request
     def _require_token() -> None:
-        path = request.path
-        if not path.startswith("/api/v1") or path.startswith(PUBLIC_PREFIXES) or request.method == "OPTIONS":
-            return
-        if path == "/api/v1/ws":  # the socket authenticates in its own handshake
+        if request.method == "OPTIONS" or not requires_token(request.path):
             return
         g.user = authenticate(bearer_token())

@@ -19,6 +19,7 @@ from werkzeug.exceptions import Conflict, HTTPException, InternalServerError, Se
 
 from domain.errors import Refusal
 from models.db import db
+from webapp.openapi import OMITTABLE
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,12 @@ log = logging.getLogger(__name__)
 class ErrorSchema(SmorestErrorSchema):
     """flask-smorest's error shape as we send it: with the request id (the OpenAPI document's ``Error``)."""
 
+    code = ma.fields.Integer(metadata={"description": "The HTTP status code"})
+    status = ma.fields.String(metadata={"description": "The HTTP status name"})
+    message = ma.fields.String(metadata={"description": "What went wrong, naming the first problem"})
+    errors = ma.fields.Dict(metadata={
+        OMITTABLE: True, "description": "Per input location and field, the problems found: "
+                                        "{\"json\": {\"name\": [\"Missing data for required field.\"]}}"})
     request_id = ma.fields.String(metadata={"description": "Quote it when reporting a problem (X-Request-ID)"})
 
 

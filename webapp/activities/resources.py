@@ -81,6 +81,7 @@ class Streams(MethodView):
 
 @blp.route("/activities/<int:activity_id>/export/original")
 class ExportOriginal(MethodView):
+    @blp.doc(operationId="exportActivityOriginal")
     @blp.response(200, content_type="application/octet-stream")
     def get(self, activity_id: int) -> Response:
         """Download the file this activity was uploaded from (owner only)"""
