@@ -8,7 +8,8 @@ that into a document strict client generators (Python, Swift, Kotlin) can use wi
   overrides it with ``@blp.doc(operationId="…")``.
 - **required / nullable** from the marshmallow schemas: a field is nullable when ``allow_none``; in a schema that
   only responses use, every dumped field is required (marshmallow dumps every field the object has), except those
-  marked :func:`omittable` (sent only sometimes). Request schemas keep marshmallow's ``required``.
+  marked :func:`omittable` (sent only sometimes; ``x-omittable: true`` in the document). Request schemas keep
+  marshmallow's ``required``, and no schema serves both.
 - **Error responses** every operation can really get, with the ``Error`` schema (the body
   :mod:`webapp.errors` sends): 401 where a token is needed, 404/403 where the path names a resource, 400/413 where
   there is a body, 422 where there are inputs, 409/429 on writes, 503 everywhere.
@@ -146,8 +147,9 @@ class ContractConverter(OpenAPIConverter):
                       if not field.load_only and not field.metadata.get(OMITTABLE)
                       and name not in getattr(instance, "exclude", ())]
             jsonschema[_DUMP_REQUIRED] = dumped
-        for prop in jsonschema.get("properties", {}).values():
-            prop.pop(OMITTABLE, None)
+        example = getattr(getattr(instance, "Meta", None), "example", None)
+        if example is not None:  # ``class Meta: example = {…}`` on a schema (checked against it by the tests)
+            jsonschema["example"] = example
         return jsonschema
 
     def field2property(self, field: Any) -> dict[str, Any]:

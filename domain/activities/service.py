@@ -39,9 +39,9 @@ def _latlng(lat: float | None, lng: float | None) -> list[float] | None:
 
 
 def serialize(viewer: User, activity: Activity, owner: User, *, kudoed: bool | None = None,
-              unseen: dict[int, tuple[int, int]] | None = None) -> dict[str, Any]:
+              unseen: dict[int, tuple[int, int]] | None = None, summary: bool = False) -> dict[str, Any]:
     """The activity as ``viewer`` may see it; ``kudoed`` and ``unseen`` (:func:`unseen_counts`) spare the
-    queries when a list already knows them."""
+    queries when a list already knows them. ``summary``: for a list, without the achievements (a query each)."""
     is_owner = viewer.id == owner.id
     details = activity.details or {}
     out: dict[str, Any] = {
@@ -62,7 +62,7 @@ def serialize(viewer: User, activity: Activity, owner: User, *, kudoed: bool | N
     out["upload_id"] = activity.upload_id if is_owner else None
     for key in ("splits_metric", "splits_standard", "laps", "best_efforts"):
         out[key] = details.get(key) or []
-    out["achievements"] = activity_achievements(activity.id, include_hidden=is_owner)
+    out["achievements"] = [] if summary else activity_achievements(activity.id, include_hidden=is_owner)
     if is_owner:
         out["start_latlng"] = _latlng(activity.start_lat, activity.start_lng)
         out["end_latlng"] = _latlng(activity.end_lat, activity.end_lng)
@@ -164,7 +164,7 @@ def list_for_user(viewer: User, user_id: int, args: dict[str, Any]) -> dict[str,
     kudoed = set(db.session.scalars(select(Kudos.activity_id).where(
         Kudos.user_id == viewer.id, Kudos.activity_id.in_([a.id for a in page])))) if page else set()
     unseen = unseen_counts(viewer.id, "activity", [a.id for a in page])
-    return {"items": [serialize(viewer, a, owner, kudoed=a.id in kudoed, unseen=unseen) for a in page],
+    return {"items": [serialize(viewer, a, owner, kudoed=a.id in kudoed, unseen=unseen, summary=True) for a in page],
             "next_cursor": next_cursor}
 
 

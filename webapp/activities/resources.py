@@ -15,6 +15,7 @@ from webapp.activities.schemas import (
     ActivitySchema,
     ManualActivitySchema,
     StreamArgsSchema,
+    StreamSetSchema,
 )
 from webapp.auth import current_user
 
@@ -66,10 +67,20 @@ class UserActivities(MethodView):
         return service.list_for_user(current_user(), user_id, args)
 
 
+@blp.route("/me/activities")
+class MyActivities(MethodView):
+    @blp.arguments(ActivityListArgsSchema, location="query")
+    @blp.response(200, ActivityPageSchema)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The signed-in athlete's activities, newest first (filter by sport and start date)"""
+        user = current_user()
+        return service.list_for_user(user, user.id, args)
+
+
 @blp.route("/activities/<int:activity_id>/streams")
 class Streams(MethodView):
     @blp.arguments(StreamArgsSchema, location="query")
-    @blp.response(200)
+    @blp.response(200, StreamSetSchema)
     def get(self, args: dict[str, Any], activity_id: int) -> dict[str, Any]:
         """Per-point streams keyed by type: {"heartrate": {"data": [...], "original_size", "resolution"}}.
 
