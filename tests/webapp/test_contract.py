@@ -257,7 +257,7 @@ def test_a_generated_client_runs_the_mobile_flow(app: Any, generated: Any, live_
     missing = call("activities", "get_activity").sync(client=client, activity_id=10**9)
     assert isinstance(missing, models.Error) and missing.code == 404 and missing.request_id
     invalid = call("activities", "create_activity").sync(
-        client=client, body=models.ManualActivity(sport_type=models.ManualActivitySportType.RUNNING, start_date=activity.start_date,
-                                                  elapsed_time_s=-5))
+        client=client, body=models.ManualActivity(sport_type=models.ManualActivitySportType.RUNNING,
+                                                  start_date=activity.start_date, elapsed_time_s=-5))
     assert isinstance(invalid, models.Error) and invalid.code == 422
     assert "elapsed_time_s" in invalid.message
