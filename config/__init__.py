@@ -251,10 +251,10 @@ class Config:
         self.OPENAPI_URL_PREFIX = get("OPENAPI_URL_PREFIX", "/api/v1")
         self.OPENAPI_JSON_PATH = get("OPENAPI_JSON_PATH", "openapi.json")
         self.OPENAPI_SWAGGER_UI_PATH = get("OPENAPI_SWAGGER_UI_PATH", "docs")
-        self.OPENAPI_SWAGGER_UI_URL = get("OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/")
+        # The viewers' assets are served by the app itself, pinned (webapp/docs.py): the pages work offline.
+        self.OPENAPI_SWAGGER_UI_URL = get("OPENAPI_SWAGGER_UI_URL", "/api/v1/docs-assets/swagger-ui/")
         self.OPENAPI_REDOC_PATH = get("OPENAPI_REDOC_PATH", "redoc")
-        self.OPENAPI_REDOC_URL = get("OPENAPI_REDOC_URL",
-                                     "https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js")
+        self.OPENAPI_REDOC_URL = get("OPENAPI_REDOC_URL", "/api/v1/docs-assets/redoc/redoc.standalone.js")
         self.API_SPEC_OPTIONS = _typed(env, "API_SPEC_OPTIONS", {
             "components": {"securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer", "bearerFormat": "Firebase ID token"}}},

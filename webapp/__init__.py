@@ -60,7 +60,7 @@ def register_services(app: Flask) -> None:
 
 
 def register_api(app: Flask) -> None:
-    from webapp import health
+    from webapp import docs, health
     from webapp.activities.resources import blp as activities_blp
     from webapp.chat.resources import blp as chat_blp
     from webapp.devices.resources import blp as devices_blp
@@ -85,6 +85,7 @@ def register_api(app: Flask) -> None:
                 devices_blp):
         api.register_blueprint(blp)
     app.register_blueprint(health.blp)
+    app.register_blueprint(docs.blp)
     register_error_handlers(app)
 
 
