@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 PUBLIC_PREFIXES = ("/api/v1/openapi.json", "/api/v1/docs", "/api/v1/redoc")
 EMULATOR_ENV = "FIREBASE_AUTH_EMULATOR_HOST"
+#: Leeway for clocks that disagree, on expiry and issue time alike.
+CLOCK_SKEW_S = 5
 
 
 class _VerifyOnlyCredential(credentials.Base):
@@ -57,6 +59,7 @@ class TokenVerifier:
         cred: credentials.Base = (
             credentials.Certificate(credentials_path) if credentials_path else _VerifyOnlyCredential()
         )
+        self.emulated = bool(emulator_host)
         name = f"auth-{project_id}-{id(self)}"
         self.app = firebase_admin.initialize_app(cred, {"projectId": project_id}, name=name)
         if certs_url:
@@ -64,7 +67,23 @@ class TokenVerifier:
             use_certificate_url(self.app, certs_url)
 
     def verify(self, token: str) -> dict[str, Any]:
-        return fb_auth.verify_id_token(token, app=self.app, clock_skew_seconds=5)
+        claims: dict[str, Any] = fb_auth.verify_id_token(token, app=self.app, clock_skew_seconds=CLOCK_SKEW_S)
+        if self.emulated:
+            check_lifetime(claims)
+        return claims
+
+
+def check_lifetime(claims: dict[str, Any], now: float | None = None) -> None:
+    """In emulator mode firebase-admin checks the audience and issuer but skips, with the signature, the expiry
+    and issue time. Check them here, as production does, so a client's refresh path can be tested locally."""
+    now = time.time() if now is None else now
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if not isinstance(exp, int | float) or not isinstance(iat, int | float):
+        raise fb_auth.InvalidIdTokenError("The token has no numeric exp or iat claim.")
+    if exp < now - CLOCK_SKEW_S:
+        raise fb_auth.ExpiredIdTokenError("Token expired", cause=None)
+    if iat > now + CLOCK_SKEW_S:
+        raise fb_auth.InvalidIdTokenError("The token is issued in the future (iat).")
 
 
 def dev_token(email: str, project_id: str, *, uid: str | None = None, ttl_s: int = 3600) -> str:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from datetime import UTC
+from typing import Any
+
 import marshmallow as ma
 from marshmallow import validate
 from webargs.fields import DelimitedList
@@ -146,6 +149,14 @@ class ActivityListArgsSchema(ma.Schema):
     sport_type = ma.fields.String(load_default=None, validate=validate.OneOf(SPORT_TYPES))
     after = ma.fields.AwareDateTime(load_default=None, metadata={"description": "Only activities starting after"})
     before = ma.fields.AwareDateTime(load_default=None, metadata={"description": "Only activities starting before"})
+
+    @ma.post_load
+    def _in_utc(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        # PostgreSQL takes UTC offsets up to ±15:59 only; Python (and ISO 8601) allow up to ±23:59.
+        for key in ("after", "before"):
+            if data.get(key) is not None:
+                data[key] = data[key].astimezone(UTC)
+        return data
 
 
 class ActivityPageSchema(ma.Schema):
