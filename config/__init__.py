@@ -251,6 +251,11 @@ class Config:
         self.OPENAPI_URL_PREFIX = get("OPENAPI_URL_PREFIX", "/api/v1")
         self.OPENAPI_JSON_PATH = get("OPENAPI_JSON_PATH", "openapi.json")
         self.OPENAPI_SWAGGER_UI_PATH = get("OPENAPI_SWAGGER_UI_PATH", "docs")
+        # Response compression (flask-compress) and the web origins allowed to call the API and open the socket.
+        self.COMPRESS_ALGORITHM = _typed(env, "COMPRESS_ALGORITHM", ["br", "gzip"])
+        self.COMPRESS_MIN_SIZE = int(get("COMPRESS_MIN_SIZE", "500"))
+        self.COMPRESS_STREAMS = False
+        self.CORS_ORIGINS = _typed(env, "CORS_ORIGINS", [])
         # The viewers' assets are served by the app itself, pinned (webapp/docs.py): the pages work offline.
         self.OPENAPI_SWAGGER_UI_URL = get("OPENAPI_SWAGGER_UI_URL", "/api/v1/docs-assets/swagger-ui/")
         self.OPENAPI_REDOC_PATH = get("OPENAPI_REDOC_PATH", "redoc")

@@ -32,6 +32,7 @@ def create_app(config_name: str | None = None, **overrides: Any) -> Flask:
     register_api(app)
     register_auth(app)
     register_input_guard(app)
+    register_http_caching(app)
     register_realtime(app)
     register_celery(app)
     register_cli(app)
@@ -107,6 +108,12 @@ def register_auth(app: Flask) -> None:
 def register_input_guard(app: Flask) -> None:
     # After auth and the rate limit: a stranger's or an over-budget client's body is never read.
     from webapp.inputs import register_input_guard as _register
+
+    _register(app)
+
+
+def register_http_caching(app: Flask) -> None:
+    from webapp.httpcache import register_http_caching as _register
 
     _register(app)
 

@@ -45,8 +45,8 @@ def test_emulator_mode_still_checks_expiry_audience_and_issuer(emulator_app, db_
     resp = client.get("/api/v1/me", headers={"Authorization": f"Bearer {expired}"})
     assert resp.status_code == 401 and resp.json["message"] == "The ID token has expired; refresh it and retry."
     assert "invalid_token" in resp.headers["WWW-Authenticate"]
-    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {dev_token('dev@example.com', project, ttl_s=2)}"}
-                      ).status_code == 200  # within its lifetime
+    fresh = dev_token("dev@example.com", project, ttl_s=2)
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
 
 
 def test_lifetime_check_allows_only_the_clock_skew():
