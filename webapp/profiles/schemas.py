@@ -103,3 +103,24 @@ class PublicProfileSchema(ma.Schema):
         allow_none=True, metadata={"description": "The viewer's follow of this athlete: accepted, pending or null"})
     follows_you = ma.fields.Boolean()
     details_visible = ma.fields.Boolean(metadata={"description": "False when a private account hides its details"})
+
+
+class AthleteSearchArgsSchema(ma.Schema):
+    q = ma.fields.String(required=True, validate=validate.Length(2, 80),
+                         metadata={"description": "Part of a display name (case-insensitive), at least 2 characters"})
+    cursor = ma.fields.String(load_default=None)
+    limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 50))
+
+
+class AthleteResultSchema(ma.Schema):
+    id = ma.fields.Integer()
+    display_name = ma.fields.String()
+    avatar_url = ma.fields.String(allow_none=True)
+    is_private = ma.fields.Boolean(metadata={"description": "Following needs the athlete's approval"})
+    follow_status = ma.fields.String(
+        allow_none=True, metadata={"description": "The viewer's follow of this athlete: accepted, pending or null"})
+
+
+class AthletePageSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(AthleteResultSchema))
+    next_cursor = ma.fields.String(allow_none=True, metadata={"description": "Pass back as ?cursor= for more"})
