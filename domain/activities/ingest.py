@@ -17,6 +17,7 @@ from domain.algorithms.track import ParseError, Track
 from domain.privacy.settings import privacy_seed, privacy_settings
 from domain.uploads import lifecycle
 from models import Activity, ActivityStream, Upload, User, db
+from models.activity import SPORTS
 from models.storage import storage
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,7 @@ def default_name(sport: str, start: datetime, tz_name: str) -> str:
         hour = start.hour
     part = ("Night" if hour < 5 else "Morning" if hour < 12 else "Lunch" if hour < 14
             else "Afternoon" if hour < 18 else "Evening" if hour < 22 else "Night")
-    noun = {"running": "Run", "cycling": "Ride", "swimming": "Swim", "walking": "Walk", "hiking": "Hike",
-            "strength": "Workout"}.get(sport, "Activity")
+    noun = "Workout" if sport == "strength" else SPORTS.get(sport, ("other", "Activity"))[1]
     return f"{part} {noun}"
 
 

@@ -8,12 +8,14 @@ from flask_smorest import Blueprint
 
 from domain import visibility
 from domain.activities import service
+from models.activity import SPORTS
 from webapp.activities.schemas import (
     ActivityListArgsSchema,
     ActivityPageSchema,
     ActivityPatchSchema,
     ActivitySchema,
     ManualActivitySchema,
+    SportSchema,
     StreamArgsSchema,
     StreamSetSchema,
 )
@@ -88,6 +90,14 @@ class Streams(MethodView):
         points outside the athlete's privacy zones and hidden start/end, with time and distance starting at 0.
         """
         return service.streams(current_user(), activity_id, args["keys"], args["resolution"])
+
+
+@blp.route("/sports")
+class Sports(MethodView):
+    @blp.response(200, SportSchema(many=True))
+    def get(self) -> list[dict[str, str]]:
+        """Every sport an activity can have, with its display name and family, in the order to list them"""
+        return [{"sport_type": sport, "name": name, "family": family} for sport, (family, name) in SPORTS.items()]
 
 
 @blp.route("/activities/<int:activity_id>/export/original")

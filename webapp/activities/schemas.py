@@ -7,7 +7,7 @@ import marshmallow as ma
 from marshmallow import validate
 from webargs.fields import DelimitedList
 
-from models.activity import SPORT_TYPES, Activity
+from models.activity import SPORT_FAMILIES, SPORT_TYPES, Activity
 from models.user import VISIBILITIES
 from webapp.columns import ColumnLength
 from webapp.openapi import omittable
@@ -162,6 +162,16 @@ class ActivityListArgsSchema(ma.Schema):
 class ActivityPageSchema(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(ActivitySummarySchema))
     next_cursor = ma.fields.String(allow_none=True)
+
+
+class SportSchema(ma.Schema):
+    class Meta:
+        example = {"sport_type": "trail_running", "name": "Trail Run", "family": "run"}
+
+    sport_type = ma.fields.String(metadata={"description": "The value activities, segments and filters use"})
+    name = ma.fields.String(metadata={"description": "How to show it (English)"})
+    family = ma.fields.String(metadata={"enum": list(SPORT_FAMILIES),
+                                        "description": "The group it belongs to in lists and totals"})
 
 
 class StreamSchema(ma.Schema):
