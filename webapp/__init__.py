@@ -123,8 +123,10 @@ def register_realtime(app: Flask) -> None:
     from webapp.chat import frames as chat_frames  # noqa: F401
     from webapp.live import frames as live_frames  # noqa: F401
     from webapp.realtime import register_realtime as _register
+    from webapp.realtime.asyncapi import register_asyncapi
 
     _register(app)
+    register_asyncapi(app, schema_name)
 
 
 def register_celery(app: Flask) -> None:

@@ -35,7 +35,7 @@ from webapp.firebase_internals import use_certificate_url
 
 log = logging.getLogger(__name__)
 
-PUBLIC_PREFIXES = ("/api/v1/openapi.json", "/api/v1/docs", "/api/v1/redoc")
+PUBLIC_PREFIXES = ("/api/v1/openapi.json", "/api/v1/asyncapi.json", "/api/v1/docs", "/api/v1/redoc")
 EMULATOR_ENV = "FIREBASE_AUTH_EMULATOR_HOST"
 #: Leeway for clocks that disagree, on expiry and issue time alike.
 CLOCK_SKEW_S = 5
