@@ -254,7 +254,7 @@ class Config:
         # Response compression (flask-compress) and the web origins allowed to call the API and open the socket.
         self.COMPRESS_ALGORITHM = _typed(env, "COMPRESS_ALGORITHM", ["br", "gzip"])
         self.COMPRESS_MIN_SIZE = int(get("COMPRESS_MIN_SIZE", "500"))
-        self.COMPRESS_STREAMS = False
+        self.COMPRESS_STREAMS = _typed(env, "COMPRESS_STREAMS", False)
         self.CORS_ORIGINS = _typed(env, "CORS_ORIGINS", [])
         # The viewers' assets are served by the app itself, pinned (webapp/docs.py): the pages work offline.
         self.OPENAPI_SWAGGER_UI_URL = get("OPENAPI_SWAGGER_UI_URL", "/api/v1/docs-assets/swagger-ui/")

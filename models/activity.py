@@ -96,6 +96,7 @@ class Activity(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     upload_id: Mapped[int | None] = mapped_column(ForeignKey("uploads.id", ondelete="SET NULL"), unique=True)
+    gear_id: Mapped[int | None] = mapped_column(ForeignKey("gear.id", ondelete="SET NULL"))
     source_sha256: Mapped[str | None] = mapped_column(String(64))
     external_id: Mapped[str | None] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(255))
@@ -155,6 +156,7 @@ class Activity(Base):
         Index("uq_activities_user_sha256", "user_id", "source_sha256", unique=True,
               postgresql_where=text("source_sha256 IS NOT NULL")),
         Index("ix_activities_user_start", "user_id", "start_time", "id"),
+        Index("ix_activities_gear_id", "gear_id", postgresql_where=text("gear_id IS NOT NULL")),
         # Re-matching a new segment looks for activities whose bounds overlap it.
         Index("ix_activities_box", text("box(point(min_lng, min_lat), point(max_lng, max_lat))"),
               postgresql_using="gist", postgresql_where=text("min_lat IS NOT NULL")),

@@ -68,6 +68,7 @@ def register_api(app: Flask) -> None:
     from webapp.errors import ErrorSchema, register_error_handlers
     from webapp.feed.resources import blp as feed_blp
     from webapp.follows.resources import blp as follows_blp
+    from webapp.gear.resources import blp as gear_blp
     from webapp.groups.resources import blp as groups_blp
     from webapp.interactions.resources import blp as interactions_blp
     from webapp.live.resources import blp as live_blp
@@ -83,7 +84,7 @@ def register_api(app: Flask) -> None:
     sock.init_app(app)
     for blp in (profiles_blp, follows_blp, uploads_blp, activities_blp, privacy_zones_blp, segments_blp,
                 groups_blp, posts_blp, interactions_blp, notifications_blp, feed_blp, live_blp, chat_blp,
-                devices_blp):
+                devices_blp, gear_blp):
         api.register_blueprint(blp)
     app.register_blueprint(health.blp)
     app.register_blueprint(docs.blp)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from domain import jobs
+from domain import gear, jobs
 from domain.algorithms.parsing import normalize, parse_bytes, parse_health_workout, parse_health_workouts
 from domain.algorithms.summary import ActivitySummary, summarize
 from domain.algorithms.track import ParseError, Track
@@ -67,6 +67,7 @@ def activity_values(upload: Upload, user: User, track: Track, summary: ActivityS
         "external_id": upload.external_id,
         "name": (upload.name or track.name or default_name(sport, start, user.preferences.timezone))[:255],
         "description": upload.description or "", "sport_type": sport,
+        "gear_id": gear.default_for(user.id, sport),  # the athlete's default gear for the sport, if any
         "visibility": upload.visibility or user.preferences.default_visibility,
         "start_time": start, "device": (track.device or None) and track.device[:255],
         "distance_m": distance, "elapsed_time_s": m.elapsed_time_s, "moving_time_s": moving,

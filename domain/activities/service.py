@@ -16,7 +16,7 @@ import numpy as np
 from flask import current_app
 from sqlalchemy import and_, delete, exists, or_, select
 
-from domain import board_rebuilds
+from domain import board_rebuilds, gear
 from domain.activities.ingest import default_name
 from domain.algorithms.metrics import derived_streams, resample_indices
 from domain.algorithms.privacy import apply_privacy
@@ -60,6 +60,7 @@ def serialize(viewer: User, activity: Activity, owner: User, *, kudoed: bool | N
     out["start_date"] = activity.start_time
     out["notes"] = activity.notes if is_owner else None
     out["upload_id"] = activity.upload_id if is_owner else None
+    out["gear_id"] = activity.gear_id if is_owner else None
     for key in ("splits_metric", "splits_standard", "laps", "best_efforts"):
         out[key] = details.get(key) or []
     out["achievements"] = [] if summary else activity_achievements(activity.id, include_hidden=is_owner)
@@ -88,6 +89,8 @@ def serialize(viewer: User, activity: Activity, owner: User, *, kudoed: bool | N
 
 def update(viewer: User, activity_id: int, changes: dict[str, Any]) -> Activity:
     activity = get_own(viewer, activity_id)
+    if "gear_id" in changes:
+        changes["gear_id"] = gear.check_choice(viewer, changes["gear_id"])
     visibility_changed = changes.get("visibility", activity.visibility) != activity.visibility
     for key, value in changes.items():
         setattr(activity, key, value)
@@ -136,6 +139,8 @@ def create_manual(viewer: User, data: dict[str, Any]) -> Activity:
         elevation_gain_m=data.get("elevation_gain_m"), avg_hr=data.get("avg_hr"),
         perceived_exertion=data.get("perceived_exertion"), notes=data.get("notes"),
         details={}, has_gps=False, point_count=0, privacy_version=viewer.privacy_version,
+        gear_id=(gear.check_choice(viewer, data["gear_id"]) if data.get("gear_id") is not None
+                 else gear.default_for(viewer.id, data["sport_type"])),
     )
     db.session.add(activity)
     db.session.commit()

@@ -10,6 +10,7 @@ from webargs.fields import DelimitedList
 from models.activity import SPORT_FAMILIES, SPORT_TYPES, Activity
 from models.user import VISIBILITIES
 from webapp.columns import ColumnLength
+from webapp.inputs import INT_MAX
 from webapp.openapi import omittable
 
 STREAM_KEYS = ("time", "latlng", "distance", "altitude", "heartrate", "cadence", "watts", "temp",
@@ -41,7 +42,7 @@ ACTIVITY_EXAMPLE = {
     "map": {"polyline": "u{~vFvyys@fS]", "summary_polyline": "u{~vFvyys@fS]", "polylines": ["u{~vFvyys@fS]"]},
     "splits_metric": [{"split": 1, "distance_m": 1000.0, "elapsed_time_s": 305.0}], "splits_standard": [],
     "laps": [], "best_efforts": [], "achievements": [], "kudos_count": 3, "comment_count": 1, "has_kudoed": False,
-    "upload_id": 901, "external_id": None, "created_at": "2026-10-01T08:01:10+00:00",
+    "upload_id": 901, "gear_id": 3, "external_id": None, "created_at": "2026-10-01T08:01:10+00:00",
     "updated_at": "2026-10-01T08:01:12+00:00",
 }
 #: What a list item leaves out of the detail: the heavy parts (GET /activities/{id} has them).
@@ -92,6 +93,8 @@ class ActivitySchema(ma.Schema):
     comment_count = ma.fields.Integer()
     has_kudoed = ma.fields.Boolean(metadata={"description": "The viewer gave kudos to this activity"})
     upload_id = ma.fields.Integer(allow_none=True)
+    gear_id = ma.fields.Integer(allow_none=True, metadata={"description": "The gear used (GET /me/gear/{id}); "
+                                                                           "null without, and for others"})
     external_id = ma.fields.String(allow_none=True)
     created_at = ma.fields.DateTime()
     updated_at = ma.fields.DateTime()
@@ -123,6 +126,8 @@ class ActivityPatchSchema(ma.Schema):
     visibility = ma.fields.String(validate=validate.OneOf(VISIBILITIES))
     perceived_exertion = ma.fields.Integer(allow_none=True, validate=validate.Range(1, 10))
     notes = ma.fields.String(allow_none=True, validate=validate.Length(0, 10000))
+    gear_id = ma.fields.Integer(allow_none=True, validate=validate.Range(1, INT_MAX),
+                                metadata={"description": "One of your gear, or null for none"})
 
 
 class ManualActivitySchema(ma.Schema):
@@ -141,6 +146,8 @@ class ManualActivitySchema(ma.Schema):
     name = ma.fields.String(validate=ColumnLength(Activity.name, 1))
     description = ma.fields.String(load_default="", validate=validate.Length(0, 10000))
     visibility = ma.fields.String(validate=validate.OneOf(VISIBILITIES))
+    gear_id = ma.fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1, INT_MAX), metadata={
+        "description": "One of your gear; when absent, your default gear for the sport (if any)"})
 
 
 class ActivityListArgsSchema(ma.Schema):
