@@ -88,13 +88,12 @@ def _is_list(body: Any, schemas: dict[str, Any]) -> bool:
 def operation_id(method: str, path: str, operation: dict[str, Any], schemas: dict[str, Any] | None = None) -> str:
     """``getActivity``, ``listUserActivities``, ``createUpload``, ``updateMe``, ``joinGroup``… (docs/api.md)."""
     parts = [p for p in path.strip("/").split("/") if p]
-    if parts and re.fullmatch(r"v\d+", parts[0]) is None and parts[0] == "api":
+    if parts[:1] == ["api"]:
         parts = parts[1:]
+    prefix = ""
     if parts and re.fullmatch(r"v\d+", parts[0]):
         version = parts.pop(0)
-        prefix = "" if version == "v1" else version  # other API versions keep their names apart
-    else:
-        prefix = ""
+        prefix = "" if version == "v1" else version  # other API versions keep their names apart: getV3Athlete
     words: list[str] = []
     for index, part in enumerate(parts):
         if part.startswith("{"):
@@ -122,7 +121,7 @@ def operation_id(method: str, path: str, operation: dict[str, Any], schemas: dic
         verb = verb.split("_")[0] + "".join(w.title() for w in verb.split("_")[1:])
         words = words[:-1]
     else:
-        verb = {"post": "post", "put": "set", "patch": "update", "delete": "delete"}[method]
+        verb = {"put": "set", "patch": "update", "delete": "delete"}.get(method, method)
     return verb + prefix.title() + "".join(words)
 
 

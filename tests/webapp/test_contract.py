@@ -261,3 +261,17 @@ def test_a_generated_client_runs_the_mobile_flow(app: Any, generated: Any, live_
                                                   start_date=activity.start_date, elapsed_time_s=-5))
     assert isinstance(invalid, models.Error) and invalid.code == 422
     assert "elapsed_time_s" in invalid.message
+
+
+def test_operation_ids_are_derived_for_routes_added_later() -> None:
+    from webapp.openapi import operation_id
+
+    page = {"Page": {"type": "object", "properties": {"items": {"type": "array"}}}}
+    ok_page = {"responses": {200: {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Page"}}}}}}
+    assert operation_id("get", "/api/v1/media/{media_id}", {}) == "getMedia"
+    assert operation_id("get", "/api/v1/users/{user_id}/stats", {}) == "getUserStats"
+    assert operation_id("get", "/api/v1/me/exports", ok_page, page) == "listMyExports"
+    assert operation_id("post", "/api/v1/me/exports", {"responses": {201: {}}}) == "createMyExport"
+    assert operation_id("post", "/api/v1/media/{media_id}/complete", {"responses": {200: {}}}) == "completeMedia"
+    assert operation_id("get", "/api/v3/athlete", {}) == "getV3Athlete"  # another version keeps its names apart
+    assert operation_id("delete", "/api/v1/share-pages/{share_id}", {}) == "deleteSharePage"
