@@ -367,8 +367,14 @@ def run(api: Api, report: Report, redis_url: str) -> None:
 
 
 def default_redis_url() -> str:
+    """The Redis ``make run`` started (its ``.data/stack.env``), never a guessed port: FLUSHALL goes there."""
     if os.environ.get("REDIS_URL"):
         return os.environ["REDIS_URL"]
+    from config import running_stack_env
+
+    url = running_stack_env().get("REDIS_URL")
+    if url:
+        return url
     port = os.environ.get("EMBEDDED_REDIS_PORT") or "6390"  # devstack.embedded: the first free port from 6390
     return f"redis://127.0.0.1:{port}/0"
 
@@ -377,7 +383,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="the API (make run: port 8000)")
     parser.add_argument("--redis-url", default=None,
-                        help="the stack's Redis (make run prints it; default REDIS_URL or 127.0.0.1:6390)")
+                        help="the stack's Redis (default: REDIS_URL, else the one make run wrote in .data/stack.env)")
     parser.add_argument("--project", default=os.environ.get("FIREBASE_PROJECT_ID", "demo-strava-plus-one"),
                         help="Firebase project id the dev tokens are issued for")
     args = parser.parse_args()

@@ -260,10 +260,15 @@ class Config:
         self.OPENAPI_URL_PREFIX = get("OPENAPI_URL_PREFIX", "/api/v1")
         self.OPENAPI_JSON_PATH = get("OPENAPI_JSON_PATH", "openapi.json")
         self.OPENAPI_SWAGGER_UI_PATH = get("OPENAPI_SWAGGER_UI_PATH", "docs")
-        self.OPENAPI_SWAGGER_UI_URL = get("OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/")
+        # Response compression (flask-compress) and the web origins allowed to call the API and open the socket.
+        self.COMPRESS_ALGORITHM = _typed(env, "COMPRESS_ALGORITHM", ["br", "gzip"])
+        self.COMPRESS_MIN_SIZE = int(get("COMPRESS_MIN_SIZE", "500"))
+        self.COMPRESS_STREAMS = _typed(env, "COMPRESS_STREAMS", False)
+        self.CORS_ORIGINS = _typed(env, "CORS_ORIGINS", [])
+        # The viewers' assets are served by the app itself, pinned (webapp/docs.py): the pages work offline.
+        self.OPENAPI_SWAGGER_UI_URL = get("OPENAPI_SWAGGER_UI_URL", "/api/v1/docs-assets/swagger-ui/")
         self.OPENAPI_REDOC_PATH = get("OPENAPI_REDOC_PATH", "redoc")
-        self.OPENAPI_REDOC_URL = get("OPENAPI_REDOC_URL",
-                                     "https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js")
+        self.OPENAPI_REDOC_URL = get("OPENAPI_REDOC_URL", "/api/v1/docs-assets/redoc/redoc.standalone.js")
         self.API_SPEC_OPTIONS = _typed(env, "API_SPEC_OPTIONS", {
             "components": {"securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer", "bearerFormat": "Firebase ID token"}}},

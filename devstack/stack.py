@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -77,6 +78,24 @@ def write_stack_env(path: Path, env: Mapping[str, str], *, pid: int) -> None:
     partial.replace(path)
 
 
+def busy_ports(env: Mapping[str, str]) -> list[tuple[str, int]]:
+    """The fixed ports the stack would listen on (the API, Flower, an explicitly chosen FCM stand-in port) that
+    something else already holds on 127.0.0.1. The embedded PostgreSQL, Redis and a default FCM stand-in take the
+    next free port by themselves."""
+    wanted = [("PORT", env.get("PORT", "8000")), ("FLOWER_PORT", env.get("FLOWER_PORT", "5555"))]
+    if env.get("EMBEDDED_FCM_PORT", "0") not in ("", "0"):
+        wanted.append(("EMBEDDED_FCM_PORT", env["EMBEDDED_FCM_PORT"]))
+    busy = []
+    for name, value in wanted:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers themselves bind
+            try:
+                probe.bind((env.get("WEB_BIND_HOST", "127.0.0.1") if name == "PORT" else "127.0.0.1", int(value)))
+            except OSError:
+                busy.append((name, int(value)))
+    return busy
+
+
 def wants_fcm_standin(env: dict[str, str]) -> bool:
     """Development without a push target: no endpoint, no service account (production refuses FCM_ENDPOINT)."""
     return (env.get("APP_ENV") != "production" and not env.get("FCM_ENDPOINT")
@@ -118,6 +137,11 @@ def main() -> int:
         load_config(environ=env)
     except ConfigError as exc:
         _say(str(exc))
+        return 2
+
+    busy = busy_ports(env)
+    if busy:  # say which, before starting anything: never a stack that half-starts and stops without a word
+        _say("; ".join(f"port {port} ({name}) is in use: set {name} to a free port" for name, port in busy))
         return 2
 
     pg = redis = None

@@ -14,6 +14,7 @@ from models.content import Comment, Kudos, Post
 from models.db import Base, db, utcnow
 from models.device import Device as Device
 from models.device import PushDelivery as PushDelivery
+from models.gear import Gear as Gear
 from models.group import Group, GroupMember
 from models.insights import ActivityLoad as ActivityLoad
 from models.insights import Insight as Insight

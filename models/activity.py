@@ -27,7 +27,28 @@ from models.db import Base
 
 UPLOAD_STATUSES = ("queued", "processing", "ready", "failed", "duplicate")
 DATA_TYPES = ("gpx", "gpx.gz", "tcx", "tcx.gz", "fit", "fit.gz", "health")
-SPORT_TYPES = ("running", "cycling", "swimming", "walking", "hiking", "strength", "other")
+#: Every sport an activity, segment or live session can have: (family, name shown to people). The family groups
+#: sports for lists and totals (a trail run is a run); the order is the order clients list them in.
+SPORTS: dict[str, tuple[str, str]] = {
+    "running": ("run", "Run"), "trail_running": ("run", "Trail Run"), "virtual_run": ("run", "Virtual Run"),
+    "cycling": ("ride", "Ride"), "mountain_biking": ("ride", "Mountain Bike Ride"),
+    "gravel_ride": ("ride", "Gravel Ride"), "e_bike_ride": ("ride", "E-Bike Ride"),
+    "virtual_ride": ("ride", "Virtual Ride"),
+    "swimming": ("swim", "Swim"),
+    "walking": ("walk", "Walk"), "hiking": ("walk", "Hike"),
+    "rowing": ("water", "Row"), "kayaking": ("water", "Kayak"), "canoeing": ("water", "Canoe"),
+    "paddleboarding": ("water", "Stand-Up Paddle"),
+    "alpine_skiing": ("winter", "Alpine Ski"), "nordic_skiing": ("winter", "Nordic Ski"),
+    "backcountry_ski": ("winter", "Backcountry Ski"), "snowboarding": ("winter", "Snowboard"),
+    "snowshoeing": ("winter", "Snowshoe"),
+    "strength": ("fitness", "Strength Training"), "yoga": ("fitness", "Yoga"), "workout": ("fitness", "Workout"),
+    "elliptical": ("fitness", "Elliptical"),
+    "other": ("other", "Activity"),
+}
+SPORT_TYPES = tuple(SPORTS)
+SPORT_FAMILIES = tuple(dict.fromkeys(family for family, _ in SPORTS.values()))
+#: The CHECK constraint of every ``sport_type`` column (migration 0016 sets it in the database).
+SPORT_CHECK = "sport_type IN (" + ", ".join(f"'{sport}'" for sport in SPORT_TYPES) + ")"
 
 
 class Upload(Base):
@@ -79,6 +100,7 @@ class Activity(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     upload_id: Mapped[int | None] = mapped_column(ForeignKey("uploads.id", ondelete="SET NULL"), unique=True)
+    gear_id: Mapped[int | None] = mapped_column(ForeignKey("gear.id", ondelete="SET NULL"))
     source_sha256: Mapped[str | None] = mapped_column(String(64))
     external_id: Mapped[str | None] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(255))
@@ -138,15 +160,13 @@ class Activity(Base):
 
     __table_args__ = (
         CheckConstraint("visibility IN ('everyone', 'followers', 'only_me')", name="visibility"),
-        CheckConstraint(
-            "sport_type IN ('running', 'cycling', 'swimming', 'walking', 'hiking', 'strength', 'other')",
-            name="sport_type",
-        ),
+        CheckConstraint(SPORT_CHECK, name="sport_type"),
         CheckConstraint("perceived_exertion IS NULL OR perceived_exertion BETWEEN 1 AND 10", name="rpe"),
         # Two concurrent uploads of the same file make exactly one activity: the second insert conflicts.
         Index("uq_activities_user_sha256", "user_id", "source_sha256", unique=True,
               postgresql_where=text("source_sha256 IS NOT NULL")),
         Index("ix_activities_user_start", "user_id", "start_time", "id"),
+        Index("ix_activities_gear_id", "gear_id", postgresql_where=text("gear_id IS NOT NULL")),
         # Re-matching a new segment looks for activities whose bounds overlap it.
         Index("ix_activities_box", text("box(point(min_lng, min_lat), point(max_lng, max_lat))"),
               postgresql_using="gist", postgresql_where=text("min_lat IS NOT NULL")),

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import REAL
 
+from models.activity import SPORT_CHECK
 from models.db import Base
 
 LIVE_STATUSES = ("live", "ended")
@@ -70,10 +71,7 @@ class LiveSession(Base):
     __table_args__ = (
         CheckConstraint("status IN ('live', 'ended')", name="status"),
         CheckConstraint("visibility IN ('everyone', 'followers', 'only_me')", name="visibility"),
-        CheckConstraint(
-            "sport_type IN ('running', 'cycling', 'swimming', 'walking', 'hiking', 'strength', 'other')",
-            name="sport_type",
-        ),
+        CheckConstraint(SPORT_CHECK, name="sport_type"),
         # One live session per athlete at a time, decided by the database (two phones starting at once).
         Index("uq_live_sessions_user_live", "user_id", unique=True, postgresql_where=text("status = 'live'")),
         Index("ix_live_sessions_user_started", "user_id", "started_at"),

@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from models.activity import SPORT_CHECK
 from models.db import Base
 
 #: PostgreSQL's built-in ``box`` over a row's bounds, GiST-indexed: bounding-box candidate search
@@ -67,9 +68,7 @@ class Segment(Base):
     __table_args__ = (
         Index("ix_segments_boards_stale", "boards_stale_since",
               postgresql_where=text("boards_stale_since IS NOT NULL")),
-        CheckConstraint(
-            "sport_type IN ('running', 'cycling', 'swimming', 'walking', 'hiking', 'strength', 'other')",
-            name="sport_type"),
+        CheckConstraint(SPORT_CHECK, name="sport_type"),
         Index("ix_segments_box", text(SEGMENT_BOX), postgresql_using="gist"),
         Index("ix_segments_popular", "athlete_count"),
     )

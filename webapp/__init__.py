@@ -32,6 +32,7 @@ def create_app(config_name: str | None = None, **overrides: Any) -> Flask:
     register_api(app)
     register_auth(app)
     register_input_guard(app)
+    register_http_caching(app)
     register_realtime(app)
     register_celery(app)
     register_cli(app)
@@ -60,10 +61,7 @@ def register_services(app: Flask) -> None:
 
 
 def register_api(app: Flask) -> None:
-    from apispec.ext.marshmallow import MarshmallowPlugin
-    from flask_smorest import Api
-
-    from webapp import health
+    from webapp import docs, health
     from webapp.activities.resources import blp as activities_blp
     from webapp.athletes.resources import blp as athletes_blp
     from webapp.chat.resources import blp as chat_blp
@@ -73,11 +71,13 @@ def register_api(app: Flask) -> None:
     from webapp.exports.resources import downloads as downloads_blp
     from webapp.feed.resources import blp as feed_blp
     from webapp.follows.resources import blp as follows_blp
+    from webapp.gear.resources import blp as gear_blp
     from webapp.groups.resources import blp as groups_blp
     from webapp.insights.resources import blp as insights_blp
     from webapp.interactions.resources import blp as interactions_blp
     from webapp.live.resources import blp as live_blp
     from webapp.notifications.resources import blp as notifications_blp
+    from webapp.openapi import build_api
     from webapp.posts.resources import blp as posts_blp
     from webapp.privacy_zones.resources import blp as privacy_zones_blp
     from webapp.profiles.resources import blp as profiles_blp
@@ -87,16 +87,14 @@ def register_api(app: Flask) -> None:
     from webapp.strava_v3.resources import blp as strava_v3_blp
     from webapp.uploads.resources import blp as uploads_blp
 
-    class DocumentedApi(Api):
-        ERROR_SCHEMA = ErrorSchema  # the error payload as sent, request_id included
-
-    api = DocumentedApi(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})
+    api = build_api(app, error_schema=ErrorSchema, schema_name_resolver=schema_name)
     sock.init_app(app)
     for blp in (profiles_blp, follows_blp, uploads_blp, activities_blp, privacy_zones_blp, segments_blp,
                 groups_blp, posts_blp, interactions_blp, notifications_blp, feed_blp, live_blp, chat_blp,
-                devices_blp, insights_blp, exports_blp, shares_blp, athletes_blp):
+                devices_blp, insights_blp, exports_blp, shares_blp, athletes_blp, gear_blp):
         api.register_blueprint(blp)
     app.register_blueprint(health.blp)
+    app.register_blueprint(docs.blp)
     # Outside the OpenAPI document: Strava's API (its own shapes), the public share pages and signed downloads.
     for plain in (strava_v3_blp, share_pages_blp, downloads_blp):
         app.register_blueprint(plain)
@@ -125,13 +123,21 @@ def register_input_guard(app: Flask) -> None:
     _register(app)
 
 
+def register_http_caching(app: Flask) -> None:
+    from webapp.httpcache import register_http_caching as _register
+
+    _register(app)
+
+
 def register_realtime(app: Flask) -> None:
     # Importing a feature's frames module registers its socket frame handlers (``@handler``).
     from webapp.chat import frames as chat_frames  # noqa: F401
     from webapp.live import frames as live_frames  # noqa: F401
     from webapp.realtime import register_realtime as _register
+    from webapp.realtime.asyncapi import register_asyncapi
 
     _register(app)
+    register_asyncapi(app, schema_name)
 
 
 def register_celery(app: Flask) -> None:

@@ -35,8 +35,10 @@ from webapp.firebase_internals import use_certificate_url
 
 log = logging.getLogger(__name__)
 
-PUBLIC_PREFIXES = ("/api/v1/openapi.json", "/api/v1/docs", "/api/v1/redoc")
+PUBLIC_PREFIXES = ("/api/v1/openapi.json", "/api/v1/asyncapi.json", "/api/v1/docs", "/api/v1/redoc")
 EMULATOR_ENV = "FIREBASE_AUTH_EMULATOR_HOST"
+#: Leeway for clocks that disagree, on expiry and issue time alike.
+CLOCK_SKEW_S = 5
 
 
 class _VerifyOnlyCredential(credentials.Base):
@@ -57,6 +59,7 @@ class TokenVerifier:
         cred: credentials.Base = (
             credentials.Certificate(credentials_path) if credentials_path else _VerifyOnlyCredential()
         )
+        self.emulated = bool(emulator_host)
         name = f"auth-{project_id}-{id(self)}"
         self.app = firebase_admin.initialize_app(cred, {"projectId": project_id}, name=name)
         if certs_url:
@@ -64,7 +67,23 @@ class TokenVerifier:
             use_certificate_url(self.app, certs_url)
 
     def verify(self, token: str) -> dict[str, Any]:
-        return fb_auth.verify_id_token(token, app=self.app, clock_skew_seconds=5)
+        claims: dict[str, Any] = fb_auth.verify_id_token(token, app=self.app, clock_skew_seconds=CLOCK_SKEW_S)
+        if self.emulated:
+            check_lifetime(claims)
+        return claims
+
+
+def check_lifetime(claims: dict[str, Any], now: float | None = None) -> None:
+    """In emulator mode firebase-admin checks the audience and issuer but skips, with the signature, the expiry
+    and issue time. Check them here, as production does, so a client's refresh path can be tested locally."""
+    now = time.time() if now is None else now
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if not isinstance(exp, int | float) or not isinstance(iat, int | float):
+        raise fb_auth.InvalidIdTokenError("The token has no numeric exp or iat claim.")
+    if exp < now - CLOCK_SKEW_S:
+        raise fb_auth.ExpiredIdTokenError("Token expired", cause=None)
+    if iat > now + CLOCK_SKEW_S:
+        raise fb_auth.InvalidIdTokenError("The token is issued in the future (iat).")
 
 
 def dev_token(email: str, project_id: str, *, uid: str | None = None, ttl_s: int = 3600) -> str:
@@ -160,6 +179,11 @@ def current_user() -> User:
     return user
 
 
+def requires_token(path: str) -> bool:
+    """The routes the bearer-token guard covers (the socket authenticates in its own handshake)."""
+    return path.startswith("/api/v1") and not path.startswith(PUBLIC_PREFIXES) and path != "/api/v1/ws"
+
+
 def check_dev_server_host(app: Flask) -> None:
     """``flask run --host …`` listens where its option says, not WEB_BIND_HOST (gunicorn's settings check their
     own listeners): refuse emulator mode there too, before the development server opens its socket."""
@@ -182,9 +206,6 @@ def register_auth(app: Flask) -> None:
 
     @app.before_request
     def _require_token() -> None:
-        path = request.path
-        if not path.startswith("/api/v1") or path.startswith(PUBLIC_PREFIXES) or request.method == "OPTIONS":
-            return
-        if path == "/api/v1/ws":  # the socket authenticates in its own handshake
+        if request.method == "OPTIONS" or not requires_token(request.path):
             return
         g.user = authenticate(bearer_token())

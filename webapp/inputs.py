@@ -59,14 +59,18 @@ def body_limit(config_key: str) -> Callable[[F], F]:
     return mark
 
 
+def _handler() -> Any:
+    """The function that will answer this request (a MethodView's method, or the view function)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    view_class = getattr(view, "view_class", None)
+    return getattr(view_class, request.method.lower(), None) if view_class is not None else view
+
+
 def route_body_limit() -> int:
     """The byte limit of this request's route (read from the view method, so it sits next to the route)."""
     config = current_app.config
     ceiling = int(config["MAX_CONTENT_LENGTH"])
-    view = current_app.view_functions.get(request.endpoint or "")
-    view_class = getattr(view, "view_class", None)
-    handler = getattr(view_class, request.method.lower(), None) if view_class is not None else view
-    key = getattr(handler, "body_limit_config", None)
+    key = getattr(_handler(), "body_limit_config", None)
     limit = int(config[key]) if key else int(config["MAX_JSON_BYTES"])
     return min(limit, ceiling)
 
@@ -159,6 +163,37 @@ def _stop_reading_body() -> None:
             sock.shutdown(socket.SHUT_RD)
 
 
+def declared_query_names(handler: Any) -> set[str] | None:
+    """The query parameters an API operation declares (``@blp.arguments(…, location="query")`` or a documented
+    query parameter), or None for a route that is not an API operation (the socket, the health checks)."""
+    apidoc = getattr(handler, "_apidoc", None)
+    if apidoc is None:
+        return None
+    names: set[str] = set()
+    for parameter in apidoc.get("arguments", {}).get("parameters", []):
+        if parameter.get("in") == "query":
+            schema = parameter["schema"]
+            instance = schema() if isinstance(schema, type) else schema
+            names |= {field.data_key or name for name, field in instance.fields.items() if not field.dump_only}
+    for parameter in apidoc.get("manual_doc", {}).get("parameters", []):
+        if isinstance(parameter, dict) and parameter.get("in") == "query":
+            names.add(parameter["name"])
+    return names
+
+
+def _refuse_unknown_query() -> None:
+    """Unknown query parameters are refused like unknown body fields: a misspelt filter (``?sport=``) must not
+    silently return everything."""
+    declared = declared_query_names(_handler())
+    if declared is None:
+        return
+    unknown = [name for name in request.args if name not in declared]
+    if unknown:
+        accepted = ", ".join(sorted(declared)) or "none"
+        abort(422, message=f"{unknown[0]}: unknown query parameter (this operation accepts: {accepted}).",
+              errors={"query": {name: ["Unknown field."] for name in unknown}})
+
+
 def register_input_guard(app: Flask) -> None:
     @app.before_request
     def _guard_inputs() -> None:
@@ -170,6 +205,7 @@ def register_input_guard(app: Flask) -> None:
         request.max_content_length = limit  # a chunked body is cut off at the same limit
         _check_texts("path", ((k, v) for k, v in (request.view_args or {}).items() if isinstance(v, str)))
         _check_texts("query", request.args.items(multi=True))
+        _refuse_unknown_query()
         if request.mimetype in _FORM_TYPES:
             _check_texts("form", request.form.items(multi=True))
             _check_texts("files", ((name, f.filename or "") for name, f in request.files.items(multi=True)))

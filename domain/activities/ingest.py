@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from domain import jobs
+from domain import gear, jobs
 from domain.algorithms.parsing import normalize, parse_bytes, parse_health_workout, parse_health_workouts
 from domain.algorithms.summary import ActivitySummary, summarize
 from domain.algorithms.timezones import local_start, resolve_timezone
@@ -20,6 +20,7 @@ from domain.insights import loads
 from domain.privacy.settings import privacy_seed, privacy_settings
 from domain.uploads import lifecycle
 from models import Activity, ActivityStream, Upload, User, db
+from models.activity import SPORTS
 from models.storage import storage
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,7 @@ def default_name(sport: str, start: datetime, tz_name: str) -> str:
         hour = start.hour
     part = ("Night" if hour < 5 else "Morning" if hour < 12 else "Lunch" if hour < 14
             else "Afternoon" if hour < 18 else "Evening" if hour < 22 else "Night")
-    noun = {"running": "Run", "cycling": "Ride", "swimming": "Swim", "walking": "Walk", "hiking": "Hike",
-            "strength": "Workout"}.get(sport, "Activity")
+    noun = "Workout" if sport == "strength" else SPORTS.get(sport, ("other", "Activity"))[1]
     return f"{part} {noun}"
 
 
@@ -72,6 +72,7 @@ def activity_values(upload: Upload, user: User, track: Track, summary: ActivityS
         "external_id": upload.external_id,
         "name": (upload.name or track.name or default_name(sport, start, tz_name))[:255],
         "description": upload.description or "", "sport_type": sport,
+        "gear_id": gear.default_for(user.id, sport),  # the athlete's default gear for the sport, if any
         "visibility": upload.visibility or user.preferences.default_visibility,
         "start_time": start, "timezone": tz_name, "start_date_local": local_start(start, tz_name),
         "trainer": bool(upload.trainer), "commute": bool(upload.commute),

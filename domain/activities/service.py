@@ -16,7 +16,7 @@ import numpy as np
 from flask import current_app
 from sqlalchemy import and_, delete, exists, or_, select
 
-from domain import board_rebuilds
+from domain import board_rebuilds, gear
 from domain.activities.ingest import default_name
 from domain.algorithms.metrics import derived_streams, resample_indices
 from domain.algorithms.privacy import apply_privacy
@@ -41,9 +41,9 @@ def _latlng(lat: float | None, lng: float | None) -> list[float] | None:
 
 
 def serialize(viewer: User, activity: Activity, owner: User, *, kudoed: bool | None = None,
-              unseen: dict[int, tuple[int, int]] | None = None) -> dict[str, Any]:
+              unseen: dict[int, tuple[int, int]] | None = None, summary: bool = False) -> dict[str, Any]:
     """The activity as ``viewer`` may see it; ``kudoed`` and ``unseen`` (:func:`unseen_counts`) spare the
-    queries when a list already knows them."""
+    queries when a list already knows them. ``summary``: for a list, without the achievements (a query each)."""
     is_owner = viewer.id == owner.id
     details = activity.details or {}
     out: dict[str, Any] = {
@@ -65,11 +65,13 @@ def serialize(viewer: User, activity: Activity, owner: User, *, kudoed: bool | N
     out["start_date_local"] = local.isoformat(timespec="seconds") if local is not None else None
     out["notes"] = activity.notes if is_owner else None
     out["upload_id"] = activity.upload_id if is_owner else None
+    out["gear_id"] = activity.gear_id if is_owner else None
     for key in ("splits_metric", "splits_standard", "laps", "best_efforts"):
         out[key] = details.get(key) or []
-    out["achievements"] = activity_achievements(activity.id, include_hidden=is_owner)
-    # Training load and heart-rate zones are the athlete's own (derived from heart rate: health data).
-    load = loads.load_of(activity.id) if is_owner else None
+    out["achievements"] = [] if summary else activity_achievements(activity.id, include_hidden=is_owner)
+    # Training load and heart-rate zones are the athlete's own (derived from heart rate: health data); lists
+    # leave them out (a query each).
+    load = loads.load_of(activity.id) if is_owner and not summary else None
     out["training_load"] = load.load if load else None
     out["load_method"] = load.method if load else None
     out["trimp"] = load.trimp if load else None
@@ -105,6 +107,8 @@ LOAD_FIELDS = frozenset({"start_time", "elapsed_time_s", "moving_time_s", "sport
 
 def update(viewer: User, activity_id: int, changes: dict[str, Any]) -> Activity:
     activity = get_own(viewer, activity_id)
+    if "gear_id" in changes:
+        changes["gear_id"] = gear.check_choice(viewer, changes["gear_id"])
     visibility_changed = changes.get("visibility", activity.visibility) != activity.visibility
     for key, value in changes.items():
         setattr(activity, key, value)
@@ -158,6 +162,8 @@ def create_manual(viewer: User, data: dict[str, Any]) -> Activity:
         elevation_gain_m=data.get("elevation_gain_m"), avg_hr=data.get("avg_hr"),
         perceived_exertion=data.get("perceived_exertion"), notes=data.get("notes"),
         details={}, has_gps=False, point_count=0, privacy_version=viewer.privacy_version,
+        gear_id=(gear.check_choice(viewer, data["gear_id"]) if data.get("gear_id") is not None
+                 else gear.default_for(viewer.id, data["sport_type"])),
     )
     db.session.add(activity)
     db.session.flush()
@@ -187,11 +193,12 @@ def list_for_user(viewer: User, user_id: int, args: dict[str, Any]) -> dict[str,
     return {"items": _serialize_page(viewer, owner, rows[:limit]), "next_cursor": next_cursor}
 
 
-def _serialize_page(viewer: User, owner: User, page: list[Activity]) -> list[dict[str, Any]]:
+def _serialize_page(viewer: User, owner: User, page: list[Activity], *, summary: bool = True,
+                    ) -> list[dict[str, Any]]:
     kudoed = set(db.session.scalars(select(Kudos.activity_id).where(
         Kudos.user_id == viewer.id, Kudos.activity_id.in_([a.id for a in page])))) if page else set()
     unseen = unseen_counts(viewer.id, "activity", [a.id for a in page])
-    return [serialize(viewer, a, owner, kudoed=a.id in kudoed, unseen=unseen) for a in page]
+    return [serialize(viewer, a, owner, kudoed=a.id in kudoed, unseen=unseen, summary=summary) for a in page]
 
 
 def numbered_page(viewer: User, user_id: int, *, after: datetime | None, before: datetime | None, page: int,
@@ -209,7 +216,7 @@ def numbered_page(viewer: User, user_id: int, *, after: datetime | None, before:
     order = ((Activity.start_time.asc(), Activity.id.asc()) if after is not None and before is None
              else (Activity.start_time.desc(), Activity.id.desc()))
     rows = list(db.session.scalars(query.order_by(*order).offset((page - 1) * per_page).limit(per_page)))
-    return _serialize_page(viewer, owner, rows)
+    return _serialize_page(viewer, owner, rows, summary=False)
 
 
 def _clean(values: np.ndarray, digits: int) -> list[float | None]:

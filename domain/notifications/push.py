@@ -5,7 +5,8 @@ One run of ``push.deliver_user`` (queue ``notify``) does two steps, each its own
 1. **Plan.** Lock the user's undelivered notifications (``FOR UPDATE SKIP LOCKED``: a concurrent run skips
    them), decide what to push (pure :func:`plan`: category switches, quiet hours in the user's time zone, chat
    messages skipped for users who are online, stale rows skipped, bursts collapsed), write one delivery row per
-   push and device under the unique (notification, device) key, and mark every locked notification delivered —
+   push and device under the unique (notification, device) key (chat messages the user read meanwhile, and
+   chat messages older than a device's registration, are not pushed), and mark every locked notification delivered —
    all in one commit. No later run can push those notifications again.
 2. **Send.** Claim the user's ``pending`` deliveries (``pending`` → ``sending``, committed before any network
    call), send them with ``messaging.send_each`` in batches of at most 500, and record the outcome: ``sent``;
@@ -38,7 +39,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from domain.algorithms.push_plan import PUSH_ONLY_KINDS, Item, Recipient, plan
 from domain.notifications.fcm import REMOVE, RETRY, build_message, classify, error_code
-from models import Device, Notification, Preferences, PushDelivery, User, db, utcnow
+from models import ConversationMember, Device, Notification, Preferences, PushDelivery, User, db, utcnow
 from models.db import rowcount
 from models.pubsub import pubsub
 
@@ -81,6 +82,20 @@ def _recipient(user_id: int, items: Sequence[Item]) -> Recipient:
         max_age_s=float(current_app.config.get("PUSH_MAX_AGE_S", 6 * 3600)))
 
 
+def _drop_read_messages(user_id: int, items: Sequence[Item]) -> list[Item]:
+    """Chat messages the user has read meanwhile (on the socket, say, before the app went away inside the
+    grouping window) are not pushed: the phone has shown them already."""
+    conversations = {int(i.payload["conversation_id"]) for i in items
+                     if i.kind == "message" and isinstance(i.payload.get("conversation_id"), int)}
+    if not conversations:
+        return list(items)
+    read_up_to = dict(db.session.execute(
+        select(ConversationMember.conversation_id, ConversationMember.last_read_message_id).where(
+            ConversationMember.user_id == user_id, ConversationMember.conversation_id.in_(conversations))).all())
+    return [i for i in items if i.kind != "message" or not isinstance(i.payload.get("message_id"), int)
+            or i.payload["message_id"] > read_up_to.get(int(i.payload.get("conversation_id") or 0), 0)]
+
+
 def plan_user(user_id: int) -> tuple[int, int]:
     """Step 1 for one batch; returns (notifications handled, delivery rows written)."""
     rows = db.session.execute(
@@ -94,10 +109,15 @@ def plan_user(user_id: int) -> tuple[int, int]:
     items = [Item(n.id, n.kind, n.created_at, n.actor_id, name,
                   {ref: getattr(n, ref) for ref in ("activity_id", "post_id", "comment_id", "group_id",
                                                      "achievement_id")}, n.payload or {}) for n, name in rows]
-    devices = list(db.session.scalars(select(Device.id).where(Device.user_id == user_id)))
-    pushes = plan(items, _recipient(user_id, items)) if devices else []
+    devices = db.session.execute(select(Device.id, Device.created_at).where(Device.user_id == user_id)).all()
+    unread = _drop_read_messages(user_id, items)
+    pushes = plan(unread, _recipient(user_id, unread)) if devices and unread else []
+    # A device registered after a chat message was sent never gets it: a phone signing in loads the
+    # conversation anyway, and a backlog of old messages buzzing on it would be noise.
+    messages = {item.id: item.created_at for item in items if item.kind == "message"}
     values = [{"notification_id": p.lead_id, "device_id": d, "user_id": user_id, "content": p.content}
-              for p in pushes for d in devices]
+              for p in pushes for d, registered in devices
+              if p.lead_id not in messages or messages[p.lead_id] >= registered]
     written = 0
     if values:
         result = db.session.execute(insert(PushDelivery).values(values).on_conflict_do_nothing())

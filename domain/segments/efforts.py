@@ -33,6 +33,7 @@ from domain.notifications.outbox import notify
 from domain.privacy.settings import hidden_points, privacy_settings
 from domain.visibility import allows, blocked_ids_sql, visible_sql
 from models import Achievement, Activity, ActivityStream, Preferences, Segment, SegmentEffort, User, db
+from models.activity import SPORT_TYPES
 from models.db import table_of
 from models.leaderboard import BoardEffort, Leaderboards
 from models.redis_store import redis_store
@@ -89,8 +90,7 @@ def prepared_segments(rows: Sequence[tuple[int, datetime, bytes]]) -> list[Prepa
 
 def sport_families(sport: str) -> list[str]:
     family = sport_family(sport)
-    return [s for s in ("running", "cycling", "swimming", "walking", "hiking", "strength", "other")
-            if sport_family(s) == family]
+    return [s for s in SPORT_TYPES if sport_family(s) == family]
 
 
 def candidates(min_lat: float, min_lng: float, max_lat: float, max_lng: float, sport: str) -> list[Any]:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 
 from domain import board_rebuilds, visibility
 from domain.feed import fanout as feed
 from domain.insights import summaries
+from domain.pagination import decode_cursor, encode_cursor
 from domain.privacy import public_view
 from domain.privacy.settings import bump_privacy_version
-from models import SegmentEffort, Upload, User, db, social
+from models import Follow, SegmentEffort, Upload, User, db, social
 from models.storage import storage
 
 
@@ -86,6 +87,29 @@ def public_profile(viewer: User, user: User) -> dict[str, Any]:
         "follow_status": social.follow_status(viewer.id, user.id) if viewer.id != user.id else None,
         "follows_you": social.is_follower(user.id, viewer.id), "details_visible": visible,
     }
+
+
+def search(viewer: User, q: str, cursor: str | None, limit: int) -> dict[str, Any]:
+    """Athletes whose display name contains ``q`` (case-insensitive), by name: to find friends to follow.
+
+    Blocks hide an account both ways, as everywhere. A private account is found (so it can be asked to be
+    followed) but shows only its name and avatar, like its public profile does to non-followers."""
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    query = select(User).where(User.display_name.ilike(pattern, escape="\\"), User.id != viewer.id,
+                               visibility.not_blocked_with(viewer.id, User.id))
+    after = decode_cursor(cursor, 2)
+    if after is not None:
+        name, last_id = str(after[0]), int(after[1])
+        query = query.where(or_(func.lower(User.display_name) > name,
+                                and_(func.lower(User.display_name) == name, User.id > last_id)))
+    rows = list(db.session.scalars(query.order_by(func.lower(User.display_name), User.id).limit(limit + 1)))
+    page = rows[:limit]
+    statuses = dict(db.session.execute(select(Follow.followee_id, Follow.status).where(
+        Follow.follower_id == viewer.id, Follow.followee_id.in_([u.id for u in page]))).all()) if page else {}
+    next_cursor = (encode_cursor(page[-1].display_name.lower(), page[-1].id) if len(rows) > limit else None)
+    return {"items": [{"id": u.id, "display_name": u.display_name, "avatar_url": u.avatar_url,
+                       "is_private": u.is_private, "follow_status": statuses.get(u.id)} for u in page],
+            "next_cursor": next_cursor}
 
 
 def delete_account(user: User) -> int:

@@ -423,3 +423,43 @@ def test_commit_schedules_one_task_per_window(app, fcm, redis_clean):
     # One task for the burst (it waits in the worker's schedule or the queue, an hour off in these tests).
     assert queue_len() - before <= 1
     assert redis_clean.pttl(window_key(ann)) > 3_000_000
+
+
+def test_a_message_read_before_the_push_run_is_not_pushed(app, fcm):
+    """Read on the socket (the read receipt moved last_read_message_id) inside the grouping window: the phone
+    showed it already, so the run that follows pushes only what is still unread."""
+    from models import Conversation, ConversationMember, db
+
+    ann, bob = make_user(app, "ann"), make_user(app, "bob")
+    add_device(app, ann, "ann-phone")
+
+    def conversation() -> int:
+        row = Conversation(kind="group", name="Crew", created_by_id=bob)
+        db.session.add(row)
+        db.session.flush()
+        db.session.add_all([ConversationMember(conversation_id=row.id, user_id=ann, last_read_message_id=11),
+                            ConversationMember(conversation_id=row.id, user_id=bob)])
+        db.session.commit()
+        return row.id
+
+    convo = in_app(app, conversation)
+    for message_id in (10, 11, 12):
+        send_message(app, ann, bob, message_id, conversation=convo)
+    assert deliver(app, ann)["sent"] == 1
+    assert [m["data"]["message_id"] for m in fcm.sent("ann-phone")] == ["12"]
+    assert undelivered(app, ann) == 0  # the read ones are settled too, never pushed later
+
+
+def test_a_device_gets_no_chat_message_older_than_its_registration(app, fcm):
+    ann, bob = make_user(app, "ann"), make_user(app, "bob")
+    add_device(app, ann, "ann-phone")
+    send_message(app, ann, bob, 19)
+    notify(app, ann, "follow", "follow:bob", actor_id=bob)
+    time.sleep(0.05)
+    add_device(app, ann, "ann-new-tablet")
+    assert deliver(app, ann)["sent"] == 3  # the message to the phone; the follow to both
+    assert sorted(m["data"]["kind"] for m in fcm.sent("ann-phone")) == ["follow", "message"]
+    assert [m["data"]["kind"] for m in fcm.sent("ann-new-tablet")] == ["follow"]
+    send_message(app, ann, bob, 20)
+    assert deliver(app, ann)["sent"] == 2
+    assert [m["data"].get("message_id") for m in fcm.sent("ann-new-tablet")] == [None, "20"]

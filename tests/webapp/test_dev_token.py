@@ -37,6 +37,47 @@ def test_dev_token_is_accepted_in_emulator_mode(emulator_app, db_tx, redis_clean
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {wrong_project}"}).status_code == 401
 
 
+def test_emulator_mode_still_checks_expiry_audience_and_issuer(emulator_app, db_tx, redis_clean):
+    """Only the signature is skipped: an expired development token gets the 401 a production client refreshes on."""
+    client = emulator_app.test_client()
+    project = emulator_app.config["FIREBASE_PROJECT_ID"]
+    expired = dev_token("dev@example.com", project, ttl_s=-60)
+    resp = client.get("/api/v1/me", headers={"Authorization": f"Bearer {expired}"})
+    assert resp.status_code == 401 and resp.json["message"] == "The ID token has expired; refresh it and retry."
+    assert "invalid_token" in resp.headers["WWW-Authenticate"]
+    fresh = dev_token("dev@example.com", project, ttl_s=2)
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
+
+
+def test_lifetime_check_allows_only_the_clock_skew():
+    from firebase_admin import auth as fb_auth
+
+    from webapp.auth import CLOCK_SKEW_S, check_lifetime
+
+    check_lifetime({"exp": 1000, "iat": 900}, now=1000 + CLOCK_SKEW_S - 1)
+    with pytest.raises(fb_auth.ExpiredIdTokenError):
+        check_lifetime({"exp": 1000, "iat": 900}, now=1000 + CLOCK_SKEW_S + 1)
+    with pytest.raises(fb_auth.InvalidIdTokenError):
+        check_lifetime({"exp": 2000, "iat": 1100}, now=1000)  # issued in the future
+    with pytest.raises(fb_auth.InvalidIdTokenError):
+        check_lifetime({"iat": 900}, now=1000)
+
+
+def test_an_expired_development_token_closes_the_socket_with_4401(emulator_app, committed):
+    from tests.support.ws import WSServer, connect
+
+    server = WSServer(emulator_app)
+    try:
+        project = emulator_app.config["FIREBASE_PROJECT_ID"]
+        client = connect(server, token=dev_token("dev@example.com", project, ttl_s=-60))
+        assert (client.close_code, client.close_reason) == (4401, "token expired")
+        fresh = connect(server, token=dev_token("dev@example.com", project))
+        assert fresh.hello is not None and fresh.close_code is None
+        fresh.close()
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def development_app(database_url, redis_url, app):
     from webapp import create_app

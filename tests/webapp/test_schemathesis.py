@@ -84,7 +84,9 @@ def test_no_server_error_and_every_response_matches_its_schema(
                       phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
             def run(case: Any) -> None:
                 counts["examples"] += 1
-                case.headers = {**(case.headers or {}), **headers}
+                # The in-process WSGI call does not undo Content-Encoding as an HTTP client does: ask for the
+                # plain body (compression has its own tests, tests/webapp/test_httpcache.py).
+                case.headers = {**(case.headers or {}), **headers, "Accept-Encoding": "identity"}
                 response = case.call_and_validate(checks=CHECKS)
                 statuses[f"{response.status_code // 100}xx"] = statuses.get(f"{response.status_code // 100}xx", 0) + 1
 

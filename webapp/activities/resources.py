@@ -8,13 +8,16 @@ from flask_smorest import Blueprint
 
 from domain import visibility
 from domain.activities import service
+from models.activity import SPORTS
 from webapp.activities.schemas import (
     ActivityListArgsSchema,
     ActivityPageSchema,
     ActivityPatchSchema,
     ActivitySchema,
     ManualActivitySchema,
+    SportSchema,
     StreamArgsSchema,
+    StreamSetSchema,
 )
 from webapp.auth import current_user
 
@@ -66,10 +69,20 @@ class UserActivities(MethodView):
         return service.list_for_user(current_user(), user_id, args)
 
 
+@blp.route("/me/activities")
+class MyActivities(MethodView):
+    @blp.arguments(ActivityListArgsSchema, location="query")
+    @blp.response(200, ActivityPageSchema)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The signed-in athlete's activities, newest first (filter by sport and start date)"""
+        user = current_user()
+        return service.list_for_user(user, user.id, args)
+
+
 @blp.route("/activities/<int:activity_id>/streams")
 class Streams(MethodView):
     @blp.arguments(StreamArgsSchema, location="query")
-    @blp.response(200)
+    @blp.response(200, StreamSetSchema)
     def get(self, args: dict[str, Any], activity_id: int) -> dict[str, Any]:
         """Per-point streams keyed by type: {"heartrate": {"data": [...], "original_size", "resolution"}}.
 
@@ -79,8 +92,17 @@ class Streams(MethodView):
         return service.streams(current_user(), activity_id, args["keys"], args["resolution"])
 
 
+@blp.route("/sports")
+class Sports(MethodView):
+    @blp.response(200, SportSchema(many=True))
+    def get(self) -> list[dict[str, str]]:
+        """Every sport an activity can have, with its display name and family, in the order to list them"""
+        return [{"sport_type": sport, "name": name, "family": family} for sport, (family, name) in SPORTS.items()]
+
+
 @blp.route("/activities/<int:activity_id>/export/original")
 class ExportOriginal(MethodView):
+    @blp.doc(operationId="exportActivityOriginal")
     @blp.response(200, content_type="application/octet-stream")
     def get(self, activity_id: int) -> Response:
         """Download the file this activity was uploaded from (owner only)"""

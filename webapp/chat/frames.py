@@ -84,7 +84,7 @@ _read_schema = ReadFrameSchema()
 _sync_schema = SyncFrameSchema()
 
 
-@handler("chat.send")
+@handler("chat.send", schema=SendFrameSchema, reply="chat.ack")
 @_refusals
 def send(conn: Connection, frame: Frame) -> Frame:
     """Store (or find the resent) message; every member's sockets get chat.message after the commit."""
@@ -94,7 +94,7 @@ def send(conn: Connection, frame: Frame) -> Frame:
             "message": service.message_json(message)}
 
 
-@handler("chat.typing")
+@handler("chat.typing", schema=ConversationFrameSchema)
 @_refusals
 def typing(conn: Connection, frame: Frame) -> None:
     """Relay to the other members (not stored); extra indicators within the interval are dropped quietly."""
@@ -102,7 +102,7 @@ def typing(conn: Connection, frame: Frame) -> None:
     return None
 
 
-@handler("chat.read")
+@handler("chat.read", schema=ReadFrameSchema, reply="chat.read")
 @_refusals
 def read(conn: Connection, frame: Frame) -> Frame:
     """Store the receipt; the reply has the broadcast's shape (plus unread_count) and is sent even when the
@@ -120,7 +120,7 @@ def _sync_frame(user_id: int, after_id: int, limit: int | None) -> Frame:
             "messages": [service.message_json(m) for m in result["messages"]]}
 
 
-@handler("chat.sync")
+@handler("chat.sync", schema=SyncFrameSchema, reply="chat.sync")
 @_refusals
 def sync(conn: Connection, frame: Frame) -> Frame:
     """The messages after after_id in all the user's conversations, oldest first, a page at a time."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from webapp.activities.schemas import AthleteRefSchema
+from webapp.openapi import omittable
 
 
 class FeedMapSchema(ma.Schema):
@@ -46,8 +47,8 @@ class FeedItemSchema(ma.Schema):
     id = ma.fields.Integer(metadata={"description": "The activity's or the post's id"})
     date = ma.fields.DateTime(metadata={"description": "What the feed is ordered by: start or creation time"})
     athlete = ma.fields.Nested(AthleteRefSchema)
-    activity = ma.fields.Nested(FeedActivitySchema)
-    post = ma.fields.Nested(FeedPostSchema)
+    activity = ma.fields.Nested(FeedActivitySchema, metadata=omittable(description="Present when type is activity"))
+    post = ma.fields.Nested(FeedPostSchema, metadata=omittable(description="Present when type is post"))
 
 
 class FeedPageSchema(ma.Schema):

@@ -20,6 +20,7 @@ class FollowResource(MethodView):
         """Follow an athlete (a private account gets a request to approve: status pending)"""
         return {"status": service.follow(current_user(), user_id)}
 
+    @blp.doc(operationId="unfollowUser")
     @blp.response(204)
     def delete(self, user_id: int) -> None:
         """Unfollow, or withdraw a pending request"""
@@ -76,6 +77,7 @@ class BlockResource(MethodView):
         """Block an athlete: ends follows both ways; they can no longer see, follow or message you"""
         service.block(current_user(), user_id)
 
+    @blp.doc(operationId="unblockUser")
     @blp.response(204)
     def delete(self, user_id: int) -> None:
         """Unblock an athlete"""

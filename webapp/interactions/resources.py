@@ -32,6 +32,7 @@ class KudosResource(MethodView):
         """Athletes who gave kudos, newest first"""
         return service.list_kudos(current_user(), KINDS[collection], target_id, args["cursor"], args["limit"])
 
+    @blp.doc(operationId="giveKudos")
     @blp.response(201, KudosStateSchema)
     @blp.alt_response(200, schema=KudosStateSchema, description="Kudos already given: nothing changed")
     def post(self, collection: str, target_id: int) -> tuple[dict[str, Any], int]:
@@ -39,6 +40,7 @@ class KudosResource(MethodView):
         state, created = service.give_kudos(current_user(), KINDS[collection], target_id)
         return state, 201 if created else 200
 
+    @blp.doc(operationId="removeKudos")
     @blp.response(200, KudosStateSchema)
     def delete(self, collection: str, target_id: int) -> dict[str, Any]:
         """Take kudos back (idempotent)"""

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
+from marshmallow import validate
 
 from domain.live import service
 from models.pubsub import pubsub
@@ -22,18 +23,25 @@ from webapp.live.schemas import SocketPointBatchSchema
 from webapp.realtime.frames import Connection, Frame, FrameError, handler
 
 
+class SessionFrameSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE  # "type" and "ref" ride along on every frame
+
+    session_id = ma.fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+
+
 def _session_id(frame: Frame) -> int:
-    value = frame.get("session_id")
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise FrameError("invalid", "session_id must be a positive integer.", status=422)
-    return value
+    try:
+        return int(SessionFrameSchema().load(frame)["session_id"])
+    except ma.ValidationError:
+        raise FrameError("invalid", "session_id must be a positive integer.", status=422) from None
 
 
 def _frame_error(exc: service.LiveError) -> FrameError:
     return FrameError(exc.code, exc.message, status=exc.status, **exc.extra)
 
 
-@handler("live.point")
+@handler("live.point", schema=SocketPointBatchSchema, reply="live.ack")
 def live_point(conn: Connection, frame: Frame) -> Frame:
     try:
         data: dict[str, Any] = SocketPointBatchSchema().load(frame)
@@ -46,7 +54,7 @@ def live_point(conn: Connection, frame: Frame) -> Frame:
     return {"type": "live.ack", **result}
 
 
-@handler("live.subscribe")
+@handler("live.subscribe", schema=SessionFrameSchema, reply="live.snapshot")
 def live_subscribe(conn: Connection, frame: Frame) -> Frame:
     session_id = _session_id(frame)
     try:
@@ -58,7 +66,7 @@ def live_subscribe(conn: Connection, frame: Frame) -> Frame:
     return {"type": "live.snapshot", "session": _json(service.serialize(conn.user_id, session, owner))}
 
 
-@handler("live.unsubscribe")
+@handler("live.unsubscribe", schema=SessionFrameSchema, reply="live.unsubscribed")
 def live_unsubscribe(conn: Connection, frame: Frame) -> Frame:
     session_id = _session_id(frame)
     conn.unsubscribe(pubsub.live_channel(session_id))

@@ -55,6 +55,7 @@ class LiveSessionById(MethodView):
 
 @blp.route("/live-sessions/<int:session_id>/points")
 class LivePoints(MethodView):
+    @blp.doc(operationId="addLiveSessionPoints")
     @blp.arguments(PointBatchSchema)
     @blp.response(200, PointsResultSchema)
     def post(self, data: dict[str, Any], session_id: int) -> dict[str, Any]:

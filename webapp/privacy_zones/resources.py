@@ -31,6 +31,10 @@ class PrivacyZoneSchema(ma.Schema):
     created_at = ma.fields.DateTime(dump_only=True)
 
 
+class PrivacyZoneCreateSchema(PrivacyZoneSchema):
+    """The body that creates a zone (a schema of its own: a request schema is never a response schema too)."""
+
+
 def privacy_changed(user: User) -> None:
     """Every activity's public view must be recomputed: reads recompute stale ones at once (see
     domain.privacy.public_view.current_public), a background task catches up the rest."""
@@ -47,7 +51,7 @@ class PrivacyZones(MethodView):
         return list(db.session.scalars(
             select(PrivacyZone).where(PrivacyZone.user_id == current_user().id).order_by(PrivacyZone.id)))
 
-    @blp.arguments(PrivacyZoneSchema)
+    @blp.arguments(PrivacyZoneCreateSchema)
     @blp.response(201, PrivacyZoneSchema)
     def post(self, data: dict[str, Any]) -> PrivacyZone:
         """Add a privacy zone (radius 200–1600 m); applies to all your activities, past and future"""

@@ -7,7 +7,13 @@ from flask_smorest import Blueprint
 
 from domain.social import profiles as service
 from webapp.auth import current_user
-from webapp.profiles.schemas import PreferencesSchema, ProfileSchema, PublicProfileSchema
+from webapp.profiles.schemas import (
+    AthletePageSchema,
+    AthleteSearchArgsSchema,
+    PreferencesSchema,
+    ProfileSchema,
+    PublicProfileSchema,
+)
 
 blp = Blueprint("profiles", __name__, url_prefix="/api/v1", description="Athlete profiles and preferences")
 
@@ -53,3 +59,13 @@ class UserProfile(MethodView):
         """An athlete's public profile (details hidden for private accounts unless you follow them)"""
         viewer = current_user()
         return service.public_profile(viewer, service.get_visible_user(viewer, user_id))
+
+
+@blp.route("/athletes")
+class Athletes(MethodView):
+    @blp.doc(operationId="searchAthletes")
+    @blp.arguments(AthleteSearchArgsSchema, location="query")
+    @blp.response(200, AthletePageSchema)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Find athletes by name (blocked and blocking accounts are never found)"""
+        return service.search(current_user(), args["q"], args["cursor"], args["limit"])

@@ -26,6 +26,7 @@ from models.pubsub import Frame, pubsub
 from webapp import auth
 from webapp.auth import bearer_token, provision_user
 from webapp.extensions import sock
+from webapp.httpcache import origin_allowed
 from webapp.inputs import UnsafeInput, parse_json
 from webapp.realtime import frames
 from webapp.realtime.hub import (
@@ -79,6 +80,8 @@ def verify_token(token: str) -> dict[str, Any]:
 def authenticate_handshake() -> tuple[int, float | None]:
     """(user id, when its token expires) for this handshake (``?ticket=`` or ``Authorization: Bearer``), or
     ``Rejected``."""
+    if not origin_allowed(request.headers.get("Origin"), request.host, current_app.config["CORS_ORIGINS"]):
+        raise Rejected(CLOSE_UNAUTHENTICATED, "origin not allowed (CORS_ORIGINS)")
     ticket = request.args.get("ticket")
     if ticket is not None:
         try:

@@ -6,13 +6,19 @@ work (in an app context, with ``db.session`` removed after every frame) and retu
 dispatcher copies ``ref`` onto the reply. A ``FrameError`` becomes an ``error`` frame on the same socket — a bad
 frame never closes the connection.
 
-Feature packages register with ``@handler("type")`` in their own ``frames`` module, which ``create_app`` imports.
+Feature packages register with ``@handler("type", schema=…, reply=…)`` in their own ``frames`` module, which
+``create_app`` imports: ``schema`` is the marshmallow schema the handler loads the frame with, ``reply`` the type of
+the frame it answers with. Both feed the AsyncAPI document (``webapp.realtime.asyncapi``), so the published
+description of the socket is the one the server validates with.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
+
+import marshmallow as ma
 
 Frame = dict[str, Any]
 
@@ -51,16 +57,28 @@ class FrameError(Exception):
 Handler = Callable[[Connection, Frame], Frame | None]
 ConnectHook = Callable[[Connection, dict[str, str]], None]
 
+@dataclass(frozen=True)
+class FrameSpec:
+    """What the AsyncAPI document says about a client frame type."""
+
+    schema: type[ma.Schema] | None
+    reply: str | None
+    summary: str
+
+
 HANDLERS: dict[str, Handler] = {}
+FRAME_SPECS: dict[str, FrameSpec] = {}
 #: Called once a socket is authenticated and subscribed, with the handshake's query arguments
 #: (e.g. ``last_message_id`` for chat catch-up). Exceptions are logged, never fatal to the socket.
 CONNECT_HOOKS: list[ConnectHook] = []
 
-def handler(frame_type: str) -> Callable[[Handler], Handler]:
+def handler(frame_type: str, *, schema: type[ma.Schema] | None = None,
+            reply: str | None = None) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         if frame_type in HANDLERS and HANDLERS[frame_type] is not fn:
             raise RuntimeError(f"two handlers for frame type {frame_type!r}")
         HANDLERS[frame_type] = fn
+        FRAME_SPECS[frame_type] = FrameSpec(schema, reply, (fn.__doc__ or "").strip().split("\n")[0])
         return fn
 
     return register

@@ -40,6 +40,7 @@ class Segments(MethodView):
 
 @blp.route("/segments/explore")
 class Explore(MethodView):
+    @blp.doc(operationId="exploreSegments")
     @blp.arguments(ExploreArgsSchema, location="query")
     @blp.response(200, SegmentSchema(many=True))
     def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
@@ -57,12 +58,14 @@ class SegmentById(MethodView):
 
 @blp.route("/segments/<int:segment_id>/star")
 class Star(MethodView):
+    @blp.doc(operationId="starSegment")
     @blp.response(200, SegmentSchema)
     def put(self, segment_id: int) -> dict[str, Any]:
         """Star a segment"""
         user = current_user()
         return service.serialize(user, service.star(user, segment_id, True), starred=True)
 
+    @blp.doc(operationId="unstarSegment")
     @blp.response(200, SegmentSchema)
     def delete(self, segment_id: int) -> dict[str, Any]:
         """Unstar a segment"""

@@ -9,6 +9,7 @@ from flask_smorest import Blueprint, abort
 from domain.uploads import service
 from webapp.auth import current_user
 from webapp.inputs import body_limit
+from webapp.openapi import one_of
 from webapp.uploads.schemas import (
     BatchSchema,
     UploadFileSchema,
@@ -41,6 +42,7 @@ class Uploads(MethodView):
                   "{batch_id, uploads: [...]}, one upload per activity. A file of more activities than "
                   "UPLOAD_MAX_ITEMS_PER_FILE (1,000), a decompression bomb or a track of more than 2 M points is "
                   "a 422; more uploads than the account's daily quota, a 429.")
+    @blp.doc(responses={201: {"content": {"application/json": {"schema": one_of(UploadSchema, BatchSchema)}}}})
     @blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
                           "schema": {"type": "string", "maxLength": 255},
                           "description": "Repeat a request safely: the same key returns the same upload"}])

@@ -25,6 +25,12 @@ class UploadFileSchema(ma.Schema):
 
 
 class UploadSchema(ma.Schema):
+    class Meta:
+        example = {
+            "id": 901, "status": "ready", "error": None, "activity_id": 4711, "external_id": None,
+            "stage": "done", "data_type": "gpx", "filename": "morning.gpx", "batch_id": None,
+            "created_at": "2026-10-01T08:01:09+00:00", "updated_at": "2026-10-01T08:01:12+00:00"}
+
     id = ma.fields.Integer()
     status = ma.fields.String(metadata={"enum": list(UPLOAD_STATUSES)})
     error = ma.fields.String(allow_none=True, metadata={"description": "Why it failed, in words for the athlete"})

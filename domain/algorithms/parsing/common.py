@@ -99,14 +99,23 @@ _SPORT_EXACT: dict[str, str | None] = {
     "": None,
     "generic": "other", "other": "other", "all": "other",
     "run": "running", "running": "running", "trail running": "running", "treadmill": "running",
-    "treadmill running": "running", "virtual run": "running", "jogging": "running",
-    "bike": "cycling", "biking": "cycling", "cycling": "cycling", "ride": "cycling", "virtual ride": "cycling",
-    "e biking": "cycling", "ebike ride": "cycling", "mountain biking": "cycling", "road biking": "cycling",
+    "treadmill running": "running", "virtual run": "virtual_run", "jogging": "running",
+    "bike": "cycling", "biking": "cycling", "cycling": "cycling", "ride": "cycling",
+    "mountain biking": "cycling", "road biking": "cycling",
     "swim": "swimming", "swimming": "swimming", "lap swimming": "swimming", "open water": "swimming",
     "walk": "walking", "walking": "walking",
     "hike": "hiking", "hiking": "hiking", "mountaineering": "hiking",
     "strength": "strength", "strength training": "strength", "weight training": "strength",
     "weighttraining": "strength",
+    # The fuller list: labels that name one of our sports without doubt.
+    "virtual ride": "virtual_ride", "virtual cycling": "virtual_ride", "e biking": "e_bike_ride",
+    "ebike ride": "e_bike_ride", "e bike ride": "e_bike_ride", "rowing": "rowing", "indoor rowing": "rowing",
+    "kayaking": "kayaking", "canoeing": "canoeing", "stand up paddleboarding": "paddleboarding",
+    "paddleboarding": "paddleboarding", "alpine skiing": "alpine_skiing",
+    "downhill skiing": "alpine_skiing", "resort skiing": "alpine_skiing", "cross country skiing": "nordic_skiing",
+    "nordic skiing": "nordic_skiing", "backcountry skiing": "backcountry_ski", "snowboarding": "snowboarding",
+    "snowshoeing": "snowshoeing", "yoga": "yoga", "workout": "workout", "hiit": "workout",
+    "elliptical": "elliptical",
 }
 # Substring fallbacks, first match wins ("mountain biking" → cycling, "indoor_running" → running).
 _SPORT_KEYWORDS: tuple[tuple[str, str], ...] = (
@@ -137,7 +146,7 @@ def normalize_sport(raw: object) -> str | None:
 
 
 #: Sports whose cadence is counted per step (both feet) in our tracks.
-FOOT_SPORTS = frozenset({"running", "walking", "hiking"})
+FOOT_SPORTS = frozenset({"running", "trail_running", "virtual_run", "walking", "hiking"})
 
 
 def running_cadence_spm(values: np.ndarray) -> np.ndarray:

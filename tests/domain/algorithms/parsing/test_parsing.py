@@ -555,6 +555,9 @@ def test_parse_times_matches_scalar_parser() -> None:
     ("Running", "running"), ("running", "running"), ("Biking", "cycling"), ("Other", "other"),
     ("mountain biking", "cycling"), ("strength_training", "strength"), ("hiking", "hiking"),
     ("Walk", "walking"), ("lap_swimming", "swimming"), ("generic", "other"), ("9", "other"), (None, None),
+    ("VirtualRide", "cycling"), ("virtual_ride", "virtual_ride"), ("e_biking", "e_bike_ride"),
+    ("alpine_skiing", "alpine_skiing"), ("cross_country_skiing", "nordic_skiing"), ("Rowing", "rowing"),
+    ("yoga", "yoga"), ("virtual run", "virtual_run"),
 ])
 def test_normalize_sport(raw: str | None, sport: str | None) -> None:
     assert normalize_sport(raw) == sport
