@@ -64,7 +64,7 @@ class TrainingSettingsSchema(ma.Schema):
 
 
 class PageArgsSchema(StrictSchema):
-    cursor = ma.fields.String(load_default=None, validate=validate.Length(max=512))
+    cursor = ma.fields.String(load_default=None, metadata={"description": "next_cursor of the previous page"})
     limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 100))
 
 
