@@ -67,6 +67,11 @@ def test_tracks_months_apart_are_refused_with_their_dates() -> None:
     assert "upload each activity as its own file" in message
 
 
+def test_a_real_multi_track_file_months_apart_is_refused() -> None:
+    message = _refusal("gpx/*blue_hills.gpx", "gpx")
+    assert message.startswith("The file holds recordings") and "2001-10-13" in message
+
+
 def test_a_long_pause_inside_one_day_is_one_activity() -> None:
     t = np.array([0.0, 1.0, 2.0, 2.0 + MAX_PAUSE_S, 3.0 + MAX_PAUSE_S]) + 1.6e9
     lat = np.array([46.0, 46.00001, 46.00002, 46.00003, 46.00004])
