@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from domain.algorithms.parsing import ParseError, gpxfast, gpxscan, normalize, parse_bytes
+from domain.algorithms.parsing import gpx as gpx_mod
 from domain.algorithms.parsing.common import N_SLOTS
 from domain.algorithms.parsing.gpx import _spec, parse_gpx
 from domain.algorithms.parsing.timeparse import _parse_codes, parse_time, parse_time_codes
@@ -57,6 +58,12 @@ def pt(i: int, body: str | None = None, attrs: str | None = None, tag: str = "tr
     attrs = f'lat="{lat}" lon="{lon}"' if attrs is None else attrs
     body = f"<ele>{400 + i % 9}.5</ele><time>{ts(i)}</time>" if body is None else body
     return f"<{tag} {attrs}>{body}</{tag}>\n" if attrs else f"<{tag}>{body}</{tag}>\n"
+
+
+@pytest.fixture(autouse=True)
+def _vectorised_paths_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """parse_gpx leaves small files to the streaming engine; these tests compare the paths on small documents."""
+    monkeypatch.setattr(gpx_mod, "SMALL_BYTES", 0)
 
 
 def plain(n: int = 6) -> bytes:

@@ -27,6 +27,7 @@ from domain.algorithms.parsing import (
 from domain.algorithms.parsing import container as container_mod
 from domain.algorithms.parsing.common import normalize_sport, running_cadence_spm
 from domain.algorithms.parsing.normalize import find_spikes
+from domain.algorithms.parsing import timeparse
 from domain.algorithms.parsing.timeparse import parse_time, parse_times
 from tests.support.corpus import corpus_file, corpus_match, manifest_rows
 
@@ -243,7 +244,10 @@ GPX_ALL = [r for r in ROWS if r["format"] == "gpx"]
 
 @pytest.mark.parametrize("data", [*FAST_CASES.values(), *[corpus_file(r["file"]).read_bytes() for r in GPX_ALL]],
                          ids=[*FAST_CASES, *[r["file"].split("/")[-1] for r in GPX_ALL]])
-def test_fast_path_matches_streaming_engine(data: bytes) -> None:
+def test_fast_path_matches_streaming_engine(data: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    from domain.algorithms.parsing import gpx as gpx_mod
+
+    monkeypatch.setattr(gpx_mod, "SMALL_BYTES", 0)  # the vectorised paths whatever the size
     fast, streaming = _both_paths(data)
     if isinstance(fast, str) or isinstance(streaming, str):
         assert fast == streaming
@@ -545,6 +549,9 @@ def test_parse_times_matches_scalar_parser() -> None:
                "2018-05-14T14:54:21", "2018-05-14 14:54:21Z", "2018-05-14T14:54:21+0200", "2018-05-14T14:54:21-05",
                "2016-02-29T00:00:00Z", "2015-02-29T00:00:00Z", "2015-02-28T24:00:00Z", "garbage", None, "",
                " 2016-09-16T16:31:53.243Z \n", "2015-02-28T23:00:00.5-03:30"]
+    many = samples * 4  # past SCALAR_BELOW: the vectorised decoder, which must agree with the scalar one
+    assert len(many) >= timeparse.SCALAR_BELOW > len(samples)
+    np.testing.assert_array_equal(parse_times(many), np.array([parse_time(s) for s in many]))
     fast = parse_times(samples)
     slow = np.array([parse_time(s) for s in samples])
     np.testing.assert_array_equal(fast, slow)
