@@ -31,9 +31,9 @@ from bench_matching_pure import arc_length, cut, nearby_variant, normals, road
 
 from domain.algorithms import polylines
 from domain.algorithms.geo import from_local_xy
+from domain.algorithms.matching import pack_segment, prepare_segments
 from domain.algorithms.streams import encode_track
 from domain.algorithms.track import Track
-from domain.algorithms.matching import pack_segment, prepare_segments
 from domain.segments.efforts import decode_path, encode_path, pack_path
 from tests.support.synthetic import track_along
 

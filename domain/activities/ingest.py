@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from domain import jobs
-from domain.algorithms.parsing import normalize, parse_bytes, parse_health_workout, parse_health_workouts
 from domain.algorithms.metrics import rounded_figures
+from domain.algorithms.parsing import normalize, parse_bytes, parse_health_workout, parse_health_workouts
 from domain.algorithms.summary import ActivitySummary, summarize
 from domain.algorithms.track import ParseError, Track
 from domain.privacy.settings import privacy_seed, privacy_settings

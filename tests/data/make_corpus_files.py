@@ -387,7 +387,7 @@ def gpx_single_point() -> bytes:
         '      <trkpt lat="51.5081230" lon="-0.0759490">\n        <ele>14.2</ele>\n'
         f"        <time>{_iso(t)}</time>\n      </trkpt>\n"
         "    </trkseg>\n  </trk>\n</gpx>\n"
-    ).encode("utf-8")
+    ).encode()
 
 
 #: Start dates of the tracks of gpx_tracks_months_apart: one GPX holding a season's outings.

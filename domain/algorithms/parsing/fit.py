@@ -65,7 +65,7 @@ _NAN = math.nan
 _RECORD_FIELDS = fitfast.RECORD_TARGETS
 
 
-class LenientSizeReader(fitdecode.FitReader):  # type: ignore[misc]  # fitdecode is untyped
+class LenientSizeReader(fitdecode.FitReader):
     """fitdecode's reader in strict mode, except that an odd field size falls back to bytes.
 
     fitdecode only offers that fallback with *all* its checks relaxed (``ErrorHandling.IGNORE``), which would

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any, TypeAlias
 
 import fitdecode
-from fitdecode import reader as _reader
 from fitdecode import profile as _profile
+from fitdecode import reader as _reader
 from fitdecode import types as _types
 
 __all__ = [

@@ -22,9 +22,9 @@ overlapping uint64 view of the data and looked up in a small hash table (see :cl
 
 Anything outside that shape makes :func:`parse` return None and the caller uses gpxfast, which gives
 identical results (tests compare the engines): non-UTF-8 encodings, comments / CDATA / processing
-instructions inside a value's text (elsewhere they are skipped), entity or character references in a value or coordinate, value
-elements with attributes, blanks in their tag, children or a self-closing tag, point start tags other
-than ``<trkpt lat="…" lon="…">``, ``<trkpt lon="…" lat="…">`` or a bare ``<trkpt>`` (single quotes,
+instructions inside a value's text (elsewhere they are skipped), entity or character references in a value
+or coordinate, value elements with attributes, blanks in their tag, children or a self-closing tag, point
+start tags other than ``<trkpt lat="…" lon="…">``, ``<trkpt lon="…" lat="…">`` or a bare ``<trkpt>`` (single quotes,
 other attributes or blanks), coordinates of 24 bytes or more, self-closing or nested points, tag names
 of 32 bytes or more, more than MAX_POINTS points, and any document expat rejects (gpxfast then raises
 the usual error message).

@@ -3,9 +3,10 @@
 Reads every ``Trackpoint`` (Activities/Activity/Lap/Track and Courses/Course/Track alike) in document
 order: Time, Position/LatitudeDegrees+LongitudeDegrees, AltitudeMeters, HeartRateBpm/Value, Cadence and
 the ActivityExtension TPX values Watts and RunCadence (Speed is derived later from positions, so it is
-not read). The device's own cumulative ``DistanceMeters`` becomes ``Track.totals["distance_m"]``: a treadmill
-run measured by a footpod has no position at all, and that is its only distance. The Activity ``Sport`` attribute is matched case-insensitively, Lap ``StartTime`` attributes
-become lap starts, and Activity/Creator/Name (else Author/Name) names the device.
+not read). The device's own cumulative ``DistanceMeters`` becomes ``Track.totals["distance_m"]``: a
+treadmill run measured by a footpod has no position at all, and that is its only distance. The Activity
+``Sport`` attribute is matched case-insensitively, Lap ``StartTime`` attributes become lap starts, and
+Activity/Creator/Name (else Author/Name) names the device.
 
 Cadence: ``<Cadence>`` is kept as written (rpm); ``RunCadence`` - and the cadence of any foot sport - is
 reported in steps per minute, see :func:`common.running_cadence_spm` for how per-foot files are detected.

@@ -127,7 +127,8 @@ SCANNED: dict[str, bytes] = {
     # Markup between and inside points, outside any value read (ExpertGPS writes <cmt><![CDATA[…]]></cmt>).
     "comment_in_segment": plain().replace(b"</trkpt>\n<trkpt", b"</trkpt><!-- x -->\n<trkpt", 1),
     "pi_after_points": plain().replace(b"</gpx>", b"</gpx><?pi x?>"),
-    "cdata_in_unread_element": plain().replace(b"</time></trkpt>", b"</time><cmt><![CDATA[a <b> & </c>]]></cmt></trkpt>"),
+    "cdata_in_unread_element": plain().replace(b"</time></trkpt>",
+                                               b"</time><cmt><![CDATA[a <b> & </c>]]></cmt></trkpt>"),
     "cdata_between_tracks": plain().replace(b"</trkpt>\n<trkpt", b"</trkpt></trkseg></trk><trk><name><![CDATA[<trkpt "
                                             b'lat="1" lon="2">]]></name><trkseg><!-- <ele>9</ele> -->\n<trkpt', 1),
     "long_value_texts": doc(pt(0, f"<ele>{'0' * 40}12.5</ele><time>{ts(0)}   {' ' * 40}</time>") + pt(1)),

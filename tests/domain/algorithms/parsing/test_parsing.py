@@ -23,11 +23,11 @@ from domain.algorithms.parsing import (
     iter_zip,
     normalize,
     parse_bytes,
+    timeparse,
 )
 from domain.algorithms.parsing import container as container_mod
 from domain.algorithms.parsing.common import normalize_sport, running_cadence_spm
 from domain.algorithms.parsing.normalize import find_spikes
-from domain.algorithms.parsing import timeparse
 from domain.algorithms.parsing.timeparse import parse_time, parse_times
 from tests.support.corpus import corpus_file, corpus_match, manifest_rows
 

@@ -8,8 +8,7 @@ import fitdecode
 import numpy as np
 import pytest
 
-from domain.algorithms.parsing import ParseError, normalize, parse_bytes
-from domain.algorithms.parsing import fitfast
+from domain.algorithms.parsing import ParseError, fitfast, normalize, parse_bytes
 from domain.algorithms.parsing.fit import parse_fit_fitdecode
 from domain.algorithms.parsing.normalize import MAX_PAUSE_S
 from domain.algorithms.track import COLUMNS, Track
