@@ -402,6 +402,28 @@ def _interval_means(t: np.ndarray, v: np.ndarray, dt: np.ndarray, t0: np.ndarray
     return out
 
 
+def _whole_means(t: np.ndarray, cols: np.ndarray, dt: np.ndarray) -> np.ndarray:
+    """:func:`_interval_means` over the whole track for several columns (rows of ``cols``) in one pass: the same
+    arithmetic, row by row, without a dozen numpy calls per column (a fixed cost that dominates short files)."""
+    k, n = cols.shape
+    out = np.full(k, np.nan)
+    if n == 0:
+        return out
+    known = ~np.isnan(cols)
+    if n >= 2:
+        ok_a, ok_b = known[:, :-1], known[:, 1:]
+        total = np.where(ok_a, cols[:, :-1], 0.0) + np.where(ok_b, cols[:, 1:], 0.0)
+        count = ok_a.astype(np.float64) + ok_b
+        step_v = np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
+        w = np.where(~np.isnan(step_v) & (dt <= MAX_MOVING_GAP_S), dt, 0.0)
+        num = np.cumsum(np.nan_to_num(step_v) * w, axis=1)[:, -1]
+        den = np.cumsum(w, axis=1)[:, -1]
+        np.divide(num, den, out=out, where=den > 1e-9)
+    for i in np.flatnonzero(np.isnan(out) & known.any(axis=1)):  # rare: no usable step
+        out[i] = float(np.nanmean(cols[i]))
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # Splits, laps, best efforts
 # --------------------------------------------------------------------------------------------------
@@ -588,13 +610,13 @@ def compute_metrics(track: Track, sport: str | None = None) -> ActivityMetrics:
     h = _headline(track, kin)
     ele_s, ele_ok = h.ele_s, h.ele_ok
 
-    whole = (np.array([t[0]]), np.array([t[-1]])) if n else (np.zeros(0), np.zeros(0))
     cad = np.where(track.cadence > 0, track.cadence, np.nan)
-    means = {c: _interval_means(t, v, kin.dt, *whole) for c, v in
-             (("hr", track.hr), ("cad", cad), ("power", track.power), ("temp", track.temp))}
+    means = dict(zip(("hr", "cad", "power", "temp"),
+                     _whole_means(t, np.stack([track.hr, cad, track.power, track.temp]), kin.dt).tolist(),
+                     strict=True))
 
     def mean_of(c: str) -> float | None:
-        return _opt(means[c][0]) if n else None
+        return _opt(means[c]) if n else None
 
     start_ll, end_ll = _first_last_fix(track)
     return ActivityMetrics(
