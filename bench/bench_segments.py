@@ -99,6 +99,8 @@ class Sizes:
     celery: bool
     profile: bool = False
     only: set[str] = field(default_factory=set)
+    #: Load segments without their stored prepared geometry (every cold process prepares from the paths).
+    no_prepared: bool = False
 
     def runs(self, part: str) -> bool:
         return not self.only or part in self.only
@@ -199,8 +201,11 @@ def bench_matching(stack: BenchStack, loader: Loader, ids: Ids, sizes: Sizes, rn
     n_background = max(0, sizes.segments - sizes.in_bounds)
     loader.copy("segments", data.SEGMENT_COLUMNS,
                 data.background_rows(rng, ids.take("segment", n_background), n_background, keep_out))
+    if sizes.no_prepared:
+        with loader.raw.cursor() as cur:  # committed with the rest of the load (Loader.finish)
+            cur.execute("UPDATE segments SET prepared = NULL")
     say(f"segments loaded: {sizes.in_bounds} in the ride's bounds + {n_background} elsewhere "
-        f"({time.perf_counter() - started:.0f} s)")
+        f"({time.perf_counter() - started:.0f} s; prepared geometry {'not ' if sizes.no_prepared else ''}stored)")
 
     # History: athletes who already rode the ridden segments (counts, PR ranks and boards have real work).
     now = datetime.now(UTC)
@@ -744,6 +749,8 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Sizes]:
     ap.add_argument("--profile", action="store_true", help="also print a cProfile of warm stage runs")
     ap.add_argument("--only", action="append", choices=["match", "boards", "rematch"], default=[],
                     help="run only these parts (repeatable)")
+    ap.add_argument("--no-prepared", action="store_true",
+                    help="segments without their stored prepared geometry (cold processes prepare every candidate)")
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every part")
     ap.add_argument("--db-name", default="strava_bench_segments")
     ap.add_argument("--redis-db", type=int, default=10)
@@ -763,6 +770,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Sizes]:
         per_athlete=max(1, a.efforts_per_athlete), follows=pick(a.follows, 1_000, 200),
         calls=pick(a.calls, 1_000, 200), activities=pick(a.activities, 10_000, 300),
         variants=pick(a.variants, 60, 12), celery=not a.no_celery, profile=a.profile, only=set(a.only),
+        no_prepared=a.no_prepared,
     )
     return a, sizes
 

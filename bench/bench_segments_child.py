@@ -28,7 +28,7 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("decode stream", "decode_track"),
     ("candidates query (+ path blobs)", "candidates"),
     ("candidates query (ends only)", "candidate_ends"),
-    ("paths of uncached segments", "segment_paths"),
+    ("rows of uncached segments (path + stored)", "stored_segments"),
     ("prepared-segment cache lookups", "cached_segment"),
     ("prepare segments (cache)", "prepared_segment"),
     ("prepare segments (batched, cache)", "prepared_segments"),

@@ -31,9 +31,10 @@ from bench_matching_pure import arc_length, cut, nearby_variant, normals, road
 
 from domain.algorithms import polylines
 from domain.algorithms.geo import from_local_xy
+from domain.algorithms.matching import pack_segment, prepare_segments
 from domain.algorithms.streams import encode_track
 from domain.algorithms.track import Track
-from domain.segments.efforts import encode_path
+from domain.segments.efforts import decode_path, encode_path, pack_path
 from tests.support.synthetic import track_along
 
 MATCH_ORIGIN = (45.9, 6.1)
@@ -50,7 +51,7 @@ RIDE_LENGTH_M = RIDE_SPEED * (RIDE_POINTS - 1)
 NEARBY_KINDS = ("parallel", "branch", "alternative", "reverse", "random")
 
 SEGMENT_COLUMNS = ("id", "name", "sport_type", "distance_m", "min_lat", "min_lng", "max_lat", "max_lng",
-                   "start_lat", "start_lng", "end_lat", "end_lng", "polyline", "path")
+                   "start_lat", "start_lng", "end_lat", "end_lng", "polyline", "path", "prepared")
 USER_COLUMNS = ("id", "firebase_uid", "display_name", "sex", "birth_year", "is_private")
 PREFERENCE_COLUMNS = ("user_id", "notifications", "hide_from_leaderboards")
 ACTIVITY_COLUMNS = ("id", "user_id", "name", "sport_type", "visibility", "start_time", "distance_m",
@@ -194,12 +195,15 @@ def background_rows(rng: np.random.Generator, first_id: int, count: int,
         lo_lon, hi_lon = np.minimum.reduceat(lon, first), np.maximum.reduceat(lon, first)
         last = first + sizes - 1
         sport = np.where(rng.random(n) < 0.6, "cycling", "running")
+        # What segment creation stores with each row (domain.segments.efforts.pack_path), in one batch.
+        blobs = [paths[8 * int(a):8 * (int(b) + 1)] for a, b in zip(first, last, strict=True)]
+        prepared = [pack_segment(seg) for seg in prepare_segments([decode_path(c) for c in blobs], [None] * n)]
         for i in range(n):
             seg_id = first_id + made + i
             a, b = int(first[i]), int(last[i])
             yield (seg_id, f"Road {seg_id}", str(sport[i]), float(dist[i]), float(lo_lat[i]), float(lo_lon[i]),
                    float(hi_lat[i]), float(hi_lon[i]), float(lat[a]), float(lon[a]), float(lat[b]), float(lon[b]),
-                   lines[i], paths[8 * a:8 * (b + 1)])
+                   lines[i], blobs[i], prepared[i])
         made += n
 
 
@@ -212,7 +216,8 @@ def segment_row(seg_id: int, name: str, shape: SegmentShape) -> tuple[Any, ...]:
     xy_len = float(np.sum(np.hypot(np.diff(lat) * 111_195.0, np.diff(lon) * 111_195.0 * np.cos(np.radians(lat[0])))))
     lo_lat, lo_lon, hi_lat, hi_lon = bounds(lat, lon)
     return (seg_id, name, shape.sport, xy_len, lo_lat, lo_lon, hi_lat, hi_lon, float(lat[0]), float(lon[0]),
-            float(lat[-1]), float(lon[-1]), polylines.encode(lat, lon), encode_path(lat, lon))
+            float(lat[-1]), float(lon[-1]), polylines.encode(lat, lon), encode_path(lat, lon),
+            pack_path(encode_path(lat, lon)))
 
 
 # --- rows for athletes, activities and efforts --------------------------------------------------------------

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from domain import clock
 from domain.feed.fanout import rebuild_user_feed
 from domain.insights import loads
+from domain.segments import efforts as segment_efforts
 from domain.segments import rematch
 from models import User, db, migrate
 from models.redis_store import redis_store
@@ -56,6 +57,13 @@ def register_cli(app: Flask) -> None:
         else:
             count = rematch.rebuild_every_board()
         click.echo(f"rebuilt the boards of {count} segments in {time.perf_counter() - started:.1f} s", err=True)
+
+    @app.cli.command("segments-prepare")
+    def segments_prepare() -> None:
+        """Store the matcher's prepared geometry on segments that lack it (or hold one from an older version)."""
+        started = time.perf_counter()
+        count = segment_efforts.store_prepared()
+        click.echo(f"prepared {count} segments in {time.perf_counter() - started:.1f} s", err=True)
 
     @app.cli.command("feed-rebuild")
     @click.option("--user", "user_ids", type=int, multiple=True, help="Only these athletes (repeatable).")

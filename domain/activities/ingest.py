@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from domain import gear, jobs
+from domain.algorithms.metrics import rounded_figures
 from domain.algorithms.parsing import normalize, parse_bytes, parse_health_workout, parse_health_workouts
 from domain.algorithms.summary import ActivitySummary, summarize
 from domain.algorithms.timezones import local_start, resolve_timezone
@@ -67,7 +68,7 @@ def activity_values(upload: Upload, user: User, track: Track, summary: ActivityS
     tz_name = resolve_timezone(lat, lng, user.preferences.timezone)
     details = m.as_dict()
     owner_map = summary.owner_map
-    return {
+    return rounded_figures({
         "user_id": user.id, "upload_id": upload.id, "source_sha256": upload.sha256,
         "external_id": upload.external_id,
         "name": (upload.name or track.name or default_name(sport, start, tz_name))[:255],
@@ -96,7 +97,7 @@ def activity_values(upload: Upload, user: User, track: Track, summary: ActivityS
         "polyline": owner_map.polyline if owner_map else None,
         "summary_polyline": owner_map.summary_polyline if owner_map else None,
         "public": summary.public, "privacy_version": privacy_version,
-    }
+    })
 
 
 def ingest_upload(upload: Upload) -> str:

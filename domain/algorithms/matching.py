@@ -33,6 +33,8 @@ side trip worth the name.
 from __future__ import annotations
 
 import itertools
+import struct
+import zlib
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -103,10 +105,8 @@ class PreparedSegment:
     lat0: float
     lon0: float
     length_m: float
-    #: Densified polyline in the local frame centred on the start (metres, x east / y north), (K, 2).
-    samples: np.ndarray
-    #: Distance along the segment at each sample, (K,).
-    arc: np.ndarray
+    #: The vertices in the local frame centred on the start (metres, x east / y north), (V, 2).
+    vertices: np.ndarray
     #: Earth-centred (metres) start and end gate points, (2, 3), and their unit directions, (2, 3).
     gates: np.ndarray
     gate_dirs: np.ndarray
@@ -117,6 +117,18 @@ class PreparedSegment:
 
     # Derived on first use: most candidates of an activity are rejected by the coarse stages, which
     # read only the fields above, and most efforts are settled by the certificate without the kd-tree.
+    # (prepare_segments fills in samples and arc at once, as it computes them anyway; a segment restored
+    # from its stored keys derives them here, with the same arithmetic, only if it gets that far.)
+
+    @cached_property
+    def samples(self) -> np.ndarray:
+        """The densified polyline in the local frame (no edge longer than SAMPLE_SPACING_M), (K, 2)."""
+        return _densify_vertices(self.vertices)
+
+    @cached_property
+    def arc(self) -> np.ndarray:
+        """Distance along the segment at each sample, (K,)."""
+        return np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(self.samples, axis=0).T))])
 
     @cached_property
     def samples_ecef(self) -> np.ndarray:
@@ -270,11 +282,98 @@ def prepare_segments(paths: Sequence[tuple[np.ndarray, np.ndarray]],
     vertex_ecef = ecef(*from_local_xy(x, y, v_lat0, v_lon0))
     box = np.stack([np.minimum.reduceat(vertex_ecef, v_first, axis=0),
                     np.maximum.reduceat(vertex_ecef, v_first, axis=0)], axis=1)
-    return [PreparedSegment(
-        segment_id=segment_ids[i], lat0=float(lat0s[i]), lon0=float(lon0s[i]), length_m=float(arcs[i][-1]),
-        samples=samples[lo:lo + k], arc=arcs[i], gates=gates[i], gate_dirs=gate_dirs[i],
-        checkpoints=key_ecef[i, 4:], box=box[i],
-    ) for i, (lo, k) in enumerate(zip(s_first.tolist(), n_samp.tolist(), strict=True))]
+    out = []
+    for i, (lo, k) in enumerate(zip(s_first.tolist(), n_samp.tolist(), strict=True)):
+        seg = PreparedSegment(
+            segment_id=segment_ids[i], lat0=float(lat0s[i]), lon0=float(lon0s[i]), length_m=float(arcs[i][-1]),
+            vertices=xy[v_first[i]:v_first[i] + n_vert[i]], gates=gates[i], gate_dirs=gate_dirs[i],
+            checkpoints=key_ecef[i, 4:], box=box[i])
+        seg.__dict__.update(samples=samples[lo:lo + k], arc=arcs[i])  # the cached properties, computed already
+        out.append(seg)
+    return out
+
+
+def _densify_vertices(xy: np.ndarray) -> np.ndarray:
+    """One segment's samples, element for element the arithmetic of :func:`prepare_segments`' batch."""
+    vec = np.zeros_like(xy)
+    vec[:-1] = xy[1:] - xy[:-1]
+    pieces = np.maximum(1, np.ceil(np.hypot(vec[:, 0], vec[:, 1]) / SAMPLE_SPACING_M)).astype(np.int64)
+    pieces[-1] = 1
+    edge = np.repeat(np.arange(xy.shape[0]), pieces)
+    first = np.repeat(np.cumsum(pieces) - pieces, pieces)
+    frac = (np.arange(edge.shape[0]) - first) / pieces[edge]
+    return xy[edge] + frac[:, None] * vec[edge]
+
+
+def restore_segments(paths: Sequence[tuple[np.ndarray, np.ndarray]], segment_ids: Sequence[Hashable],
+                     stored: Sequence[bytes | memoryview | None]) -> list[PreparedSegment]:
+    """:func:`prepare_segments`, reading what is per-segment work (length, gates, checkpoints, box) from the
+    segments' :func:`pack_segment` blobs: the same segments, with the same numbers, for a fraction of the
+    time. A segment without a blob this version reads is prepared from its path."""
+    if not (len(paths) == len(segment_ids) == len(stored)):
+        raise ValueError("One id and one stored blob per segment path are needed.")
+    keys = [_unpack(blob) for blob in stored]
+    todo = [i for i, key in enumerate(keys) if key is None]
+    out: list[PreparedSegment | None] = [None] * len(paths)
+    if todo:
+        for i, seg in zip(todo, prepare_segments([paths[i] for i in todo], [segment_ids[i] for i in todo]),
+                          strict=True):
+            out[i] = seg
+    done = [i for i, key in enumerate(keys) if key is not None]
+    if done:
+        lats = [np.asarray(paths[i][0], dtype=np.float64).ravel() for i in done]
+        lons = [np.asarray(paths[i][1], dtype=np.float64).ravel() for i in done]
+        n_vert = np.array([lat.shape[0] for lat in lats], dtype=np.int64)
+        lat, lon = np.concatenate(lats), np.concatenate(lons)
+        if (n_vert < 2).any() or not (np.isfinite(lat).all() and np.isfinite(lon).all()):
+            raise ValueError("A segment needs at least 2 points with finite coordinates.")
+        v_first = np.cumsum(n_vert) - n_vert
+        lat0s, lon0s = lat[v_first], lon[v_first]
+        x, y = to_local_xy(lat, lon, np.repeat(lat0s, n_vert), np.repeat(lon0s, n_vert))
+        xy = np.column_stack([x, y])
+        for j, i in enumerate(done):
+            length_m, gates, gate_dirs, checkpoints, box = keys[i]  # type: ignore[misc]  # not None here
+            out[i] = PreparedSegment(
+                segment_id=segment_ids[i], lat0=float(lat0s[j]), lon0=float(lon0s[j]), length_m=length_m,
+                vertices=xy[v_first[j]:v_first[j] + n_vert[j]], gates=gates, gate_dirs=gate_dirs,
+                checkpoints=checkpoints, box=box)
+    return [seg for seg in out if seg is not None]
+
+
+#: Layout of :func:`pack_segment`'s blobs. The fingerprint covers the constants that shape a prepared
+#: segment, so a blob written before one of them changed is not read (the segment is prepared afresh);
+#: bump the layout number when prepare_segments changes in any other way.
+_PACK_LAYOUT = 1
+_PACK_FINGERPRINT = zlib.crc32(repr((_PACK_LAYOUT, SAMPLE_SPACING_M, GATE_DIRECTION_BASE_M, _CHECKPOINTS)).encode())
+#: float64 values: length, gates (2, 3), gate_dirs (2, 3), checkpoints (C, 3), box (2, 3).
+_PACK = struct.Struct(f"<I{1 + 18 + 3 * len(_CHECKPOINTS)}d")
+
+
+def pack_segment(seg: PreparedSegment) -> bytes:
+    """What is stored with a segment so that a fresh process need not work it out again: the per-segment
+    part of :func:`prepare_segments` (length, gates, checkpoints, box; 236 bytes whatever the segment's
+    length). The samples are batch work from the path, and are derived only for the few candidates that
+    pass the coarse stages."""
+    values = np.concatenate([[seg.length_m], seg.gates.ravel(), seg.gate_dirs.ravel(), seg.checkpoints.ravel(),
+                             seg.box.ravel()])
+    return _PACK.pack(_PACK_FINGERPRINT, *values.tolist())
+
+
+def _unpack(blob: bytes | memoryview | None) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """What :func:`pack_segment` stored; None without a blob, or one written by a different preparation
+    (fingerprint), or not whole."""
+    if blob is None or len(blob) != _PACK.size or _PACK.unpack_from(blob)[0] != _PACK_FINGERPRINT:
+        return None
+    v = np.frombuffer(blob, dtype="<f8", offset=4)
+    c = 13 + 3 * len(_CHECKPOINTS)
+    return float(v[0]), v[1:7].reshape(2, 3), v[7:13].reshape(2, 3), v[13:c].reshape(-1, 3), v[c:].reshape(2, 3)
+
+
+def is_current_pack(blob: bytes | memoryview | None) -> bool:
+    """Whether ``blob`` is a :func:`pack_segment` blob this version reads."""
+    return _unpack(blob) is not None
+
+
 
 
 def _tangents(v: np.ndarray, at: np.ndarray) -> np.ndarray:

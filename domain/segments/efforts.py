@@ -22,9 +22,12 @@ from domain.algorithms.matching import (
     PreparedSegment,
     PreparedTrack,
     ends_within_reach,
+    is_current_pack,
     match_many_prepared,
+    pack_segment,
     prepare_segments,
     prepare_track,
+    restore_segments,
 )
 from domain.algorithms.metrics import sport_family
 from domain.algorithms.streams import decode_track
@@ -78,14 +81,52 @@ def prepared_segment(seg_id: int, updated: datetime, path: bytes) -> PreparedSeg
     return prepared_segments([(seg_id, updated, path)])[0]
 
 
-def prepared_segments(rows: Sequence[tuple[int, datetime, bytes]]) -> list[PreparedSegment]:
-    """Prepare (in one batch) and cache these versions of segments, given as (id, updated_at, path)."""
-    prepared = prepare_segments([decode_path(path) for _, _, path in rows], [seg_id for seg_id, _, _ in rows])
+def prepared_segments(rows: Sequence[tuple[int, datetime, bytes]],
+                      stored: Sequence[bytes | None] | None = None) -> list[PreparedSegment]:
+    """Prepare (in one batch) and cache these versions of segments, given as (id, updated_at, path), with
+    their stored prepared geometry (``Segment.prepared``) where known."""
+    paths, ids = [decode_path(path) for _, _, path in rows], [seg_id for seg_id, _, _ in rows]
+    prepared = prepare_segments(paths, ids) if stored is None else restore_segments(paths, ids, stored)
     for (seg_id, updated, _), seg in zip(rows, prepared, strict=True):
         _prepared[(seg_id, updated.timestamp())] = seg
     while len(_prepared) > _PREPARED_CACHE_SIZE:
         _prepared.popitem(last=False)
     return prepared
+
+
+def pack_path(path: bytes) -> bytes:
+    """The prepared geometry stored with a segment whose ``path`` this is (from the stored, rounded vertices,
+    exactly as a worker prepares them)."""
+    return pack_segment(prepare_segments([decode_path(path)], [None])[0])
+
+
+def stored_segments(segment_ids: Sequence[int]) -> dict[int, PreparedSegment]:
+    """These segments prepared and cached, from their rows (path and stored geometry, one query). Deleted
+    segments are left out."""
+    rows = db.session.execute(select(Segment.id, Segment.updated_at, Segment.path, Segment.prepared)
+                              .where(Segment.id.in_(segment_ids))).all()
+    prepared = prepared_segments([(r.id, r.updated_at, r.path) for r in rows], [r.prepared for r in rows])
+    return {r.id: seg for r, seg in zip(rows, prepared, strict=True)}
+
+
+def store_prepared(batch: int = 500) -> int:
+    """Store the prepared geometry of segments that have none, or one this version does not read; returns how
+    many were written. In batches, each committed; safe to run any time, and again."""
+    written, after = 0, 0
+    while True:
+        rows = db.session.execute(
+            select(Segment.id, Segment.path, Segment.prepared).where(Segment.id > after)
+            .order_by(Segment.id).limit(batch)).all()
+        if not rows:
+            return written
+        after = rows[-1].id
+        for r in rows:
+            if not is_current_pack(r.prepared):
+                # updated_at stays: the geometry did not change, so what workers cached is still right.
+                db.session.execute(update(Segment).where(Segment.id == r.id, Segment.path == r.path)
+                                   .values(prepared=pack_path(r.path), updated_at=Segment.updated_at))
+                written += 1
+        db.session.commit()
 
 
 def sport_families(sport: str) -> list[str]:
@@ -118,12 +159,6 @@ def candidate_ends(min_lat: float, min_lng: float, max_lat: float, max_lng: floa
             Segment.sport_type.in_(sport_families(sport)),
         )
     ))
-
-
-def segment_paths(segment_ids: Sequence[int]) -> dict[int, tuple[datetime, bytes]]:
-    """Current version and path of these segments (deleted ones are left out)."""
-    rows = db.session.execute(select(Segment.id, Segment.updated_at, Segment.path).where(Segment.id.in_(segment_ids)))
-    return {r.id: (r.updated_at, r.path) for r in rows}
 
 
 def eligible_for_boards(activity: Activity, owner: User) -> bool:
@@ -471,8 +506,7 @@ def match_track(track: Track, activity: Activity) -> dict[Any, list[Effort]]:
     segs: list[PreparedSegment | None] = [cached_segment(r.id, r.updated_at) for r in kept]
     missing = [r.id for r, seg in zip(kept, segs, strict=True) if seg is None]
     if missing:
-        paths = segment_paths(missing)
-        fresh = dict(zip(paths, prepared_segments([(i, *paths[i]) for i in paths]), strict=True))
+        fresh = stored_segments(missing)
         segs = [seg if seg is not None else fresh.get(r.id) for r, seg in zip(kept, segs, strict=True)]
     return match_many_prepared(prepared_track, [seg for seg in segs if seg is not None])
 

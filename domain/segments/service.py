@@ -73,6 +73,7 @@ def create(user: User, data: dict[str, Any]) -> Segment:
     keep = simplify_indices(lat, lon, STORE_TOLERANCE_M)
     lat, lon, ele = lat[keep], lon[keep], ele[keep]
     stats = segment_stats(lat, lon, ele if np.isfinite(ele).sum() >= 2 else None)
+    path = engine.encode_path(lat, lon)
     segment = Segment(
         creator_id=user.id, source_activity_id=activity.id if activity else None, name=data["name"],
         sport_type=sport, distance_m=stats.distance_m, elevation_gain_m=stats.elevation_gain_m,
@@ -80,7 +81,7 @@ def create(user: User, data: dict[str, Any]) -> Segment:
         min_lat=stats.bounds[0], min_lng=stats.bounds[1], max_lat=stats.bounds[2], max_lng=stats.bounds[3],
         start_lat=stats.start_latlng[0], start_lng=stats.start_latlng[1],
         end_lat=stats.end_latlng[0], end_lng=stats.end_latlng[1],
-        polyline=polylines.encode(lat, lon), path=engine.encode_path(lat, lon),
+        polyline=polylines.encode(lat, lon), path=path, prepared=engine.pack_path(path),
         elevation=ele.astype("<f4").tobytes() if np.isfinite(ele).any() else None,
     )
     db.session.add(segment)

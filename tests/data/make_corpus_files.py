@@ -353,6 +353,146 @@ def tcx_treadmill_run_cadence() -> bytes:
     ).encode("utf-8")
 
 
+def gpx_route_without_times() -> bytes:
+    """A route drawn in a planner and exported as a GPX *track*: one ``<trk>`` of 5-decimal points with
+    elevation from a terrain model and no ``<time>`` anywhere (no recording, so no duration to store)."""
+    rng = random.Random(20190412)
+    unit = 10**5
+    walk = _Walk(rng, 4_605_123, 1_450_456, unit, 1440)
+    ele = 2950  # decimetres
+    pts = []
+    for i in range(180):
+        lat, lon = walk.step(0 if i == 0 else rng.randrange(150, 400))
+        ele = max(2800, min(3400, ele + rng.choice([-15, -5, 0, 5, 10, 20])))
+        pts.append(f'      <trkpt lat="{_decimal(lat, 5)}" lon="{_decimal(lon, 5)}">\n'
+                   f"        <ele>{_decimal(ele, 1)}</ele>\n      </trkpt>\n")
+    head = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<gpx version="1.1" creator="strava-plus-one test corpus (route planner)" '
+        'xmlns="http://www.topografix.com/GPX/1/1">\n'
+        "  <metadata>\n    <name>Saturday loop (planned)</name>\n  </metadata>\n"
+        "  <trk>\n    <name>Saturday loop (planned)</name>\n    <trkseg>\n"
+    )
+    return (head + "".join(pts) + "    </trkseg>\n  </trk>\n</gpx>\n").encode("utf-8")
+
+
+def gpx_single_point() -> bytes:
+    """A recording stopped right after it started: one ``<trkpt>`` with a time (a phone app's GPX 1.1)."""
+    t = _epoch_ms("2023-09-02T07:41:19")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<gpx version="1.1" creator="strava-plus-one test corpus" xmlns="http://www.topografix.com/GPX/1/1">\n'
+        f"  <metadata>\n    <time>{_iso(t)}</time>\n  </metadata>\n"
+        "  <trk>\n    <name>Morning Run</name>\n    <type>running</type>\n    <trkseg>\n"
+        '      <trkpt lat="51.5081230" lon="-0.0759490">\n        <ele>14.2</ele>\n'
+        f"        <time>{_iso(t)}</time>\n      </trkpt>\n"
+        "    </trkseg>\n  </trk>\n</gpx>\n"
+    ).encode()
+
+
+#: Start dates of the tracks of gpx_tracks_months_apart: one GPX holding a season's outings.
+SEASON = ("2019-03-02T08:15:00", "2019-03-09T09:02:00", "2019-05-18T07:40:00", "2019-06-21T18:05:00")
+
+
+def gpx_tracks_months_apart() -> bytes:
+    """Several outings exported into one GPX, one ``<trk>`` each, days to months apart (111 days from the first
+    start to the last), as a logger's "export all" or a merge tool writes them; each is a 1 Hz walk."""
+    rng = random.Random(20190302)
+    unit = 10**7
+    tracks = []
+    for n, start in enumerate(SEASON):
+        walk = _Walk(rng, 474_012_345 + 1000 * n, 85_401_234, unit, 1480)
+        t = _epoch_ms(start)
+        pts = []
+        for i in range(120):
+            lat, lon = walk.step(0 if i == 0 else rng.randrange(11, 15))
+            pts.append(f'      <trkpt lat="{_decimal(lat, 7)}" lon="{_decimal(lon, 7)}">'
+                       f"<time>{_iso(t + 1000 * i)}</time></trkpt>\n")
+        tracks.append(f"  <trk>\n    <name>Walk {start[:10]}</name>\n    <trkseg>\n" + "".join(pts)
+                      + "    </trkseg>\n  </trk>\n")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<gpx version="1.1" creator="strava-plus-one test corpus" xmlns="http://www.topografix.com/GPX/1/1">\n'
+        + "".join(tracks) + "</gpx>\n"
+    ).encode("utf-8")
+
+
+# ---------------------------------------------------------------------------------------------- FIT
+
+_FIT_EPOCH_MS = _epoch_ms("1989-12-31T00:00:00")
+
+
+def _fit_crc(data: bytes) -> int:
+    """The FIT CRC-16 (reflected 0xA001, init 0), bit by bit: a few kB only."""
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+def _fit_define(local: int, global_num: int, fields: list[tuple[int, int, int]]) -> bytes:
+    """A little-endian definition message: (field number, size in bytes, base type) per field."""
+    return (bytes([0x40 | local, 0, 0]) + global_num.to_bytes(2, "little") + bytes([len(fields)])
+            + b"".join(bytes(f) for f in fields))
+
+
+def _fit_data(local: int, *values: tuple[int, int]) -> bytes:
+    """A data message of (value, size) pairs, little-endian unsigned."""
+    return bytes([local]) + b"".join(v.to_bytes(size, "little") for v, size in values)
+
+
+def fit_coros_odd_field_size() -> bytes:
+    """A run in the layout of a COROS watch's FIT: file_id naming COROS (manufacturer 294) and the product,
+    ``event`` messages whose ``data`` field (a uint32) is declared with size 1 - not a multiple of its base
+    type, which strict decoders reject - 1 Hz records with position, enhanced altitude, heart rate and
+    cadence, then a lap, a session and an activity message. Stored with header and file CRCs.
+    """
+    rng = random.Random(20250619)
+    t0 = (_epoch_ms("2025-06-19T09:53:41") - _FIT_EPOCH_MS) // 1000
+    sc_per_deg = 2**31 // 180
+    walk = _Walk(rng, -22_970_000 * sc_per_deg // 10**6, -43_182_000 * sc_per_deg // 10**6, sc_per_deg, 1090)
+    n = 600
+    body = [
+        _fit_define(0, 0, [(0, 1, 0x00), (1, 2, 0x84), (2, 2, 0x84), (4, 4, 0x86), (3, 4, 0x8C)]),
+        _fit_data(0, (4, 1), (294, 2), (841, 2), (t0, 4), (0xFFFFFFFF, 4)),
+        # event: timestamp, event, event_type, data - declared uint32 (0x86) but 1 byte long
+        _fit_define(1, 21, [(253, 4, 0x86), (0, 1, 0x00), (1, 1, 0x00), (3, 1, 0x86)]),
+        _fit_data(1, (t0, 4), (0, 1), (0, 1), (0, 1)),
+        # record: timestamp, position_lat, position_long, enhanced_altitude, heart_rate, cadence, distance
+        _fit_define(2, 20, [(253, 4, 0x86), (0, 4, 0x85), (1, 4, 0x85), (78, 4, 0x86), (3, 1, 0x02),
+                            (4, 1, 0x02), (5, 4, 0x86)]),
+    ]
+    alt, hr, dist_cm = 12 * 5 + 2500, 96, 0  # enhanced_altitude: (m + 500) * 5
+    for i in range(n):
+        step_dm = 0 if i == 0 else rng.randrange(27, 34)
+        lat, lon = walk.step(step_dm)
+        dist_cm += step_dm * 10
+        alt = max(2510, min(2700, alt + rng.choice([-1, 0, 0, 1])))
+        hr = max(95, min(172, hr + rng.choice([-1, 0, 1, 1, 2])))
+        cad = 0 if i < 4 else rng.randrange(84, 90)
+        body.append(_fit_data(2, (t0 + i, 4), (lat % 2**32, 4), (lon % 2**32, 4), (alt, 4), (hr, 1), (cad, 1),
+                              (dist_cm, 4)))
+    t1 = t0 + n - 1
+    body += [
+        _fit_data(1, (t1, 4), (0, 1), (4, 1), (0, 1)),  # timer stop_all, data again 1 byte
+        _fit_define(3, 19, [(253, 4, 0x86), (2, 4, 0x86), (7, 4, 0x86), (9, 4, 0x86)]),
+        _fit_data(3, (t1, 4), (t0, 4), ((n - 1) * 1000, 4), (dist_cm, 4)),
+        _fit_define(4, 18, [(253, 4, 0x86), (2, 4, 0x86), (5, 1, 0x00), (6, 1, 0x00), (7, 4, 0x86),
+                            (8, 4, 0x86), (9, 4, 0x86), (11, 2, 0x84)]),
+        _fit_data(4, (t1, 4), (t0, 4), (1, 1), (0, 1), ((n - 1) * 1000, 4), ((n - 1) * 1000, 4), (dist_cm, 4),
+                  (41, 2)),
+        _fit_define(5, 34, [(253, 4, 0x86), (0, 4, 0x86), (1, 2, 0x84)]),
+        _fit_data(5, (t1, 4), ((n - 1) * 1000, 4), (1, 2)),
+    ]
+    records = b"".join(body)
+    header = bytes([14, 0x20]) + (2132).to_bytes(2, "little") + len(records).to_bytes(4, "little") + b".FIT"
+    header += _fit_crc(header).to_bytes(2, "little")
+    data = header + records
+    return data + _fit_crc(data).to_bytes(2, "little")
+
+
 def build() -> dict[str, bytes]:
     """Every generated file, by its path under tests/data (as PROVENANCE.tsv names it)."""
     return {
@@ -361,6 +501,10 @@ def build() -> dict[str, bytes]:
         "corpus/gpx/strava-plus-one__break-between-trksegs.gpx": break_between_trksegs(),
         "corpus/tcx/strava-plus-one__run-lowercase-sport-hr-gaps.tcx": tcx_run_lowercase_sport_hr_gaps(),
         "corpus/tcx/strava-plus-one__treadmill-run-cadence.tcx": tcx_treadmill_run_cadence(),
+        "corpus/gpx/strava-plus-one__route-without-times.gpx": gpx_route_without_times(),
+        "corpus/gpx/strava-plus-one__single-point.gpx": gpx_single_point(),
+        "corpus/gpx/strava-plus-one__tracks-months-apart.gpx": gpx_tracks_months_apart(),
+        "corpus/fit/strava-plus-one__coros-odd-field-size.fit": fit_coros_odd_field_size(),
     }
 
 

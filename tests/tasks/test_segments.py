@@ -294,3 +294,36 @@ def test_a_rerun_finishes_what_a_crashed_run_left_undone(app, live_client, live_
         board = live_client.get(f"/api/v1/segments/{seg['id']}/leaderboard", headers=bob).json
         assert [e["athlete"]["display_name"] for e in board["entries"]] == ["cat", "bob"]
         db.session.remove()
+
+
+def test_a_fresh_process_reads_the_stored_geometry(app, live_client, live_login, monkeypatch):
+    from sqlalchemy import select, update
+
+    from domain.algorithms import matching
+    from domain.segments import efforts as engine
+    from models import Segment, db
+
+    ann, _ = live_login("ann")
+    seg_id = make_segment(live_client, ann)["id"]
+    row = db.session.execute(select(Segment.path, Segment.prepared, Segment.updated_at)
+                             .where(Segment.id == seg_id)).one()
+    assert matching.is_current_pack(row.prepared)  # stored when the segment was created
+    expected = matching.prepare_segments([engine.decode_path(row.path)], [seg_id])[0]
+
+    # A process with an empty cache restores it from the row, without preparing it again.
+    monkeypatch.setattr(engine, "_prepared", type(engine._prepared)())
+    monkeypatch.setattr(engine, "prepare_segments", lambda *a: pytest.fail("prepared again"))
+    restored = engine.stored_segments([seg_id])[seg_id]
+    for name in ("gates", "checkpoints", "box", "samples", "arc"):
+        assert np.array_equal(getattr(restored, name), getattr(expected, name)), name
+    assert engine.cached_segment(seg_id, row.updated_at) is restored
+    monkeypatch.undo()
+
+    # A row without it (created before the column existed) is filled in by `flask segments-prepare`,
+    # which leaves updated_at alone (the geometry did not change: the workers' caches stay valid).
+    db.session.execute(update(Segment).where(Segment.id == seg_id).values(prepared=None, updated_at=row.updated_at))
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["segments-prepare"])
+    assert result.exit_code == 0, result.output
+    again = db.session.execute(select(Segment.prepared, Segment.updated_at).where(Segment.id == seg_id)).one()
+    assert again.prepared == row.prepared and again.updated_at == row.updated_at

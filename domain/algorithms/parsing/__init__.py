@@ -122,7 +122,10 @@ def _refuse_too_many_points(payload: bytes | bytearray | memoryview, base: str) 
     building that many, which costs seconds and leaves the process's heap hundreds of MB larger. Counting
     the start tags is one pass in C. (A tag inside a comment is counted too: only a hostile file has millions.)"""
     tag = _POINT_TAGS.get(base)
-    if tag is not None and isinstance(payload, bytes | bytearray) and payload.count(tag) > MAX_POINTS:
+    # Below MAX_POINTS times the shortest point element (``<trkpt/>``, 8 bytes) the count cannot exceed the cap:
+    # the pass is skipped for every real activity file.
+    if tag is not None and isinstance(payload, bytes | bytearray) and len(payload) > 8 * MAX_POINTS \
+            and payload.count(tag) > MAX_POINTS:
         raise too_many_points()
 
 

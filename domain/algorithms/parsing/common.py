@@ -19,8 +19,8 @@ MAX_POINTS = 2_000_000
 TIME_BATCH = 65_536
 
 # Column slots used by the XML parsers' per-point scratch lists.
-LAT, LON, ELE, HR, CAD, POWER, TEMP, RUNCAD = range(8)
-N_SLOTS = 8
+LAT, LON, ELE, HR, CAD, POWER, TEMP, RUNCAD, DIST = range(9)
+N_SLOTS = 9
 _NAN = math.nan
 
 

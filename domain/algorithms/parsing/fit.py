@@ -10,6 +10,10 @@ Files are decoded by :mod:`domain.algorithms.parsing.fitfast` (numpy; two orders
 files it does not reproduce exactly (malformed definitions, exotic developer data) are decoded with fitdecode,
 which stays the reference: both paths give the same Track and the same error messages.
 
+A field whose declared size is not a multiple of its base type's size (COROS watches write a 1-byte
+``event.data``, a uint32) is read as bytes, as python-fitparse and the FIT SDK do: such a value is not a
+number, so a record field declared that way is simply missing. Everything else stays strict.
+
 Integrity is strict: a bad header or file CRC, or a truncated file, rejects the upload even when most
 records would be readable. A CRC mismatch means the bytes are not what the device wrote, and silently
 keeping a partial or altered activity is worse than asking for a fresh export.
@@ -22,6 +26,7 @@ import io
 import logging
 import math
 import struct
+from typing import Any
 
 import fitdecode
 import numpy as np
@@ -58,6 +63,29 @@ log = logging.getLogger(__name__)
 _NAN = math.nan
 
 _RECORD_FIELDS = fitfast.RECORD_TARGETS
+
+
+class LenientSizeReader(fitdecode.FitReader):
+    """fitdecode's reader in strict mode, except that an odd field size falls back to bytes.
+
+    fitdecode only offers that fallback with *all* its checks relaxed (``ErrorHandling.IGNORE``), which would
+    also accept undefined developer fields; so IGNORE is set while a definition message is read, and RAISE is
+    put back for the developer-field lookups made inside it. (Both methods are checked by fitprofile.)
+    """
+
+    def _read_definition_message(self, *args: Any, **kwargs: Any) -> Any:
+        self.error_handling = fitdecode.ErrorHandling.IGNORE
+        try:
+            return super()._read_definition_message(*args, **kwargs)
+        finally:
+            self.error_handling = fitdecode.ErrorHandling.RAISE
+
+    def _get_dev_type(self, *args: Any, **kwargs: Any) -> Any:
+        previous, self.error_handling = self.error_handling, fitdecode.ErrorHandling.RAISE
+        try:
+            return super()._get_dev_type(*args, **kwargs)
+        finally:
+            self.error_handling = previous
 
 
 def _num(value: object, scale: float = 1.0) -> float:
@@ -124,7 +152,7 @@ def _parse(data: bytes) -> Track:
     sessions = 0
     totals: dict[str, float] = {}
 
-    reader = fitdecode.FitReader(
+    reader = LenientSizeReader(
         io.BytesIO(data), processor=processors.DataProcessorBase(),
         check_crc=fitdecode.CrcCheck.RAISE, error_handling=fitdecode.ErrorHandling.RAISE,
     )

@@ -598,7 +598,7 @@ class _Walker:
             p += 3
             base = _BASE_TYPES.get(base_num, _BYTE)
             if size % base.size:
-                raise self._unsupported()  # fitdecode: "invalid field size"
+                base = _BYTE  # read as bytes, like fit.LenientSizeReader (COROS writes such fields)
             fields.append((num, size, base.identifier))
         dev_fields: list[tuple[int, int, int, fitprofile.BaseType, object]] = []
         if header & 0x20:

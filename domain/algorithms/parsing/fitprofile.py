@@ -13,6 +13,7 @@ from typing import Any, TypeAlias
 
 import fitdecode
 from fitdecode import profile as _profile
+from fitdecode import reader as _reader
 from fitdecode import types as _types
 
 __all__ = [
@@ -47,6 +48,8 @@ _MODULE_NAMES = {
     "fitdecode.types": (_types, ("BASE_TYPES", "BASE_TYPE_BYTE")),
     "fitdecode.profile": (_profile, ("MESSAGE_TYPES", "MESG_NUM_HR", "FIELD_NUM_TIMESTAMP",
                                      "FIELD_NUM_HR_EVENT_TIMESTAMP_12")),
+    # fit.LenientSizeReader narrows fitdecode's error handling around these two reader methods.
+    "fitdecode.reader.FitReader": (_reader.FitReader, ("_read_definition_message", "_get_dev_type")),
 }
 _BASE_TYPE_ATTRS = ("identifier", "fmt", "size", "parse")
 _MESSAGE_ATTRS = ("fields",)

@@ -43,18 +43,22 @@ POINT_FIELDS: dict[str, int] = {
     "atemp": TEMP,
 }
 _TRACK, _ROUTE = 0, 1
+#: Below this size the streaming engine is the fastest: the vectorised paths cost ~0.5-1 ms of numpy calls
+#: whatever the file, which is all of a few hundred points' time (measured with bench/bench_ingest_files.py).
+SMALL_BYTES = 48_000
 
 
 def parse_gpx(data: bytes | bytearray | memoryview, *, fast: bool = True) -> Track:
     """Parse GPX bytes into a raw Track (file order, no cleaning; see normalize).
 
-    ``fast`` tries the vectorised paths first (gpxscan, then gpxfast); they fall back to the streaming
-    engine by themselves whenever a file needs it, so the flag only exists to compare the paths in tests.
+    ``fast`` tries the vectorised paths first (gpxscan, then gpxfast) for files of SMALL_BYTES or more; they fall
+    back to the streaming engine by themselves whenever a file needs it, so the flag only exists to compare the
+    paths in tests.
     """
     creator: list[str] = []
     spec = _spec(creator)
     result: gpxfast.FastResult | StreamResult | None = (
-        (gpxscan.parse(data, spec) or gpxfast.parse(data, spec)) if fast else None)
+        (gpxscan.parse(data, spec) or gpxfast.parse(data, spec)) if fast and len(data) >= SMALL_BYTES else None)
     if result is None:
         result = stream_points(data, spec)
     tracks, routes = result.sinks

@@ -22,9 +22,9 @@ overlapping uint64 view of the data and looked up in a small hash table (see :cl
 
 Anything outside that shape makes :func:`parse` return None and the caller uses gpxfast, which gives
 identical results (tests compare the engines): non-UTF-8 encodings, comments / CDATA / processing
-instructions after the first point, entity or character references in a value or coordinate, value
-elements with attributes, blanks in their tag, children or a self-closing tag, point start tags other
-than ``<trkpt lat="…" lon="…">``, ``<trkpt lon="…" lat="…">`` or a bare ``<trkpt>`` (single quotes,
+instructions inside a value's text (elsewhere they are skipped), entity or character references in a value
+or coordinate, value elements with attributes, blanks in their tag, children or a self-closing tag, point
+start tags other than ``<trkpt lat="…" lon="…">``, ``<trkpt lon="…" lat="…">`` or a bare ``<trkpt>`` (single quotes,
 other attributes or blanks), coordinates of 24 bytes or more, self-closing or nested points, tag names
 of 32 bytes or more, more than MAX_POINTS points, and any document expat rejects (gpxfast then raises
 the usual error message).
@@ -66,7 +66,6 @@ _MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(
 
 #: A start tag whose local name is a point tag (``[^\s/>]`` cannot cross a tag boundary).
 _POINT_START = re.compile(rb"<(?:[^\s/>]*:)?(?:trkpt|rtept)[\s/>]")
-_ODD = re.compile(rb"<[!?]")
 #: Accepted point start tags, from the byte after the name: (first attribute, between values, swapped).
 _ATTR_SHAPES = ((b' lat="', b'" lon="', False), (b' lon="', b'" lat="', True))
 
@@ -128,28 +127,21 @@ def _parse(data: bytes, spec: XmlSpec) -> FastResult:
     return FastResult(sinks=tuple(sinks), meta=head.meta, bad_coords=bad)
 
 
+#: Markup up to the first point, left to right: a comment, CDATA section or PI is skipped whole (it may mention a
+#: point), a point start tag ends the search, and any other "<!" (a DOCTYPE) declines.
+_HEAD_MARKUP = re.compile(rb"(<!\[CDATA\[.*?\]\]>|<!--.*?-->|<\?.*?\?>)|(<(?:[^\s/>]*:)?(?:trkpt|rtept)[\s/>])|<!",
+                          re.DOTALL)
+
+
 def _first_point(data: bytes) -> int:
-    """Offset of the first point start tag, skipping comments / CDATA / PIs that might mention one."""
-    pos = 0
-    while True:
-        m = _POINT_START.search(data, pos)
-        if m is None:
-            raise _Decline  # no points: nothing to speed up, and gpxfast words the error
-        odd = _ODD.search(data, pos, m.start())
-        if odd is None:
+    """Offset of the first point start tag, skipping comments / CDATA / PIs that might mention one (one pass:
+    ExpertGPS files open with hundreds of waypoints, each with CDATA texts)."""
+    for m in _HEAD_MARKUP.finditer(data):
+        if m.group(2) is not None:
             return m.start()
-        pos = _odd_end(data, odd.start())
-
-
-def _odd_end(data: bytes, at: int) -> int:
-    """End offset of the comment, CDATA section or processing instruction starting at ``at``."""
-    for opener, closer in ((b"<!--", b"-->"), (b"<![CDATA[", b"]]>"), (b"<?", b"?>")):
-        if data.startswith(opener, at):
-            end = data.find(closer, at + len(opener))
-            if end == -1:
-                raise _Decline
-            return end + len(closer)
-    raise _Decline  # a DOCTYPE: expat rejects it, and gpxfast says so
+        if m.group(1) is None:
+            raise _Decline  # a DOCTYPE: expat rejects it, and gpxfast says so
+    raise _Decline  # no points (or markup left open): nothing to speed up, and gpxfast words the error
 
 
 def _validate(data: bytes, spec: XmlSpec) -> None:
@@ -384,10 +376,12 @@ def _tag_names(reader: _Bytes, at: np.ndarray, names: _Names) -> tuple[np.ndarra
 def _scan(reader: _Bytes, lo: int, hi: int, names: _Names) -> _Chunk:
     """The points in [lo, hi) - a range that starts at a point and ends before one (or at the end)."""
     a = reader.a
-    lt = np.flatnonzero(a[lo:hi] == _LT) + lo  # every tag, given no comments, CDATA or PIs in this range
+    lt = np.flatnonzero(a[lo:hi] == _LT) + lo  # every tag, once comments, CDATA and PIs are taken out
     second = a[lt + 1]
-    if np.any((second == _BANG) | (second == _QUESTION)):
-        raise _Decline  # a comment, CDATA section or processing instruction among the points
+    odd = (second == _BANG) | (second == _QUESTION)
+    regions = None
+    if odd.any():
+        lt, second, regions = _without_odd(reader.data, lt, second, hi)
     is_end = second == _SLASH
     st_rows = np.flatnonzero(~is_end)
     code, name_len, entry = _tag_names(reader, lt[st_rows] + 1, names)
@@ -416,6 +410,12 @@ def _scan(reader: _Bytes, lo: int, hi: int, names: _Names) -> _Chunk:
         raise _Decline  # a value element with attributes, blanks in its tag, children or self-closing
     text_start += 1
     text_end = lt[f_rows + 1]
+    if regions is not None and text_start.size:
+        # Markup skipped above is harmless between elements (<cmt><![CDATA[…]]></cmt> in ExpertGPS points), not
+        # inside a value's text: such a value is read through expat by gpxfast.
+        holder = np.searchsorted(text_start, regions, side="right") - 1
+        if np.any((holder >= 0) & (regions < text_end[np.maximum(holder, 0)])):
+            raise _Decline
     _no_references(amps, text_start, text_end)
     slot = code[f_sel][inside] - n_kinds
     is_time = slot == N_SLOTS
@@ -423,6 +423,29 @@ def _scan(reader: _Bytes, lo: int, hi: int, names: _Names) -> _Chunk:
     num = ~is_time
     _assign_numbers(reader, text_start[num], text_end[num], owner[num], slot[num], columns)
     return _Chunk(columns=columns, time=time, kind=code[p_sel], bad=bad)
+
+
+#: Markup that is not a tag, each ending at its first closer: in a document expat accepted, every "<!" or
+#: "<?" opens one (a "<" cannot appear in text or attribute values), so a left-to-right scan finds them all.
+_ODD_REGION = re.compile(rb"<!\[CDATA\[.*?\]\]>|<!--.*?-->|<\?.*?\?>", re.DOTALL)
+
+
+def _without_odd(data: bytes, lt: np.ndarray, second: np.ndarray, hi: int,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The tags of [lt[0], hi) without the comments, CDATA sections and PIs (which may hold any "<"), and
+    where those start. Exporters write them between and inside points (ExpertGPS: every track name and point
+    comment in CDATA); the caller declines the slice when one lies inside the text of a value it reads, and
+    so does this function when one is of another kind or runs past the slice."""
+    spans = np.array([m.span() for m in _ODD_REGION.finditer(data, int(lt[0]), hi)], dtype=np.int64)
+    if spans.size == 0:
+        raise _Decline
+    region_start, region_end = spans[:, 0], spans[:, 1]
+    holder = np.searchsorted(region_start, lt, side="right") - 1
+    keep = ~((holder >= 0) & (lt < region_end[np.maximum(holder, 0)]))
+    lt, second = lt[keep], second[keep]
+    if np.any((second == _BANG) | (second == _QUESTION)):
+        raise _Decline  # a DTD, or markup running past the slice
+    return lt, second, region_start
 
 
 def _point_ends(reader: _Bytes, end_tags: np.ndarray, raw_names: list[bytes]) -> np.ndarray:
@@ -575,7 +598,30 @@ def _decimals(text: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndar
         else:
             keep = order[hi - seen:hi][good] if order is not None else np.flatnonzero(good)
             value[keep], ok[keep] = number[good], True
+    if not ok.all():
+        _long_decimals(text, length, value, ok)
     return value, ok
+
+
+def _long_decimals(text: np.ndarray, length: np.ndarray, value: np.ndarray, ok: np.ndarray) -> None:
+    """The rows left that are still plain ``-?digits[.digits]`` (more than 15 digits: phone apps write
+    coordinates with 17) converted by numpy's string cast, which rounds correctly like float(): a whole
+    column at C speed instead of a Python float() per value."""
+    rest = np.flatnonzero(~ok)
+    width = text.shape[1]
+    block = text[rest]
+    size = length[rest]
+    at = np.arange(width)
+    inside = at < size[:, None]
+    digit = (block >= _DIGIT0) & (block <= _DIGIT0 + 9)
+    dot = block == _DOT
+    allowed = digit | dot | ((block == _MINUS) & (at == 0))
+    plain = ((allowed | ~inside).all(axis=1) & (dot.sum(axis=1) <= 1) & digit.any(axis=1)
+             & (size > 0) & (size <= width))
+    if plain.any():
+        rows = rest[plain]
+        value[rows] = np.ascontiguousarray(text[rows]).view(f"S{width}").ravel().astype(np.float64)
+        ok[rows] = True
 
 
 def _texts(reader: _Bytes, start: np.ndarray, length: np.ndarray) -> np.ndarray:

@@ -10,13 +10,20 @@ Steps, in order (each explained where it is implemented):
 4. Points without a time (some GPS units only stamp a few fixes) get one by interpolating along the
    distance travelled between the surrounding timed points (by point index where no distance is
    known); untimed points before the first or after the last timed point are dropped, since nothing
-   bounds their time. Fewer than two timed points: ParseError("No track points with time found").
+   bounds their time. A track without any time (a planned or drawn route exported as a track) or with a
+   single timed point is refused with a sentence saying so: without two times there is no duration,
+   speed or pace, and segment times or records would be invented.
 5. GPS spikes - a fix implying a speed above ``max_speed_mps`` from the previous kept fix - lose
    their position (time, HR etc. stay). If several rejected fixes in a row agree with each other, the
    receiver really did jump (or the earlier fixes were the outliers) and the new position is accepted.
+6. A pause longer than :data:`MAX_PAUSE_S` (a day) means the file holds separate recordings (a GPX with
+   one track per outing, days or months apart): it is refused with the dates, rather than stored as one
+   activity lasting weeks.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -28,6 +35,15 @@ from domain.algorithms.track import COLUMNS, ParseError, Track
 MAX_SPEED_MPS = 100.0
 #: This many consecutive, mutually consistent rejected fixes are taken as a real relocation.
 RELOCATE_AFTER = 5
+
+#: Longest pause inside one activity; a longer one means the file joins separate recordings.
+MAX_PAUSE_S = 86_400.0
+
+MSG_NO_TIMES = ("The track has no timestamps: it looks like a planned route rather than a recorded activity, "
+                "so there is no time, pace or speed to show. Upload the recording from your device or app instead.")
+MSG_ONE_POINT = ("The track has only one point with a time, so there is no distance or duration to record: "
+                 "an activity needs at least two.")
+MSG_NO_POINTS_WITH_TIME = "No track points with time found"
 
 MIN_TIME = 315_532_800.0  # 1980-01-01T00:00:00Z, before any consumer GPS logger
 MAX_TIME = 4_102_444_800.0  # 2100-01-01T00:00:00Z
@@ -54,15 +70,19 @@ def normalize(track: Track, *, max_speed_mps: float = MAX_SPEED_MPS, max_points:
 
     has_time = ~np.isnan(cols["time"])
     has_pos = ~np.isnan(cols["lat"])
-    if np.count_nonzero(has_time) < 2:
-        raise ParseError("No track points with time found")
+    timed = np.count_nonzero(has_time)
+    if timed == 0:
+        raise ParseError(MSG_NO_TIMES if np.count_nonzero(has_pos) >= 2 else MSG_NO_POINTS_WITH_TIME)
+    if timed == 1:
+        raise ParseError(MSG_ONE_POINT)
     cols = _take(cols, has_time | has_pos)
 
     cols = _take(cols, _increasing(cols["time"]))
     cols = _fill_missing_times(cols)
     cols = _take(cols, _increasing(cols["time"]))
     if len(cols["time"]) < 2:
-        raise ParseError("No track points with time found")
+        raise ParseError(MSG_ONE_POINT)
+    _refuse_separate_recordings(cols["time"])
 
     spikes = find_spikes(cols["time"], cols["lat"], cols["lon"], max_speed_mps)
     cols["lat"][spikes] = np.nan
@@ -70,6 +90,19 @@ def normalize(track: Track, *, max_speed_mps: float = MAX_SPEED_MPS, max_points:
 
     return Track(**cols, laps=list(track.laps), sport=track.sport, name=track.name, device=track.device,
                  totals=dict(track.totals))
+
+
+def _refuse_separate_recordings(t: np.ndarray) -> None:
+    gaps = np.diff(t)
+    k = int(np.argmax(gaps))
+    if gaps[k] > MAX_PAUSE_S:
+        days = gaps[k] / 86_400.0
+        apart = f"{days:.0f} days" if days >= 1.5 else "more than a day"
+        before = datetime.fromtimestamp(float(t[k]), UTC).date().isoformat()
+        after = datetime.fromtimestamp(float(t[k + 1]), UTC).date().isoformat()
+        raise ParseError(
+            f"The file holds recordings {apart} apart ({before} and {after}), more than one activity: "
+            "upload each activity as its own file.")
 
 
 def _take(cols: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:

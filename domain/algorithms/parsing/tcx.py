@@ -3,8 +3,10 @@
 Reads every ``Trackpoint`` (Activities/Activity/Lap/Track and Courses/Course/Track alike) in document
 order: Time, Position/LatitudeDegrees+LongitudeDegrees, AltitudeMeters, HeartRateBpm/Value, Cadence and
 the ActivityExtension TPX values Watts and RunCadence (Speed is derived later from positions, so it is
-not read). The Activity ``Sport`` attribute is matched case-insensitively, Lap ``StartTime`` attributes
-become lap starts, and Activity/Creator/Name (else Author/Name) names the device.
+not read). The device's own cumulative ``DistanceMeters`` becomes ``Track.totals["distance_m"]``: a
+treadmill run measured by a footpod has no position at all, and that is its only distance. The Activity
+``Sport`` attribute is matched case-insensitively, Lap ``StartTime`` attributes become lap starts, and
+Activity/Creator/Name (else Author/Name) names the device.
 
 Cadence: ``<Cadence>`` is kept as written (rpm); ``RunCadence`` - and the cadence of any foot sport - is
 reported in steps per minute, see :func:`common.running_cadence_spm` for how per-foot files are detected.
@@ -12,8 +14,11 @@ reported in steps per minute, see :func:`common.running_cadence_spm` for how per
 
 from __future__ import annotations
 
+import numpy as np
+
 from domain.algorithms.parsing.common import (
     CAD,
+    DIST,
     ELE,
     HR,
     LAT,
@@ -32,7 +37,7 @@ from domain.algorithms.track import Track
 POINT_FIELDS: dict[str, int] = {
     "Time": TIME, "LatitudeDegrees": LAT, "LongitudeDegrees": LON, "AltitudeMeters": ELE,
     "Value": HR,  # the only <Value> inside a Trackpoint is HeartRateBpm/Value
-    "Cadence": CAD, "RunCadence": RUNCAD, "Watts": POWER,
+    "Cadence": CAD, "RunCadence": RUNCAD, "Watts": POWER, "DistanceMeters": DIST,
 }
 
 
@@ -54,6 +59,18 @@ def parse_tcx(data: bytes | bytearray | memoryview) -> Track:
     result = stream_points(data, spec)
     meta = result.meta
     device = meta.get(("Creator", "Name")) or meta.get(("Author", "Name"))
-    return build_track(result.sinks[0], sport=normalize_sport(sports[0] if sports else None),
-                       name=clean_text(meta.get(("Course", "Name"))), device=clean_text(device),
-                       laps=clean_laps(laps))
+    points = result.sinks[0]
+    track = build_track(points, sport=normalize_sport(sports[0] if sports else None),
+                        name=clean_text(meta.get(("Course", "Name"))), device=clean_text(device),
+                        laps=clean_laps(laps))
+    distance = _device_distance(points.column(DIST))
+    if distance is not None:
+        track.totals["distance_m"] = distance
+    return track
+
+
+def _device_distance(cumulative: np.ndarray) -> float | None:
+    """The distance the device measured (its counter runs from the start of the activity); None without a
+    positive, plausible value."""
+    known = cumulative[np.isfinite(cumulative) & (cumulative > 0) & (cumulative < 10_000_000)]
+    return float(known.max()) if known.size else None

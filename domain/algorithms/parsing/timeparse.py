@@ -149,6 +149,10 @@ def _parse_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(ok, seconds, _NAN), ok
 
 
+#: Batches smaller than this are parsed string by string (same results, see parse_time).
+SCALAR_BELOW = 48
+
+
 def parse_times(strings: Sequence[str | None]) -> np.ndarray:
     """Epoch seconds for a batch of timestamps (NaN for missing/unreadable ones)."""
     n = len(strings)
@@ -157,6 +161,11 @@ def parse_times(strings: Sequence[str | None]) -> np.ndarray:
     if not present:
         return out
     values = [s.strip() for s in strings if s]  # the strings at ``present``, in order
+    if len(values) < SCALAR_BELOW:
+        # A handful of times (a short file, a batch's tail): the vectorised decoder's fixed cost of a few dozen
+        # numpy calls is more than parsing them one by one.
+        out[present] = [parse_time(v) for v in values]
+        return out
     fast, ok = _fast_parse(values)
     idx = np.asarray(present)
     out[idx] = fast

@@ -7,6 +7,9 @@ Create Date: 2026-12-04 12:30:00
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+from alembic import op
+
 revision = "0018"
 down_revision = "0017"
 branch_labels = None
@@ -14,8 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # Filled when a segment is created, and for older rows by `flask segments-prepare`; NULL is read as
+    # "prepare from the path", so the column can arrive before its values.
+    op.add_column("segments", sa.Column("prepared", sa.LargeBinary(), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    op.drop_column("segments", "prepared")

@@ -537,3 +537,33 @@ def test_simplify_straight_line_and_out_and_back():
     there_and_back = poly((0, 0), (0, 500), (0, 0), spacing=5.0)
     idx = simplify_indices(*latlon(there_and_back), 1.0)
     assert idx.shape[0] == 3  # the turnaround survives
+
+
+def test_segments_restored_from_stored_keys_are_the_same_segments():
+    parallel = SEGMENT + np.array([0.0, 90.0])
+    shapes = [SEGMENT, cut(ROAD, 100.0, 700.0), SEGMENT[::-1].copy(), parallel, SEGMENT + np.array([5000.0, 0.0])]
+    paths = [latlon(xy) for xy in shapes]
+    ids = ["on", "early", "reverse", "parallel", "far"]
+    fresh = matching.prepare_segments(paths, ids)
+    blobs: list[bytes | None] = [matching.pack_segment(seg) for seg in fresh]
+    assert all(len(b) == len(blobs[0]) < 300 for b in blobs if b)  # not proportional to the length
+    blobs[3] = None  # not stored yet: prepared from its path
+    blobs[4] = b"\0" * len(blobs[0])  # from another version of the preparation: prepared from its path
+    restored = matching.restore_segments(paths, ids, blobs)
+    for a, b in zip(fresh, restored, strict=True):
+        assert (a.segment_id, a.lat0, a.lon0, a.length_m) == (b.segment_id, b.lat0, b.lon0, b.length_m)
+        for name in ("vertices", "gates", "gate_dirs", "checkpoints", "box", "samples", "arc", "samples_ecef"):
+            assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    track = ride(ROAD, noise=5.0)
+    assert match_many(*track, restored) == match_many(*track, fresh)
+    assert not matching.is_current_pack(blobs[4]) and matching.is_current_pack(blobs[0])
+
+
+def test_a_restored_segment_derives_its_samples_only_when_needed():
+    path = latlon(SEGMENT)
+    blob = matching.pack_segment(prepare_segment(*path, "on"))
+    seg = matching.restore_segments([path], ["on"], [blob])[0]
+    assert "samples" not in seg.__dict__  # the coarse stages read only the stored keys
+    far = ride(ROAD + np.array([0.0, 3000.0]))  # nowhere near: rejected before the samples are needed
+    assert match_many(*far, [seg]) == {}
+    assert "samples" not in seg.__dict__

@@ -18,6 +18,7 @@ from domain.algorithms.metrics import (
     derived_streams,
     hysteresis_gain_loss,
     resample_indices,
+    rounded_figures,
     smooth_by_time,
     sport_family,
 )
@@ -380,3 +381,40 @@ def test_resample_indices(n, resolution, expected):
 def test_resample_rejects_unknown_resolution():
     with pytest.raises(ValueError, match="resolution"):
         resample_indices(10, "ultra")
+
+
+def _true_top_speed(seed: int, speed_mps: float) -> float:
+    """The athlete's real top speed: the same synthetic activity without GPS error (noise has its own stream)."""
+    clean = synthetic_track(seed=seed, speed_mps=speed_mps, noise_m=0.0)
+    return float(np.max(haversine_m(clean.lat[:-1], clean.lon[:-1], clean.lat[1:], clean.lon[1:])
+                        / np.diff(clean.time)))
+
+
+@pytest.mark.parametrize("speed_mps", [3.0, 8.0])
+def test_max_speed_on_noisy_1hz_tracks_is_close_to_the_truth(speed_mps: float) -> None:
+    # 3 m of GPS error correlated over ~15 s: a ±5 s smoothed speed put the maximum ~8 % (up to 15 %) high.
+    errors = []
+    for seed in range(12):
+        m = compute_metrics(synthetic_track(seed=seed, speed_mps=speed_mps, noise_m=3.0))
+        assert m.max_speed_mps is not None
+        errors.append(m.max_speed_mps / _true_top_speed(seed, speed_mps) - 1.0)
+    assert abs(float(np.median(errors))) < 0.025
+    assert max(abs(e) for e in errors) < 0.05
+
+
+def test_max_speed_on_a_track_shorter_than_its_span_is_the_smoothed_maximum() -> None:
+    t = T0 + np.arange(40.0)
+    lat = LAT0 + np.arange(40.0) * 2.5 / 111_195.0  # 2.5 m/s due north, 97.5 m in all
+    m = compute_metrics(Track.from_columns(time=t, lat=lat, lon=np.full(40, LON0)), "running")
+    assert m.max_speed_mps == pytest.approx(2.5, rel=1e-3)
+
+
+def test_rounded_figures() -> None:
+    out = rounded_figures({"distance_m": 31.040000000002692, "elapsed_time_s": 12.3456, "avg_speed_mps": 2.71828,
+                           "avg_hr": 141.26, "start_lat": 46.123456789, "point_count": 3,
+                           "details": {"splits_metric": [{"distance_m": 1000.0000001, "moving_time_s": 300.04}]},
+                           "max_speed_mps": None})
+    assert out == {"distance_m": 31.0, "elapsed_time_s": 12.3, "avg_speed_mps": 2.718, "avg_hr": 141.3,
+                   "start_lat": 46.123456789, "point_count": 3,
+                   "details": {"splits_metric": [{"distance_m": 1000.0, "moving_time_s": 300.0}]},
+                   "max_speed_mps": None}

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from domain.algorithms.parsing import ParseError, gpxfast, gpxscan, normalize, parse_bytes
+from domain.algorithms.parsing import gpx as gpx_mod
 from domain.algorithms.parsing.common import N_SLOTS
 from domain.algorithms.parsing.gpx import _spec, parse_gpx
 from domain.algorithms.parsing.timeparse import _parse_codes, parse_time, parse_time_codes
@@ -57,6 +58,12 @@ def pt(i: int, body: str | None = None, attrs: str | None = None, tag: str = "tr
     attrs = f'lat="{lat}" lon="{lon}"' if attrs is None else attrs
     body = f"<ele>{400 + i % 9}.5</ele><time>{ts(i)}</time>" if body is None else body
     return f"<{tag} {attrs}>{body}</{tag}>\n" if attrs else f"<{tag}>{body}</{tag}>\n"
+
+
+@pytest.fixture(autouse=True)
+def _vectorised_paths_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """parse_gpx leaves small files to the streaming engine; these tests compare the paths on small documents."""
+    monkeypatch.setattr(gpx_mod, "SMALL_BYTES", 0)
 
 
 def plain(n: int = 6) -> bytes:
@@ -117,6 +124,13 @@ SCANNED: dict[str, bytes] = {
     "comment_before_points": doc("".join(pt(i) for i in range(3)), head=HEAD.replace(
         "<trk>", '<!-- <trkpt lat="1" lon="1"></trkpt> --><?pi <trkpt lat="2" lon="2"> ?><trk>')),
     "entity_outside_points": doc("".join(pt(i) for i in range(3)), head=HEAD.replace("<name>Edge", "<name>A &amp; B")),
+    # Markup between and inside points, outside any value read (ExpertGPS writes <cmt><![CDATA[…]]></cmt>).
+    "comment_in_segment": plain().replace(b"</trkpt>\n<trkpt", b"</trkpt><!-- x -->\n<trkpt", 1),
+    "pi_after_points": plain().replace(b"</gpx>", b"</gpx><?pi x?>"),
+    "cdata_in_unread_element": plain().replace(b"</time></trkpt>",
+                                               b"</time><cmt><![CDATA[a <b> & </c>]]></cmt></trkpt>"),
+    "cdata_between_tracks": plain().replace(b"</trkpt>\n<trkpt", b"</trkpt></trkseg></trk><trk><name><![CDATA[<trkpt "
+                                            b'lat="1" lon="2">]]></name><trkseg><!-- <ele>9</ele> -->\n<trkpt', 1),
     "long_value_texts": doc(pt(0, f"<ele>{'0' * 40}12.5</ele><time>{ts(0)}   {' ' * 40}</time>") + pt(1)),
 }
 
@@ -127,8 +141,7 @@ DECLINED: dict[str, bytes] = {
     "newline_in_point_tag": plain().replace(b'" lon=', b'"\n lon='),
     "self_closing_point": plain().replace(b"</trkseg>", b'<trkpt lat="1" lon="2"/></trkseg>'),
     "nested_point": doc(pt(0, f"<time>{ts(0)}</time>{pt(1)}")),
-    "comment_in_segment": plain().replace(b"</trkpt>\n<trkpt", b"</trkpt><!-- x -->\n<trkpt", 1),
-    "pi_after_points": plain().replace(b"</gpx>", b"</gpx><?pi x?>"),
+    "comment_in_value": plain().replace(b"<ele>", b"<ele><!-- x -->", 1),
     "cdata_value": plain().replace(b"<ele>", b"<ele><![CDATA[", 1).replace(b".5</ele>", b".5]]></ele>", 1),
     "char_reference_value": plain().replace(b"<ele>4", b"<ele>&#52;", 1),
     "entity_in_coordinate": plain().replace(b'lat="47', b'lat="&#52;7', 1),
@@ -352,9 +365,11 @@ def test_decimals_are_exactly_float(monkeypatch: pytest.MonkeyPatch) -> None:
         if good:
             expected = float(t)
             assert v == expected and np.signbit(v) == np.signbit(expected), t
-    short = np.array([sum(c.isdigit() for c in t) <= 15 and t.count(".") <= 1 and t.lstrip("-").replace(".", "")
-                      .isdigit() and t.count("-") <= t.startswith("-") for t in texts])
-    np.testing.assert_array_equal(ok, short)  # exactly the plain shapes are converted in numpy
+    # Exactly the plain shapes are converted in numpy: up to 15 digits by integer arithmetic, longer ones
+    # (phone apps write 17-digit coordinates) by numpy's correctly rounded string cast.
+    plain = np.array([len(t.encode()) <= width and t.count(".") <= 1 and t.lstrip("-").replace(".", "")
+                      .isdigit() and t.isascii() and t.count("-") <= t.startswith("-") for t in texts])
+    np.testing.assert_array_equal(ok, plain)
 
 
 def test_time_codes_plain_layout_matches_general_parser() -> None:
