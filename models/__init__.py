@@ -12,11 +12,15 @@ from models.chat import ConversationMember as ConversationMember
 from models.chat import Message as Message
 from models.content import Comment, Kudos, Post
 from models.db import Base, db, utcnow
+from models.media_storage import media_bucket
 from models.device import Device as Device
 from models.device import PushDelivery as PushDelivery
 from models.group import Group, GroupMember
 from models.live import LivePoint as LivePoint
 from models.live import LiveSession as LiveSession
+from models.media import MediaEvent as MediaEvent
+from models.media import MediaItem as MediaItem
+from models.media import MediaPurge as MediaPurge
 from models.notification import Notification
 from models.pubsub import pubsub
 from models.redis_store import redis_store
@@ -38,6 +42,7 @@ def reset_after_fork() -> None:
     db.dispose_after_fork()
     redis_store.reset_after_fork()
     pubsub.reset_after_fork()
+    media_bucket.reset_after_fork()
 
 
 os.register_at_fork(after_in_child=reset_after_fork)

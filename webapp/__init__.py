@@ -9,6 +9,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from config import load_config
 from models import db
+from models.media_storage import media_bucket
 from models.pubsub import pubsub
 from models.redis_store import redis_store
 from models.storage import storage
@@ -53,6 +54,8 @@ def register_services(app: Flask) -> None:
         app.config["STORAGE_BACKEND"], local_dir=app.config["STORAGE_LOCAL_DIR"], bucket=app.config["S3_BUCKET"],
         endpoint_url=app.config["S3_ENDPOINT_URL"], region=app.config["AWS_REGION"],
     )
+    media_bucket.configure(app.config["MEDIA_BUCKET"], endpoint_url=app.config["MEDIA_S3_ENDPOINT_URL"],
+                           region=app.config["AWS_REGION"], sqs_endpoint_url=app.config["MEDIA_SQS_ENDPOINT_URL"])
 
     @app.teardown_appcontext
     def _remove_session(_exc: BaseException | None) -> None:
