@@ -37,6 +37,11 @@ PRIVACY_REFRESH = "maintenance.refresh_privacy"
 # Push: one delivery run per user (or one task fanning out to several users).
 PUSH_DELIVER_USER = "push.deliver_user"
 PUSH_DELIVER_USERS = "push.deliver_users"
+# Media: the chain of one uploaded item (photo renditions or a video transcode), a finished MediaConvert job,
+# and deleting the objects of removed items (docs/media.md).
+MEDIA_PROCESS = "media.process"
+MEDIA_FINISH_TRANSCODE = "media.finish_transcode"
+MEDIA_PURGE = "media.purge"
 
 Sender = Callable[..., Any]
 _senders: dict[str, Sender] = {}

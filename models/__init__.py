@@ -12,7 +12,6 @@ from models.chat import ConversationMember as ConversationMember
 from models.chat import Message as Message
 from models.content import Comment, Kudos, Post
 from models.db import Base, db, utcnow
-from models.media_storage import media_bucket
 from models.device import Device as Device
 from models.device import PushDelivery as PushDelivery
 from models.group import Group, GroupMember
@@ -21,6 +20,7 @@ from models.live import LiveSession as LiveSession
 from models.media import MediaEvent as MediaEvent
 from models.media import MediaItem as MediaItem
 from models.media import MediaPurge as MediaPurge
+from models.media_storage import media_bucket
 from models.notification import Notification
 from models.pubsub import pubsub
 from models.redis_store import redis_store

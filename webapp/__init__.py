@@ -76,6 +76,7 @@ def register_api(app: Flask) -> None:
     from webapp.groups.resources import blp as groups_blp
     from webapp.interactions.resources import blp as interactions_blp
     from webapp.live.resources import blp as live_blp
+    from webapp.media.resources import blp as media_blp
     from webapp.notifications.resources import blp as notifications_blp
     from webapp.posts.resources import blp as posts_blp
     from webapp.privacy_zones.resources import blp as privacy_zones_blp
@@ -90,7 +91,7 @@ def register_api(app: Flask) -> None:
     sock.init_app(app)
     for blp in (profiles_blp, follows_blp, uploads_blp, activities_blp, privacy_zones_blp, segments_blp,
                 groups_blp, posts_blp, interactions_blp, notifications_blp, feed_blp, live_blp, chat_blp,
-                devices_blp):
+                devices_blp, media_blp):
         api.register_blueprint(blp)
     app.register_blueprint(health.blp)
     register_error_handlers(app)

@@ -14,6 +14,7 @@ import base64
 import json
 import logging
 import os
+import re
 import time
 from typing import Any
 
@@ -35,6 +36,8 @@ from webapp.firebase_internals import use_certificate_url
 
 log = logging.getLogger(__name__)
 
+#: HLS playlists (domain.media.service.hls_playlist): authorised by the signed token in their URL.
+HLS_PLAYLIST = re.compile(r"^/api/v1/media/\d+/hls/[^/]+$")
 PUBLIC_PREFIXES = ("/api/v1/openapi.json", "/api/v1/docs", "/api/v1/redoc")
 EMULATOR_ENV = "FIREBASE_AUTH_EMULATOR_HOST"
 
@@ -186,5 +189,7 @@ def register_auth(app: Flask) -> None:
         if not path.startswith("/api/v1") or path.startswith(PUBLIC_PREFIXES) or request.method == "OPTIONS":
             return
         if path == "/api/v1/ws":  # the socket authenticates in its own handshake
+            return
+        if HLS_PLAYLIST.match(path):  # players cannot send a bearer token: a signed, short-lived token instead
             return
         g.user = authenticate(bearer_token())
