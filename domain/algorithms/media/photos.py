@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import blurhash
+import numpy as np
 import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -136,10 +137,8 @@ def open_checked(data: bytes, content_type: str, *, max_pixels: int) -> Image.Im
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise MediaRejected("The photo declares more pixels than allowed.") from None
-    except UnidentifiedImageError:
-        raise MediaRejected("The file is not a photo we can read (JPEG, PNG, WebP, HEIC).") from None
-    except (OSError, ValueError, SyntaxError, EOFError, RuntimeError):
-        # Truncated or corrupt data (Pillow: "image file is truncated", libheif: "Invalid input" …).
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, RuntimeError):
+        # The signature was right (check_declared) but the rest is not: truncated or corrupt (Pillow: "image file is truncated", libheif: "Invalid input" …).
         raise MediaRejected("The photo is damaged or incomplete and cannot be read.") from None
     return im
 
@@ -161,13 +160,8 @@ def process_photo(data: bytes, content_type: str, *, max_pixels: int) -> Photo:
             img = upright.resize(_fit_within(upright.size, edge), Image.Resampling.LANCZOS)
         renditions.append(Rendition(name, _encode(img, icc), img.width, img.height))
     small = upright.convert("RGB").resize(_fit_within(upright.size, 32), Image.Resampling.BILINEAR)
-    placeholder = blurhash.encode(_pixels(small), components_x=4, components_y=3)
+    placeholder = blurhash.encode(np.asarray(small), components_x=4, components_y=3)
     lat, lng = position if position else (None, None)
     return Photo(width=width, height=height, taken_at=taken_at, lat=lat, lng=lng, blurhash=placeholder,
                  renditions=renditions)
 
-
-def _pixels(im: Image.Image) -> list[list[list[int]]]:
-    w, h = im.size
-    flat = list(im.getdata())
-    return [[list(flat[y * w + x]) for x in range(w)] for y in range(h)]
