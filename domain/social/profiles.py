@@ -7,7 +7,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from domain import board_rebuilds, visibility
+from domain import board_rebuilds, jobs, visibility
 from domain.feed import fanout as feed
 from domain.privacy import public_view
 from domain.privacy.settings import bump_privacy_version
@@ -89,6 +89,7 @@ def delete_account(user: User) -> int:
     keys = list(db.session.scalars(select(Upload.storage_key).where(Upload.user_id == user.id)))
     db.session.delete(user)
     db.session.commit()
+    jobs.send(jobs.MEDIA_PURGE)  # every photo and video of theirs (the database recorded the objects)
     for key in keys:
         try:
             storage.delete(key)

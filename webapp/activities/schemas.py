@@ -7,6 +7,7 @@ from webargs.fields import DelimitedList
 from models.activity import SPORT_TYPES, Activity
 from models.user import VISIBILITIES
 from webapp.columns import ColumnLength
+from webapp.media.schemas import MediaSchema
 
 STREAM_KEYS = ("time", "latlng", "distance", "altitude", "heartrate", "cadence", "watts", "temp",
                "velocity_smooth", "grade_smooth", "moving")
@@ -27,6 +28,8 @@ class MapSchema(ma.Schema):
 
 class ActivitySchema(ma.Schema):
     id = ma.fields.Integer()
+    media = ma.fields.List(ma.fields.Nested(MediaSchema), metadata={
+        "description": "Its photos and videos, in order (each with signed, short-lived URLs)"})
     athlete = ma.fields.Nested(AthleteRefSchema)
     name = ma.fields.String()
     description = ma.fields.String()

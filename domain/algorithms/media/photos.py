@@ -138,7 +138,8 @@ def open_checked(data: bytes, content_type: str, *, max_pixels: int) -> Image.Im
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise MediaRejected("The photo declares more pixels than allowed.") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, RuntimeError):
-        # The signature was right (check_declared) but the rest is not: truncated or corrupt (Pillow: "image file is truncated", libheif: "Invalid input" …).
+        # The signature was right (check_declared) but the rest is not: truncated or corrupt data
+        # (Pillow: "image file is truncated", libheif: "Invalid input"…).
         raise MediaRejected("The photo is damaged or incomplete and cannot be read.") from None
     return im
 

@@ -87,7 +87,7 @@ def test_exif_orientation_is_applied_to_the_pixels(orientation, size, red_at):
     assert large.size == size
     w, h = large.size
     probes = {"top": (w // 2, 5), "bottom": (w // 2, h - 5), "left": (5, h // 2), "right": (w - 5, h // 2)}
-    r, g, b = large.getpixel(probes[red_at])
+    r, _, b = large.getpixel(probes[red_at])
     assert r > 200 and b < 60, (orientation, large.getpixel(probes[red_at]))
 
 
@@ -133,7 +133,7 @@ def test_limits():
 
 def _signed_policy(content_type: str, size: int, expires: datetime) -> dict:
     # The document the signer writes: our conditions plus the bucket and key ones.
-    fields, conditions = post_policy(content_type, size)
+    _, conditions = post_policy(content_type, size)
     return {"expiration": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "conditions": [*conditions, {"bucket": "media"}, {"key": "media/1/t/original"}]}
 
@@ -175,7 +175,8 @@ def _s3_event(key: str, etag: str = "abc", size: int = 10, name: str = "ObjectCr
 
 
 def test_parse_s3_and_sns_wrapped_events():
-    assert parse_message(_s3_event("media/1/a%2Bb/original")) == [ObjectCreated("media", "media/1/a+b/original", "abc", 10)]
+    expected = [ObjectCreated("media", "media/1/a+b/original", "abc", 10)]
+    assert parse_message(_s3_event("media/1/a%2Bb/original")) == expected
     wrapped = json.dumps({"Type": "Notification", "Message": _s3_event("media/1/x/original")})
     assert parse_message(wrapped)[0].key == "media/1/x/original"
     assert parse_message(_s3_event("media/1/x/original", name="ObjectRemoved:Delete")) == []
