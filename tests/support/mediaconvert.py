@@ -21,7 +21,7 @@ class MediaConvertStandin:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 if self.path.rstrip("/") != "/2017-08-29/jobs":
                     self._answer(404, {"message": "not found"})
