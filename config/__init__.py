@@ -276,7 +276,7 @@ class Config:
         # The S3 event notifications (and MediaConvert's job-state events) arrive on this SQS queue.
         self.MEDIA_EVENTS_QUEUE_URL = get("MEDIA_EVENTS_QUEUE_URL", "")
         self.MEDIA_SQS_ENDPOINT_URL = get("MEDIA_SQS_ENDPOINT_URL", "") or self.MEDIA_S3_ENDPOINT_URL
-        # ffmpeg (the embedded default, on the worker's `media` queue) or mediaconvert (AWS Elemental).
+        # mediaconvert (AWS Elemental) or anything else: ffmpeg, the embedded default, on the `media` queue.
         self.MEDIA_TRANSCODER = get("MEDIA_TRANSCODER", self.default_transcoder)
         # Production runs ffmpeg on its own workers only when someone chose it knowingly (a CPU- and
         # attack-surface decision): MEDIA_TRANSCODER=ffmpeg alone is refused there.
@@ -342,10 +342,7 @@ class Config:
 
     def unsafe_settings(self) -> list[str]:
         """What makes these settings unsafe in this environment (production adds its own refusals)."""
-        problems = _emulator_bind_problems(self.as_dict(), [self.WEB_BIND_HOST])
-        if self.MEDIA_TRANSCODER not in ("ffmpeg", "mediaconvert"):
-            problems.append(f"MEDIA_TRANSCODER={self.MEDIA_TRANSCODER!r}: use ffmpeg or mediaconvert")
-        return problems
+        return _emulator_bind_problems(self.as_dict(), [self.WEB_BIND_HOST])
 
     def check_listeners(self, addresses: Iterable[object]) -> None:
         check_listeners(self.as_dict(), addresses)
@@ -396,9 +393,10 @@ class ProductionConfig(Config):
             problems.append("FCM_ENDPOINT sends pushes somewhere other than FCM")
         if self.FIREBASE_PROJECT_ID.startswith("demo-"):
             problems.append("FIREBASE_PROJECT_ID is a demo project")
-        if self.MEDIA_TRANSCODER == "ffmpeg" and not self.MEDIA_ALLOW_FFMPEG_IN_PRODUCTION:
-            problems.append("MEDIA_TRANSCODER=ffmpeg transcodes on the workers: set MEDIA_ALLOW_FFMPEG_IN_PRODUCTION=1 "
-                            "to choose that knowingly, or use mediaconvert")
+        # Anything but mediaconvert means ffmpeg on our own workers (domain.media.processing).
+        if self.MEDIA_TRANSCODER != "mediaconvert" and not self.MEDIA_ALLOW_FFMPEG_IN_PRODUCTION:
+            problems.append(f"MEDIA_TRANSCODER={self.MEDIA_TRANSCODER} transcodes with ffmpeg on the workers: set "
+                            "MEDIA_ALLOW_FFMPEG_IN_PRODUCTION=1 to choose that knowingly, or use mediaconvert")
         return problems
 
 

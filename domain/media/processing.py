@@ -108,7 +108,7 @@ def _photo(item: MediaItem) -> None:
     photo = offload.cpu(process_photo, data, item.content_type, max_pixels=current_app.config["MEDIA_MAX_PIXELS"])
     renditions = {}
     for r in photo.renditions:
-        key = f"{item.prefix}{r.name}.webp"
+        key = f"{item.prefix}{r.name}.jpg"
         media_bucket.put_bytes(key, r.data, r.content_type)
         renditions[r.name] = {"key": key, "width": r.width, "height": r.height, "bytes": len(r.data),
                               "content_type": r.content_type}

@@ -133,5 +133,5 @@ def test_production_refuses_ffmpeg_unless_chosen():
     chosen = load_config("production", {**safe, "MEDIA_TRANSCODER": "ffmpeg", "MEDIA_ALLOW_FFMPEG_IN_PRODUCTION": "1"})
     assert chosen.MEDIA_TRANSCODER == "ffmpeg"
     assert load_config("development", {}).MEDIA_TRANSCODER == "ffmpeg"
-    with pytest.raises(ConfigError, match="MEDIA_TRANSCODER"):
-        load_config("development", {"MEDIA_TRANSCODER": "handbrake"})
+    with pytest.raises(ConfigError, match="MEDIA_ALLOW_FFMPEG_IN_PRODUCTION"):  # a typo is not a way round it
+        load_config("production", {**safe, "MEDIA_TRANSCODER": "mediaconvrt"})

