@@ -1,8 +1,9 @@
 """The photo chain's pure part: check the bytes are a photo, read where and when it was taken, make the renditions.
 
-Every rendition (a progressive JPEG) is drawn from pixels copied into a new image, so no metadata of the original (EXIF with its GPS
-block and maker notes, XMP, IPTC, comments) can ride along; only the colour profile is written back, on purpose,
-so colours stay right. The EXIF orientation is applied to the pixels first, so renditions are upright without it.
+Every rendition (a progressive JPEG) is drawn from pixels copied into a new image, so no metadata of the
+original (EXIF with its GPS block and maker notes, XMP, IPTC, comments) can ride along; only the colour profile is
+written back, on purpose, so colours stay right. The EXIF orientation is applied to the pixels, so renditions are
+upright without it.
 """
 
 from __future__ import annotations
