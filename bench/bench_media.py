@@ -133,7 +133,7 @@ def main() -> int:
         print(f"  p50 {statistics.median(p['ms']):,.0f} ms per photo (min {min(p['ms']):,.0f}, max "
               f"{max(p['ms']):,.0f}, {args.runs} runs); peak RSS of the process {p['rss_kb'] / 1024:,.0f} MiB")
         for name, (size, w, h) in p["renditions"].items():
-            print(f"  {name:7s} {w}x{h} WebP {_kib(size):>10s} = {size / len(data):6.1%} of the original")
+            print(f"  {name:7s} {w}x{h} JPEG {_kib(size):>10s} = {size / len(data):6.1%} of the original")
 
         from tests.support.media import ffmpeg
 

@@ -13,6 +13,7 @@ import pytest
 import requests
 from flask import Flask
 
+from devstack.embedded import free_port
 from devstack.s3_standin import S3Standin, provision
 from tests.support import media as samples
 
@@ -25,7 +26,9 @@ def media_s3(app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
 
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(key, "test")
-    standin = S3Standin(port=0, log_path=tmp_path_factory.mktemp("moto") / "moto.log")
+    # A start port of its own per process: parallel test workers (and other runs) never race for one port.
+    port = free_port(30000 + os.getpid() % 20000)
+    standin = S3Standin(port=port, log_path=tmp_path_factory.mktemp("moto") / "moto.log")
     url = standin.start()
     queue = f"media-events-{os.getpid()}"
     queue_url = provision(url, BUCKET, queue)
