@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from domain.activities import service as activities
+from domain.chat import service as chat
 from domain.feed import reading as feed
 from domain.media.service import media_for
 from domain.social import posts
-from models import Activity, Post, User
+from models import Activity, Post, User, social
 
 
 def activity_json(viewer: User, activity: Activity, owner: User) -> dict[str, Any]:
@@ -30,6 +31,22 @@ def post_json(viewer: User, post: Post, author: User) -> dict[str, Any]:
         out["activity"]["media"] = media_for(viewer, "activity", [out["activity"]["id"]]).get(
             out["activity"]["id"], [])
     return out
+
+
+def message_history(viewer: User, conversation_id: int, before: int | None, after: int | None,
+                    limit: int) -> dict[str, Any]:
+    """A page of chat history (membership checked there) with each message's ready media (the key only where
+    there is some); media of a sender in a block with the viewer is left out, as ``GET /media/{id}`` refuses it."""
+    page = chat.history(viewer.id, conversation_id, before, after, limit)
+    media = media_for(viewer, "message", [m["id"] for m in page["items"]])
+    for message in page["items"]:
+        sender = message["sender"]["id"]
+        shown = media.get(message["id"], [])
+        if shown and sender != viewer.id and social.is_blocked_either_way(viewer.id, sender):
+            shown = []
+        if shown:  # absent when none: a message reads the same here as in its chat.message frame
+            message["media"] = shown
+    return page
 
 
 def _dumped(item: dict[str, Any]) -> dict[str, Any]:

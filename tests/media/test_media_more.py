@@ -71,6 +71,9 @@ def test_chat_media_is_for_members_and_they_hear_when_it_is_ready(live_client, l
     assert "url" not in json.dumps(chat_frame)  # frames carry ids; URLs are signed per viewer on request
     assert live_client.get(f"/api/v1/media/{created['id']}", headers=bob).status_code == 200
     assert live_client.get(f"/api/v1/media/{created['id']}", headers=eve).status_code == 404
+    history = live_client.get(f"/api/v1/conversations/{convo.json['id']}/messages", headers=bob).json
+    assert [m["id"] for m in history["items"][0]["media"]] == [created["id"]]
+    assert history["items"][0]["media"][0]["renditions"]["thumb"]["url"]
     # A block ends it.
     assert live_client.post(f"/api/v1/users/{ann_id}/block", headers=bob).status_code in (200, 201, 204)
     assert live_client.get(f"/api/v1/media/{created['id']}", headers=bob).status_code == 404
