@@ -300,6 +300,8 @@ class Config:
         self.MEDIA_STORAGE_QUOTA_BYTES = _typed(env, "MEDIA_STORAGE_QUOTA_BYTES", 20 * 1024 * 1024 * 1024)
         # An item still `pending` this long after its upload URL expired is removed (and its multipart aborted).
         self.MEDIA_PENDING_SWEEP_S = _typed(env, "MEDIA_PENDING_SWEEP_S", 3600)
+        # An item `uploaded` this long without being claimed lost its message: the sweeper sends it again.
+        self.MEDIA_RESEND_AFTER_S = _typed(env, "MEDIA_RESEND_AFTER_S", 900)
 
     def _celery_settings(self, env: Mapping[str, str]) -> dict[str, Any]:
         settings: dict[str, Any] = {

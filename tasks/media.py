@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ConnectionError as AwsConnectionError
 from celery import Task, shared_task
 
 from domain.media import lifecycle, processing
@@ -17,7 +18,8 @@ from tasks.app import AppTask, provide
 class MediaTask(AppTask):
     abstract = True
     ignore_result = True
-    autoretry_for = (*TRANSIENT_ERRORS, StorageError, processing.TranscodeError)
+    # AwsConnectionError: MediaConvert (or S3 through boto3 directly) unreachable for a moment.
+    autoretry_for = (*TRANSIENT_ERRORS, StorageError, processing.TranscodeError, AwsConnectionError)
     retry_backoff = 5
     retry_backoff_max = 300
     retry_jitter = True

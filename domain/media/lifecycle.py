@@ -140,8 +140,10 @@ def sweep() -> dict[str, int]:
     removed = db.session.execute(delete(MediaItem).where(MediaItem.state == PENDING, MediaItem.created_at < stale)
                                  .returning(MediaItem.id)).all()
     db.session.execute(delete(MediaEvent).where(MediaEvent.received_at < now - timedelta(days=7)))
+    # Long enough that an item merely waiting behind transcodes on the `media` queue is not sent twice.
     stuck = list(db.session.scalars(select(MediaItem.id).where(
-        MediaItem.state == UPLOADED, MediaItem.uploaded_at < now - timedelta(seconds=120)).limit(500)))
+        MediaItem.state == UPLOADED, MediaItem.uploaded_at < now - timedelta(seconds=cfg["MEDIA_RESEND_AFTER_S"]))
+        .limit(500)))
     db.session.commit()
     for media_id in stuck:
         jobs.send(jobs.MEDIA_PROCESS, media_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -101,7 +102,7 @@ def test_deleting_a_post_or_the_account_deletes_the_objects(live_client, live_lo
     _wait_gone(loose_prefix)
 
 
-def test_sweeper_removes_items_never_uploaded_and_aborts_multipart(live_client, live_login, app):
+def test_sweeper_removes_items_never_uploaded_and_aborts_multipart(live_client, live_login, app, media_s3):
     from sqlalchemy import update
 
     from domain.media import lifecycle
@@ -112,7 +113,7 @@ def test_sweeper_removes_items_never_uploaded_and_aborts_multipart(live_client, 
     created = live_client.post("/api/v1/media", json={"kind": "video", "content_type": "video/mp4",
                                                        "size_bytes": app.config["MEDIA_MULTIPART_THRESHOLD"] + 1},
                                headers=ann).json
-    assert created["upload"]["multipart"]["upload_id"]
+    assert created["upload"]["multipart"]["upload_id"], created
     with app.app_context():
         item = db.session.get(MediaItem, created["id"])
         prefix = item.prefix
@@ -125,6 +126,19 @@ def test_sweeper_removes_items_never_uploaded_and_aborts_multipart(live_client, 
         assert db.session.get(MediaItem, created["id"]) is None
         assert media_bucket.open_multipart_uploads(prefix) == []
         db.session.remove()
+
+    # An item whose chain message was lost stays `uploaded`: the sweeper sends it again.
+    lost = live_client.post("/api/v1/media", json={"kind": "photo", "content_type": "image/png", "size_bytes": 9},
+                            headers=ann).json
+    with app.app_context():
+        db.session.execute(update(MediaItem).where(MediaItem.id == lost["id"]).values(
+            state="uploaded", uploaded_at=datetime(2000, 1, 1, tzinfo=UTC)))
+        db.session.commit()
+        assert lifecycle.sweep()["resent"] == 1
+        db.session.remove()
+    # Sent and run: its object never arrived, which the chain reports as a sentence.
+    item = wait_state(live_client, ann, lost["id"])
+    assert item["state"] == "failed" and "missing" in item["error"]
 
 
 def test_production_refuses_ffmpeg_unless_chosen():
