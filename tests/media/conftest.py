@@ -76,7 +76,7 @@ def post_upload(created: dict[str, Any], data: bytes, content_type: str | None =
 
 
 def wait_state(client: Any, headers: dict[str, str], media_id: int, states: tuple[str, ...] = ("ready", "failed"),
-               timeout_s: float = 60) -> dict[str, Any]:
+               timeout_s: float = 180) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
         body = client.get(f"/api/v1/media/{media_id}", headers=headers).json
