@@ -7,8 +7,8 @@
 
     .venv/bin/python bench/bench_media.py [--photo PATH] [--runs 5] [--video-seconds 30]
 
-The photo is a real 12 MP phone photo when one is given (``--photo``; the iPhone HEIC of the shared media corpus
-is used when present), otherwise a generated 4000 × 3000 JPEG with camera-like noise. The clip is made here with
+The photo is a real 12 MP phone photo when one is given (``--photo``, e.g. an iPhone HEIC), otherwise a generated
+4000 × 3000 JPEG with camera-like noise. The clip is made here with
 ffmpeg (a moving test pattern with audio, rotated 90° as a phone records portrait). Each chain runs in a child
 process of its own, as on a worker, so its peak RSS is its own. Nothing touches S3 or the database: this is the
 CPU and memory of the chain itself.
@@ -29,8 +29,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-CORPUS_PHOTO = ROOT.parent / "shared" / "corpus" / "media" / "heic_mobile_iphone_13_pro_max.HEIC"
 
 
 def _generated_photo() -> tuple[bytes, str]:
@@ -117,7 +115,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-media-") as tmp:
         folder = Path(tmp)
-        photo = args.photo or (CORPUS_PHOTO if CORPUS_PHOTO.is_file() else None)
+        photo = args.photo
         if photo is not None:
             data = photo.read_bytes()
             content_type = "image/heic" if photo.suffix.lower() in (".heic", ".heif") else "image/jpeg"
