@@ -8,6 +8,7 @@ from typing import Any
 from botocore.exceptions import ConnectionError as AwsConnectionError
 from celery import Task, shared_task
 
+from domain.algorithms.media import TranscodeError
 from domain.media import lifecycle, processing
 from models import db
 from models.errors import TRANSIENT_ERRORS
@@ -19,7 +20,7 @@ class MediaTask(AppTask):
     abstract = True
     ignore_result = True
     # AwsConnectionError: MediaConvert (or S3 through boto3 directly) unreachable for a moment.
-    autoretry_for = (*TRANSIENT_ERRORS, StorageError, processing.TranscodeError, AwsConnectionError)
+    autoretry_for = (*TRANSIENT_ERRORS, StorageError, TranscodeError, AwsConnectionError)
     retry_backoff = 5
     retry_backoff_max = 300
     retry_jitter = True

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, select, update
@@ -57,6 +58,19 @@ def fail(media_id: int, message: str) -> None:
         media_bucket.delete_prefix(item.prefix)
     except Exception:  # the sweep of failed items retries; the athlete's answer does not depend on it
         log.warning("could not delete the objects of failed media %s", media_id, exc_info=True)
+
+
+def mark_ready(media_id: int, **values: Any) -> None:
+    """processing → ready with the chain's outputs, once (a concurrent duplicate run changes nothing); the owner
+    (and a chat message's members) hear of it after the commit."""
+    done = db.session.execute(update(MediaItem).where(MediaItem.id == media_id, MediaItem.state == PROCESSING)
+                              .values(state=READY, ready_at=utcnow(), error=None, **values)
+                              .returning(MediaItem.id)).first()
+    if done is not None:
+        item = db.session.get(MediaItem, media_id, populate_existing=True)
+        if item is not None:
+            notify.ready(item)
+    db.session.commit()
 
 
 def complete_multipart(item: MediaItem) -> None:

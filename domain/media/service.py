@@ -13,8 +13,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import func, select
 
 from domain import jobs
+from domain.algorithms.media.plan import rewrite_playlist
 from domain.algorithms.media.upload import Limits, UploadRefused, part_count, plan_upload, post_policy
-from domain.algorithms.media.video import rewrite_playlist
 from domain.errors import refuse
 from domain.media import access, lifecycle
 from domain.visibility import get_own as get_own_activity

@@ -52,7 +52,7 @@ def _wait_job(app, media_id: int, timeout_s: float = 30) -> str:
 
 def test_mediaconvert_job_then_completion_event(live_client, live_login, drain_events, videos, mediaconvert,
                                                 media_s3, app):
-    from domain.media import processing
+    from domain.media import chains
     from models import MediaItem, db
     from models.media_storage import media_bucket
 
@@ -72,7 +72,7 @@ def test_mediaconvert_job_then_completion_event(live_client, live_login, drain_e
     # A retried task submits again: the same ClientRequestToken, so MediaConvert gives back the same job.
     with app.app_context():
         item = db.session.get(MediaItem, created["id"])
-        processing._submit_mediaconvert(item)
+        chains.submit_mediaconvert(item)
         assert db.session.get(MediaItem, created["id"]).transcode_job_id == job_id
         db.session.remove()
     tokens = {r["clientRequestToken"] for r in mediaconvert.requests}

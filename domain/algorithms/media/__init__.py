@@ -6,3 +6,7 @@ from __future__ import annotations
 
 class MediaRejected(ValueError):
     """The athlete's file cannot become a media item; the message is a sentence for them."""
+
+
+class TranscodeError(RuntimeError):
+    """The transcoder failed on a file it could read (a bug or a resource problem, not the athlete's file)."""

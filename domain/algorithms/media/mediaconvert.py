@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.algorithms.media.video import AUDIO_KBPS, LADDER, MAX_THUMBS, SEGMENT_S, THUMB_EVERY_S, THUMB_WIDTH
+from domain.algorithms.media.plan import AUDIO_KBPS, LADDER, MAX_THUMBS, SEGMENT_S, THUMB_EVERY_S, THUMB_WIDTH
 
 
 def client_request_token(media_id: int, prefix: str) -> str:

@@ -1,15 +1,9 @@
-"""The video chain's pure part: what a file holds (PyAV), the adaptive ladder, the ffmpeg command lines of the
-embedded transcoder, and HLS playlist rewriting.
-
-Layout (both transcoders write it, so reading and serving never ask which one ran), under the item's prefix:
-``hls/master.m3u8``, ``hls/<rung>.m3u8`` with ``hls/<rung>_<n>.ts``, ``mp4/video.mp4``, ``poster.jpg``,
-``thumbs/thumb_<n>.jpg``.
-"""
+"""The video chain's pure part: what a file holds (PyAV) and the ffmpeg command lines of the embedded
+transcoder (the ladder, layout and playlist rewriting, which need no decoder, are in ``plan``)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,29 +11,25 @@ from pathlib import Path
 import av
 
 from domain.algorithms.media import MediaRejected
+from domain.algorithms.media.plan import (
+    AUDIO_KBPS,
+    HLS_DIR,
+    MAX_THUMBS,
+    MP4,
+    POSTER,
+    POSTER_WIDTH,
+    SEGMENT_S,
+    THUMB_EVERY_S,
+    THUMB_WIDTH,
+    THUMBS_DIR,
+    Rung,
+    ladder,
+    playlist_uris,
+    rewrite_playlist,
+)
 
-
-@dataclass(frozen=True)
-class Rung:
-    name: str
-    short_side: int
-    video_kbps: int
-
-
-#: The adaptive ladder (short side of the upright picture), highest first; rungs above the source are dropped.
-LADDER = (Rung("1080p", 1080, 5000), Rung("720p", 720, 2800), Rung("540p", 540, 1600), Rung("360p", 360, 800))
-AUDIO_KBPS = 128
-SEGMENT_S = 4
-THUMB_EVERY_S = 10
-MAX_THUMBS = 10
-POSTER_WIDTH = 1280
-THUMB_WIDTH = 320
-
-HLS_DIR = "hls"
-MASTER = "hls/master.m3u8"
-MP4 = "mp4/video.mp4"
-POSTER = "poster.jpg"
-THUMBS_DIR = "thumbs"
+__all__ = ["HLS_DIR", "MP4", "POSTER", "THUMBS_DIR", "VideoInfo", "hls_command", "ladder", "mp4_command",
+           "parse_iso6709", "playlist_uris", "probe", "rewrite_playlist", "stills_command"]
 
 
 @dataclass
@@ -136,15 +126,6 @@ def _rotation_from_frame(container: av.container.InputContainer, stream: av.vide
     return 0
 
 
-def ladder(width: int, height: int) -> list[Rung]:
-    """The rungs for an upright ``width`` × ``height`` picture: none above the source, at least one."""
-    short = min(width, height)
-    rungs = [r for r in LADDER if r.short_side <= short]
-    if not rungs:
-        rungs = [Rung(f"{short - short % 2}p", short - short % 2, 600)]
-    return rungs
-
-
 def _scale(rung: Rung, portrait: bool) -> str:
     # Even dimensions (H.264 4:2:0); the long side follows the aspect ratio.
     return f"scale=w={rung.short_side}:h=-2" if portrait else f"scale=w=-2:h={rung.short_side}"
@@ -201,16 +182,3 @@ def stills_command(ffmpeg: str, src: Path, out: Path, info: VideoInfo) -> list[l
               f"scale=w={THUMB_WIDTH}:h=-2:out_range=full", "-fps_mode", "vfr", "-frames:v", str(count), *_JPEG,
               "-q:v", "5", str(out / THUMBS_DIR / "thumb_%04d.jpg")]
     return [poster, thumbs]
-
-
-def rewrite_playlist(text: str, sign: Callable[[str], str]) -> str:
-    """The playlist with every URI (a line that is not a tag or blank) replaced by ``sign(uri)``."""
-    lines = []
-    for line in text.splitlines():
-        stripped = line.strip()
-        lines.append(sign(stripped) if stripped and not stripped.startswith("#") else line)
-    return "\n".join(lines) + "\n"
-
-
-def playlist_uris(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
