@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from typing import Any
 
 import av
@@ -66,6 +67,16 @@ def test_photo_event_alone_brings_it_to_ready_and_nothing_private_leaks(live_cli
     # The activity lists its media for those who may see it.
     listed = live_client.get(f"/api/v1/activities/{activity_id}", headers=bob).json
     assert [m["id"] for m in listed["media"]] == [created["id"]]
+    # And so does the follower's home feed (the item's media, with URLs signed for this reader).
+    deadline = time.monotonic() + 60
+    entry: dict[str, Any] = {}
+    while not entry and time.monotonic() < deadline:
+        items = live_client.get("/api/v1/feed", headers=bob).json["items"]
+        entry = next((i for i in items if i["type"] == "activity" and i["id"] == activity_id), {})
+        time.sleep(0.2)
+    assert [m["id"] for m in entry["activity"]["media"]] == [created["id"]]
+    assert entry["activity"]["media"][0]["renditions"]["thumb"]["url"]
+    assert entry["activity"]["media"][0]["original_url"] is None
 
     # A privacy zone around the place hides it from others, never from the owner.
     zone = live_client.post("/api/v1/me/privacy-zones", json={"lat": samples.LAT, "lng": samples.LNG,
@@ -83,8 +94,6 @@ def test_photo_event_alone_brings_it_to_ready_and_nothing_private_leaks(live_cli
 
 
 def _wait_gone(prefix: str, timeout_s: float = 30) -> None:
-    import time
-
     deadline = time.monotonic() + timeout_s
     while keys_under(prefix) and time.monotonic() < deadline:
         time.sleep(0.2)
