@@ -164,6 +164,7 @@ class Config:
     # Where gunicorn listens (config/gunicorn.py): every interface, as a container needs; development and
     # testing stay on this machine.
     default_bind_host = "0.0.0.0"
+    default_transcoder = "ffmpeg"
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
@@ -252,6 +253,8 @@ class Config:
         self.SHARE_TILE_URL = get("SHARE_TILE_URL", "")
         self.ACCOUNT_EXPORT_LINK_TTL_S = int(get("ACCOUNT_EXPORT_LINK_TTL_S", "3600"))
 
+        self._media_settings(env)
+
         # The OpenAPI document and its viewers (flask-smorest). OPENAPI_URL_PREFIX moves the documents only; the
         # resources' routes are under /api/v1 whatever it says.
         self.API_TITLE = get("API_TITLE", "Strava+1 API")
@@ -277,6 +280,42 @@ class Config:
                                     "the documentation needs `Authorization: Bearer <Firebase ID token>`."},
         })
         self.CELERY = self._celery_settings(env)
+
+    def _media_settings(self, env: Mapping[str, str]) -> None:
+        """Photos and videos (docs/media.md): always through the S3 API, whatever STORAGE_BACKEND says."""
+        get = env.get
+        self.MEDIA_BUCKET = get("MEDIA_BUCKET", "strava-plus-one-media")
+        # Empty: AWS itself. `make run` points it at its embedded S3-compatible server.
+        self.MEDIA_S3_ENDPOINT_URL = get("MEDIA_S3_ENDPOINT_URL", "") or None
+        # The S3 event notifications (and MediaConvert's job-state events) arrive on this SQS queue.
+        self.MEDIA_EVENTS_QUEUE_URL = get("MEDIA_EVENTS_QUEUE_URL", "")
+        self.MEDIA_SQS_ENDPOINT_URL = get("MEDIA_SQS_ENDPOINT_URL", "") or self.MEDIA_S3_ENDPOINT_URL
+        # mediaconvert (AWS Elemental) or anything else: ffmpeg, the embedded default, on the `media` queue.
+        self.MEDIA_TRANSCODER = get("MEDIA_TRANSCODER", self.default_transcoder)
+        # Production runs ffmpeg on its own workers only when someone chose it knowingly (a CPU- and
+        # attack-surface decision): MEDIA_TRANSCODER=ffmpeg alone is refused there.
+        self.MEDIA_ALLOW_FFMPEG_IN_PRODUCTION = _typed(env, "MEDIA_ALLOW_FFMPEG_IN_PRODUCTION", False)
+        self.MEDIACONVERT_ENDPOINT_URL = get("MEDIACONVERT_ENDPOINT_URL", "") or None
+        self.MEDIACONVERT_ROLE_ARN = get("MEDIACONVERT_ROLE_ARN", "")
+        self.MEDIACONVERT_QUEUE_ARN = get("MEDIACONVERT_QUEUE_ARN", "")
+        self.MEDIA_PHOTO_MAX_BYTES = _typed(env, "MEDIA_PHOTO_MAX_BYTES", 25 * 1024 * 1024)
+        self.MEDIA_VIDEO_MAX_BYTES = _typed(env, "MEDIA_VIDEO_MAX_BYTES", 1024 * 1024 * 1024)
+        self.MEDIA_VIDEO_MAX_S = _typed(env, "MEDIA_VIDEO_MAX_S", 600.0)
+        # Decoded pixels a photo may have (a decompression bomb declares far more than it holds).
+        self.MEDIA_MAX_PIXELS = _typed(env, "MEDIA_MAX_PIXELS", 100_000_000)
+        # Videos above this go up in parts (S3 multipart), each MEDIA_PART_BYTES (S3's minimum is 5 MiB).
+        self.MEDIA_MULTIPART_THRESHOLD = _typed(env, "MEDIA_MULTIPART_THRESHOLD", 64 * 1024 * 1024)
+        self.MEDIA_PART_BYTES = _typed(env, "MEDIA_PART_BYTES", 16 * 1024 * 1024)
+        # Upload requests (pre-signed POST / part URLs) and read URLs expire after these many seconds.
+        self.MEDIA_UPLOAD_URL_TTL_S = _typed(env, "MEDIA_UPLOAD_URL_TTL_S", 900)
+        self.MEDIA_READ_URL_TTL_S = _typed(env, "MEDIA_READ_URL_TTL_S", 600)
+        # Per athlete: items created in 24 hours, and bytes of originals kept.
+        self.MEDIA_DAILY_QUOTA = _typed(env, "MEDIA_DAILY_QUOTA", 200)
+        self.MEDIA_STORAGE_QUOTA_BYTES = _typed(env, "MEDIA_STORAGE_QUOTA_BYTES", 20 * 1024 * 1024 * 1024)
+        # An item still `pending` this long after its upload URL expired is removed (and its multipart aborted).
+        self.MEDIA_PENDING_SWEEP_S = _typed(env, "MEDIA_PENDING_SWEEP_S", 3600)
+        # An item `uploaded` this long without being claimed lost its message: the sweeper sends it again.
+        self.MEDIA_RESEND_AFTER_S = _typed(env, "MEDIA_RESEND_AFTER_S", 900)
 
     def _celery_settings(self, env: Mapping[str, str]) -> dict[str, Any]:
         settings: dict[str, Any] = {
@@ -351,6 +390,7 @@ class TestingConfig(Config):
 
 class ProductionConfig(Config):
     name = "production"
+    default_transcoder = "mediaconvert"
 
     def unsafe_settings(self) -> list[str]:
         problems = super().unsafe_settings()
@@ -370,6 +410,10 @@ class ProductionConfig(Config):
             problems.append("FCM_ENDPOINT sends pushes somewhere other than FCM")
         if self.FIREBASE_PROJECT_ID.startswith("demo-"):
             problems.append("FIREBASE_PROJECT_ID is a demo project")
+        # Anything but mediaconvert means ffmpeg on our own workers (domain.media.processing).
+        if self.MEDIA_TRANSCODER != "mediaconvert" and not self.MEDIA_ALLOW_FFMPEG_IN_PRODUCTION:
+            problems.append(f"MEDIA_TRANSCODER={self.MEDIA_TRANSCODER} transcodes with ffmpeg on the workers: set "
+                            "MEDIA_ALLOW_FFMPEG_IN_PRODUCTION=1 to choose that knowingly, or use mediaconvert")
         return problems
 
 

@@ -58,4 +58,10 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 300.0,
         "options": {"queue": "analytics", "expires": 290},
     },
+    # Media: items never uploaded (and their multipart uploads), items stuck in `uploaded`, deleted items' objects.
+    "sweep-media": {
+        "task": "media.sweep",
+        "schedule": 60.0,
+        "options": {"queue": "media", "expires": 55},
+    },
 }

@@ -34,13 +34,15 @@ from types import FrameType
 from config import ConfigError, load_config
 from devstack.embedded import EmbeddedPostgres, EmbeddedRedis, create_database, free_port
 from devstack.fcm_standin import FcmServer, Request
+from devstack.s3_standin import S3Standin, provision
 
 BIN = Path(sys.executable).parent
 # What another terminal's commands need to reach this stack (config.running_stack_env reads them back).
 STACK_ENV_KEYS = (
     "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "PUBSUB_REDIS_URL",
     "STORAGE_BACKEND", "STORAGE_LOCAL_DIR", "S3_BUCKET", "S3_ENDPOINT_URL", "FCM_ENDPOINT",
-    "FIREBASE_PROJECT_ID", "FIREBASE_AUTH_EMULATOR_HOST",
+    "FIREBASE_PROJECT_ID", "FIREBASE_AUTH_EMULATOR_HOST", "MEDIA_BUCKET", "MEDIA_S3_ENDPOINT_URL",
+    "MEDIA_EVENTS_QUEUE_URL",
 )
 
 
@@ -54,12 +56,19 @@ def processes(env: dict[str, str], data_dir: Path) -> dict[str, list[str]]:
         # 2 gevent processes on one port serve REST and the sockets (config/gunicorn.py reads PORT,
         # WEB_CONCURRENCY, WEB_WORKER_CLASS; see docs/realtime.md for the model and its sizing).
         "web": [str(BIN / "gunicorn"), "--config", "python:config.gunicorn", "webapp:create_app()"],
-        "worker": [*celery, "worker", "--queues", "pipeline,media,notify,analytics,default", "--concurrency",
+        "worker": [*celery, "worker", "--queues", "pipeline,notify,analytics,default", "--concurrency",
                    env.get("WORKER_CONCURRENCY", "2"), "--loglevel", "INFO", "--hostname", "worker@%h"],
+        # Media (photo renditions, ffmpeg transcodes) on its own worker and concurrency: a transcode never
+        # holds up the activity pipeline.
+        "worker-media": [*celery, "worker", "--queues", "media", "--concurrency",
+                         env.get("MEDIA_WORKER_CONCURRENCY", "1"), "--loglevel", "INFO", "--hostname",
+                         "media@%h", "--max-tasks-per-child", "50"],
         "beat": [*celery, "beat", "--loglevel", "INFO", "--schedule", str(data_dir / "celerybeat-schedule")],
         "flower": [*celery, "flower", "--port=" + env.get("FLOWER_PORT", "5555"),
                    "--address=" + env.get("FLOWER_ADDRESS", "127.0.0.1"),
                    "--basic-auth=" + env.get("FLOWER_BASIC_AUTH", "admin:admin")],
+        **({"media-events": [str(BIN / "flask"), "--app", "webapp", "media-events"]}
+           if env.get("MEDIA_EVENTS_QUEUE_URL") else {}),
     }
 
 
@@ -100,6 +109,33 @@ def wants_fcm_standin(env: dict[str, str]) -> bool:
     """Development without a push target: no endpoint, no service account (production refuses FCM_ENDPOINT)."""
     return (env.get("APP_ENV") != "production" and not env.get("FCM_ENDPOINT")
             and not env.get("GOOGLE_APPLICATION_CREDENTIALS"))
+
+
+def wants_s3_standin(env: dict[str, str]) -> bool:
+    """Development without a media bucket of its own: run the S3-compatible server (production never does)."""
+    return env.get("APP_ENV") != "production" and not env.get("MEDIA_S3_ENDPOINT_URL")
+
+
+def start_s3_standin(env: dict[str, str], data_dir: Path) -> S3Standin:
+    s3 = S3Standin(port=int(env.get("EMBEDDED_S3_PORT", "0")), log_path=data_dir / "s3-standin.log")
+    s3.start()
+    # The stand-in accepts any credentials; boto3 only needs some to sign with.
+    env.setdefault("AWS_ACCESS_KEY_ID", "embedded")
+    env.setdefault("AWS_SECRET_ACCESS_KEY", "embedded")
+    env.setdefault("MEDIA_BUCKET", "strava-plus-one-media")
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    os.environ.update({k: env[k] for k in saved})
+    try:
+        env["MEDIA_EVENTS_QUEUE_URL"] = provision(s3.url, env["MEDIA_BUCKET"], "media-events",
+                                                  env.get("AWS_REGION", "us-east-1"))
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    env["MEDIA_S3_ENDPOINT_URL"] = s3.url
+    return s3
 
 
 def _log_push(request: Request) -> None:
@@ -155,6 +191,9 @@ def main() -> int:
         redis = EmbeddedRedis(data_dir / "redis", port=int(env.get("EMBEDDED_REDIS_PORT", "0")))
         env["REDIS_URL"] = redis.start()
         _say(f"embedded Redis: {env['REDIS_URL']} (data in {redis.data_dir})")
+    s3 = start_s3_standin(env, data_dir) if wants_s3_standin(env) else None
+    if s3 is not None:
+        _say(f"S3 + SQS stand-in: {s3.url} (bucket {env['MEDIA_BUCKET']}, events on {env['MEDIA_EVENTS_QUEUE_URL']})")
     fcm = start_fcm_standin(env, data_dir) if wants_fcm_standin(env) else None
     if fcm is not None:
         _say(f"FCM stand-in: {fcm.url} (FCM_ENDPOINT for the web and worker processes)")
@@ -181,6 +220,8 @@ def main() -> int:
         if fcm is not None:
             fcm.stop()
             (data_dir / "fcm-standin.url").unlink(missing_ok=True)
+        if s3 is not None:
+            s3.stop()
         if redis is not None:
             redis.stop()
         if pg is not None:
@@ -202,6 +243,9 @@ def main() -> int:
         _say(f"OpenAPI    http://127.0.0.1:{port}/api/v1/openapi.json  Swagger UI /api/v1/docs  ReDoc /api/v1/redoc")
         _say(f"Flower     http://127.0.0.1:{env.get('FLOWER_PORT', '5555')}  (basic auth from FLOWER_BASIC_AUTH)")
         _say(f"objects    {env['STORAGE_LOCAL_DIR']}")
+        if env.get("MEDIA_S3_ENDPOINT_URL"):
+            _say(f"media      {env['MEDIA_S3_ENDPOINT_URL']} bucket {env.get('MEDIA_BUCKET', '')} (S3 API; events → "
+                 "media-events)")
         if fcm is not None:
             _say(f"push       {fcm.url}/_sent  (what the local FCM stand-in received; ?token=… filters)")
         elif env.get("FCM_ENDPOINT"):

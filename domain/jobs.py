@@ -44,6 +44,12 @@ ACCOUNT_EXPORT = "exports.account"
 ANALYTICS_REFRESH = "analytics.refresh"
 ANALYTICS_REBUILD = "analytics.rebuild"
 
+# Media: the chain of one uploaded item (photo renditions or a video transcode), a finished MediaConvert job,
+# and deleting the objects of removed items (docs/media.md).
+MEDIA_PROCESS = "media.process"
+MEDIA_FINISH_TRANSCODE = "media.finish_transcode"
+MEDIA_PURGE = "media.purge"
+
 Sender = Callable[..., Any]
 _senders: dict[str, Sender] = {}
 

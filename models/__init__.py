@@ -24,6 +24,10 @@ from models.insights import TrainingSettings as TrainingSettings
 from models.insights import WeeklySummary as WeeklySummary
 from models.live import LivePoint as LivePoint
 from models.live import LiveSession as LiveSession
+from models.media import MediaEvent as MediaEvent
+from models.media import MediaItem as MediaItem
+from models.media import MediaPurge as MediaPurge
+from models.media_storage import media_bucket
 from models.notification import Notification
 from models.pubsub import pubsub
 from models.redis_store import redis_store
@@ -46,6 +50,7 @@ def reset_after_fork() -> None:
     db.dispose_after_fork()
     redis_store.reset_after_fork()
     pubsub.reset_after_fork()
+    media_bucket.reset_after_fork()
 
 
 os.register_at_fork(after_in_child=reset_after_fork)

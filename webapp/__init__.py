@@ -9,6 +9,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from config import load_config
 from models import db
+from models.media_storage import media_bucket
 from models.pubsub import pubsub
 from models.redis_store import redis_store
 from models.storage import storage
@@ -54,6 +55,8 @@ def register_services(app: Flask) -> None:
         app.config["STORAGE_BACKEND"], local_dir=app.config["STORAGE_LOCAL_DIR"], bucket=app.config["S3_BUCKET"],
         endpoint_url=app.config["S3_ENDPOINT_URL"], region=app.config["AWS_REGION"],
     )
+    media_bucket.configure(app.config["MEDIA_BUCKET"], endpoint_url=app.config["MEDIA_S3_ENDPOINT_URL"],
+                           region=app.config["AWS_REGION"], sqs_endpoint_url=app.config["MEDIA_SQS_ENDPOINT_URL"])
 
     @app.teardown_appcontext
     def _remove_session(_exc: BaseException | None) -> None:
@@ -76,6 +79,7 @@ def register_api(app: Flask) -> None:
     from webapp.insights.resources import blp as insights_blp
     from webapp.interactions.resources import blp as interactions_blp
     from webapp.live.resources import blp as live_blp
+    from webapp.media.resources import blp as media_blp
     from webapp.notifications.resources import blp as notifications_blp
     from webapp.openapi import build_api
     from webapp.posts.resources import blp as posts_blp
@@ -91,7 +95,7 @@ def register_api(app: Flask) -> None:
     sock.init_app(app)
     for blp in (profiles_blp, follows_blp, uploads_blp, activities_blp, privacy_zones_blp, segments_blp,
                 groups_blp, posts_blp, interactions_blp, notifications_blp, feed_blp, live_blp, chat_blp,
-                devices_blp, insights_blp, exports_blp, shares_blp, athletes_blp, gear_blp):
+                devices_blp, insights_blp, exports_blp, shares_blp, athletes_blp, gear_blp, media_blp):
         api.register_blueprint(blp)
     app.register_blueprint(health.blp)
     app.register_blueprint(docs.blp)

@@ -14,6 +14,7 @@ import base64
 import json
 import logging
 import os
+import re
 import time
 from typing import Any
 
@@ -35,6 +36,8 @@ from webapp.firebase_internals import use_certificate_url
 
 log = logging.getLogger(__name__)
 
+#: HLS playlists (domain.media.service.hls_playlist): authorised by the signed token in their URL.
+HLS_PLAYLIST = re.compile(r"^/api/v1/media/\d+/hls/[^/]+$")
 PUBLIC_PREFIXES = ("/api/v1/openapi.json", "/api/v1/asyncapi.json", "/api/v1/docs", "/api/v1/redoc")
 EMULATOR_ENV = "FIREBASE_AUTH_EMULATOR_HOST"
 #: Leeway for clocks that disagree, on expiry and issue time alike.
@@ -181,7 +184,9 @@ def current_user() -> User:
 
 def requires_token(path: str) -> bool:
     """The routes the bearer-token guard covers (the socket authenticates in its own handshake)."""
-    return path.startswith("/api/v1") and not path.startswith(PUBLIC_PREFIXES) and path != "/api/v1/ws"
+    # HLS playlists: players cannot send a bearer token, so a signed, short-lived token in the URL instead.
+    return (path.startswith("/api/v1") and not path.startswith(PUBLIC_PREFIXES) and path != "/api/v1/ws"
+            and not HLS_PLAYLIST.match(path))
 
 
 def check_dev_server_host(app: Flask) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from datetime import datetime
 
@@ -12,6 +14,7 @@ from sqlalchemy import select
 from domain import clock
 from domain.feed.fanout import rebuild_user_feed
 from domain.insights import loads
+from domain.media import events as media_events
 from domain.segments import efforts as segment_efforts
 from domain.segments import rematch
 from models import User, db, migrate
@@ -31,6 +34,19 @@ def register_cli(app: Flask) -> None:
                 "turns on for itself: run this while it is going (the command reads .data/stack.env), or set "
                 "FIREBASE_AUTH_EMULATOR_HOST=127.0.0.1:9099 for a server you started yourself on 127.0.0.1")
         click.echo(dev_token(email, current_app.config["FIREBASE_PROJECT_ID"], ttl_s=ttl))
+
+    @app.cli.command("media-events")
+    @click.option("--wait", default=20, show_default=True, help="Long-poll seconds per receive.")
+    def media_events_command(wait: int) -> None:
+        """Consume the media events queue (S3 object-created, MediaConvert job state) until stopped."""
+        queue_url = current_app.config["MEDIA_EVENTS_QUEUE_URL"]
+        if not queue_url:
+            raise click.ClickException("MEDIA_EVENTS_QUEUE_URL is not set")
+        stopping = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stopping.set())
+        click.echo(f"consuming media events from {queue_url}", err=True)
+        media_events.run(queue_url, stop=stopping.is_set, wait_s=wait)
 
     @app.cli.command("db-upgrade")
     @click.argument("revision", default="head")

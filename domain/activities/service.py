@@ -16,7 +16,7 @@ import numpy as np
 from flask import current_app
 from sqlalchemy import and_, delete, exists, or_, select
 
-from domain import board_rebuilds, gear
+from domain import board_rebuilds, gear, jobs
 from domain.activities.ingest import default_name
 from domain.algorithms.metrics import derived_streams, resample_indices
 from domain.algorithms.privacy import apply_privacy
@@ -134,6 +134,8 @@ def delete_activity(viewer: User, activity_id: int) -> None:
     db.session.delete(activity)
     board_rebuilds.rebuild_later(touched)
     db.session.commit()
+    # Its media rows went with it (cascade); the database recorded their objects for the purge.
+    jobs.send(jobs.MEDIA_PURGE)
     feed.enqueue_item_removed("activity", activity_id, author_id)
     for key in keys:
         still_used = db.session.scalar(select(Upload.id).where(Upload.storage_key == key).limit(1))

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import exists, select
 
+from domain import jobs
 from domain import visibility as access
 from domain.activities import service as activities
 from domain.errors import refuse
@@ -135,4 +136,5 @@ def delete_post(viewer: User, post_id: int) -> None:
     author_id = post.user_id
     db.session.delete(post)
     db.session.commit()
+    jobs.send(jobs.MEDIA_PURGE)  # its media's objects (recorded by the database when the rows went)
     feed.enqueue_item_removed("post", post_id, author_id)

@@ -7,7 +7,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import and_, func, or_, select
 
-from domain import board_rebuilds, visibility
+from domain import board_rebuilds, jobs, visibility
 from domain.feed import fanout as feed
 from domain.insights import summaries
 from domain.pagination import decode_cursor, encode_cursor
@@ -117,6 +117,7 @@ def delete_account(user: User) -> int:
     keys = list(db.session.scalars(select(Upload.storage_key).where(Upload.user_id == user.id)))
     db.session.delete(user)
     db.session.commit()
+    jobs.send(jobs.MEDIA_PURGE)  # every photo and video of theirs (the database recorded the objects)
     for key in keys:
         try:
             storage.delete(key)

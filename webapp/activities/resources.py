@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 
 from domain import visibility
 from domain.activities import service
+from domain.media import attached
 from models.activity import SPORTS
 from webapp.activities.schemas import (
     ActivityListArgsSchema,
@@ -45,7 +46,7 @@ class ActivityById(MethodView):
         """An activity as the viewer may see it (others get the privacy-filtered map)"""
         user = current_user()
         activity, owner = visibility.get_visible(user, activity_id)
-        return service.serialize(user, activity, owner)
+        return attached.activity_json(user, activity, owner)
 
     @blp.arguments(ActivityPatchSchema)
     @blp.response(200, ActivitySchema)

@@ -11,6 +11,7 @@ from models.activity import SPORT_FAMILIES, SPORT_TYPES, Activity
 from models.user import VISIBILITIES
 from webapp.columns import ColumnLength
 from webapp.inputs import INT_MAX
+from webapp.media.schemas import MediaSchema
 from webapp.openapi import omittable
 
 STREAM_KEYS = ("time", "latlng", "distance", "altitude", "heartrate", "cadence", "watts", "temp",
@@ -57,6 +58,8 @@ class ActivitySchema(ma.Schema):
         example = ACTIVITY_EXAMPLE
 
     id = ma.fields.Integer()
+    media = ma.fields.List(ma.fields.Nested(MediaSchema), metadata={
+        "description": "Its photos and videos, in order (each with signed, short-lived URLs)"})
     athlete = ma.fields.Nested(AthleteRefSchema)
     name = ma.fields.String()
     description = ma.fields.String()

@@ -8,6 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from domain.chat import service
+from domain.media import attached
 from webapp.auth import current_user
 from webapp.chat.schemas import (
     ConversationCreateSchema,
@@ -86,7 +87,8 @@ class Messages(MethodView):
         Ids only grow, and a message is numbered and committed under one lock, so after=<the last id you have>
         returns exactly the messages you have not seen.
         """
-        return service.history(current_user().id, conversation_id, args["before"], args["after"], args["limit"])
+        return attached.message_history(current_user(), conversation_id, args["before"], args["after"],
+                                        args["limit"])
 
     @blp.arguments(MessageCreateSchema)
     @blp.response(201, MessageSchema)

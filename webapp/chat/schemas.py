@@ -11,6 +11,7 @@ from domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageArgsSchema
 from models.chat import KINDS, ROLES, Conversation, Message
 from webapp.activities.schemas import AthleteRefSchema
 from webapp.columns import ColumnLength
+from webapp.media.schemas import MediaSchema
 
 WHO_MAY_MESSAGE = (
     "Anyone may start a direct conversation with (or add to a group conversation) an athlete with a public "
@@ -34,6 +35,9 @@ class MessageSchema(ma.Schema):
     client_id = ma.fields.String(metadata={"description": "The id the sending device chose"})
     body = ma.fields.String()
     created_at = ma.fields.DateTime()
+    media = ma.fields.List(ma.fields.Nested(MediaSchema), metadata={
+        "description": "History only, and only when it has some: the message's photos and videos (signed, "
+                       "short-lived URLs)"})
 
 
 class MemberSchema(ma.Schema):

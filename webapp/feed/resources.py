@@ -6,7 +6,7 @@ from flask import Response, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from domain.feed import reading as service
+from domain.media import attached
 from domain.pagination import PageArgsSchema
 from webapp.auth import current_user
 from webapp.feed.schemas import FeedPageSchema
@@ -22,4 +22,4 @@ class Feed(MethodView):
         """The signed-in athlete's home feed: own and followed athletes' activities and posts, newest first"""
         # The service returns the page already in FeedPageSchema's dumped shape (a hot path: dumping it
         # through marshmallow cost more than loading it); the schema above still documents the response.
-        return jsonify(service.feed_page(current_user(), args["cursor"], args["limit"]))
+        return jsonify(attached.feed_page(current_user(), args["cursor"], args["limit"]))

@@ -3,6 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from webapp.activities.schemas import AthleteRefSchema
+from webapp.media.schemas import MediaSchema
 from webapp.openapi import omittable
 
 
@@ -13,6 +14,7 @@ class FeedMapSchema(ma.Schema):
 
 class FeedActivitySchema(ma.Schema):
     id = ma.fields.Integer()
+    media = ma.fields.List(ma.fields.Nested(MediaSchema), metadata={"description": "Its ready photos and videos"})
     athlete = ma.fields.Nested(AthleteRefSchema)
     name = ma.fields.String()
     sport_type = ma.fields.String()
@@ -32,6 +34,7 @@ class FeedActivitySchema(ma.Schema):
 
 class FeedPostSchema(ma.Schema):
     id = ma.fields.Integer()
+    media = ma.fields.List(ma.fields.Nested(MediaSchema), metadata={"description": "Its ready photos and videos"})
     text = ma.fields.String()
     visibility = ma.fields.String()
     created_at = ma.fields.DateTime()

@@ -5,6 +5,7 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from domain.media import attached
 from domain.social import posts as service
 from webapp.auth import current_user
 from webapp.posts.schemas import PostCreateSchema, PostPatchSchema, PostSchema
@@ -29,7 +30,7 @@ class PostById(MethodView):
         """A post as the viewer may see it (the shared activity only if the viewer may see it too)"""
         user = current_user()
         post, author = service.get_visible_post(user, post_id)
-        return service.serialize_post(user, post, author)
+        return attached.post_json(user, post, author)
 
     @blp.arguments(PostPatchSchema)
     @blp.response(200, PostSchema)

@@ -7,6 +7,7 @@ from marshmallow import validate
 
 from models.user import VISIBILITIES
 from webapp.activities.schemas import ActivitySchema, AthleteRefSchema
+from webapp.media.schemas import MediaSchema
 
 POST_TEXT_MAX = 5000
 
@@ -44,6 +45,7 @@ class PostSchema(ma.Schema):
     athlete = ma.fields.Nested(AthleteRefSchema)
     text = ma.fields.String()
     visibility = ma.fields.String(metadata={"description": "Ignored for group posts: the group's audience reads"})
+    media = ma.fields.List(ma.fields.Nested(MediaSchema), metadata={"description": "Its photos and videos, in order"})
     activity_id = ma.fields.Integer(allow_none=True)
     activity = ma.fields.Nested(ActivitySchema, allow_none=True, metadata={
         "description": "The shared activity, or null when there is none or this viewer may not see it"})
