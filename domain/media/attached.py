@@ -24,6 +24,14 @@ def activity_json(viewer: User, activity: Activity, owner: User) -> dict[str, An
     return out
 
 
+def activity_page(viewer: User, page: dict[str, Any]) -> dict[str, Any]:
+    """A page of activities (``items``) with each one's media, in one query for the page."""
+    media = media_for(viewer, "activity", [item["id"] for item in page["items"]])
+    for item in page["items"]:
+        item["media"] = media.get(item["id"], [])
+    return page
+
+
 def post_json(viewer: User, post: Post, author: User) -> dict[str, Any]:
     out = posts.serialize_post(viewer, post, author)
     out["media"] = media_for(viewer, "post", [post.id]).get(post.id, [])

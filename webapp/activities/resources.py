@@ -36,7 +36,7 @@ class Activities(MethodView):
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Create a manual activity (no file: a gym session, a run without a watch…)"""
         user = current_user()
-        return service.serialize(user, service.create_manual(user, data), user)
+        return attached.activity_json(user, service.create_manual(user, data), user)
 
 
 @blp.route("/activities/<int:activity_id>")
@@ -53,7 +53,7 @@ class ActivityById(MethodView):
     def patch(self, changes: dict[str, Any], activity_id: int) -> dict[str, Any]:
         """Edit name, description, sport, visibility, perceived exertion or private notes (owner only)"""
         user = current_user()
-        return service.serialize(user, service.update(user, activity_id, changes), user)
+        return attached.activity_json(user, service.update(user, activity_id, changes), user)
 
     @blp.response(204)
     def delete(self, activity_id: int) -> None:
@@ -67,7 +67,8 @@ class UserActivities(MethodView):
     @blp.response(200, ActivityPageSchema)
     def get(self, args: dict[str, Any], user_id: int) -> dict[str, Any]:
         """An athlete's activities visible to the viewer, newest first"""
-        return service.list_for_user(current_user(), user_id, args)
+        user = current_user()
+        return attached.activity_page(user, service.list_for_user(user, user_id, args))
 
 
 @blp.route("/me/activities")
@@ -77,7 +78,7 @@ class MyActivities(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """The signed-in athlete's activities, newest first (filter by sport and start date)"""
         user = current_user()
-        return service.list_for_user(user, user.id, args)
+        return attached.activity_page(user, service.list_for_user(user, user.id, args))
 
 
 @blp.route("/activities/<int:activity_id>/streams")

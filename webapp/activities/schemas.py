@@ -46,7 +46,7 @@ ACTIVITY_EXAMPLE = {
     "upload_id": 901, "gear_id": 3, "external_id": None, "created_at": "2026-10-01T08:01:10+00:00",
     "updated_at": "2026-10-01T08:01:12+00:00", "timezone": "Europe/Paris", "start_date_local": "2026-10-01T09:00:00",
     "trainer": False, "commute": False, "training_load": 61.4, "load_method": "heart_rate", "trimp": 92.3,
-    "hr_zones": [310.0, 1220.0, 1180.0, 340.0, 0.0], "energy_kcal": 702.0,
+    "hr_zones": [310.0, 1220.0, 1180.0, 340.0, 0.0], "energy_kcal": 702.0, "media": [],
 }
 #: What a list item leaves out of the detail: the heavy parts (GET /activities/{id} has them).
 SUMMARY_EXCLUDES = ("description", "notes", "splits_metric", "splits_standard", "laps", "best_efforts",

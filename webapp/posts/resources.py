@@ -20,7 +20,7 @@ class Posts(MethodView):
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Write a post, share an activity with a caption, or post in a group you are an active member of"""
         user = current_user()
-        return service.serialize_post(user, service.create_post(user, data), user)
+        return attached.post_json(user, service.create_post(user, data), user)
 
 
 @blp.route("/posts/<int:post_id>")
@@ -37,7 +37,7 @@ class PostById(MethodView):
     def patch(self, changes: dict[str, Any], post_id: int) -> dict[str, Any]:
         """Edit the text or visibility of your post"""
         user = current_user()
-        return service.serialize_post(user, service.update_post(user, post_id, changes), user)
+        return attached.post_json(user, service.update_post(user, post_id, changes), user)
 
     @blp.response(204)
     def delete(self, post_id: int) -> None:
