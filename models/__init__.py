@@ -15,6 +15,21 @@ from models.db import Base, db, utcnow
 from models.device import Device as Device
 from models.device import PushDelivery as PushDelivery
 from models.group import Group, GroupMember
+from models.health import (
+    BodyMetric,
+    DeviceEvent,
+    Food,
+    FoodPortion,
+    HealthProfile,
+    HealthSyncItem,
+    HealthSyncState,
+    HydrationReminder,
+    Meal,
+    MealItem,
+    RecipeItem,
+    SleepSession,
+    WaterLog,
+)
 from models.live import LivePoint as LivePoint
 from models.live import LiveSession as LiveSession
 from models.notification import Notification
@@ -25,9 +40,40 @@ from models.social import Block, Follow
 from models.user import Preferences, User
 
 __all__ = [
-    "Achievement", "Activity", "ActivityStream", "Base", "Block", "Comment", "Follow", "Group", "GroupMember",
-    "Kudos", "Notification", "Post", "Preferences", "PrivacyZone", "Segment", "SegmentEffort", "SegmentStar",
-    "Upload", "User", "db", "utcnow",
+    "Achievement",
+    "Activity",
+    "ActivityStream",
+    "Base",
+    "Block",
+    "BodyMetric",
+    "Comment",
+    "DeviceEvent",
+    "Follow",
+    "Food",
+    "FoodPortion",
+    "Group",
+    "GroupMember",
+    "HealthProfile",
+    "HealthSyncItem",
+    "HealthSyncState",
+    "HydrationReminder",
+    "Kudos",
+    "Meal",
+    "MealItem",
+    "Notification",
+    "Post",
+    "Preferences",
+    "PrivacyZone",
+    "RecipeItem",
+    "Segment",
+    "SegmentEffort",
+    "SegmentStar",
+    "SleepSession",
+    "Upload",
+    "User",
+    "WaterLog",
+    "db",
+    "utcnow",
 ]
 
 

@@ -5,6 +5,6 @@
 
 from __future__ import annotations
 
-from tasks import feed, live, maintenance, pipeline, push, segments, stages
+from tasks import feed, health, live, maintenance, pipeline, push, segments, stages
 
-__all__ = ["feed", "live", "maintenance", "pipeline", "push", "segments", "stages"]
+__all__ = ["feed", "health", "live", "maintenance", "pipeline", "push", "segments", "stages"]

@@ -65,20 +65,26 @@ def register_api(app: Flask) -> None:
 
     from webapp import health
     from webapp.activities.resources import blp as activities_blp
+    from webapp.body_metrics.resources import blp as body_metrics_blp
     from webapp.chat.resources import blp as chat_blp
     from webapp.devices.resources import blp as devices_blp
     from webapp.errors import ErrorSchema, register_error_handlers
     from webapp.feed.resources import blp as feed_blp
     from webapp.follows.resources import blp as follows_blp
+    from webapp.foods.resources import blp as foods_blp
     from webapp.groups.resources import blp as groups_blp
+    from webapp.health_sync.resources import blp as health_sync_blp
     from webapp.interactions.resources import blp as interactions_blp
     from webapp.live.resources import blp as live_blp
+    from webapp.meals.resources import blp as meals_blp
     from webapp.notifications.resources import blp as notifications_blp
     from webapp.posts.resources import blp as posts_blp
     from webapp.privacy_zones.resources import blp as privacy_zones_blp
     from webapp.profiles.resources import blp as profiles_blp
     from webapp.segments.resources import blp as segments_blp
+    from webapp.sleep.resources import blp as sleep_blp
     from webapp.uploads.resources import blp as uploads_blp
+    from webapp.water.resources import blp as water_blp
 
     class DocumentedApi(Api):
         ERROR_SCHEMA = ErrorSchema  # the error payload as sent, request_id included
@@ -88,6 +94,8 @@ def register_api(app: Flask) -> None:
     for blp in (profiles_blp, follows_blp, uploads_blp, activities_blp, privacy_zones_blp, segments_blp,
                 groups_blp, posts_blp, interactions_blp, notifications_blp, feed_blp, live_blp, chat_blp,
                 devices_blp):
+        api.register_blueprint(blp)
+    for blp in (foods_blp, meals_blp, water_blp, sleep_blp, body_metrics_blp, health_sync_blp):  # health
         api.register_blueprint(blp)
     app.register_blueprint(health.blp)
     register_error_handlers(app)

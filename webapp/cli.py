@@ -13,9 +13,12 @@ from domain.segments import rematch
 from models import User, db, migrate
 from models.redis_store import redis_store
 from webapp.auth import dev_token
+from webapp.health_cli import register_health_cli
 
 
 def register_cli(app: Flask) -> None:
+    register_health_cli(app)
+
     @app.cli.command("dev-token")
     @click.argument("email")
     @click.option("--ttl", default=3600, show_default=True, help="Lifetime in seconds.")

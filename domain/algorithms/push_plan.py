@@ -22,6 +22,7 @@ CATEGORY = {
     "group_joined": "follows",
     "achievement": "achievements",
     "message": "chat",
+    "hydration_reminder": "reminders",
 }
 
 #: Kinds that are delivered by push only: left out of the in-app list, the unread count and socket frames.
@@ -179,6 +180,8 @@ def _text(item: Item, count: int) -> tuple[str, str]:
             return str(p.get("group_name") or "Your group"), "You're in: welcome to the group"
         case "message":
             return name, str(p.get("preview") or "New message")
+        case "hydration_reminder":
+            return str(p.get("title") or "Time to drink"), str(p.get("text") or "")
     return "Strava+1", "You have a new notification"
 
 
