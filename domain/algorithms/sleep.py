@@ -85,14 +85,16 @@ def estimate_sleep(events: Iterable[tuple[datetime, str]], window_start: datetim
             merged[-1] = (start, gap[1], count + 1 + gap[2])
         else:
             merged.append(gap)
-    plausible = [g for g in merged if MIN_SLEEP <= g[1] - g[0] <= MAX_SLEEP]
+    plausible = [g for g in merged if MIN_SLEEP <= g[1] - g[0] <= MAX_SLEEP
+                 and (g[0] > window_start or g[1] < window_end)]
     if not plausible:
         return None
-    start, end, interruptions = max(plausible, key=lambda g: g[1] - g[0])
+    # A stretch between putting the phone down and picking it up beats a longer one that only the window ends
+    # (the morning after the phone was last used is not sleep).
+    start, end, interruptions = max(plausible, key=lambda g: (g[0] > window_start and g[1] < window_end,
+                                                              g[1] - g[0]))
     bounded_before = start > window_start  # the phone was put down (not merely the window opening)
     bounded_after = end < window_end
-    if not (bounded_before or bounded_after):
-        return None
     hours = (end - start).total_seconds() / 3600
     confidence = 0.9
     if not bounded_before or not bounded_after:
