@@ -13,8 +13,7 @@ from datetime import datetime, time, timedelta
 BASELINE_ML = {"M": 2000, "F": 1600}
 DEFAULT_BASELINE_ML = 1800
 #: Sweat rates in ml per hour at about 20 °C for a moderate session (athletes commonly lose 0.3–2 L/h).
-SWEAT_ML_PER_H = {"run": 1000, "ride": 800, "hike": 600, "walk": 400, "row": 800, "ski": 500, "swim": 300,
-                  "strength": 500, "yoga": 300}
+SWEAT_ML_PER_H = {"running": 1000, "cycling": 800, "hiking": 600, "walking": 400, "swimming": 300, "strength": 500}
 DEFAULT_SWEAT_ML_PER_H = 600
 #: Warmer air sweats more: +10 % per degree above 20 °C, capped at double.
 HEAT_PER_DEGREE = 0.10

@@ -16,8 +16,7 @@ DAILY_LIFE_FACTOR = 1.2
 KCAL_PER_KJ = 1 / 4.184
 
 #: Metabolic equivalents of a moderate session of each sport (a MET is 1 kcal per kg per hour at rest).
-METS = {"run": 9.8, "ride": 7.5, "swim": 7.0, "walk": 3.5, "hike": 6.0, "row": 7.0, "ski": 7.0,
-        "strength": 5.0, "yoga": 2.5}
+METS = {"running": 9.8, "cycling": 7.5, "swimming": 7.0, "walking": 3.5, "hiking": 6.0, "strength": 5.0}
 DEFAULT_MET = 6.0
 
 

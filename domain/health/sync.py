@@ -57,9 +57,10 @@ STAGES = {
     "out_of_bed": "awake", "4": "light", "light": "light", "5": "deep", "deep": "deep", "6": "rem", "rem": "rem",
     "7": "awake", "awake_in_bed": "awake",
 }
-SPORTS = {"running": "run", "run": "run", "cycling": "ride", "biking": "ride", "ride": "ride", "walking": "walk",
-          "walk": "walk", "hiking": "hike", "hike": "hike", "swimming": "swim", "swim": "swim", "rowing": "row",
-          "row": "row"}
+#: HealthKit activity types and Health Connect exercise types → our sport types.
+SPORTS = {"running": "running", "run": "running", "cycling": "cycling", "biking": "cycling", "walking": "walking",
+          "hiking": "hiking", "swimming": "swimming", "swimming_pool": "swimming", "swimming_open_water": "swimming",
+          "traditionalstrengthtraining": "strength", "strength_training": "strength", "weightlifting": "strength"}
 
 
 @dataclass
@@ -122,7 +123,7 @@ def _parse(index: int, raw: dict[str, Any]) -> Sample:
         value = float(value) / (4.184 if (unit or "kcal").lower() == "kj" else 1.0)
         extra["meal_type"] = raw.get("meal_type") or "snack"
     elif kind == "workout":
-        extra["sport"] = SPORTS.get(str(raw.get("activity") or "").lower(), "workout")
+        extra["sport"] = SPORTS.get(str(raw.get("activity") or "").lower(), "other")
         extra["distance_m"] = float(raw.get("distance_m") or 0.0)
         if value is not None and not 0 <= float(value) <= 20_000:
             _bad(index, "value", "A workout's energy is 0–20,000 kcal.")

@@ -17,9 +17,9 @@ NEW_YORK = ZoneInfo("America/New_York")
 def test_goal_is_baseline_plus_sweat():
     assert hydration.baseline_ml("M") == 2000 and hydration.baseline_ml("F") == 1600
     assert hydration.baseline_ml(None) == 1800
-    assert hydration.sweat_loss_ml("run", 3600) == pytest.approx(1000.0)
-    assert hydration.sweat_loss_ml("run", 3600, temperature_c=30) == pytest.approx(2000.0)  # +10 %/°C, capped ×2
-    assert hydration.sweat_loss_ml("ride", 1800, temperature_c=25) == pytest.approx(600.0)  # 800 × 1.5 × 0.5
+    assert hydration.sweat_loss_ml("running", 3600) == pytest.approx(1000.0)
+    assert hydration.sweat_loss_ml("running", 3600, temperature_c=30) == pytest.approx(2000.0)  # +10 %/°C, capped ×2
+    assert hydration.sweat_loss_ml("cycling", 1800, temperature_c=25) == pytest.approx(600.0)  # 800 × 1.5 × 0.5
     assert hydration.daily_goal_ml("M", 1010) == 3050  # 3010 rounded up to 50 ml
     assert hydration.daily_goal_ml("F", 0, override_ml=2500) == 2500
 

@@ -18,7 +18,7 @@ def test_mifflin_st_jeor_by_hand():
 
 def test_met_energy_counts_only_above_rest():
     # running 9.8 MET for 1 h at 70 kg: (9.8 − 1) × 70 × 1
-    assert nutrition.met_energy_kcal("run", 3600, 70) == pytest.approx(616.0)
+    assert nutrition.met_energy_kcal("running", 3600, 70) == pytest.approx(616.0)
     assert nutrition.met_energy_kcal("unknown-sport", 1800, 80) == pytest.approx(200.0)  # (6 − 1) × 80 × 0.5
 
 
@@ -33,11 +33,11 @@ def test_heart_rate_energy_by_hand():
 
 def test_activity_energy_prefers_the_device_then_heart_rate_then_met():
     kwargs = {"sex": "M", "age_years": 30, "weight_kg": 70.0, "basal_kcal_day": 1730.0}
-    assert nutrition.activity_energy_kcal(nutrition.Workout("run", 3600, device_kcal=700.0), **kwargs) == (700.0,
+    assert nutrition.activity_energy_kcal(nutrition.Workout("running", 3600, device_kcal=700.0), **kwargs) == (700.0,
                                                                                                          "device")
-    kcal, how = nutrition.activity_energy_kcal(nutrition.Workout("run", 3600, avg_hr=150.0), **kwargs)
+    kcal, how = nutrition.activity_energy_kcal(nutrition.Workout("running", 3600, avg_hr=150.0), **kwargs)
     assert how == "heart_rate" and kcal == pytest.approx(781.25, abs=0.05)
-    assert nutrition.activity_energy_kcal(nutrition.Workout("run", 3600), **kwargs) == (pytest.approx(616.0), "met")
+    assert nutrition.activity_energy_kcal(nutrition.Workout("running", 3600), **kwargs) == (pytest.approx(616.0), "met")
 
 
 def test_targets_and_macro_split():
