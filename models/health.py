@@ -54,7 +54,7 @@ class Food(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     #: sr28, fdc, off (imported catalogues) or user.
-    source: Mapped[str] = mapped_column(String(8))
+    source: Mapped[str] = mapped_column(String(16))
     source_id: Mapped[str | None] = mapped_column(String(32))
     barcode: Mapped[str | None] = mapped_column(String(14))
     name: Mapped[str] = mapped_column(String(200))
@@ -104,7 +104,7 @@ class FoodPortion(Base):
     food_id: Mapped[int] = mapped_column(ForeignKey("foods.id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(SmallInteger)
     amount: Mapped[float] = mapped_column(Float)
-    description: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text)
     grams: Mapped[float] = mapped_column(Float)
 
     __table_args__ = (
@@ -159,7 +159,7 @@ class Meal(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     meal_type: Mapped[str] = mapped_column(String(16))
     eaten_at: Mapped[datetime]
-    notes: Mapped[str | None] = mapped_column(String(500))
+    notes: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(16), default="manual", server_default="manual")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
@@ -213,7 +213,7 @@ class SleepSession(Base):
     start_at: Mapped[datetime]
     end_at: Mapped[datetime]
     quality: Mapped[int | None] = mapped_column(SmallInteger)
-    notes: Mapped[str | None] = mapped_column(String(1000))
+    notes: Mapped[str | None] = mapped_column(Text)
     #: [{stage, start, end}] for imported sessions (HealthKit / Health Connect stage names mapped to ours).
     stages: Mapped[list[Any]] = mapped_column(JSONB, default=list)
     #: Estimated sessions: ± minutes on each edge and a 0–1 confidence.
@@ -255,7 +255,7 @@ class BodyMetric(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(24))
     value: Mapped[float] = mapped_column(Float)
-    unit: Mapped[str] = mapped_column(String(8))
+    unit: Mapped[str] = mapped_column(String(16))
     measured_at: Mapped[datetime]
     #: For a sum over a span (steps, active energy): its end.
     end_at: Mapped[datetime | None]

@@ -13,9 +13,9 @@ class MetricCreateSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    kind = ma.fields.String(required=True, validate=validate.OneOf(list(METRIC_UNITS)))
+    kind = ma.fields.String(required=True, validate=[ColumnLength(BodyMetric.kind), validate.OneOf(list(METRIC_UNITS))])
     value = ma.fields.Float(required=True)
-    unit = ma.fields.String(validate=ColumnLength(BodyMetric.unit, max=16), metadata={
+    unit = ma.fields.String(validate=ColumnLength(BodyMetric.unit), metadata={
         "description": "defaults to the kind's unit (kg, bpm, ms, %, cm, count, kcal); lb, in, m, s, kJ converted"})
     measured_at = ma.fields.AwareDateTime(required=True)
 
@@ -25,12 +25,13 @@ class MetricPatchSchema(ma.Schema):
         unknown = ma.RAISE
 
     value = ma.fields.Float()
-    unit = ma.fields.String(validate=ColumnLength(BodyMetric.unit, max=16))
+    unit = ma.fields.String(validate=ColumnLength(BodyMetric.unit))
     measured_at = ma.fields.AwareDateTime()
 
 
 class MetricArgsSchema(RangePageArgsSchema):
-    kind = ma.fields.String(load_default=None, validate=validate.OneOf(list(METRIC_UNITS)))
+    kind = ma.fields.String(load_default=None, validate=[ColumnLength(BodyMetric.kind),
+                                                          validate.OneOf(list(METRIC_UNITS))])
 
 
 class MetricSchema(ma.Schema):

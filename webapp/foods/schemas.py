@@ -20,7 +20,7 @@ class FoodSearchArgsSchema(ma.Schema):
 class PortionSchema(ma.Schema):
     id = ma.fields.Integer(dump_only=True)
     amount = ma.fields.Float(load_default=1.0, validate=validate.Range(min=0, min_inclusive=False, max=1000))
-    description = ma.fields.String(required=True, validate=ColumnLength(FoodPortion.description, min=1))
+    description = ma.fields.String(required=True, validate=ColumnLength(FoodPortion.description, min=1, max=120))
     grams = ma.fields.Float(required=True, validate=validate.Range(min=0, min_inclusive=False, max=5000))
 
 

@@ -12,16 +12,16 @@ class SampleSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    type = ma.fields.String(required=True, validate=validate.OneOf([
+    type = ma.fields.String(required=True, validate=[ColumnLength(HealthSyncItem.sample_type), validate.OneOf([
         "sleep", "resting_heart_rate", "hrv_rmssd", "hrv_sdnn", "steps", "active_energy", "body_mass", "body_fat",
-        "height", "water", "nutrition", "workout"]))
+        "height", "water", "nutrition", "workout"])])
     source_id = ma.fields.String(required=True, validate=ColumnLength(HealthSyncItem.source_id, min=1))
     at = ma.fields.AwareDateTime()
     start = ma.fields.AwareDateTime()
     end = ma.fields.AwareDateTime()
     value = ma.fields.Float(allow_none=True)
     unit = ma.fields.String(allow_none=True, validate=validate.Length(max=16))
-    stage = ma.fields.String(allow_none=True, validate=validate.Length(max=64))
+    stage = ma.fields.String(allow_none=True, validate=validate.Length(max=32))
     meal_type = ma.fields.String(allow_none=True, validate=validate.Length(max=16))
     activity = ma.fields.String(allow_none=True, validate=validate.Length(max=64))
     distance_m = ma.fields.Float(allow_none=True, validate=validate.Range(0, 1_000_000))
@@ -31,7 +31,8 @@ class SyncSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    source = ma.fields.String(required=True, validate=validate.OneOf(SYNC_SOURCES))
+    source = ma.fields.String(required=True, validate=[ColumnLength(HealthSyncItem.source),
+                                                            validate.OneOf(SYNC_SOURCES)])
     anchor = ma.fields.String(allow_none=True, validate=validate.Length(max=4096), metadata={
         "description": "the platform's anchor or changes token after this batch (echoed back)"})
     samples = ma.fields.List(ma.fields.Nested(SampleSchema), load_default=list)

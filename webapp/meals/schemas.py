@@ -35,7 +35,7 @@ class MealCreateSchema(ma.Schema):
 
     meal_type = ma.fields.String(required=True, validate=validate.OneOf(MEAL_TYPES))
     eaten_at = ma.fields.AwareDateTime(required=True)
-    notes = ma.fields.String(allow_none=True, validate=ColumnLength(Meal.notes))
+    notes = ma.fields.String(allow_none=True, validate=ColumnLength(Meal.notes, max=500))
     items = ma.fields.List(ma.fields.Nested(MealItemInSchema), required=True, validate=validate.Length(1, 50))
 
 
@@ -45,7 +45,7 @@ class MealPatchSchema(ma.Schema):
 
     meal_type = ma.fields.String(validate=validate.OneOf(MEAL_TYPES))
     eaten_at = ma.fields.AwareDateTime()
-    notes = ma.fields.String(allow_none=True, validate=ColumnLength(Meal.notes))
+    notes = ma.fields.String(allow_none=True, validate=ColumnLength(Meal.notes, max=500))
     items = ma.fields.List(ma.fields.Nested(MealItemInSchema), validate=validate.Length(1, 50))
 
 

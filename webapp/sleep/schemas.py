@@ -16,7 +16,7 @@ class SleepCreateSchema(ma.Schema):
     start = ma.fields.AwareDateTime(required=True)
     end = ma.fields.AwareDateTime(required=True)
     quality = ma.fields.Integer(allow_none=True, validate=validate.Range(1, 5))
-    notes = ma.fields.String(allow_none=True, validate=ColumnLength(SleepSession.notes))
+    notes = ma.fields.String(allow_none=True, validate=ColumnLength(SleepSession.notes, max=1000))
 
 
 class SleepPatchSchema(ma.Schema):
@@ -26,11 +26,12 @@ class SleepPatchSchema(ma.Schema):
     start = ma.fields.AwareDateTime()
     end = ma.fields.AwareDateTime()
     quality = ma.fields.Integer(allow_none=True, validate=validate.Range(1, 5))
-    notes = ma.fields.String(allow_none=True, validate=ColumnLength(SleepSession.notes))
+    notes = ma.fields.String(allow_none=True, validate=ColumnLength(SleepSession.notes, max=1000))
 
 
 class SleepArgsSchema(RangePageArgsSchema):
-    source = ma.fields.String(load_default=None, validate=validate.OneOf(SLEEP_SOURCES))
+    source = ma.fields.String(load_default=None, validate=[ColumnLength(SleepSession.source),
+                                                                validate.OneOf(SLEEP_SOURCES)])
 
 
 class StageSchema(ma.Schema):
