@@ -38,6 +38,9 @@ PRIVACY_REFRESH = "maintenance.refresh_privacy"
 PUSH_DELIVER_USER = "push.deliver_user"
 PUSH_DELIVER_USERS = "push.deliver_users"
 
+# Health records of an Apple Health export, imported from the stored file (user id, storage key).
+HEALTH_IMPORT_EXPORT = "health.import_export"
+
 Sender = Callable[..., Any]
 _senders: dict[str, Sender] = {}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from datetime import datetime
 from pathlib import Path
 
@@ -10,7 +11,8 @@ from flask import Flask
 
 from domain import clock
 from domain.errors import Refusal
-from domain.health import foods, hydration
+from domain.health import export_import, foods, hydration
+from models import User, db
 
 
 def register_health_cli(app: Flask) -> None:
@@ -64,6 +66,18 @@ def register_health_cli(app: Flask) -> None:
     def dev_clock_show() -> None:
         """Print "now" as scheduled work sees it."""
         click.echo(clock.now().isoformat())
+
+    @app.cli.command("health-import-export")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--user", "user_id", type=int, required=True, help="The athlete's id.")
+    def health_import_export(path: Path, user_id: int) -> None:
+        """Import the health records of an Apple Health export.xml (any size: read as a stream)."""
+        user = db.session.get(User, user_id)
+        if user is None:
+            raise click.ClickException(f"no athlete {user_id}")
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as stream:
+            click.echo(export_import.summary(export_import.import_export(user, stream)), err=True)
 
     @app.cli.command("hydration-remind")
     def hydration_remind() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
@@ -17,6 +18,21 @@ NUTRIENT_MAX = {"energy_kcal": 900.0, "sodium_mg": 40_000.0, "potassium_mg": 20_
                 "iron_mg": 1_000.0}
 
 
+class UtcDateTime(ma.fields.AwareDateTime):
+    """An ISO 8601 time with its offset, turned into UTC and kept to 1900–2200: PostgreSQL refuses offsets beyond
+    ±15:59 and Python dates before year 1, which would otherwise reach them from a query string."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            utc = moment.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise ma.ValidationError("Out of range.") from None
+        if not 1900 <= utc.year <= 2200:
+            raise ma.ValidationError("Between the years 1900 and 2200.")
+        return utc
+
+
 def nutrient_fields(**kwargs: Any) -> dict[str, ma.fields.Field]:
     return {n: ma.fields.Float(validate=validate.Range(0, NUTRIENT_MAX.get(n, 100.0)), **kwargs) for n in NUTRIENTS}
 
@@ -29,8 +45,8 @@ class RangePageArgsSchema(ma.Schema):
 
     cursor = ma.fields.String(load_default=None, metadata={"description": "next_cursor of the previous page"})
     limit = ma.fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT))
-    from_ = ma.fields.AwareDateTime(data_key="from", attribute="from", load_default=None)
-    to = ma.fields.AwareDateTime(load_default=None)
+    from_ = UtcDateTime(data_key="from", attribute="from", load_default=None)
+    to = UtcDateTime(load_default=None)
 
 
 class DaysArgsSchema(ma.Schema):

@@ -105,6 +105,8 @@ def list_meals(user: User, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_days(first: date, last: date) -> None:
+    if first.year < 1900 or last.year > 2200:
+        refuse(422, "Dates between the years 1900 and 2200.", errors={"query": {"from": ["Out of range."]}})
     if last < first:
         refuse(422, "'to' is before 'from'.", errors={"query": {"to": ["Before from."]}})
     if (last - first).days + 1 > MAX_DAYS:

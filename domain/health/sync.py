@@ -81,7 +81,8 @@ def _bad(index: int, field: str, message: str) -> NoReturn:
     refuse(422, f"Sample {index}: {message}", errors={"json": {"samples": {str(index): {field: [message]}}}})
 
 
-def _parse(index: int, raw: dict[str, Any]) -> Sample:
+def parse_sample(index: int, raw: dict[str, Any]) -> Sample:
+    """One sample checked and normalized, or a 422 naming it."""
     kind = raw["type"]
     at, start, end = raw.get("at"), raw.get("start"), raw.get("end")
     try:
@@ -105,9 +106,11 @@ def _parse(index: int, raw: dict[str, Any]) -> Sample:
         try:
             value = metrics.normalize(METRIC_TYPES[kind], value, unit)
         except Refusal as exc:
-            _bad(index, "value" if "unit" not in (exc.errors or {}).get("json", {}) else "unit", exc.message)
+            field = "unit" if "unit" in (exc.errors or {}).get("json", {}) else "value"
+            _bad(index, field, exc.message)
     elif kind == "sleep":
-        stage = STAGES.get(str(raw.get("stage") or "asleep").replace("HKCategoryValueSleepAnalysis", "").lower())
+        named = str(raw.get("sleep_stage") or raw.get("stage") or "asleep")
+        stage = STAGES.get(named.replace("HKCategoryValueSleepAnalysis", "").lower())
         if stage is None:
             _bad(index, "stage", "Unknown sleep stage.")
     elif kind == "water":
@@ -228,7 +231,7 @@ def _store(user: User, source: str, sample: Sample) -> tuple[str, int]:
 
 
 def sync(user: User, data: dict[str, Any]) -> dict[str, Any]:
-    source = data["source"]
+    """A batch from the app: every sample checked first (any bad one refuses the batch), then written."""
     raw_samples: list[dict[str, Any]] = data.get("samples") or []
     deleted: list[str] = data.get("deleted") or []
     if len(raw_samples) > MAX_SAMPLES:
@@ -243,14 +246,19 @@ def sync(user: User, data: dict[str, Any]) -> dict[str, Any]:
     if seen & set(deleted):
         refuse(422, "A sample can't be both sent and deleted in one batch.",
                errors={"json": {"deleted": ["Also among the samples."]}})
-    samples = [_parse(i, raw) for i, raw in enumerate(raw_samples)]  # every sample checked before any write
+    samples = [parse_sample(i, raw) for i, raw in enumerate(raw_samples)]  # every sample checked before any write
+    return write(user, data["source"], samples, deleted, data.get("anchor"))
 
+
+def write(user: User, source: str, samples: Sequence[Sample], deleted: Sequence[str],
+          platform_anchor: str | None) -> dict[str, Any]:
+    """Store checked samples (ids unique in the batch) and deletions in one transaction; the counts and anchor."""
     db.session.execute(insert(HealthSyncState).values(user_id=user.id, source=source).on_conflict_do_nothing())
     # The row lock serializes two batches of one athlete and source (the app retrying while the first runs).
     state = db.session.get(HealthSyncState, (user.id, source), with_for_update=True)
     assert state is not None
     anchor = state.anchor + 1
-    existing = _existing(user, source, [s.source_id for s in samples] + deleted)
+    existing = _existing(user, source, [s.source_id for s in samples] + list(deleted))
     counts = {"created": 0, "updated": 0, "unchanged": 0, "deleted": 0}
     new_items = []
     for sample in samples:
@@ -283,11 +291,12 @@ def sync(user: User, data: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {"updated_at": datetime.now(UTC)}
     if changed:
         values["anchor"] = anchor
-    if data.get("anchor") is not None:
-        values["platform_anchor"] = data["anchor"]
+    if platform_anchor is not None:
+        values["platform_anchor"] = platform_anchor
+    previous_platform_anchor = state.platform_anchor
     db.session.execute(update(HealthSyncState).where(HealthSyncState.user_id == user.id,
                                                      HealthSyncState.source == source).values(**values))
     db.session.commit()
-    return {"source": source, "anchor": str(anchor if changed else state.anchor),
-            "platform_anchor": data.get("anchor") if data.get("anchor") is not None else state.platform_anchor,
+    return {"source": source, "anchor": str(anchor if changed else anchor - 1),
+            "platform_anchor": platform_anchor if platform_anchor is not None else previous_platform_anchor,
             "accepted": len(samples), **counts}

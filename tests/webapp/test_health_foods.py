@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from tests.support.foods import food_catalogue, food_named  # noqa: F401  (fixture)
+from tests.support.foods import food_named
 
 
 def search(client, headers, q, limit=5):

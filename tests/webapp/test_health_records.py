@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.support.foods import food_catalogue, food_named  # noqa: F401  (fixture)
+from tests.support.foods import food_named
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -249,7 +249,15 @@ def test_account_deletion_removes_health_records(client, login, food_catalogue):
     from sqlalchemy import func, select
 
     from models import (
-        BodyMetric, DeviceEvent, Food, HealthProfile, Meal, MealItem, SleepSession, WaterLog, db,
+        BodyMetric,
+        DeviceEvent,
+        Food,
+        HealthProfile,
+        Meal,
+        MealItem,
+        SleepSession,
+        WaterLog,
+        db,
     )
 
     ann, ann_id = login("ann")

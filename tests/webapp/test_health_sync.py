@@ -161,3 +161,41 @@ def test_synced_records_are_the_owners_only(client, login):
                                 "deleted": ["hk-rhr-1"]})
     assert result["created"] == 2 and result["deleted"] == 0
     assert len(client.get("/api/v1/me/body-metrics", headers=ann).json["items"]) == 5
+
+
+def test_apple_health_export_records_imported_once(client, login, monkeypatch):
+    import gzip
+    import io
+
+    from domain import jobs
+    from tasks.health import import_export
+    from tests.support.health_export import small_export
+
+    sent: list[tuple] = []
+    monkeypatch.setattr(jobs, "send", lambda name, *args, **kw: sent.append((name, *args)) or True)
+    ann, ann_id = login("ann")
+    resp = client.post("/api/v1/health/export", headers=ann, content_type="multipart/form-data",
+                       data={"file": (io.BytesIO(gzip.compress(small_export())), "export.xml.gz")})
+    assert resp.status_code == 202, resp.json
+    [(name, user_id, key)] = sent
+    assert name == jobs.HEALTH_IMPORT_EXPORT and user_id == ann_id
+    counts = import_export(user_id, key)  # what the worker runs
+    assert counts == {"records": 11, "skipped": 1, "created": 10, "updated": 0, "unchanged": 0}
+    sleep = client.get("/api/v1/me/sleep", headers=ann).json["items"]
+    assert len(sleep) == 1 and sleep[0]["source"] == "healthkit" and sleep[0]["duration_min"] == 490
+    assert [s["stage"] for s in sleep[0]["stages"]] == ["in_bed", "light", "deep", "rem", "light"]
+    kinds = sorted(m["kind"] for m in client.get("/api/v1/me/body-metrics", headers=ann).json["items"])
+    assert kinds == ["hrv_sdnn", "resting_heart_rate", "weight"]
+    assert client.get("/api/v1/me/water", headers=ann).json["items"][0]["ml"] == 330
+
+    # The same export again (a re-export, a redelivered message) changes nothing.
+    sent.clear()
+    client.post("/api/v1/health/export", headers=ann, content_type="multipart/form-data",
+                data={"file": (io.BytesIO(small_export()), "export.xml")})
+    again = import_export(*sent[0][1:])
+    assert again["created"] == 0 and again["unchanged"] == 10
+    assert len(client.get("/api/v1/me/body-metrics", headers=ann).json["items"]) == 3
+
+    not_export = client.post("/api/v1/health/export", headers=ann, content_type="multipart/form-data",
+                             data={"file": (io.BytesIO(b"<gpx></gpx>"), "x.gpx")})
+    assert not_export.status_code == 422

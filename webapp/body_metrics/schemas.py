@@ -6,7 +6,7 @@ from marshmallow import validate
 from models import BodyMetric
 from models.health import METRIC_UNITS
 from webapp.columns import ColumnLength
-from webapp.health_fields import HHMM, RangePageArgsSchema
+from webapp.health_fields import HHMM, RangePageArgsSchema, UtcDateTime
 
 
 class MetricCreateSchema(ma.Schema):
@@ -17,7 +17,7 @@ class MetricCreateSchema(ma.Schema):
     value = ma.fields.Float(required=True)
     unit = ma.fields.String(validate=ColumnLength(BodyMetric.unit), metadata={
         "description": "defaults to the kind's unit (kg, bpm, ms, %, cm, count, kcal); lb, in, m, s, kJ converted"})
-    measured_at = ma.fields.AwareDateTime(required=True)
+    measured_at = UtcDateTime(required=True)
 
 
 class MetricPatchSchema(ma.Schema):
@@ -26,7 +26,7 @@ class MetricPatchSchema(ma.Schema):
 
     value = ma.fields.Float()
     unit = ma.fields.String(validate=ColumnLength(BodyMetric.unit))
-    measured_at = ma.fields.AwareDateTime()
+    measured_at = UtcDateTime()
 
 
 class MetricArgsSchema(RangePageArgsSchema):

@@ -6,6 +6,8 @@ from marshmallow import validate
 from models import HealthSyncItem
 from models.health import SYNC_SOURCES
 from webapp.columns import ColumnLength
+from webapp.health_fields import UtcDateTime
+from webapp.uploads.schemas import UploadField
 
 
 class SampleSchema(ma.Schema):
@@ -16,12 +18,14 @@ class SampleSchema(ma.Schema):
         "sleep", "resting_heart_rate", "hrv_rmssd", "hrv_sdnn", "steps", "active_energy", "body_mass", "body_fat",
         "height", "water", "nutrition", "workout"])])
     source_id = ma.fields.String(required=True, validate=ColumnLength(HealthSyncItem.source_id, min=1))
-    at = ma.fields.AwareDateTime()
-    start = ma.fields.AwareDateTime()
-    end = ma.fields.AwareDateTime()
+    at = UtcDateTime()
+    start = UtcDateTime()
+    end = UtcDateTime()
     value = ma.fields.Float(allow_none=True)
     unit = ma.fields.String(allow_none=True, validate=validate.Length(max=16))
-    stage = ma.fields.String(allow_none=True, validate=validate.Length(max=32))
+    # Named apart from uploads.stage (a varchar(32)): HealthKit's stage names are longer, and it is stored in JSON.
+    sleep_stage = ma.fields.String(data_key="stage", allow_none=True, validate=validate.Length(max=64), metadata={
+        "description": "sleep: HealthKit HKCategoryValueSleepAnalysis… or a Health Connect stage (name or number)"})
     meal_type = ma.fields.String(allow_none=True, validate=validate.Length(max=16))
     activity = ma.fields.String(allow_none=True, validate=validate.Length(max=64))
     distance_m = ma.fields.Float(allow_none=True, validate=validate.Range(0, 1_000_000))
@@ -49,3 +53,11 @@ class SyncResultSchema(ma.Schema):
     updated = ma.fields.Integer()
     unchanged = ma.fields.Integer()
     deleted = ma.fields.Integer()
+
+
+class ExportFileSchema(ma.Schema):
+    file = UploadField(required=True, metadata={"description": "export.xml from the Health app (optionally gzipped)"})
+
+
+class ExportAcceptedSchema(ma.Schema):
+    status = ma.fields.String(metadata={"description": "queued: the records are imported in the background"})

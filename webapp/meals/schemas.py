@@ -8,6 +8,7 @@ from marshmallow import validate
 from models import Meal
 from models.health import MEAL_TYPES, NUTRIENTS
 from webapp.columns import ColumnLength
+from webapp.health_fields import UtcDateTime
 
 
 class MealItemInSchema(ma.Schema):
@@ -34,7 +35,7 @@ class MealCreateSchema(ma.Schema):
         unknown = ma.RAISE
 
     meal_type = ma.fields.String(required=True, validate=validate.OneOf(MEAL_TYPES))
-    eaten_at = ma.fields.AwareDateTime(required=True)
+    eaten_at = UtcDateTime(required=True)
     notes = ma.fields.String(allow_none=True, validate=ColumnLength(Meal.notes, max=500))
     items = ma.fields.List(ma.fields.Nested(MealItemInSchema), required=True, validate=validate.Length(1, 50))
 
@@ -44,7 +45,7 @@ class MealPatchSchema(ma.Schema):
         unknown = ma.RAISE
 
     meal_type = ma.fields.String(validate=validate.OneOf(MEAL_TYPES))
-    eaten_at = ma.fields.AwareDateTime()
+    eaten_at = UtcDateTime()
     notes = ma.fields.String(allow_none=True, validate=ColumnLength(Meal.notes, max=500))
     items = ma.fields.List(ma.fields.Nested(MealItemInSchema), validate=validate.Length(1, 50))
 

@@ -6,15 +6,15 @@ from marshmallow import validate
 from models import SleepSession
 from models.health import DEVICE_EVENT_TYPES, SLEEP_SOURCES
 from webapp.columns import ColumnLength
-from webapp.health_fields import RangePageArgsSchema
+from webapp.health_fields import RangePageArgsSchema, UtcDateTime
 
 
 class SleepCreateSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    start = ma.fields.AwareDateTime(required=True)
-    end = ma.fields.AwareDateTime(required=True)
+    start = UtcDateTime(required=True)
+    end = UtcDateTime(required=True)
     quality = ma.fields.Integer(allow_none=True, validate=validate.Range(1, 5))
     notes = ma.fields.String(allow_none=True, validate=ColumnLength(SleepSession.notes, max=1000))
 
@@ -23,8 +23,8 @@ class SleepPatchSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    start = ma.fields.AwareDateTime()
-    end = ma.fields.AwareDateTime()
+    start = UtcDateTime()
+    end = UtcDateTime()
     quality = ma.fields.Integer(allow_none=True, validate=validate.Range(1, 5))
     notes = ma.fields.String(allow_none=True, validate=ColumnLength(SleepSession.notes, max=1000))
 
@@ -69,7 +69,7 @@ class DeviceEventSchema(ma.Schema):
         unknown = ma.RAISE
 
     type = ma.fields.String(required=True, validate=validate.OneOf(DEVICE_EVENT_TYPES))
-    at = ma.fields.AwareDateTime(required=True)
+    at = UtcDateTime(required=True)
 
 
 class DeviceEventsSchema(ma.Schema):

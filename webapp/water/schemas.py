@@ -5,6 +5,7 @@ from marshmallow import validate
 
 from models import WaterLog
 from webapp.columns import ColumnLength
+from webapp.health_fields import UtcDateTime
 
 
 class WaterCreateSchema(ma.Schema):
@@ -12,7 +13,7 @@ class WaterCreateSchema(ma.Schema):
         unknown = ma.RAISE
 
     ml = ma.fields.Integer(required=True, validate=validate.Range(1, 5000, error="A drink is 1 to 5,000 ml."))
-    drunk_at = ma.fields.AwareDateTime(required=True)
+    drunk_at = UtcDateTime(required=True)
     drink = ma.fields.String(validate=[ColumnLength(WaterLog.drink, min=1)], metadata={
         "description": "water (default), coffee, tea, sports drink…"})
 
