@@ -67,9 +67,12 @@ class Food(Base):
     #: (before the first comma: "Bananas" in "Bananas, raw") weighs most in the ranking.
     search_head: Mapped[str] = mapped_column(String(200), default="", server_default="")
     search_rest: Mapped[str] = mapped_column(String(400), default="", server_default="")
+    #: Brand and other names: found, but weighing less than the name itself.
+    search_extra: Mapped[str] = mapped_column(String(400), default="", server_default="")
     search_vector: Mapped[Any] = mapped_column(TSVECTOR, Computed(
         "setweight(to_tsvector('english'::regconfig, search_head), 'A') || "
-        "setweight(to_tsvector('english'::regconfig, search_rest), 'B')", persisted=True))
+        "setweight(to_tsvector('english'::regconfig, search_rest), 'B') || "
+        "setweight(to_tsvector('english'::regconfig, search_extra), 'C')", persisted=True))
     energy_kcal: Mapped[float | None] = mapped_column(Float)
     protein_g: Mapped[float | None] = mapped_column(Float)
     fat_g: Mapped[float | None] = mapped_column(Float)

@@ -39,17 +39,18 @@ CATEGORY_HEADS = frozenset({
     "beverages", "alcoholic beverage", "babyfood", "fast foods", "spices", "snacks", "candies", "soup",
     "cereals ready to eat", "restaurant", "infant formula", "sauce", "fish", "game meat", "leavening agents",
     "sweeteners", "salad dressing", "dessert topping", "frozen novelties", "formulated bar", "crustaceans",
-    "mollusks", "cereals", "fruit juice", "school lunch", "vegetable juice",
+    "mollusks", "cereals", "fruit juice", "school lunch", "vegetable juice", "nuts", "seeds",
 })
 
 
-def split_name(name: str, extra: str = "") -> tuple[str, str]:
+def split_name(name: str) -> tuple[str, str]:
     """(head, rest) of a food's name for indexing: the head is what the food *is* ("Bananas" in "Bananas,
-    raw"; "Beverages coffee" in "Beverages, coffee, brewed"); the rest (with ``extra``: brand, common names)
-    describes it."""
+    raw"; "coffee" in "Beverages, coffee, brewed", whose category goes with the rest); the rest describes it.
+    Brands and other names are indexed apart (``fold`` them), weighing less."""
     parts = name.split(",")
-    take = 2 if len(parts) > 2 and fold(parts[0]) in CATEGORY_HEADS else 1
-    return fold(",".join(parts[:take])), fold(f"{','.join(parts[take:])} {extra}")
+    if len(parts) > 2 and fold(parts[0]) in CATEGORY_HEADS:
+        return fold(parts[1]), fold(f"{parts[0]} {','.join(parts[2:])}")
+    return fold(parts[0]), fold(",".join(parts[1:]))
 
 
 @dataclass
@@ -153,6 +154,7 @@ class Candidate:
     rest: str
     rank: float  # PostgreSQL's ts_rank
     own: bool = False
+    extra: str = ""  # brand and other names
 
 
 def score(terms: Sequence[Term], candidate: Candidate) -> float:
@@ -162,17 +164,23 @@ def score(terms: Sequence[Term], candidate: Candidate) -> float:
     for term in terms:
         in_head = max((_match(term, w) for w in head_words), default=0.0)
         in_rest = max((_match(term, w) for w in rest_words), default=0.0)
-        value += max(10.0 * in_head, 4.0 * in_rest)
+        in_extra = max((_match(term, w) for w in candidate.extra.split()), default=0.0)
+        value += max(10.0 * in_head, 4.0 * in_rest, 2.0 * in_extra)
         if head_words and _match(term, head_words[0]) == 1.0:
             value += 3.0  # the food is named by a word typed: "Milk, whole" for "whole milk"
+        if rest_words and _match(term, rest_words[0]) == 1.0:
+            value += 1.0  # …and the next word too: "Milk, whole" before "Milk, buttermilk, fluid, whole"
+    if head_words and all(any(_match(t, w) == 1.0 for t in terms) for w in head_words):
+        value += 2.0  # every word of the head was typed: "Sugars, granulated" for "sugar", not "Sugar-apples"
     typed = {t.typed for t in terms}
     if not typed & PLAIN_WORDS and PLAIN_WORDS & set(rest_words):
         value += 1.5
     value -= 0.25 * len(head_words) + 0.12 * len(rest_words)  # the fewer other words, the closer the match
     if candidate.own:
-        value += 1.0  # an athlete's own foods are what they log again
+        value += 3.0  # an athlete's own foods are what they log again
     return value + candidate.rank
 
 
 def rank(terms: Sequence[Term], candidates: Iterable[Candidate]) -> list[Candidate]:
-    return sorted(candidates, key=lambda c: (-score(terms, c), len(c.head) + len(c.rest), c.id))
+    # Ties: the catalogue's order (SR28 numbers the plain form of a food before its variants).
+    return sorted(candidates, key=lambda c: (-round(score(terms, c), 6), c.id))

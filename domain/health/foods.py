@@ -39,11 +39,12 @@ BATCH = 1000
 
 def _food_row(source: str, source_id: str, name: str, *, group: str = "", common: str = "", brand: str = "",
               barcode: str | None = None, nutrients: dict[str, Any]) -> dict[str, Any]:
-    head, rest = food_search.split_name(name, f"{common} {brand}")
+    head, rest = food_search.split_name(name)
     return {
         "user_id": None, "source": source, "source_id": source_id[:32], "name": name[:200],
         "brand": brand[:120] or None, "food_group": group[:80] or None, "common_names": common[:200] or None,
         "barcode": barcode, "search_head": head[:200], "search_rest": rest[:400],
+        "search_extra": food_search.fold(f"{brand} {common}")[:400],
         **{n: nutrients.get(n) for n in NUTRIENTS},
     }
 
@@ -217,7 +218,7 @@ def vocabulary() -> food_search.Vocabulary:
     key = (int(key_row[0]), int(key_row[1]))
     with _vocabulary_lock:
         if _vocabulary is None or key != _vocabulary_key:
-            texts = db.session.scalars(select(Food.search_head + " " + Food.search_rest)
+            texts = db.session.scalars(select(Food.search_head + " " + Food.search_rest + " " + Food.search_extra)
                                        .where(Food.user_id.is_(None)))
             _vocabulary, _vocabulary_key = food_search.vocabulary_of(texts), key
         _vocabulary_checked = now
@@ -225,7 +226,7 @@ def vocabulary() -> food_search.Vocabulary:
 
 
 _CANDIDATES = text("""
-SELECT id, search_head, search_rest, user_id IS NOT NULL AS own, ts_rank(search_vector, q) AS rank
+SELECT id, search_head, search_rest, search_extra, user_id IS NOT NULL AS own, ts_rank(search_vector, q) AS rank
 FROM foods, to_tsquery('english', :q) AS q
 WHERE search_vector @@ q AND (user_id IS NULL OR user_id = :user_id)
 ORDER BY rank DESC, id
@@ -243,7 +244,8 @@ def search_ids(user_id: int, query: str, limit: int) -> list[int]:
         if not q:
             return []
         rows = db.session.execute(_CANDIDATES, {"q": q, "user_id": user_id, "candidates": CANDIDATES}).all()
-        found = [food_search.Candidate(r.id, r.search_head, r.search_rest, float(r.rank), bool(r.own)) for r in rows]
+        found = [food_search.Candidate(r.id, r.search_head, r.search_rest, float(r.rank), bool(r.own), r.search_extra)
+                 for r in rows]
         if found or len(terms) == 1:
             break
     return [c.id for c in food_search.rank(terms, found)[:limit]]
@@ -334,9 +336,10 @@ def create_food(user: User, data: dict[str, Any]) -> Food:
         values, recipe_items = _recipe_nutrients(user, items)  # type: ignore[assignment]
     elif data.get("energy_kcal") is None:
         invalid("energy_kcal", "Give the energy per 100 g (or the recipe's items).")
-    head, rest = food_search.split_name(data["name"], data.get("brand") or "")
+    head, rest = food_search.split_name(data["name"])
     food = Food(user_id=user.id, source="user", name=data["name"], brand=data.get("brand"),
                 barcode=data.get("barcode"), is_recipe=bool(items), search_head=head[:200], search_rest=rest[:400],
+                search_extra=food_search.fold(data.get("brand") or "")[:400],
                 **values)
     db.session.add(food)
     db.session.flush()
@@ -360,8 +363,9 @@ def update_food(user: User, food_id: int, changes: dict[str, Any]) -> Food:
     for key, value in changes.items():
         setattr(food, key, value)
     if "name" in changes or "brand" in changes:
-        head, rest = food_search.split_name(food.name, food.brand or "")
+        head, rest = food_search.split_name(food.name)
         food.search_head, food.search_rest = head[:200], rest[:400]
+        food.search_extra = food_search.fold(food.brand or "")[:400]
     db.session.commit()
     return food
 

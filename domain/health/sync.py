@@ -36,6 +36,7 @@ from models import (
     WaterLog,
     db,
 )
+from models.health import MEAL_TYPES
 
 MAX_SAMPLES = 10_000
 MAX_DELETED = 10_000
@@ -146,18 +147,26 @@ def _existing(user: User, source: str, ids: Sequence[str]) -> dict[str, HealthSy
     return found
 
 
-# -- one record per sample type ------------------------------------------------------------------------------
+# -- records, written in bulk: a batch is thousands of samples ----------------------------------------------
 
-def _remove_record(user: User, item: HealthSyncItem) -> None:
-    if item.record_id is None:
-        return
-    if item.record_table == "sleep_sessions":
-        _remove_stage(user, item.record_id, item.source_id)
-        return
-    model = {"body_metrics": BodyMetric, "water_logs": WaterLog, "meals": Meal, "activities": Activity}[
-        item.record_table]
-    db.session.execute(delete(model).where(model.id == item.record_id,  # type: ignore[attr-defined]
-                                           model.user_id == user.id))  # type: ignore[attr-defined]
+RECORD_MODELS: dict[str, Any] = {"body_metrics": BodyMetric, "water_logs": WaterLog, "meals": Meal,
+                                 "activities": Activity}
+
+
+def _remove_records(user: User, items: Sequence[HealthSyncItem]) -> None:
+    """Delete the records of these items: one statement per table; sleep stages one by one (a stage leaves its
+    session, which goes once it has none)."""
+    by_table: dict[str, list[int]] = {}
+    for item in items:
+        if item.record_id is None:
+            continue
+        if item.record_table == "sleep_sessions":
+            _remove_stage(user, item.record_id, item.source_id)
+        else:
+            by_table.setdefault(item.record_table, []).append(item.record_id)
+    for table, ids in by_table.items():
+        model = RECORD_MODELS[table]
+        db.session.execute(delete(model).where(model.id.in_(ids), model.user_id == user.id))
 
 
 def _remove_stage(user: User, session_id: int, source_id: str) -> None:
@@ -167,56 +176,98 @@ def _remove_stage(user: User, session_id: int, source_id: str) -> None:
     stages = [s for s in session.stages or [] if s.get("source_id") != source_id]
     if not stages:
         db.session.delete(session)
+        db.session.flush()
         return
     session.stages = stages
     session.start_at = min(datetime.fromisoformat(s["start"]) for s in stages)
     session.end_at = max(datetime.fromisoformat(s["end"]) for s in stages)
-
-
-def _add_stage(user: User, source: str, sample: Sample) -> int:
-    assert sample.end is not None
-    near = db.session.scalars(select(SleepSession).where(
-        SleepSession.user_id == user.id, SleepSession.source == source,
-        SleepSession.start_at <= sample.end + SLEEP_GAP, SleepSession.end_at >= sample.start - SLEEP_GAP)
-        .order_by(SleepSession.start_at)).first()
-    stage = {"source_id": sample.source_id, "stage": sample.stage, "start": sample.start.isoformat(),
-             "end": sample.end.isoformat()}
-    if near is not None and max(near.end_at, sample.end) - min(near.start_at, sample.start) <= MAX_SPAN:
-        near.stages = sorted([*(near.stages or []), stage], key=lambda s: s["start"])
-        near.start_at, near.end_at = min(near.start_at, sample.start), max(near.end_at, sample.end)
-        db.session.flush()
-        return near.id
-    session = SleepSession(user_id=user.id, source=source, start_at=sample.start, end_at=sample.end, stages=[stage])
-    db.session.add(session)
     db.session.flush()
-    return session.id
 
 
-def _store(user: User, source: str, sample: Sample) -> tuple[str, int]:
-    if sample.type == "sleep":
-        return "sleep_sessions", _add_stage(user, source, sample)
-    if sample.type in METRIC_TYPES:
-        kind = METRIC_TYPES[sample.type]
-        metric = BodyMetric(user_id=user.id, kind=kind, value=sample.value, unit=metrics.METRIC_UNITS[kind],
-                            measured_at=sample.start, end_at=sample.end, source=source)
-        db.session.add(metric)
+def _nights(samples: Sequence[Sample]) -> list[list[Sample]]:
+    """Sleep samples grouped into sessions: sorted, a new group after a gap longer than SLEEP_GAP or once a
+    group would span more than MAX_SPAN."""
+    groups: list[list[Sample]] = []
+    end: datetime | None = None
+    for sample in sorted(samples, key=lambda s: s.start):
+        assert sample.end is not None
+        if groups and end is not None and sample.start - end <= SLEEP_GAP \
+                and max(end, sample.end) - groups[-1][0].start <= MAX_SPAN:
+            groups[-1].append(sample)
+            end = max(end, sample.end)
+        else:
+            groups.append([sample])
+            end = sample.end
+    return groups
+
+
+def _store_sleep(user: User, source: str, samples: Sequence[Sample]) -> dict[str, int]:
+    """Each night joins the session of this source it touches (within SLEEP_GAP), or becomes a new one."""
+    placed: dict[str, int] = {}
+    for night in _nights(samples):
+        start = night[0].start
+        end = max(s.end for s in night if s.end is not None)
+        stages = [{"source_id": s.source_id, "stage": s.stage, "start": s.start.isoformat(),
+                   "end": s.end.isoformat() if s.end else None} for s in night]
+        near = db.session.scalars(select(SleepSession).where(
+            SleepSession.user_id == user.id, SleepSession.source == source,
+            SleepSession.start_at <= end + SLEEP_GAP, SleepSession.end_at >= start - SLEEP_GAP)
+            .order_by(SleepSession.start_at)).first()
+        if near is not None and max(near.end_at, end) - min(near.start_at, start) <= MAX_SPAN:
+            near.stages = sorted([*(near.stages or []), *stages], key=lambda s: s["start"])
+            near.start_at, near.end_at = min(near.start_at, start), max(near.end_at, end)
+            session = near
+        else:
+            session = SleepSession(user_id=user.id, source=source, start_at=start, end_at=end, stages=stages)
+            db.session.add(session)
         db.session.flush()
-        return "body_metrics", metric.id
-    if sample.type == "water":
-        log = WaterLog(user_id=user.id, ml=max(1, round(sample.value or 0)), drunk_at=sample.start, source=source)
-        db.session.add(log)
-        db.session.flush()
-        return "water_logs", log.id
-    if sample.type == "nutrition":
-        meal = Meal(user_id=user.id, meal_type=sample.extra["meal_type"] if sample.extra["meal_type"] in (
-            "breakfast", "lunch", "dinner", "snack") else "snack", eaten_at=sample.start, source=source)
-        db.session.add(meal)
-        db.session.flush()
-        db.session.add(MealItem(meal_id=meal.id, name=f"Logged in {source}", grams=0.0,
-                                nutrients={"energy_kcal": sample.value}))
-        return "meals", meal.id
-    # A workout without a route: an activity like a manual entry, private to begin with (a health app's workout
-    # was not shared by the athlete).
+        placed.update({s.source_id: session.id for s in night})
+    return placed
+
+
+def _insert_returning(model: Any, rows: list[dict[str, Any]]) -> list[int]:
+    if not rows:
+        return []
+    stmt = insert(model).returning(model.id, sort_by_parameter_order=True)
+    return [int(row[0]) for row in db.session.execute(stmt, rows)]
+
+
+def _store(user: User, source: str, samples: Sequence[Sample]) -> dict[str, tuple[str, int]]:
+    """Write the records of these samples; {source id: (table, record id)}."""
+    placed: dict[str, tuple[str, int]] = {}
+    by_type: dict[str, list[Sample]] = {}
+    for sample in samples:
+        group = "metric" if sample.type in METRIC_TYPES else sample.type
+        by_type.setdefault(group, []).append(sample)
+    metrics_ = by_type.get("metric", [])
+    ids = _insert_returning(BodyMetric, [
+        {"user_id": user.id, "kind": METRIC_TYPES[s.type], "value": s.value,
+         "unit": metrics.METRIC_UNITS[METRIC_TYPES[s.type]], "measured_at": s.start, "end_at": s.end,
+         "source": source} for s in metrics_])
+    placed.update({s.source_id: ("body_metrics", i) for s, i in zip(metrics_, ids, strict=True)})
+    water = by_type.get("water", [])
+    ids = _insert_returning(WaterLog, [{"user_id": user.id, "ml": max(1, round(s.value or 0)), "drunk_at": s.start,
+                                        "source": source} for s in water])
+    placed.update({s.source_id: ("water_logs", i) for s, i in zip(water, ids, strict=True)})
+    food = by_type.get("nutrition", [])
+    ids = _insert_returning(Meal, [
+        {"user_id": user.id, "eaten_at": s.start, "source": source,
+         "meal_type": s.extra["meal_type"] if s.extra["meal_type"] in MEAL_TYPES else "snack"} for s in food])
+    if ids:
+        db.session.execute(insert(MealItem), [{"meal_id": i, "name": f"Logged in {source.replace('_', ' ')}",
+                                               "grams": 0.0, "nutrients": {"energy_kcal": s.value}}
+                                              for s, i in zip(food, ids, strict=True)])
+    placed.update({s.source_id: ("meals", i) for s, i in zip(food, ids, strict=True)})
+    sleep = _store_sleep(user, source, by_type.get("sleep", []))
+    placed.update({sid: ("sleep_sessions", i) for sid, i in sleep.items()})
+    for sample in by_type.get("workout", []):
+        placed[sample.source_id] = ("activities", _store_workout(user, source, sample))
+    return placed
+
+
+def _store_workout(user: User, source: str, sample: Sample) -> int:
+    """A workout without a route: an activity like a manual entry, private to begin with (a health app's
+    workout was not shared by the athlete)."""
     assert sample.end is not None
     elapsed = (sample.end - sample.start).total_seconds()
     activity = Activity(
@@ -227,7 +278,7 @@ def _store(user: User, source: str, sample: Sample) -> tuple[str, int]:
         external_id=f"{source}:{sample.source_id}"[:255], privacy_version=user.privacy_version)
     db.session.add(activity)
     db.session.flush()
-    return "activities", activity.id
+    return activity.id
 
 
 def sync(user: User, data: dict[str, Any]) -> dict[str, Any]:
@@ -258,45 +309,35 @@ def write(user: User, source: str, samples: Sequence[Sample], deleted: Sequence[
     state = db.session.get(HealthSyncState, (user.id, source), with_for_update=True)
     assert state is not None
     anchor = state.anchor + 1
+    previous_platform_anchor = state.platform_anchor
     existing = _existing(user, source, [s.source_id for s in samples] + list(deleted))
-    counts = {"created": 0, "updated": 0, "unchanged": 0, "deleted": 0}
-    new_items = []
-    for sample in samples:
-        item = existing.get(sample.source_id)
-        if item is not None and item.digest == sample.digest:
-            counts["unchanged"] += 1
-            continue
-        if item is not None:
-            _remove_record(user, item)
-        table, record_id = _store(user, source, sample)
-        if item is not None:
-            item.record_table, item.record_id, item.digest = table, record_id, sample.digest
-            item.sample_type, item.changed_at_anchor = sample.type, anchor
-            counts["updated"] += 1
-        else:
-            new_items.append({"user_id": user.id, "source": source, "source_id": sample.source_id,
-                              "sample_type": sample.type, "record_table": table, "record_id": record_id,
-                              "digest": sample.digest, "changed_at_anchor": anchor})
-            counts["created"] += 1
-    for source_id in deleted:
-        item = existing.get(source_id)
-        if item is None:
-            continue  # already gone, or never sent: a repeated deletion is a no-op
-        _remove_record(user, item)
-        db.session.delete(item)
-        counts["deleted"] += 1
-    if new_items:
-        db.session.execute(insert(HealthSyncItem), new_items)
-    changed = counts["created"] + counts["updated"] + counts["deleted"] > 0
+    fresh = [s for s in samples if s.source_id not in existing]
+    changed = [s for s in samples if s.source_id in existing and existing[s.source_id].digest != s.digest]
+    gone = [existing[sid] for sid in dict.fromkeys(deleted) if sid in existing]
+    _remove_records(user, [existing[s.source_id] for s in changed] + gone)
+    placed = _store(user, source, fresh + changed)
+    for sample in changed:
+        item = existing[sample.source_id]
+        item.record_table, item.record_id = placed[sample.source_id]
+        item.digest, item.sample_type, item.changed_at_anchor = sample.digest, sample.type, anchor
+    if fresh:
+        db.session.execute(insert(HealthSyncItem), [
+            {"user_id": user.id, "source": source, "source_id": s.source_id, "sample_type": s.type,
+             "record_table": placed[s.source_id][0], "record_id": placed[s.source_id][1], "digest": s.digest,
+             "changed_at_anchor": anchor} for s in fresh])
+    if gone:
+        db.session.execute(delete(HealthSyncItem).where(HealthSyncItem.id.in_([item.id for item in gone])))
+    counts = {"created": len(fresh), "updated": len(changed), "unchanged": len(samples) - len(fresh) - len(changed),
+              "deleted": len(gone)}
+    moved = counts["created"] + counts["updated"] + counts["deleted"] > 0
     values: dict[str, Any] = {"updated_at": datetime.now(UTC)}
-    if changed:
+    if moved:
         values["anchor"] = anchor
     if platform_anchor is not None:
         values["platform_anchor"] = platform_anchor
-    previous_platform_anchor = state.platform_anchor
     db.session.execute(update(HealthSyncState).where(HealthSyncState.user_id == user.id,
                                                      HealthSyncState.source == source).values(**values))
     db.session.commit()
-    return {"source": source, "anchor": str(anchor if changed else anchor - 1),
+    return {"source": source, "anchor": str(anchor if moved else anchor - 1),
             "platform_anchor": platform_anchor if platform_anchor is not None else previous_platform_anchor,
             "accepted": len(samples), **counts}

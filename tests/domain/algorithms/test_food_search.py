@@ -9,7 +9,7 @@ def test_fold_and_split():
     assert fs.fold("Crème Brûlée, 2%") == "creme brulee 2"
     assert fs.split_name("Bananas, raw") == ("bananas", "raw")
     assert fs.split_name("Beverages, coffee, brewed, prepared with tap water") == (
-        "beverages coffee", "brewed prepared with tap water")
+        "coffee", "beverages brewed prepared with tap water")
 
 
 VOCAB = fs.vocabulary_of(["chicken breast raw", "chicken thigh", "bananas raw", "bread banana", "breast",
