@@ -157,20 +157,33 @@ class Candidate:
     extra: str = ""  # brand and other names
 
 
-def score(terms: Sequence[Term], candidate: Candidate) -> float:
+def score(terms: Sequence[Term], candidate: Candidate,
+          memo: dict[tuple[int, str], float] | None = None) -> float:
+    """How well a candidate matches (higher is better). ``memo`` keeps word matches across the candidates of one
+    query: the same words ("raw", "cooked") come back in most of them."""
+    cache = memo if memo is not None else {}
+
+    def match(i: int, word: str) -> float:
+        key = (i, word)
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = _match(terms[i], word)
+        return found
+
     head_words = candidate.head.split()
     rest_words = candidate.rest.split()
+    extra_words = candidate.extra.split()
     value = 0.0
-    for term in terms:
-        in_head = max((_match(term, w) for w in head_words), default=0.0)
-        in_rest = max((_match(term, w) for w in rest_words), default=0.0)
-        in_extra = max((_match(term, w) for w in candidate.extra.split()), default=0.0)
+    for i in range(len(terms)):
+        in_head = max((match(i, w) for w in head_words), default=0.0)
+        in_rest = max((match(i, w) for w in rest_words), default=0.0)
+        in_extra = max((match(i, w) for w in extra_words), default=0.0)
         value += max(10.0 * in_head, 4.0 * in_rest, 2.0 * in_extra)
-        if head_words and _match(term, head_words[0]) == 1.0:
+        if head_words and match(i, head_words[0]) == 1.0:
             value += 3.0  # the food is named by a word typed: "Milk, whole" for "whole milk"
-        if rest_words and _match(term, rest_words[0]) == 1.0:
+        if rest_words and match(i, rest_words[0]) == 1.0:
             value += 1.0  # …and the next word too: "Milk, whole" before "Milk, buttermilk, fluid, whole"
-    if head_words and all(any(_match(t, w) == 1.0 for t in terms) for w in head_words):
+    if head_words and all(any(match(i, w) == 1.0 for i in range(len(terms))) for w in head_words):
         value += 2.0  # every word of the head was typed: "Sugars, granulated" for "sugar", not "Sugar-apples"
     typed = {t.typed for t in terms}
     if not typed & PLAIN_WORDS and PLAIN_WORDS & set(rest_words):
@@ -182,5 +195,8 @@ def score(terms: Sequence[Term], candidate: Candidate) -> float:
 
 
 def rank(terms: Sequence[Term], candidates: Iterable[Candidate]) -> list[Candidate]:
+    memo: dict[tuple[int, str], float] = {}
+    scored = [(-round(score(terms, c, memo), 6), c.id, c) for c in candidates]
     # Ties: the catalogue's order (SR28 numbers the plain form of a food before its variants).
-    return sorted(candidates, key=lambda c: (-round(score(terms, c), 6), c.id))
+    scored.sort(key=lambda t: (t[0], t[1]))
+    return [c for _, _, c in scored]

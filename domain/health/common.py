@@ -28,10 +28,12 @@ def invalid(field: str, message: str) -> NoReturn:
     refuse(422, message, errors={"json": {field: [message]}})
 
 
-def check_time(value: datetime, field: str) -> datetime:
+def check_time(value: datetime, field: str, now: datetime | None = None) -> datetime:
+    """``value`` in UTC, or a 422: no offset, in the future (``now``: the caller's, read once per batch), or
+    before 1900."""
     if value.tzinfo is None:
         invalid(field, "Give the time with its UTC offset.")
-    if value > clock.now() + MAX_FUTURE:
+    if value > (now or clock.now()) + MAX_FUTURE:
         invalid(field, "In the future.")
     if value < EARLIEST:
         invalid(field, "Too far in the past.")

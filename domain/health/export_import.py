@@ -14,7 +14,7 @@ import hashlib
 import io
 from typing import Any
 
-from domain import jobs
+from domain import clock, jobs
 from domain.algorithms.parsing.health_records import Readable, iter_health_records
 from domain.errors import Refusal, refuse
 from domain.health import sync
@@ -35,13 +35,14 @@ def import_export(user: User, stream: Readable) -> dict[str, int]:
                 counts[key] += int(result[key])
             batch.clear()
 
+    now = clock.now()
     for raw in iter_health_records(stream):
         counts["records"] += 1
         if raw["source_id"] in batch:
             counts["unchanged"] += 1  # the same record twice in the file
             continue
         try:
-            sample = sync.parse_sample(counts["records"], raw)
+            sample = sync.parse_sample(counts["records"], raw, now)
         except Refusal:
             counts["skipped"] += 1
             continue

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from domain import clock
 from domain.errors import Refusal, refuse
 from domain.health import common, metrics
 from models import (
@@ -82,7 +83,7 @@ def _bad(index: int, field: str, message: str) -> NoReturn:
     refuse(422, f"Sample {index}: {message}", errors={"json": {"samples": {str(index): {field: [message]}}}})
 
 
-def parse_sample(index: int, raw: dict[str, Any]) -> Sample:
+def parse_sample(index: int, raw: dict[str, Any], now: datetime | None = None) -> Sample:
     """One sample checked and normalized, or a 422 naming it."""
     kind = raw["type"]
     at, start, end = raw.get("at"), raw.get("start"), raw.get("end")
@@ -90,12 +91,12 @@ def parse_sample(index: int, raw: dict[str, Any]) -> Sample:
         if kind in SPAN_TYPES or (start is not None and end is not None):
             if start is None or end is None:
                 _bad(index, "start", "This type needs start and end.")
-            start, end = common.check_time(start, "start"), common.check_time(end, "end")
+            start, end = common.check_time(start, "start", now), common.check_time(end, "end", now)
             common.check_span(start, end, MAX_SPAN, "A sample")
         else:
             if at is None:
                 _bad(index, "at", "This type needs at.")
-            start, end = common.check_time(at, "at"), None
+            start, end = common.check_time(at, "at", now), None
     except Refusal as exc:
         field = next(iter((exc.errors or {}).get("json", {"at": None})), "at")
         _bad(index, field, exc.message)
@@ -154,34 +155,31 @@ RECORD_MODELS: dict[str, Any] = {"body_metrics": BodyMetric, "water_logs": Water
 
 
 def _remove_records(user: User, items: Sequence[HealthSyncItem]) -> None:
-    """Delete the records of these items: one statement per table; sleep stages one by one (a stage leaves its
-    session, which goes once it has none)."""
+    """Delete the records of these items: one statement per table; sleep stages leave their sessions (a session
+    left without stages goes)."""
     by_table: dict[str, list[int]] = {}
+    stages: dict[int, set[str]] = {}
     for item in items:
         if item.record_id is None:
             continue
         if item.record_table == "sleep_sessions":
-            _remove_stage(user, item.record_id, item.source_id)
+            stages.setdefault(item.record_id, set()).add(item.source_id)
         else:
             by_table.setdefault(item.record_table, []).append(item.record_id)
     for table, ids in by_table.items():
         model = RECORD_MODELS[table]
         db.session.execute(delete(model).where(model.id.in_(ids), model.user_id == user.id))
-
-
-def _remove_stage(user: User, session_id: int, source_id: str) -> None:
-    session = db.session.get(SleepSession, session_id)
-    if session is None or session.user_id != user.id:
-        return
-    stages = [s for s in session.stages or [] if s.get("source_id") != source_id]
-    if not stages:
-        db.session.delete(session)
+    if stages:
+        for session in db.session.scalars(select(SleepSession).where(SleepSession.id.in_(list(stages)),
+                                                                     SleepSession.user_id == user.id)):
+            left = [s for s in session.stages or [] if s.get("source_id") not in stages[session.id]]
+            if not left:
+                db.session.delete(session)
+                continue
+            session.stages = left
+            session.start_at = min(datetime.fromisoformat(s["start"]) for s in left)
+            session.end_at = max(datetime.fromisoformat(s["end"]) for s in left)
         db.session.flush()
-        return
-    session.stages = stages
-    session.start_at = min(datetime.fromisoformat(s["start"]) for s in stages)
-    session.end_at = max(datetime.fromisoformat(s["end"]) for s in stages)
-    db.session.flush()
 
 
 def _nights(samples: Sequence[Sample]) -> list[list[Sample]]:
@@ -297,7 +295,8 @@ def sync(user: User, data: dict[str, Any]) -> dict[str, Any]:
     if seen & set(deleted):
         refuse(422, "A sample can't be both sent and deleted in one batch.",
                errors={"json": {"deleted": ["Also among the samples."]}})
-    samples = [parse_sample(i, raw) for i, raw in enumerate(raw_samples)]  # every sample checked before any write
+    now = clock.now()
+    samples = [parse_sample(i, raw, now) for i, raw in enumerate(raw_samples)]  # all checked before any write
     return write(user, data["source"], samples, deleted, data.get("anchor"))
 
 
