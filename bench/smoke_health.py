@@ -227,7 +227,7 @@ def main() -> int:
     args = parser.parse_args()
     base_url = args.base_url or f"http://127.0.0.1:{stack_port()}"
     try:
-        requests.get(base_url.rstrip("/") + "/readyz", timeout=5).raise_for_status()
+        requests.get(base_url.rstrip("/") + "/readyz", timeout=30).raise_for_status()
     except requests.RequestException as exc:
         print(f"FAIL  stack reachable — {exc} (is `make run` going? API {base_url})")
         return 2
