@@ -44,6 +44,16 @@ def get_water(user: User, water_id: int) -> WaterLog:
     return common.owned(WaterLog, water_id, user, "Drink")
 
 
+def update_water(user: User, water_id: int, changes: dict[str, Any]) -> WaterLog:
+    log = get_water(user, water_id)
+    if "drunk_at" in changes:
+        changes["drunk_at"] = common.check_time(changes["drunk_at"], "drunk_at")
+    for key, value in changes.items():
+        setattr(log, key, value)
+    db.session.commit()
+    return log
+
+
 def delete_water(user: User, water_id: int) -> None:
     db.session.delete(get_water(user, water_id))
     db.session.commit()

@@ -23,6 +23,7 @@ from models import DeviceEvent, HealthProfile, SleepSession, User, db
 
 MAX_SLEEP = timedelta(hours=24)
 MAX_EVENTS = 5000
+MAX_BATCH_SPAN = timedelta(days=7)
 
 
 def _lock_athlete(user: User) -> None:
@@ -150,6 +151,9 @@ def record_events(user: User, events: list[dict[str, Any]]) -> dict[str, Any]:
     stamps = [common.check_time(e["at"], "at") for e in events]
     if any(b < a for a, b in pairwise(stamps)):
         refuse(422, "Events must be in time order, oldest first.", errors={"json": {"events": ["Out of order."]}})
+    if stamps and stamps[-1] - stamps[0] > MAX_BATCH_SPAN:
+        # Each night a batch touches is estimated again: a batch is a few nights, not years.
+        refuse(422, "One batch covers at most 7 days of events.", errors={"json": {"events": ["Spans too long."]}})
     if not events:
         return {"accepted": 0, "sessions": []}
     rows = [{"user_id": user.id, "type": e["type"], "at": at} for e, at in zip(events, stamps, strict=True)]

@@ -117,6 +117,9 @@ def test_water_and_hydration_days(client, login):
     drink = post(client, ann, "/me/water", {"ml": 500, "drunk_at": iso(NOW), "drink": "tea"})
     assert drink["ml"] == 500 and drink["drink"] == "tea"
     assert client.get(f"/api/v1/me/water/{drink['id']}", headers=ann).json == drink
+    fixed = client.patch(f"/api/v1/me/water/{drink['id']}", json={"ml": 500, "drink": "water"}, headers=ann)
+    assert fixed.status_code == 200 and fixed.json["drink"] == "water"
+    assert client.patch(f"/api/v1/me/water/{drink['id']}", json={"ml": 80000}, headers=ann).status_code == 422
     day = client.get("/api/v1/me/hydration/days", headers=ann, query_string={
         "from": NOW.date().isoformat(), "to": NOW.date().isoformat()}).json["items"][0]
     assert day["drunk_ml"] == 500 and day["goal_ml"] == 1600 and day["progress"] == pytest.approx(0.312, abs=0.001)
@@ -184,6 +187,8 @@ def test_device_events_bad_input(client, login):
     assert client.post("/api/v1/me/device-events", json={"events": out_of_order}, headers=ann).status_code == 422
     assert client.post("/api/v1/me/device-events", json={"events": [{"type": "wave", "at": iso(t)}]},
                        headers=ann).status_code == 422
+    years = [{"type": "unlock", "at": iso(t - timedelta(days=400))}, {"type": "unlock", "at": iso(t)}]
+    assert client.post("/api/v1/me/device-events", json={"events": years}, headers=ann).status_code == 422
     future = [{"type": "unlock", "at": iso(NOW + timedelta(days=10))}]
     assert client.post("/api/v1/me/device-events", json={"events": future}, headers=ann).status_code == 422
     assert client.get("/api/v1/me/sleep", headers=ann).json["items"] == []
@@ -239,8 +244,7 @@ def test_another_athlete_gets_404_on_every_record(client, login, food_catalogue)
         url = f"/api/v1/me/{path}/{record_id}"
         assert client.get(url, headers=bob).status_code == 404, path
         assert client.delete(url, headers=bob).status_code == 404, path
-        if path != "water":
-            assert client.patch(url, json={}, headers=bob).status_code == 404, path
+        assert client.patch(url, json={}, headers=bob).status_code == 404, path
         assert client.get(url, headers=ann).status_code == 200, path
         assert client.get(f"/api/v1/me/{path}", headers=bob).json["items"] == [], path
 

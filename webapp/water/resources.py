@@ -8,7 +8,13 @@ from flask_smorest import Blueprint
 from domain.health import hydration as service
 from webapp.auth import current_user
 from webapp.health_fields import DaysArgsSchema, RangePageArgsSchema
-from webapp.water.schemas import HydrationDayPageSchema, WaterCreateSchema, WaterPageSchema, WaterSchema
+from webapp.water.schemas import (
+    HydrationDayPageSchema,
+    WaterCreateSchema,
+    WaterPageSchema,
+    WaterPatchSchema,
+    WaterSchema,
+)
 
 blp = Blueprint("water", __name__, url_prefix="/api/v1", description="What you drink, and your daily goal")
 
@@ -34,6 +40,12 @@ class WaterById(MethodView):
     def get(self, water_id: int) -> dict[str, Any]:
         """One of your drinks"""
         return service.serialize(service.get_water(current_user(), water_id))
+
+    @blp.arguments(WaterPatchSchema)
+    @blp.response(200, WaterSchema)
+    def patch(self, changes: dict[str, Any], water_id: int) -> dict[str, Any]:
+        """Correct a drink"""
+        return service.serialize(service.update_water(current_user(), water_id, changes))
 
     @blp.response(204)
     def delete(self, water_id: int) -> None:

@@ -18,6 +18,15 @@ class WaterCreateSchema(ma.Schema):
         "description": "water (default), coffee, tea, sports drink…"})
 
 
+class WaterPatchSchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    ml = ma.fields.Integer(validate=validate.Range(1, 5000, error="A drink is 1 to 5,000 ml."))
+    drunk_at = UtcDateTime()
+    drink = ma.fields.String(validate=[ColumnLength(WaterLog.drink, min=1)])
+
+
 class WaterSchema(ma.Schema):
     id = ma.fields.Integer()
     ml = ma.fields.Integer()
