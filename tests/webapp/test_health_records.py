@@ -112,6 +112,13 @@ def test_nutrition_days_totals_and_targets(client, login, food_catalogue):
                         json={"protein_pct": 40}).status_code == 422  # 40 + 45 + 30
 
 
+def test_a_time_zone_that_does_not_exist_is_refused(client, login):
+    ann, _ = login("ann")
+    resp = client.patch("/api/v1/me/preferences", json={"timezone": "Mars/Olympus_Mons"}, headers=ann)
+    assert resp.status_code == 422
+    assert client.get("/api/v1/me/preferences", headers=ann).json["timezone"] == "UTC"
+
+
 def test_water_and_hydration_days(client, login):
     ann, _ = login("ann", sex="F")
     drink = post(client, ann, "/me/water", {"ml": 500, "drunk_at": iso(NOW), "drink": "tea"})
