@@ -200,8 +200,9 @@ def export_child(path: str) -> None:
             counts = export_import.import_export(user, stream)
         elapsed = time.perf_counter() - started
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"  {counts['records']:,} wanted records stored ({counts['created']:,} new, {counts['skipped']} skipped) "
-          f"in {elapsed:.1f} s; peak RSS {rss_mb:.0f} MB (target <= 300 MB)")
+    print(f"  {counts['records']:,} records of the kinds we import: {counts['created']:,} stored, "
+          f"{counts['unchanged']:,} repeated, {counts['skipped']:,} refused; {elapsed:.1f} s in all; "
+          f"peak RSS {rss_mb:.0f} MB (target <= 300 MB)")
     print(f"EXPORT_SECONDS={elapsed}")
 
 

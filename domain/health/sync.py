@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from domain import clock
@@ -37,6 +37,7 @@ from models import (
     WaterLog,
     db,
 )
+from models.db import table_of
 from models.health import MEAL_TYPES
 
 MAX_SAMPLES = 10_000
@@ -223,11 +224,18 @@ def _store_sleep(user: User, source: str, samples: Sequence[Sample]) -> dict[str
     return placed
 
 
+_NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
+
+
 def _insert_returning(model: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert rows and return their ids in order. The ids are drawn from the table's sequence first, then the
+    rows go in as one multi-row Core insert: the ORM's bulk path with RETURNING costs most of a big batch."""
     if not rows:
         return []
-    stmt = insert(model).returning(model.id, sort_by_parameter_order=True)
-    return [int(row[0]) for row in db.session.execute(stmt, rows)]
+    table = table_of(model)
+    ids = [int(i) for i in db.session.scalars(_NEXT_IDS, {"table": table.name, "n": len(rows)})]
+    db.session.execute(insert(table), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
+    return ids
 
 
 def _store(user: User, source: str, samples: Sequence[Sample]) -> dict[str, tuple[str, int]]:
@@ -252,7 +260,7 @@ def _store(user: User, source: str, samples: Sequence[Sample]) -> dict[str, tupl
         {"user_id": user.id, "eaten_at": s.start, "source": source,
          "meal_type": s.extra["meal_type"] if s.extra["meal_type"] in MEAL_TYPES else "snack"} for s in food])
     if ids:
-        db.session.execute(insert(MealItem), [{"meal_id": i, "name": f"Logged in {source.replace('_', ' ')}",
+        db.session.execute(insert(table_of(MealItem)), [{"meal_id": i, "name": f"Logged in {source.replace('_', ' ')}",
                                                "grams": 0.0, "nutrients": {"energy_kcal": s.value}}
                                               for s, i in zip(food, ids, strict=True)])
     placed.update({s.source_id: ("meals", i) for s, i in zip(food, ids, strict=True)})
@@ -320,7 +328,7 @@ def write(user: User, source: str, samples: Sequence[Sample], deleted: Sequence[
         item.record_table, item.record_id = placed[sample.source_id]
         item.digest, item.sample_type, item.changed_at_anchor = sample.digest, sample.type, anchor
     if fresh:
-        db.session.execute(insert(HealthSyncItem), [
+        db.session.execute(insert(table_of(HealthSyncItem)), [
             {"user_id": user.id, "source": source, "source_id": s.source_id, "sample_type": s.type,
              "record_table": placed[s.source_id][0], "record_id": placed[s.source_id][1], "digest": s.digest,
              "changed_at_anchor": anchor} for s in fresh])

@@ -93,7 +93,7 @@ def big_export_chunks(target_bytes: int, seed_day: str = "2020-01-01") -> Iterat
         for _ in range(4000):
             minutes = i
             day, minute = divmod(minutes, 1440)
-            stamp = f"{2020 + day // 360:04d}-{1 + (day // 30) % 12:02d}-{1 + day % 30:02d} " \
+            stamp = f"{2015 + day // 360:04d}-{1 + (day // 30) % 12:02d}-{1 + day % 30:02d} " \
                     f"{minute // 60:02d}:{minute % 60:02d}:00 +0000"
             if i % 20 == 0:
                 kind, unit, value = kinds[(i // 20) % len(kinds)]
