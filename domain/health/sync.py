@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from domain import clock
@@ -238,9 +238,9 @@ def _insert_returning(model: Any, rows: list[dict[str, Any]]) -> list[int]:
     return ids
 
 
-def _store(user: User, source: str, samples: Sequence[Sample]) -> dict[str, tuple[str, int]]:
+def _store(user: User, source: str, samples: Sequence[Sample]) -> dict[str, tuple[str, int | None]]:
     """Write the records of these samples; {source id: (table, record id)}."""
-    placed: dict[str, tuple[str, int]] = {}
+    placed: dict[str, tuple[str, int | None]] = {}
     by_type: dict[str, list[Sample]] = {}
     for sample in samples:
         group = "metric" if sample.type in METRIC_TYPES else sample.type
@@ -271,11 +271,24 @@ def _store(user: User, source: str, samples: Sequence[Sample]) -> dict[str, tupl
     return placed
 
 
-def _store_workout(user: User, source: str, sample: Sample) -> int:
+#: A synced workout within this much of an activity's start, and of about its duration, is that activity.
+SAME_WORKOUT_START = timedelta(minutes=2)
+SAME_WORKOUT_DURATION = 0.1
+
+
+def _store_workout(user: User, source: str, sample: Sample) -> int | None:
     """A workout without a route: an activity like a manual entry, private to begin with (a health app's
-    workout was not shared by the athlete)."""
+    workout was not shared by the athlete). The same workout already uploaded as a file (the watch's FIT)
+    is not stored twice: the sample is linked to nothing (None), so deleting it later leaves the upload be."""
     assert sample.end is not None
     elapsed = (sample.end - sample.start).total_seconds()
+    tolerance = max(120.0, SAME_WORKOUT_DURATION * elapsed)
+    same = db.session.scalar(select(Activity.id).where(
+        Activity.user_id == user.id, Activity.start_time >= sample.start - SAME_WORKOUT_START,
+        Activity.start_time <= sample.start + SAME_WORKOUT_START,
+        func.abs(Activity.elapsed_time_s - elapsed) <= tolerance).limit(1))
+    if same is not None:
+        return None
     activity = Activity(
         user_id=user.id, manual=True, sport_type=sample.extra["sport"], start_time=sample.start,
         name=f"{sample.extra['sport'].capitalize()} from {source.replace('_', ' ')}", visibility="only_me",

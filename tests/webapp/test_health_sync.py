@@ -199,3 +199,20 @@ def test_apple_health_export_records_imported_once(client, login, monkeypatch):
     not_export = client.post("/api/v1/health/export", headers=ann, content_type="multipart/form-data",
                              data={"file": (io.BytesIO(b"<gpx></gpx>"), "x.gpx")})
     assert not_export.status_code == 422
+
+
+def test_a_synced_workout_already_uploaded_is_not_stored_twice(client, login):
+    ann, ann_id = login("ann")
+    start = (datetime.now(UTC) - timedelta(days=1)).replace(hour=7, minute=0, second=0, microsecond=0)
+    uploaded = client.post("/api/v1/activities", headers=ann, json={
+        "sport_type": "running", "start_date": iso(start), "elapsed_time_s": 1800, "distance_m": 5000}).json
+    same = {"type": "workout", "source_id": "hk-w-same", "activity": "running",
+            "start": iso(start + timedelta(seconds=40)), "end": iso(start + timedelta(seconds=1830))}
+    other = {"type": "workout", "source_id": "hk-w-other", "activity": "cycling",
+             "start": iso(start + timedelta(hours=5)), "end": iso(start + timedelta(hours=6))}
+    assert sync(client, ann, {"source": "healthkit", "samples": [same, other]})["created"] == 2
+    items = client.get(f"/api/v1/users/{ann_id}/activities", headers=ann).json["items"]
+    assert sorted(a["sport_type"] for a in items) == ["cycling", "running"]
+    sync(client, ann, {"source": "healthkit", "deleted": ["hk-w-same", "hk-w-other"]})
+    items = client.get(f"/api/v1/users/{ann_id}/activities", headers=ann).json["items"]
+    assert [a["id"] for a in items] == [uploaded["id"]]  # the upload stays; the synced-only workout went
