@@ -21,6 +21,7 @@ BENCHES: list[tuple[str, list[str], list[str]]] = [
     ("bench_segments.py", [], ["--quick"]),
     ("bench_feed.py", [], ["--reads", "200", "--fans", "20000"]),
     ("bench_feed_e2e.py", [], ["--uploads", "5"]),
+    ("bench_health.py", [], ["--queries", "200", "--export-gb", "0.02", "--samples", "1000"]),
 ]
 
 

@@ -208,6 +208,8 @@ class Config:
         # Every route but the upload (which keeps MAX_CONTENT_LENGTH) accepts at most this (webapp/inputs.py):
         # a JSON body is parsed in one go on the event loop that also serves the process's sockets.
         self.MAX_JSON_BYTES = int(get("MAX_JSON_BYTES", str(1024 * 1024)))
+        # POST /health/sync: a batch of up to 10,000 samples (about 2 MB of JSON).
+        self.HEALTH_SYNC_MAX_BYTES = int(get("HEALTH_SYNC_MAX_BYTES", str(4 * 1024 * 1024)))
         self.PRIVACY_SECRET = get("PRIVACY_SECRET", DEFAULT_PRIVACY_SECRET)
         self.FLOWER_BASIC_AUTH = get("FLOWER_BASIC_AUTH", DEFAULT_FLOWER_AUTH)
         self.UPLOAD_SWEEP_AFTER_S = int(get("UPLOAD_SWEEP_AFTER_S", "120"))

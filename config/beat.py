@@ -64,4 +64,10 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 60.0,
         "options": {"queue": "media", "expires": 55},
     },
+    # Hydration reminders: each athlete's slot is claimed in PostgreSQL, so an overlapping run sends nothing twice.
+    "hydration-reminders": {
+        "task": "health.hydration_reminders",
+        "schedule": 60.0,
+        "options": {"queue": "default", "expires": 55},
+    },
 }

@@ -233,6 +233,8 @@ def main() -> int:
     try:
         _say("applying migrations")
         subprocess.run([str(BIN / "flask"), "--app", "webapp", "db-upgrade"], env=env, check=True)
+        # The food catalogue, on first start only (the command is a no-op once it is loaded).
+        subprocess.run([str(BIN / "flask"), "--app", "webapp", "foods-import"], env=env, check=True)
         for name, cmd in processes(env, data_dir).items():
             # Own process group: a terminal Ctrl-C reaches only us, and we stop the children in order.
             children[name] = subprocess.Popen(cmd, env=env, start_new_session=True)

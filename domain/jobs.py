@@ -50,6 +50,9 @@ MEDIA_PROCESS = "media.process"
 MEDIA_FINISH_TRANSCODE = "media.finish_transcode"
 MEDIA_PURGE = "media.purge"
 
+# Health records of an Apple Health export, imported from the stored file (user id, storage key).
+HEALTH_IMPORT_EXPORT = "health.import_export"
+
 Sender = Callable[..., Any]
 _senders: dict[str, Sender] = {}
 

@@ -16,6 +16,21 @@ from models.device import Device as Device
 from models.device import PushDelivery as PushDelivery
 from models.gear import Gear as Gear
 from models.group import Group, GroupMember
+from models.health import (
+    BodyMetric,
+    DeviceEvent,
+    Food,
+    FoodPortion,
+    HealthProfile,
+    HealthSyncItem,
+    HealthSyncState,
+    HydrationReminder,
+    Meal,
+    MealItem,
+    RecipeItem,
+    SleepSession,
+    WaterLog,
+)
 from models.insights import ActivityLoad as ActivityLoad
 from models.insights import Insight as Insight
 from models.insights import PlannedWorkout as PlannedWorkout
@@ -36,10 +51,42 @@ from models.social import Block, Follow
 from models.user import Preferences, User
 
 __all__ = [
-    "AccountExport", "Achievement", "Activity", "ActivityShare", "ActivityStream", "Base",
-    "Block", "Comment", "Follow", "Group", "GroupMember",
-    "Kudos", "Notification", "Post", "Preferences", "PrivacyZone", "Segment", "SegmentEffort", "SegmentStar",
-    "Upload", "User", "db", "utcnow",
+    "AccountExport",
+    "Achievement",
+    "Activity",
+    "ActivityShare",
+    "ActivityStream",
+    "Base",
+    "Block",
+    "BodyMetric",
+    "Comment",
+    "DeviceEvent",
+    "Follow",
+    "Food",
+    "FoodPortion",
+    "Group",
+    "GroupMember",
+    "HealthProfile",
+    "HealthSyncItem",
+    "HealthSyncState",
+    "HydrationReminder",
+    "Kudos",
+    "Meal",
+    "MealItem",
+    "Notification",
+    "Post",
+    "Preferences",
+    "PrivacyZone",
+    "RecipeItem",
+    "Segment",
+    "SegmentEffort",
+    "SegmentStar",
+    "SleepSession",
+    "Upload",
+    "User",
+    "WaterLog",
+    "db",
+    "utcnow",
 ]
 
 

@@ -19,7 +19,7 @@ from tasks import memory
 #: Every module that defines tasks; ``tasks.registry`` imports them all (web and worker alike, so that every
 #: job the domain names has its sender registered in both).
 TASK_MODULES = ["tasks.maintenance", "tasks.stages", "tasks.segments", "tasks.feed", "tasks.live", "tasks.push",
-                "tasks.media"]
+                "tasks.media", "tasks.health", "tasks.analytics", "tasks.exports"]
 
 #: Publishing a task: ride out a broker blip, but never hold a web request for long when it is down.
 PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from tasks import analytics, exports, feed, live, maintenance, media, pipeline, push, segments, stages
+from tasks import analytics, exports, feed, health, live, maintenance, media, pipeline, push, segments, stages
 
-__all__ = ["analytics", "exports", "feed", "live", "maintenance", "media", "pipeline", "push", "segments",
-           "stages"]
+__all__ = ["analytics", "exports", "feed", "health", "live", "maintenance", "media", "pipeline", "push",
+           "segments", "stages"]

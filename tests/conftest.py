@@ -22,6 +22,8 @@ from tests.support.services import ENV_DB, ENV_REDIS, Services, database_url_for
 from tests.support.tokens import CertServer, SigningKey, id_token_claims
 
 PROJECT_ID = "strava-plus-one-test"
+#: Fixtures of one area kept beside its helpers.
+pytest_plugins = ("tests.support.foods",)
 _services = Services()
 
 

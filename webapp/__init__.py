@@ -67,6 +67,7 @@ def register_api(app: Flask) -> None:
     from webapp import docs, health
     from webapp.activities.resources import blp as activities_blp
     from webapp.athletes.resources import blp as athletes_blp
+    from webapp.body_metrics.resources import blp as body_metrics_blp
     from webapp.chat.resources import blp as chat_blp
     from webapp.devices.resources import blp as devices_blp
     from webapp.errors import ErrorSchema, register_error_handlers
@@ -74,11 +75,14 @@ def register_api(app: Flask) -> None:
     from webapp.exports.resources import downloads as downloads_blp
     from webapp.feed.resources import blp as feed_blp
     from webapp.follows.resources import blp as follows_blp
+    from webapp.foods.resources import blp as foods_blp
     from webapp.gear.resources import blp as gear_blp
     from webapp.groups.resources import blp as groups_blp
+    from webapp.health_sync.resources import blp as health_sync_blp
     from webapp.insights.resources import blp as insights_blp
     from webapp.interactions.resources import blp as interactions_blp
     from webapp.live.resources import blp as live_blp
+    from webapp.meals.resources import blp as meals_blp
     from webapp.media.resources import blp as media_blp
     from webapp.notifications.resources import blp as notifications_blp
     from webapp.openapi import build_api
@@ -88,14 +92,18 @@ def register_api(app: Flask) -> None:
     from webapp.segments.resources import blp as segments_blp
     from webapp.share.api import blp as shares_blp
     from webapp.share.pages import blp as share_pages_blp
+    from webapp.sleep.resources import blp as sleep_blp
     from webapp.strava_v3.resources import blp as strava_v3_blp
     from webapp.uploads.resources import blp as uploads_blp
+    from webapp.water.resources import blp as water_blp
 
     api = build_api(app, error_schema=ErrorSchema, schema_name_resolver=schema_name)
     sock.init_app(app)
     for blp in (profiles_blp, follows_blp, uploads_blp, activities_blp, privacy_zones_blp, segments_blp,
                 groups_blp, posts_blp, interactions_blp, notifications_blp, feed_blp, live_blp, chat_blp,
                 devices_blp, insights_blp, exports_blp, shares_blp, athletes_blp, gear_blp, media_blp):
+        api.register_blueprint(blp)
+    for blp in (foods_blp, meals_blp, water_blp, sleep_blp, body_metrics_blp, health_sync_blp):  # health
         api.register_blueprint(blp)
     app.register_blueprint(health.blp)
     app.register_blueprint(docs.blp)

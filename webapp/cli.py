@@ -5,13 +5,11 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from datetime import datetime
 
 import click
 from flask import Flask, current_app
 from sqlalchemy import select
 
-from domain import clock
 from domain.feed.fanout import rebuild_user_feed
 from domain.insights import loads
 from domain.media import events as media_events
@@ -20,9 +18,12 @@ from domain.segments import rematch
 from models import User, db, migrate
 from models.redis_store import redis_store
 from webapp.auth import dev_token
+from webapp.health_cli import register_health_cli
 
 
 def register_cli(app: Flask) -> None:
+    register_health_cli(app)
+
     @app.cli.command("dev-token")
     @click.argument("email")
     @click.option("--ttl", default=3600, show_default=True, help="Lifetime in seconds.")
@@ -106,29 +107,3 @@ def register_cli(app: Flask) -> None:
             db.session.commit()
         click.echo(f"rebuilt the loads of {activities} activities of {len(ids)} athletes in "
                    f"{time.perf_counter() - started:.1f} s", err=True)
-
-    @app.cli.group("dev-clock")
-    def dev_clock() -> None:
-        """Move the time beat jobs, reminders and summaries see (development only)."""
-
-    @dev_clock.command("set")
-    @click.argument("moment")
-    def dev_clock_set(moment: str) -> None:
-        """Make the stack's jobs see MOMENT (ISO 8601 with its UTC offset) now, and time run on from it."""
-        try:
-            when = datetime.fromisoformat(moment)
-            clock.set_now(when)
-        except (ValueError, PermissionError) as exc:
-            raise click.ClickException(str(exc)) from None
-        click.echo(f"jobs now see {clock.now().isoformat()}", err=True)
-
-    @dev_clock.command("reset")
-    def dev_clock_reset() -> None:
-        """Back to real time."""
-        clock.reset()
-        click.echo(f"jobs now see {clock.now().isoformat()}", err=True)
-
-    @dev_clock.command("show")
-    def dev_clock_show() -> None:
-        """Print the time the jobs see."""
-        click.echo(clock.now().isoformat())

@@ -24,6 +24,7 @@ CATEGORY = {
     "message": "chat",
     "workout_reminder": "reminders",
     "weekly_summary": "weekly_summary",
+    "hydration_reminder": "reminders",
 }
 
 #: Kinds that are delivered by push only: left out of the in-app list, the unread count and socket frames.
@@ -186,6 +187,8 @@ def _text(item: Item, count: int) -> tuple[str, str]:
             return str(p.get("title") or "Strava+1"), str(p.get("body") or "")
         case "account_export":
             return "Your data export is ready", "Download it from the app within the hour"
+        case "hydration_reminder":
+            return str(p.get("title") or "Time to drink"), str(p.get("text") or "")
     return "Strava+1", "You have a new notification"
 
 

@@ -20,6 +20,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
+from tests.support.foods import own_health_records
+
 pytestmark = pytest.mark.schemathesis
 
 MAX_EXAMPLES = 12
@@ -44,7 +46,7 @@ def athlete(app: Any, client: Any, login: Any) -> Iterator[tuple[dict[str, str],
            "segment_id": create("/segments", {"name": "Hill", "sport_type": "running",
                                               "points": [[45.0, 6.0], [45.001, 6.001], [45.002, 6.002]]}),
            "conversation_id": create("/conversations", {"kind": "group", "name": "Crew", "member_ids": [bob_id]}),
-           "post_id": create("/posts", {"text": "Hello"})}
+           "post_id": create("/posts", {"text": "Hello"}), **own_health_records(client, headers)}
     old = app.config["RATE_LIMIT_WRITES_PER_MIN"]
     app.config["RATE_LIMIT_WRITES_PER_MIN"] = 0  # the run writes far more than an athlete may per minute
     yield headers, ids

@@ -21,7 +21,8 @@ class NotificationRefsSchema(ma.Schema):
 class NotificationSchema(ma.Schema):
     id = ma.fields.Integer()
     kind = ma.fields.String(metadata={"description": "kudos, comment, follow, follow_request, follow_accepted, "
-                                                     "group_join_request, group_joined, achievement, message"})
+                                                     "group_join_request, group_joined, achievement, message, "
+                                                     "hydration_reminder"})
     actor = ma.fields.Nested(AthleteRefSchema, allow_none=True, metadata={"description": "null for system events"})
     refs = ma.fields.Nested(NotificationRefsSchema)
     payload = ma.fields.Dict(metadata={"description": "What to show without another request (names, titles)"})
