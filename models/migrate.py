@@ -40,3 +40,17 @@ def drift(url: str) -> list[Any]:
             return list(compare_metadata(ctx, Base.metadata))
     finally:
         engine.dispose()
+
+
+def revisions(url: str) -> tuple[set[str], set[str]]:
+    """(the database's current revisions, the migrations' heads): equal when the schema is up to date."""
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+    finally:
+        engine.dispose()
+    return current, heads

@@ -7,6 +7,7 @@ import functools
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
+from models import metrics
 from models.redis_store import redis_store
 
 P = ParamSpec("P")
@@ -25,7 +26,9 @@ def single_run(key: str, ttl_s: int) -> Callable[[Callable[P, R]], Callable[P, R
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | None:
             lock = redis_store.client.lock(f"lock:{key}", timeout=ttl_s, blocking=False)
             if not lock.acquire(blocking=False):
+                metrics.BEAT_RUNS.labels(key, "skipped").inc()
                 return None
+            metrics.BEAT_RUNS.labels(key, "ran").inc()
             try:
                 return fn(*args, **kwargs)
             finally:

@@ -38,6 +38,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from domain.algorithms.push_plan import PUSH_ONLY_KINDS, Item, Recipient, plan
 from domain.notifications.fcm import REMOVE, RETRY, build_message, classify, error_code
+from models import metrics
 from models import Device, Notification, Preferences, PushDelivery, User, db, utcnow
 from models.db import rowcount
 from models.pubsub import pubsub
@@ -151,6 +152,7 @@ def send_pending(user_id: int, app: firebase_admin.App | None) -> Outcome:
                  "updated_at": now} for row in claimed)
         db.session.commit()
         outcome.skipped = len(claimed)
+        metrics.PUSH_DELIVERIES.labels("skipped").inc(len(claimed))
         return outcome
     gone: set[int] = set()
     for start in range(0, len(claimed), SEND_BATCH):
@@ -158,12 +160,16 @@ def send_pending(user_id: int, app: firebase_admin.App | None) -> Outcome:
         responses = _send_batch(batch, app)
         results = []
         for row, (message_id, exc) in zip(batch, responses, strict=True):
+            if exc is not None:
+                metrics.FCM_ERRORS.labels(type(exc).__name__).inc()
             if exc is None:
                 status, error = "sent", None
                 outcome.sent += 1
+                metrics.PUSH_DELIVERIES.labels("sent").inc()
             elif (action := classify(exc)) == RETRY:
                 status, error = "pending", error_code(exc)
                 outcome.retry += 1
+                metrics.PUSH_DELIVERIES.labels("retry").inc()
             else:
                 status, error = "failed", error_code(exc)
                 if action == REMOVE:
@@ -171,6 +177,7 @@ def send_pending(user_id: int, app: firebase_admin.App | None) -> Outcome:
                     outcome.removed += 1
                 else:
                     outcome.failed += 1
+                metrics.PUSH_DELIVERIES.labels("removed" if action == REMOVE else "failed").inc()
                 log.info("push %s to device %s failed: %s", row.id, row.device_id, error)
             results.append({"id": row.id, "status": status, "error": error, "fcm_message_id": message_id,
                             "updated_at": now})

@@ -9,7 +9,37 @@ def test_healthz_and_readyz(client):
     assert client.get("/healthz").json == {"status": "ok"}
     resp = client.get("/readyz")
     assert resp.status_code == 200
-    assert resp.json["checks"] == {"postgres": "ok", "redis": "ok"}
+    checks = resp.json["checks"]
+    assert (checks["postgres"], checks["redis"], checks["broker"]) == ("ok", "ok", "ok")
+    assert set(checks["queues"]["waiting"]) == {"pipeline", "media", "notify", "default"}
+    assert checks["queues"]["status"] == "ok"
+
+
+def test_readyz_reports_a_backlog_and_a_dead_broker_as_degraded(app, client, monkeypatch):
+    """The web still takes work when the workers are behind or the broker is away (the work waits), so it stays
+    ready; the backlog and the broker are reported for the operator."""
+    import redis
+
+    broker = redis.Redis.from_url(app.config["CELERY_BROKER_URL"])
+    monkeypatch.setitem(app.config, "READY_QUEUE_BACKLOG_MAX", 2)
+    broker.rpush("media", "a", "b", "c")
+    try:
+        resp = client.get("/readyz")
+        assert resp.status_code == 200
+        assert resp.json["status"] == "degraded"
+        assert resp.json["checks"]["queues"]["waiting"]["media"] == 3
+        assert resp.json["checks"]["queues"]["status"] == "backlog"
+    finally:
+        broker.delete("media")
+    dead = redis.Redis.from_url(f"redis://127.0.0.1:{free_port(20000)}/0", socket_connect_timeout=0.5)
+    app.extensions["metrics.broker"] = dead
+    try:
+        resp = client.get("/readyz")
+        assert resp.status_code == 200
+        assert resp.json["status"] == "degraded"
+        assert resp.json["checks"]["broker"].startswith("error")
+    finally:
+        app.extensions.pop("metrics.broker")
 
 
 @pytest.mark.parametrize("broken", ["redis", "postgres"])
