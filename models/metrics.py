@@ -58,7 +58,7 @@ BEAT_RUNS = Counter(
 
 
 def multiprocess_dir() -> str | None:
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir") or None
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
 def registry() -> CollectorRegistry:

@@ -38,8 +38,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from domain.algorithms.push_plan import PUSH_ONLY_KINDS, Item, Recipient, plan
 from domain.notifications.fcm import REMOVE, RETRY, build_message, classify, error_code
-from models import metrics
-from models import Device, Notification, Preferences, PushDelivery, User, db, utcnow
+from models import Device, Notification, Preferences, PushDelivery, User, db, metrics, utcnow
 from models.db import rowcount
 from models.pubsub import pubsub
 

@@ -320,10 +320,9 @@ class Hub:
     def _probe(self) -> None:
         """Publish a timestamp to our own control channel: the time it takes to come back through Redis and
         this listener's queue is the pub/sub lag every socket of this process sees (strava_pubsub_lag_seconds)."""
-        try:
+        # An outage is reported by the listener's own reconnect loop.
+        with contextlib.suppress(redis.RedisError):
             pubsub.client.publish(self.control_channel, PROBE_PREFIX + repr(time.time()).encode())
-        except redis.RedisError:
-            pass  # the listener's own reconnect loop reports the outage
 
     def _wake(self) -> None:
         """Interrupt the listener's wait so it (un)subscribes now: a message on its private control channel."""
