@@ -94,10 +94,11 @@ def post_fork(server: Any, worker: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    # prometheus-client multiprocess mode: a gone worker's open-socket gauge stops counting.
-    from models.metrics import mark_process_dead
+    # prometheus-client multiprocess mode (models.metrics): a gone worker's open-socket gauge stops counting.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
 
-    mark_process_dead(worker.pid)
+        multiprocess.mark_process_dead(worker.pid)
 
 
 def post_worker_init(worker: Any) -> None:

@@ -9,6 +9,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import redis
 from sqlalchemy import and_, func, or_, select
@@ -63,8 +64,8 @@ def feed_problems(user_id: int) -> list[str]:
     client = redis_store.client
     if not client.exists(built_key(user_id)):
         return []
-    stored = client.zrevrange(feed_key(user_id), 0, FEED_SIZE - 1, withscores=True)
-    have = {(m.decode() if isinstance(m, bytes) else m): s for m, s in stored}
+    stored = cast(list[tuple[bytes, float]], client.zrevrange(feed_key(user_id), 0, FEED_SIZE - 1, withscores=True))
+    have = {m.decode(): float(s) for m, s in stored}
     want = dict(recent_items(followees(user_id, merged=False), own_id=user_id))
     if len(have) >= FEED_SIZE or len(want) >= FEED_SIZE:
         # Both sides are cut at FEED_SIZE; compare only what is newer than the older of the two cut-offs.

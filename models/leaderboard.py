@@ -346,8 +346,9 @@ class Leaderboards:
         problems = []
         for (suffix, _ttl), members in _best_per_board(rows, today).items():
             board = key(segment_id, suffix)
-            stored = {int(m): s for m, s in self.r.zrange(board, 0, -1, withscores=True)}
-            efforts = {int(m): int(e) for m, e in self.r.hgetall(board + ":e").items()}
+            pairs = cast(list[tuple[bytes, float]], self.r.zrange(board, 0, -1, withscores=True))
+            stored = {int(m): float(s) for m, s in pairs}
+            efforts = {int(m): int(e) for m, e in cast(dict[bytes, bytes], self.r.hgetall(board + ":e")).items()}
             want = {uid: v[0] for uid, v in members.items()}
             want_efforts = {uid: v[1] for uid, v in members.items()}
             if stored.keys() != want.keys() or any(abs(stored[u] - want[u]) > 1e-6 for u in want) \

@@ -4,7 +4,7 @@ the log filter (webapp.logs). Context variables, so each thread or greenlet keep
 
 from __future__ import annotations
 
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -12,14 +12,14 @@ athlete_id: ContextVar[int | None] = ContextVar("athlete_id", default=None)
 task_id: ContextVar[str | None] = ContextVar("task_id", default=None)
 task_name: ContextVar[str | None] = ContextVar("task_name", default=None)
 
-_ALL = (request_id, athlete_id, task_id, task_name)
+_ALL: tuple[ContextVar[Any], ...] = (request_id, athlete_id, task_id, task_name)
 
 
-def bind(*, request: str | None, athlete: int | None, task: str | None, name: str | None) -> list[Any]:
+def bind(*, request: str | None, athlete: int | None, task: str | None, name: str | None) -> list[Token[Any]]:
     """Set the four values; returns the tokens ``unbind`` takes to restore what was there."""
     return [var.set(value) for var, value in zip(_ALL, (request, athlete, task, name), strict=True)]
 
 
-def unbind(tokens: list[Any]) -> None:
+def unbind(tokens: list[Token[Any]]) -> None:
     for var, token in zip(_ALL, tokens, strict=True):
         var.reset(token)

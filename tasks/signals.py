@@ -92,9 +92,9 @@ def _task_finished(task_id: str = "", task: Task | None = None, state: str | Non
 def _start_exporter(sender: Any = None, **_: Any) -> None:
     """A worker on a machine without a web process serves its own /metrics (``WORKER_METRICS_PORT``)."""
     app = getattr(getattr(sender, "app", None), "flask_app", None)
-    port = int(app.config.get("WORKER_METRICS_PORT", 0)) if app is not None else 0
-    if not port:
+    if app is None or not app.config.get("WORKER_METRICS_PORT"):
         return
+    port = int(app.config["WORKER_METRICS_PORT"])
     from prometheus_client import start_http_server
 
     start_http_server(port, addr=app.config["WORKER_METRICS_HOST"], registry=metrics.registry())

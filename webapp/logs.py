@@ -37,20 +37,17 @@ class ContextFilter(logging.Filter):
     so a format string can always name them)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = current_request_id() or "-"
-        if not hasattr(record, "athlete_id"):
-            record.athlete_id = current_athlete_id() or "-"
-        if not hasattr(record, "task_id"):
-            record.task_id = logcontext.task_id.get() or "-"
-        if not hasattr(record, "task_name"):
-            record.task_name = logcontext.task_name.get() or "-"
+        fields = record.__dict__  # LogRecord allows extra attributes; typed access would need a cast per field
+        fields.setdefault("request_id", current_request_id() or "-")
+        fields.setdefault("athlete_id", current_athlete_id() or "-")
+        fields.setdefault("task_id", logcontext.task_id.get() or "-")
+        fields.setdefault("task_name", logcontext.task_name.get() or "-")
         # The human-readable line names only what is known: "[req 3f2a… task pipeline.ingest 9c1d… athlete 7] ".
-        parts = [f"req {record.request_id}" if record.request_id != "-" else "",
-                 f"task {record.task_name} {record.task_id}" if record.task_id != "-" else "",
-                 f"athlete {record.athlete_id}" if record.athlete_id != "-" else ""]
+        parts = [f"req {fields['request_id']}" if fields["request_id"] != "-" else "",
+                 f"task {fields['task_name']} {fields['task_id']}" if fields["task_id"] != "-" else "",
+                 f"athlete {fields['athlete_id']}" if fields["athlete_id"] != "-" else ""]
         known = " ".join(p for p in parts if p)
-        record.context = f"[{known}] " if known else ""
+        fields["context"] = f"[{known}] " if known else ""
         return True
 
 
