@@ -12,6 +12,7 @@ import re
 import uuid
 
 from flask import Flask, Response, g, has_request_context, request
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 from models import logcontext
@@ -57,8 +58,9 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(context)s%(message)s"
 
 
 def json_formatter() -> logging.Formatter:
+    # "context" is the text format's summary of the same fields: not repeated in the JSON object.
     return JsonFormatter(JSON_FIELDS, rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},
-                         timestamp=False)
+                         reserved_attrs=[*RESERVED_ATTRS, "context"])
 
 
 def configure_logging(level: str, *, json_logs: bool) -> None:
