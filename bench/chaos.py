@@ -215,6 +215,7 @@ class Stack:
     fcm: FcmServer | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     engine: sa.Engine | None = None
+    crashes: list[str] = field(default_factory=list)
     _logs: list[Any] = field(default_factory=list)
 
     @property
@@ -280,6 +281,15 @@ class Stack:
         self._logs.append(log)
         self.procs[name] = subprocess.Popen(self.command(name), env=self.env(), cwd=ROOT, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)
+
+    def supervise(self) -> None:
+        """Restart a process that exited on its own, as a supervisor does (docker compose's restart policy,
+        systemd); each restart is reported, since a crash is a finding even when nothing was lost."""
+        for name, proc in list(self.procs.items()):
+            if proc.poll() is not None:
+                self.crashes.append(f"{name} exited with {proc.returncode} (restarted)")
+                say(f"  {name} exited with {proc.returncode}; restarting it (see {self.workdir / (name + '.log')})")
+                self.start(name)
 
     def kill(self, name: str) -> None:
         stop_group(self.procs.pop(name, None), signal.SIGKILL, 5)
@@ -626,6 +636,7 @@ class Row:
     accepted: int = 0
     lost: int = 0
     duplicated: int = 0
+    crashed: int = 0
     recover_s: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -636,6 +647,7 @@ def settle(stack: Stack, load: Load, since: float, timeout: float) -> float:
     deadline = time.monotonic() + timeout
     assert stack.broker is not None
     while time.monotonic() < deadline:
+        stack.supervise()
         ids = list(load.ledger.uploads)
         pending = stack.sql("SELECT count(*) FROM uploads WHERE id = ANY(:ids) AND status IN ('queued', "
                             "'processing')", ids=ids)[0][0] if ids else 0
@@ -785,7 +797,8 @@ class Scenario:
 def kill_pool(times: int) -> Callable[[Stack, Load], float]:
     def inject(stack: Stack, load: Load) -> float:
         for n in range(times):
-            # Mid-chain: wait for a stage to be running, then SIGKILL every pool process at once.
+            # Mid-chain: wait for a stage to be running, then SIGKILL every pool process at once (the main
+            # process stays: it sees its children die and hands their messages back).
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline and not stack.sql(
                     "SELECT 1 FROM uploads WHERE status = 'processing' LIMIT 1"):
@@ -914,6 +927,9 @@ def run(args: argparse.Namespace) -> int:
             except ChaosError as exc:
                 row.lost += 1
                 row.notes.append(str(exc))
+            row.crashed = len(stack.crashes)
+            row.notes.extend(stack.crashes)
+            stack.crashes.clear()
             rows.append(row)
             say(f"  accepted {row.accepted}, lost {row.lost}, duplicated {row.duplicated}, "
                 f"recovered in {row.recover_s:.1f} s")
@@ -929,7 +945,8 @@ def run(args: argparse.Namespace) -> int:
                 say(f"socket client: {load.ws.reconnects} reconnects, {len(load.ws.received)} messages received")
         stack.close()
     print_table(rows, time.monotonic() - started)
-    bad = any(r.lost or r.duplicated for r in rows) or not rows
+    # A crash that the supervisor's restart papered over fails the run too: production needs no such luck.
+    bad = any(r.lost or r.duplicated or r.crashed for r in rows) or not rows
     if not bad and not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     else:
@@ -939,10 +956,10 @@ def run(args: argparse.Namespace) -> int:
 
 def print_table(rows: list[Row], elapsed: float) -> None:
     print()
-    print(f"{'scenario':<30} {'accepted':>8} {'lost':>5} {'dup':>5} {'recover s':>10}  notes")
+    print(f"{'scenario':<30} {'accepted':>8} {'lost':>5} {'dup':>5} {'crashed':>7} {'recover s':>10}  notes")
     print("-" * 110)
     for r in rows:
-        print(f"{r.scenario:<30} {r.accepted:>8} {r.lost:>5} {r.duplicated:>5} {r.recover_s:>10.1f}  "
+        print(f"{r.scenario:<30} {r.accepted:>8} {r.lost:>5} {r.duplicated:>5} {r.crashed:>7} {r.recover_s:>10.1f}  "
               f"{'; '.join(r.notes[:4])}")
     print("-" * 110)
     print(f"{sum(r.accepted for r in rows)} accepted, {sum(r.lost for r in rows)} lost, "
