@@ -68,8 +68,12 @@ def upload_followed(api: Api, report: Report, token: str, log: Path) -> None:
     request_id = f"smoke-ops-{secrets.token_hex(4)}"
     gpx = to_gpx(synthetic_track(seed=int(time.time()) % 10_000, n_points=400, speed_mps=5.0))
     offset = log.stat().st_size if log.exists() else 0
-    resp = api.call("POST", "/uploads", token, headers={"X-Request-ID": request_id},
-                    files={"file": ("smoke-ops.gpx", gpx, "application/gpx+xml")})
+    # Api.call sets only the Authorization header, and this one needs an X-Request-ID too.
+    resp = requests.post(f"{api.base}/uploads", timeout=30,
+                         files={"file": ("smoke-ops.gpx", gpx, "application/gpx+xml")},
+                         headers={"Authorization": f"Bearer {token}", "X-Request-ID": request_id})
+    if resp.status_code != 201:
+        raise Failed(f"POST /uploads → {resp.status_code} {resp.text[:300]}")
     upload_id = int(resp.json()["id"])
     report.check("the upload's response echoes its request id", resp.headers.get("X-Request-ID") == request_id,
                  f"X-Request-ID {resp.headers.get('X-Request-ID')}")

@@ -36,6 +36,10 @@ def single_run(key: str, ttl_s: int) -> Callable[[Callable[P, R]], Callable[P, R
     released with a compare-and-delete so a slow run can't release a lock that a later run took.
     """
 
+    # Both series exist from the start (at 0), so an alert on "no run for 10 minutes" can fire before the first run.
+    for outcome in ("ran", "skipped"):
+        metrics.BEAT_RUNS.labels(key, outcome)
+
     def decorate(fn: Callable[P, R]) -> Callable[P, R | None]:
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | None:

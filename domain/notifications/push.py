@@ -44,6 +44,13 @@ from models.pubsub import pubsub
 
 log = logging.getLogger(__name__)
 
+# The series exist from the start (at 0): a rate() or an alert over them needs a first sample to compare with.
+for _outcome in ("sent", "retry", "failed", "removed", "skipped"):
+    metrics.PUSH_DELIVERIES.labels(_outcome)
+for _code in ("UnregisteredError", "SenderIdMismatchError", "InvalidArgumentError", "UnavailableError",
+              "InternalError", "QuotaExceededError", "DeadlineExceededError", "UnknownError"):
+    metrics.FCM_ERRORS.labels(_code)
+
 SEND_BATCH = 500  # FCM's limit for send_each
 PLAN_BATCH = 500
 MAX_RETRIES = 6
