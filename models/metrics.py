@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from time import perf_counter
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import multiprocess as _multiprocess
 
 #: Seconds: from a fast API call to a slow upload stage.
@@ -67,8 +67,6 @@ def registry() -> CollectorRegistry:
         reg = CollectorRegistry()
         _multiprocess.MultiProcessCollector(reg)
         return reg
-    from prometheus_client import REGISTRY
-
     return REGISTRY
 
 

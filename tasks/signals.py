@@ -23,6 +23,7 @@ from celery.signals import (
     worker_process_shutdown,
 )
 from flask import g, has_request_context
+from prometheus_client import start_http_server
 
 from models import logcontext, metrics
 
@@ -95,8 +96,6 @@ def _start_exporter(sender: Any = None, **_: Any) -> None:
     if app is None or not app.config.get("WORKER_METRICS_PORT"):
         return
     port = int(app.config["WORKER_METRICS_PORT"])
-    from prometheus_client import start_http_server
-
     start_http_server(port, addr=app.config["WORKER_METRICS_HOST"], registry=metrics.registry())
     log.info("worker metrics on http://%s:%d/metrics", app.config["WORKER_METRICS_HOST"], port)
 
