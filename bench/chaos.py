@@ -35,6 +35,7 @@ import contextlib
 import glob
 import json
 import os
+import pwd
 import random
 import shutil
 import signal
@@ -97,6 +98,18 @@ def _pg_bin() -> Path:
     raise ChaosError("no PostgreSQL binaries (set PG_BIN to a directory holding pg_ctl and initdb)")
 
 
+def _pg_user() -> str:
+    """CHAOS_PG_USER, else ``postgres`` where that account exists, else ``nobody``."""
+    for name in (os.environ.get("CHAOS_PG_USER", ""), "postgres", "nobody"):
+        if name:
+            try:
+                pwd.getpwnam(name)
+                return name
+            except KeyError:
+                continue
+    raise ChaosError("no unprivileged account to run PostgreSQL as (set CHAOS_PG_USER)")
+
+
 class Postgres:
     """A PostgreSQL cluster in ``workdir/pg`` on its own port. As root, run as the ``postgres`` user."""
 
@@ -107,8 +120,8 @@ class Postgres:
         self.log = workdir / "postgres.log"
         self.port = free_port(5636)
         self.as_user: list[str] = []
-        if os.geteuid() == 0:
-            self.as_user = ["runuser", "-u", os.environ.get("CHAOS_PG_USER", "postgres"), "--"]
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root: an unprivileged account runs it
+            self.as_user = ["runuser", "-u", _pg_user(), "--"]
 
     def _run(self, *args: str, timeout: float = 120) -> None:
         subprocess.run([*self.as_user, *args], check=True, timeout=timeout, stdout=subprocess.DEVNULL,
@@ -662,6 +675,22 @@ def settle(stack: Stack, load: Load, since: float, timeout: float) -> float:
     raise ChaosError(f"not settled after {timeout:.0f} s")
 
 
+def recovered(stack: Stack, load: Load, before: list[int], since: float, timeout: float) -> float:
+    """Seconds from the end of a fault until /readyz answers and every upload accepted before then is final
+    (``ready`` or ``failed``), while the load goes on."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stack.supervise()
+        pending = 1
+        with contextlib.suppress(sa.exc.OperationalError):
+            pending = stack.sql("SELECT count(*) FROM uploads WHERE id = ANY(:ids) AND status IN ('queued', "
+                                "'processing')", ids=before)[0][0] if before else 0
+        if pending == 0 and stack.ready():
+            return time.monotonic() - since
+        time.sleep(0.25)
+    raise ChaosError(f"not recovered after {timeout:.0f} s")
+
+
 def doctor(stack: Stack) -> list[str]:
     """``flask doctor`` over every built feed and every segment: the lines it reports as failing."""
     for attempt in range(6):
@@ -715,6 +744,17 @@ def verify(stack: Stack, load: Load, fcm: FcmServer, row: Row) -> None:
         if n[0][0] == 0:
             row.lost += 1
             row.notes.append(f"kudos {athlete}→{activity} lost")
+    # The counters shown in the apps (kept by the database) against the rows they count.
+    drift = stack.sql(
+        "SELECT a.id FROM activities a WHERE a.kudos_count <> (SELECT count(*) FROM kudos k WHERE k.activity_id = a.id)"
+        " OR a.comment_count <> (SELECT count(*) FROM comments c WHERE c.activity_id = a.id)")
+    row.duplicated += len(drift)
+    if drift:
+        row.notes.append(f"kudos/comment counters off on activities {[r[0] for r in drift[:5]]}")
+    dup_kudos = stack.sql("SELECT user_id, activity_id, count(*) FROM kudos GROUP BY 1, 2 HAVING count(*) > 1")
+    row.duplicated += len(dup_kudos)
+    if dup_kudos:
+        row.notes.append(f"kudos twice: {dup_kudos[:3]}")
     counts = dict(stack.sql("SELECT text, count(*) FROM comments WHERE text = ANY(:t) GROUP BY text",
                             t=comments + sorted(ledger.comments_unknown)))
     for text in comments:
@@ -915,11 +955,13 @@ def run(args: argparse.Namespace) -> int:
             fault_at = time.time()
             downtime = scenario.inject(stack, load)
             fault_over = time.monotonic()
-            time.sleep(after_s)
-            load.pause()
             row = Row(scenario.name)
             try:
-                row.recover_s = settle(stack, load, fault_over, 300)
+                # Under continued load: until /readyz answers and everything accepted so far is done.
+                row.recover_s = recovered(stack, load, list(load.ledger.uploads), fault_over, 300)
+                time.sleep(max(0.0, after_s - (time.monotonic() - fault_over)))
+                load.pause()
+                settle(stack, load, fault_over, 300)
                 assert stack.fcm is not None
                 verify(stack, load, stack.fcm, row)
                 if scenario.inject is restart_beat:
@@ -962,6 +1004,8 @@ def print_table(rows: list[Row], elapsed: float) -> None:
         print(f"{r.scenario:<30} {r.accepted:>8} {r.lost:>5} {r.duplicated:>5} {r.crashed:>7} {r.recover_s:>10.1f}  "
               f"{'; '.join(r.notes[:4])}")
     print("-" * 110)
+    print("recover s: from the end of the fault until /readyz answers and every upload accepted until then is "
+          "done, under load.")
     print(f"{sum(r.accepted for r in rows)} accepted, {sum(r.lost for r in rows)} lost, "
           f"{sum(r.duplicated for r in rows)} duplicated; {elapsed:.0f} s in all", flush=True)
 
