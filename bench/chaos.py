@@ -24,8 +24,8 @@ delivered twice to a device (counted at the FCM stand-in); feeds and boards equa
 conversation (live or in the catch-up); and beat ran each sweep once per period (the ledger in PostgreSQL), none
 skipped beyond the outage. It prints a table and exits 1 on any loss or duplicate.
 
-    .venv/bin/python bench/chaos.py            # every scenario, ~12 min on 2 cores
-    .venv/bin/python bench/chaos.py --quick    # the short version CI runs, ~5 min
+    .venv/bin/python bench/chaos.py            # every scenario, ~8 min on 2 cores
+    .venv/bin/python bench/chaos.py --quick    # the short version CI runs, ~4-5 min
 """
 
 from __future__ import annotations
