@@ -4,6 +4,7 @@ connection), so the setup.cfg pin leaves it out; this test fails on such a relea
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -60,5 +61,9 @@ def test_the_worker_survives_the_broker_restarting(app, tmp_path):
         assert again.get(timeout=60) == [3]  # and consumes again
         assert worker.poll() is None
     finally:
+        # The sender's result listener would otherwise keep reconnecting to the broker stopped below.
+        with contextlib.suppress(Exception):
+            sender.backend.result_consumer.stop()
+        sender.close()
         stop(worker, 20)
         stop(broker, 10)
