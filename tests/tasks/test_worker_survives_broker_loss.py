@@ -5,6 +5,7 @@ connection), so the setup.cfg pin leaves it out; this test fails on such a relea
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import shutil
 import subprocess
@@ -46,9 +47,11 @@ def test_the_worker_survives_the_broker_restarting(app, tmp_path):
          "--without-mingle", "-n", f"brokerloss-{os.getpid()}@%h"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     sender = Celery(broker=broker_url, backend=broker_url, set_as_current=False)
+    results = []  # released (below) while the broker is still up: a result's __del__ talks to it
     try:
         # Celery's built-in accumulate task answers its arguments: proof of a consuming worker, nothing else.
         first = sender.send_task("celery.accumulate", args=[1, 2], queue="default")
+        results.append(first)
         assert first.get(timeout=60) == [1, 2]  # the worker consumes
 
         stop(broker, 10)  # the broker goes away under the connected worker...
@@ -58,9 +61,13 @@ def test_the_worker_survives_the_broker_restarting(app, tmp_path):
         assert worker.poll() is None, worker.stderr.read().decode()[-2000:] if worker.stderr else ""
 
         again = sender.send_task("celery.accumulate", args=[3], queue="default")
+        results.append(again)
         assert again.get(timeout=60) == [3]  # and consumes again
         assert worker.poll() is None
+        del first, again
     finally:
+        results.clear()
+        gc.collect()
         # The sender's result listener would otherwise keep reconnecting to the broker stopped below.
         with contextlib.suppress(Exception):
             sender.backend.result_consumer.stop()
