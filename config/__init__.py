@@ -212,6 +212,15 @@ class Config:
         self.HEALTH_SYNC_MAX_BYTES = int(get("HEALTH_SYNC_MAX_BYTES", str(4 * 1024 * 1024)))
         self.PRIVACY_SECRET = get("PRIVACY_SECRET", DEFAULT_PRIVACY_SECRET)
         self.FLOWER_BASIC_AUTH = get("FLOWER_BASIC_AUTH", DEFAULT_FLOWER_AUTH)
+        # /metrics (webapp.metrics): a bearer token, or else only these peers (never through a proxy).
+        self.METRICS_TOKEN = get("METRICS_TOKEN", "")
+        self.METRICS_ALLOW_FROM = get("METRICS_ALLOW_FROM", "127.0.0.0/8,::1/128")
+        # A worker's own exporter (0: none; on one machine the web's /metrics already reads the workers' files).
+        self.WORKER_METRICS_PORT = int(get("WORKER_METRICS_PORT", "0"))
+        self.WORKER_METRICS_HOST = get("WORKER_METRICS_HOST", "127.0.0.1")
+        # /readyz reports a queue holding more than this as a backlog ("degraded"; still ready: the web keeps
+        # accepting work, which waits in the queue).
+        self.READY_QUEUE_BACKLOG_MAX = int(get("READY_QUEUE_BACKLOG_MAX", "10000"))
         self.UPLOAD_SWEEP_AFTER_S = int(get("UPLOAD_SWEEP_AFTER_S", "120"))
         # A stage may run up to the hard time limit; only after that is its worker presumed dead and the
         # upload re-sent. Lower it to recover faster from crashes where tasks are known to be short.

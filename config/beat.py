@@ -1,8 +1,13 @@
-"""The one beat schedule. Every job here takes a Redis lock (tasks.locks) so two beats never double-run it."""
+"""The one beat schedule. Every job here runs through tasks.locks.single_run: at most once per period."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+# How often the catch-up sweeps run (uploads, pushes). A minute in production; a test stack that injects faults
+# shortens it to see recovery sooner.
+_SWEEP_S = float(os.environ.get("SWEEP_EVERY_S", "60"))
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "heartbeat": {
@@ -13,14 +18,14 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Uploads committed but never picked up (broker down at enqueue time, a lost message) are re-enqueued.
     "sweep-stuck-uploads": {
         "task": "maintenance.sweep_uploads",
-        "schedule": 60.0,
-        "options": {"queue": "default", "expires": 55},
+        "schedule": _SWEEP_S,
+        "options": {"queue": "default", "expires": _SWEEP_S * 0.9},
     },
     # Notifications committed while the broker was down (or whose retry was lost) still get their push.
     "sweep-push": {
         "task": "push.sweep",
-        "schedule": 60.0,
-        "options": {"queue": "notify", "expires": 55},
+        "schedule": _SWEEP_S,
+        "options": {"queue": "notify", "expires": _SWEEP_S * 0.9},
     },
     # Athletes whose non-owner views are stale after a lost refresh message or a migration that redrew zones.
     "sweep-privacy": {

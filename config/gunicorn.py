@@ -93,6 +93,14 @@ def post_fork(server: Any, worker: Any) -> None:
     # os.register_at_fork hook), so nothing else is needed here.
 
 
+def child_exit(server: Any, worker: Any) -> None:
+    # prometheus-client multiprocess mode (models.metrics): a gone worker's open-socket gauge stops counting.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
 def post_worker_init(worker: Any) -> None:
     # The app is loaded now. Its import-time objects (Flask, SQLAlchemy, numpy, scipy, firebase-admin: a few hundred
     # thousand) live as long as the process, yet every full collection would walk them again — pauses of 100 ms and

@@ -169,6 +169,9 @@ def main() -> int:
     # Our numpy work is many small arrays: BLAS helper threads only oversubscribe the cores that the worker
     # processes already share.
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    # /metrics of the web adds up every process's samples (web workers, Celery pool) from this directory,
+    # emptied at each start so the counters of a previous run are not added in.
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(data_dir / "metrics"))
     try:  # refuse unsafe settings (emulator mode on a public bind) before starting anything
         load_config(environ=env)
     except ConfigError as exc:
@@ -198,6 +201,10 @@ def main() -> int:
     if fcm is not None:
         _say(f"FCM stand-in: {fcm.url} (FCM_ENDPOINT for the web and worker processes)")
 
+    metrics_dir = Path(env["PROMETHEUS_MULTIPROC_DIR"])
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.glob("*.db"):
+        stale.unlink()
     children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
 

@@ -7,6 +7,7 @@ Nothing here imports ``webapp``, ``tasks`` or the domain.
 import os
 
 from models.activity import AccountExport, Activity, ActivityShare, ActivityStream, PrivacyZone, Upload
+from models.beat import BeatRun as BeatRun
 from models.chat import Conversation as Conversation
 from models.chat import ConversationMember as ConversationMember
 from models.chat import Message as Message

@@ -336,6 +336,26 @@ class Leaderboards:
         swap.execute()
         return len(best.get(("all", 0), {}))
 
+    def diff_segment_rows(self, segment_id: int, rows: Iterable[EffortRow], today: date | None = None) -> list[str]:
+        """How a segment's stored boards differ from the ones ``rows`` (PostgreSQL's truth) would build: one
+        line per board whose members, scores or effort ids disagree. Empty when they agree, or when the boards
+        are not built (reads rebuild those first, so that is not an inconsistency)."""
+        if not self.is_ready(segment_id):
+            return []
+        today = today or datetime.now(UTC).date()
+        problems = []
+        for (suffix, _ttl), members in _best_per_board(rows, today).items():
+            board = key(segment_id, suffix)
+            pairs = cast(list[tuple[bytes, float]], self.r.zrange(board, 0, -1, withscores=True))
+            stored = {int(m): float(s) for m, s in pairs}
+            efforts = {int(m): int(e) for m, e in cast(dict[bytes, bytes], self.r.hgetall(board + ":e")).items()}
+            want = {uid: v[0] for uid, v in members.items()}
+            want_efforts = {uid: v[1] for uid, v in members.items()}
+            if stored.keys() != want.keys() or any(abs(stored[u] - want[u]) > 1e-6 for u in want) \
+                    or any(efforts.get(u) != want_efforts[u] for u in want):
+                problems.append(f"{board}: {len(stored)} athletes stored, {len(want)} expected")
+        return problems
+
     def _all_keys(self, segment_id: int, today: date) -> list[str]:
         suffixes = ["all", *(f"g:{g}" for g in GENDERS), *(f"a:{a[0]}" for a in AGE_GROUPS),
                     *period_keys(today).values()]

@@ -9,6 +9,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool
 
 from models.db import Base
@@ -40,3 +41,15 @@ def drift(url: str) -> list[Any]:
             return list(compare_metadata(ctx, Base.metadata))
     finally:
         engine.dispose()
+
+
+def revisions(url: str) -> tuple[set[str], set[str]]:
+    """(the database's current revisions, the migrations' heads): equal when the schema is up to date."""
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+    finally:
+        engine.dispose()
+    return current, heads

@@ -14,7 +14,7 @@ from flask import Flask
 
 from domain import jobs
 from models import db
-from tasks import memory
+from tasks import memory, signals  # noqa: F401  (signals: connects the metrics and log-context handlers)
 
 #: Every module that defines tasks; ``tasks.registry`` imports them all (web and worker alike, so that every
 #: job the domain names has its sender registered in both).

@@ -8,7 +8,7 @@ import time
 from celery import shared_task
 from flask import current_app
 
-from domain import jobs
+from domain import jobs, schedule
 from domain.privacy import public_view
 from domain.uploads import lifecycle
 from models.errors import TRANSIENT_ERRORS
@@ -26,6 +26,7 @@ def heartbeat() -> float:
     """Proves beat → broker → worker → Redis works end to end; operators alert on a stale value."""
     now = time.time()
     redis_store.client.set(HEARTBEAT_KEY, now, ex=3600)
+    schedule.prune_runs()
     return now
 
 

@@ -29,6 +29,7 @@ def create_app(config_name: str | None = None, **overrides: Any) -> Flask:
         app.json.sort_keys = False
 
     register_logging(app)
+    register_metrics(app)
     register_services(app)
     register_api(app)
     register_auth(app)
@@ -45,6 +46,12 @@ def register_logging(app: Flask) -> None:
 
     configure_logging(app.config["LOG_LEVEL"], json_logs=app.config["LOG_JSON"])
     register_request_ids(app)
+
+
+def register_metrics(app: Flask) -> None:
+    from webapp.metrics import register_metrics as _register
+
+    _register(app)
 
 
 def register_services(app: Flask) -> None:

@@ -10,15 +10,18 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import select
 
+from domain import operations
 from domain.feed.fanout import rebuild_user_feed
 from domain.insights import loads
 from domain.media import events as media_events
 from domain.segments import efforts as segment_efforts
 from domain.segments import rematch
+from domain.uploads import lifecycle
 from models import User, db, migrate
 from models.redis_store import redis_store
 from webapp.auth import dev_token
 from webapp.health_cli import register_health_cli
+from webapp.metrics import QUEUES, broker_client
 
 
 def register_cli(app: Flask) -> None:
@@ -107,3 +110,53 @@ def register_cli(app: Flask) -> None:
             db.session.commit()
         click.echo(f"rebuilt the loads of {activities} activities of {len(ids)} athletes in "
                    f"{time.perf_counter() - started:.1f} s", err=True)
+
+    @app.cli.command("doctor")
+    @click.option("--sample", default=50, show_default=True, help="Built feeds and segments to compare.")
+    @click.option("--repair", is_flag=True, help="Rebuild what disagrees and re-send stuck uploads.")
+    def doctor(sample: int, repair: bool) -> None:
+        """Check migrations, the broker, Redis caches against PostgreSQL (samples) and stuck uploads."""
+        cfg = current_app.config
+        current, heads = migrate.revisions(cfg["DATABASE_URL"])
+        problems = 0
+        if current == heads:
+            click.echo(f"ok    migrations at {', '.join(sorted(heads))}")
+        else:
+            problems += 1
+            click.echo(f"FAIL  migrations: database at {sorted(current) or 'nothing'}, code at {sorted(heads)}; "
+                       f"run `flask --app webapp db-upgrade` (never repaired here: a release step)")
+        try:
+            depths = operations.queue_depths(broker_client(current_app), QUEUES)
+            click.echo("ok    broker: " + ", ".join(f"{q} {n}" for q, n in depths.items()))
+        except Exception as exc:
+            problems += 1
+            click.echo(f"FAIL  broker unreachable ({type(exc).__name__}): tasks wait in PostgreSQL (uploads "
+                       f"`queued`, pushes pending) and the sweepers send them once it is back")
+        findings = operations.Findings()
+        operations.check_caches(sample, sample, findings)
+        findings.stuck = operations.stuck_uploads(cfg["UPLOAD_SWEEP_AFTER_S"], cfg["UPLOAD_STALE_PROCESSING_S"])
+        for line in findings.problems:
+            click.echo(f"FAIL  {line}")
+        if findings.feeds_to_rebuild:
+            click.echo("      would rebuild feeds: flask --app webapp feed-rebuild "
+                       + " ".join(f"--user {u}" for u in findings.feeds_to_rebuild))
+        if findings.boards_to_rebuild:
+            click.echo("      would rebuild boards: flask --app webapp leaderboards-rebuild "
+                       + " ".join(f"--segment {s}" for s in findings.boards_to_rebuild))
+        if findings.stuck:
+            click.echo(f"FAIL  {len(findings.stuck)} stuck uploads: "
+                       + ", ".join(f"{i} ({s})" for i, s in findings.stuck[:20]))
+            click.echo("      would re-send them (the beat's sweep-stuck-uploads does so every minute)")
+        if not (findings.problems or findings.stuck):
+            click.echo("ok    caches: sampled feeds and boards agree with PostgreSQL; no stuck uploads")
+        problems += len(findings.problems) + len(findings.stuck)
+        if repair and (findings.problems or findings.stuck):
+            for user_id in findings.feeds_to_rebuild:
+                rebuild_user_feed(user_id)
+            rematch.rebuild_boards(findings.boards_to_rebuild)
+            resent = lifecycle.sweep_stuck(cfg["UPLOAD_SWEEP_AFTER_S"], cfg["UPLOAD_STALE_PROCESSING_S"])
+            click.echo(f"repaired: {len(findings.feeds_to_rebuild)} feeds, {len(findings.boards_to_rebuild)} "
+                       f"segments' boards rebuilt; {resent} uploads re-sent")
+            problems = 0 if current == heads else 1
+        if problems:
+            raise SystemExit(1)

@@ -1,56 +1,80 @@
-"""Structured logs that carry the request id (web) or the task id (workers)."""
+"""Log lines that say what they are about: ``request_id`` (web), ``task_id`` and ``task_name`` (workers), and
+the athlete where known; JSON lines (python-json-logger) when ``LOG_JSON`` is on, human-readable otherwise.
+
+A web request's id travels with the tasks it enqueues (tasks.signals puts it in the Celery message headers), so
+one upload can be followed from its POST through every pipeline stage by grepping one id.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import uuid
-from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter
+
+from models import logcontext
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
+def current_request_id() -> str | None:
+    if has_request_context():
+        return g.get("request_id")
+    return logcontext.request_id.get()
+
+
+def current_athlete_id() -> int | None:
+    if has_request_context():
+        user = g.get("user")
+        return getattr(user, "id", None)
+    return logcontext.athlete_id.get()
+
+
 class ContextFilter(logging.Filter):
-    """Adds ``request_id`` to every record emitted while handling a request."""
+    """Adds ``request_id``, ``athlete_id``, ``task_id`` and ``task_name`` to every record (``-`` when unknown,
+    so a format string can always name them)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        fields = record.__dict__  # LogRecord allows extra attributes; typed access would need a cast per field
+        fields.setdefault("request_id", current_request_id() or "-")
+        fields.setdefault("athlete_id", current_athlete_id() or "-")
+        fields.setdefault("task_id", logcontext.task_id.get() or "-")
+        fields.setdefault("task_name", logcontext.task_name.get() or "-")
+        # The human-readable line names only what is known: "[req 3f2a… task pipeline.ingest 9c1d… athlete 7] ".
+        parts = [f"req {fields['request_id']}" if fields["request_id"] != "-" else "",
+                 f"task {fields['task_name']} {fields['task_id']}" if fields["task_id"] != "-" else "",
+                 f"athlete {fields['athlete_id']}" if fields["athlete_id"] != "-" else ""]
+        known = " ".join(p for p in parts if p)
+        fields["context"] = f"[{known}] " if known else ""
         return True
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        payload: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", "-"),
-        }
-        for key in ("task_id", "task_name", "upload_id"):
-            if hasattr(record, key):
-                payload[key] = getattr(record, key)
-        if record.exc_info:
-            payload["exc"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+#: One JSON object per line; the context fields always present (``-`` when unknown) so queries can rely on them.
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(athlete_id)s %(task_id)s %(task_name)s"
+TEXT_FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(context)s%(message)s"
+
+
+def json_formatter() -> logging.Formatter:
+    # "context" is the text format's summary of the same fields: not repeated in the JSON object.
+    return JsonFormatter(JSON_FIELDS, rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},
+                         reserved_attrs=[*RESERVED_ATTRS, "context"])
 
 
 def configure_logging(level: str, *, json_logs: bool) -> None:
     handler = logging.StreamHandler()
     handler.addFilter(ContextFilter())
-    if json_logs:
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(name)s] [req %(request_id)s] %(message)s"))
+    handler.setFormatter(json_formatter() if json_logs else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
     # Alembic announces every plugin at INFO whenever it is imported; keep start-up logs readable.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    # Celery's per-task success line lacks the request id; tasks.signals writes one that has it (failures and
+    # retries still come from Celery, at WARNING and above).
+    logging.getLogger("celery.app.trace").setLevel(max(logging.WARNING, root.level))
 
 
 def register_request_ids(app: Flask) -> None:

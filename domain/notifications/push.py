@@ -39,11 +39,18 @@ from sqlalchemy.dialects.postgresql import insert
 
 from domain.algorithms.push_plan import PUSH_ONLY_KINDS, Item, Recipient, plan
 from domain.notifications.fcm import REMOVE, RETRY, build_message, classify, error_code
-from models import ConversationMember, Device, Notification, Preferences, PushDelivery, User, db, utcnow
+from models import ConversationMember, Device, Notification, Preferences, PushDelivery, User, db, metrics, utcnow
 from models.db import rowcount
 from models.pubsub import pubsub
 
 log = logging.getLogger(__name__)
+
+# The series exist from the start (at 0): a rate() or an alert over them needs a first sample to compare with.
+for _outcome in ("sent", "retry", "failed", "removed", "skipped"):
+    metrics.PUSH_DELIVERIES.labels(_outcome)
+for _code in ("UnregisteredError", "SenderIdMismatchError", "InvalidArgumentError", "UnavailableError",
+              "InternalError", "QuotaExceededError", "DeadlineExceededError", "UnknownError"):
+    metrics.FCM_ERRORS.labels(_code)
 
 SEND_BATCH = 500  # FCM's limit for send_each
 PLAN_BATCH = 500
@@ -171,6 +178,7 @@ def send_pending(user_id: int, app: firebase_admin.App | None) -> Outcome:
                  "updated_at": now} for row in claimed)
         db.session.commit()
         outcome.skipped = len(claimed)
+        metrics.PUSH_DELIVERIES.labels("skipped").inc(len(claimed))
         return outcome
     gone: set[int] = set()
     for start in range(0, len(claimed), SEND_BATCH):
@@ -178,12 +186,16 @@ def send_pending(user_id: int, app: firebase_admin.App | None) -> Outcome:
         responses = _send_batch(batch, app)
         results = []
         for row, (message_id, exc) in zip(batch, responses, strict=True):
+            if exc is not None:
+                metrics.FCM_ERRORS.labels(type(exc).__name__).inc()
             if exc is None:
                 status, error = "sent", None
                 outcome.sent += 1
+                metrics.PUSH_DELIVERIES.labels("sent").inc()
             elif (action := classify(exc)) == RETRY:
                 status, error = "pending", error_code(exc)
                 outcome.retry += 1
+                metrics.PUSH_DELIVERIES.labels("retry").inc()
             else:
                 status, error = "failed", error_code(exc)
                 if action == REMOVE:
@@ -191,6 +203,7 @@ def send_pending(user_id: int, app: firebase_admin.App | None) -> Outcome:
                     outcome.removed += 1
                 else:
                     outcome.failed += 1
+                metrics.PUSH_DELIVERIES.labels("removed" if action == REMOVE else "failed").inc()
                 log.info("push %s to device %s failed: %s", row.id, row.device_id, error)
             results.append({"id": row.id, "status": status, "error": error, "fcm_message_id": message_id,
                             "updated_at": now})

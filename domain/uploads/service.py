@@ -131,6 +131,7 @@ def accept_file(user: User, data: bytes, filename: str | None, form: dict[str, A
         return _same_key(existing, sha256)
     if not duplicate_of:
         jobs.send(jobs.INGEST_UPLOAD, upload_id)
+    log.info("upload %s accepted (%d bytes%s)", upload_id, len(data), ", a duplicate" if duplicate_of else "")
     upload = db.session.get(Upload, upload_id)
     assert upload is not None
     return upload

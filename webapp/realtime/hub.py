@@ -30,6 +30,7 @@ from typing import Any
 import redis
 from simple_websocket import ConnectionClosed
 
+from models import metrics
 from models.pubsub import CONTROL_PREFIX, REVOKE_TYPE, Frame, encode, pubsub
 from webapp.realtime.frames import FrameError
 
@@ -43,6 +44,9 @@ CLOSE_TRY_AGAIN = 1013
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TOO_SLOW = 4008
 TOO_SLOW_REASON = "too slow; reconnect and resync"
+#: The listener times a message through Redis to itself this often (the pub/sub lag series of /metrics).
+PROBE_EVERY_S = 15.0
+PROBE_PREFIX = b"probe:"
 
 
 @dataclass(frozen=True)
@@ -270,12 +274,15 @@ class Hub:
     def add(self, conn: Connection) -> None:
         with self._lock:
             self.connections[conn.id] = conn
+        metrics.OPEN_SOCKETS.inc()
         conn.channels.add(pubsub.user_channel(conn.user_id))
         self.attach(conn, pubsub.user_channel(conn.user_id))
 
     def remove(self, conn: Connection) -> None:
         with self._lock:
-            self.connections.pop(conn.id, None)
+            gone = self.connections.pop(conn.id, None)
+        if gone is not None:
+            metrics.OPEN_SOCKETS.dec()
         for channel in list(conn.channels):
             self.detach(conn, channel)
         conn.channels.clear()
@@ -309,6 +316,13 @@ class Hub:
     def local_channels(self) -> set[str]:
         with self._lock:
             return set(self._channels)
+
+    def _probe(self) -> None:
+        """Publish a timestamp to our own control channel: the time it takes to come back through Redis and
+        this listener's queue is the pub/sub lag every socket of this process sees (strava_pubsub_lag_seconds)."""
+        # An outage is reported by the listener's own reconnect loop.
+        with contextlib.suppress(redis.RedisError):
+            pubsub.client.publish(self.control_channel, PROBE_PREFIX + repr(time.time()).encode())
 
     def _wake(self) -> None:
         """Interrupt the listener's wait so it (un)subscribes now: a message on its private control channel."""
@@ -353,9 +367,13 @@ class Hub:
                 backoff = min(backoff * 2, 5.0)
 
     def _listen(self, ps: redis.client.PubSub) -> None:
+        next_probe = 0.0
         while not self._stopping:
             if self._dirty:
                 self._reconcile(ps)
+            if time.monotonic() >= next_probe:
+                next_probe = time.monotonic() + PROBE_EVERY_S
+                self._probe()
             message = ps.get_message(timeout=1.0)
             if message is None:
                 continue
@@ -364,6 +382,9 @@ class Hub:
             if kind == "message":
                 if channel != self.control_channel:
                     self._deliver(channel, message["data"])
+                elif message["data"].startswith(PROBE_PREFIX):
+                    sent = float(message["data"][len(PROBE_PREFIX):])
+                    metrics.PUBSUB_LAG.observe(max(0.0, time.time() - sent))
             elif kind == "subscribe":
                 with self._cond:
                     if channel in self._subscribed:
