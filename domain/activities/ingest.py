@@ -85,8 +85,8 @@ def activity_values(upload: Upload, user: User, track: Track, summary: ActivityS
         "avg_temp": m.avg_temp,
         "details": {**{k: details.get(k) for k in ("splits_metric", "splits_standard", "laps", "best_efforts",
                                                      "elev_high_m", "elev_low_m")},
-                    # The device's own energy figure, which the training-load job prefers to an estimate.
-                    "device_energy_kcal": reported.get("energy_kcal")},
+                    # The device's own energy figure, which energy estimates prefer (domain.health.meals).
+                    "energy_kcal": reported.get("energy_kcal")},
         "has_gps": track.has_gps, "point_count": len(track),
         "start_lat": m.start_latlng[0] if m.start_latlng else None,
         "start_lng": m.start_latlng[1] if m.start_latlng else None,

@@ -160,25 +160,6 @@ def estimated_load(minutes: float) -> float:
     return minutes / 60.0 * DEFAULT_INTENSITY_FACTOR ** 2 * 100.0
 
 
-# --- energy --------------------------------------------------------------------------------------------------
-
-#: Metabolic equivalents by sport at a moderate effort (the Compendium of Physical Activities' typical values).
-METS = {"running": 9.8, "cycling": 7.5, "swimming": 7.0, "walking": 3.5, "hiking": 6.0, "strength": 5.0,
-        "other": 5.0}
-
-
-def met_kcal(sport: str, weight_kg: float, hours: float) -> float:
-    return METS.get(sport, METS["other"]) * weight_kg * hours
-
-
-def keytel_kcal(avg_hr: float, weight_kg: float, age: float, sex: str | None, minutes: float) -> float:
-    """Energy from mean heart rate (Keytel et al. regression); an unspecified sex takes the mean of both."""
-    male = (-55.0969 + 0.6309 * avg_hr + 0.1988 * weight_kg + 0.2017 * age) / 4.184 * minutes
-    female = (-20.4022 + 0.4472 * avg_hr - 0.1263 * weight_kg + 0.074 * age) / 4.184 * minutes
-    value = male if sex == "M" else female if sex == "F" else (male + female) / 2.0
-    return max(value, 0.0)
-
-
 # --- the daily series ----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from domain.algorithms import nutrition
 from domain.errors import refuse
 from domain.health import common
 from domain.health.foods import nutrients_of
-from models import Activity, Food, FoodPortion, Meal, MealItem, User, db
+from models import Activity, Food, FoodPortion, HealthProfile, Meal, MealItem, User, db
 from models.health import NUTRIENTS
 
 MAX_DAYS = 93
@@ -124,6 +124,29 @@ def energy_of(activity: Activity, user: User, weight: float, age: int | None, ba
                                 device_kcal=details.get("energy_kcal"), avg_hr=activity.avg_hr)
     return nutrition.activity_energy_kcal(workout, sex=user.sex, age_years=age, weight_kg=weight,
                                           basal_kcal_day=basal)
+
+
+#: Without a weight on file, an activity's energy is estimated for this one (and says so in its method).
+DEFAULT_WEIGHT_KG = 70.0
+
+
+def activity_energy(activity: Activity, user: User) -> tuple[float, str]:
+    """One activity's energy by the rule the nutrition targets use (device figure, else heart rate, else MET),
+    with the athlete's facts as of that day; a weight of 70 kg where none is known (method ``…_default_weight``)."""
+    weight = common.latest_metric(user.id, "weight", activity.start_time) or user.weight_kg
+    height = common.latest_metric(user.id, "height", activity.start_time)
+    if height is None:
+        found = db.session.get(HealthProfile, user.id)
+        height = found.height_cm if found is not None else None
+    age = common.age_on(user, activity.start_time.date())
+    if weight is not None and height is not None and age is not None:
+        return energy_of(activity, user, weight, age, nutrition.mifflin_st_jeor(user.sex, age, height, weight))
+    workout_s = activity.moving_time_s or activity.elapsed_time_s
+    kcal = nutrition.met_energy_kcal(activity.sport_type, workout_s, weight or DEFAULT_WEIGHT_KG)
+    device = (activity.details or {}).get("energy_kcal")
+    if device:
+        return float(device), "device"
+    return kcal, "met" if weight is not None else "met_default_weight"
 
 
 def nutrition_days(user: User, first: date, last: date) -> dict[str, Any]:

@@ -22,13 +22,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from domain import clock, jobs
 from domain.algorithms import training
 from domain.algorithms.streams import decode_track
+from domain.health import meals
 from models import Activity, ActivityLoad, ActivityStream, TrainingDay, TrainingSettings, User, db
 from models.db import on_commit, staged
 
 #: Samples with a heart rate that make a heart-rate based load (fewer: the average heart rate, if any).
 MIN_HR_SAMPLES = 60
-#: Without a weight on file, energy estimates use this (and say so in ``energy_method``).
-DEFAULT_WEIGHT_KG = 70.0
 
 
 # --- marking -------------------------------------------------------------------------------------------------
@@ -129,22 +128,13 @@ def load_values(activity: Activity, owner: User, settings: TrainingSettings, tra
     else:
         out["load"], out["method"] = training.estimated_load(minutes), "estimated"
     out["load"] = round(float(out["load"]), 2)
-    out["energy_kcal"], out["energy_method"] = _energy(activity, owner, minutes)
+    out["energy_kcal"], out["energy_method"] = _energy(activity, owner)
     return out
 
 
-def _energy(activity: Activity, owner: User, minutes: float) -> tuple[float | None, str | None]:
-    device = (activity.details or {}).get("device_energy_kcal")
-    if device:
-        return round(float(device), 1), "device"
-    weight = owner.weight_kg or DEFAULT_WEIGHT_KG
-    suffix = "" if owner.weight_kg else "_default_weight"
-    if activity.avg_hr and owner.birth_year:
-        age = activity.start_time.year - owner.birth_year
-        return round(training.keytel_kcal(activity.avg_hr, weight, age, owner.sex, minutes), 1), "heart_rate" + suffix
-    if minutes > 0:
-        return round(training.met_kcal(activity.sport_type, weight, minutes / 60.0), 1), "met" + suffix
-    return None, None
+def _energy(activity: Activity, owner: User) -> tuple[float | None, str | None]:
+    kcal, method = meals.activity_energy(activity, owner)  # the one energy rule (nutrition targets use it too)
+    return round(kcal, 1), method
 
 
 #: Every column an ``activity_loads`` row sets (a recomputed row clears what no longer applies).

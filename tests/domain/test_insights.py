@@ -199,3 +199,31 @@ def test_trends_group_by_the_athletes_local_weeks(client, login, dev_clock):
     assert weeks["2026-11-30"]["count"] == 1 and weeks["2026-11-30"]["metres_per_heartbeat"] is not None
     assert weeks["2026-11-23"]["count"] == 1 and weeks["2026-11-23"]["metres_per_heartbeat"] is None
     assert client.get(f"{API}/me/trends?period=year", headers=ann).status_code == 422
+
+
+def test_recovery_gives_a_status_with_reasons_against_the_athletes_baselines(client, login, dev_clock):
+    ann, _ = login("ann")
+    client.patch(f"{API}/me", headers=ann, json={"preferences": {"timezone": "Europe/Berlin"}})
+    assert client.get(f"{API}/me/recovery?date=2026-11-20", headers=ann).json["status"] == "unknown"
+    for i in range(14):  # two weeks of 8 h nights (23:00–07:00 Berlin) and a resting heart rate about 50
+        morning = date(2026, 11, 6) + timedelta(days=i)
+        start = datetime(morning.year, morning.month, morning.day, 22, 0, tzinfo=UTC) - timedelta(days=1)
+        assert client.post(f"{API}/me/sleep", headers=ann, json={
+            "start": start.isoformat(), "end": (start + timedelta(hours=8)).isoformat()}).status_code == 201
+        assert client.post(f"{API}/me/body-metrics", headers=ann, json={
+            "kind": "resting_heart_rate", "value": 49 + i % 3,
+            "measured_at": datetime(morning.year, morning.month, morning.day, 7, 30, tzinfo=UTC).isoformat()},
+        ).status_code == 201
+    good = client.get(f"{API}/me/recovery?date=2026-11-19", headers=ann).json
+    assert good["status"] == "recovered", good
+    assert {r["factor"] for r in good["reasons"]} >= {"sleep", "sleep_regularity", "resting_heart_rate"}
+    # Then a 5 h night and a resting heart rate of 58: two reasons against.
+    assert client.post(f"{API}/me/sleep", headers=ann, json={
+        "start": "2026-11-20T01:00:00+00:00", "end": "2026-11-20T06:00:00+00:00"}).status_code == 201
+    assert client.post(f"{API}/me/body-metrics", headers=ann, json={
+        "kind": "resting_heart_rate", "value": 58, "measured_at": "2026-11-20T07:30:00+00:00"}).status_code == 201
+    bad = client.get(f"{API}/me/recovery?date=2026-11-20", headers=ann).json
+    notable = {r["factor"]: r for r in bad["reasons"] if r["notable"]}
+    assert bad["status"] == "strained" and set(notable) == {"sleep", "resting_heart_rate"}, bad
+    assert notable["sleep"]["value"] == 300 and notable["sleep"]["baseline"] == 480
+    assert notable["resting_heart_rate"]["baseline"] == pytest.approx(699 / 14, abs=0.05)

@@ -61,7 +61,7 @@ def test_finish_with_save_becomes_an_activity_through_the_pipeline(live_client, 
     assert latlng and all(dist_home({"lat": a, "lng": b}) > ZONE_R for a, b in latlng)
     owner_streams = live_client.get(f"/api/v1/activities/{activity_id}/streams?keys=latlng&resolution=high",
                                     headers=ann).json
-    assert len(owner_streams["latlng"]["data"]) == 400
+    assert len(owner_streams["latlng"]["data"]) == 200
     assert owner_streams["latlng"]["data"][0] == pytest.approx(list(HOME), abs=1e-6)
 
 

@@ -9,6 +9,7 @@ from domain.health import metrics as service
 from domain.health import settings
 from webapp.auth import current_user
 from webapp.body_metrics.schemas import (
+    HealthSettingsPatchSchema,
     HealthSettingsSchema,
     MetricArgsSchema,
     MetricCreateSchema,
@@ -62,7 +63,7 @@ class HealthSettings(MethodView):
         """Height, macro split, water goal, reminders and the night window sleep is estimated in"""
         return settings.get_settings(current_user())
 
-    @blp.arguments(HealthSettingsSchema)
+    @blp.arguments(HealthSettingsPatchSchema)
     @blp.response(200, HealthSettingsSchema)
     def patch(self, changes: dict[str, Any]) -> dict[str, Any]:
         """Change your health settings"""

@@ -50,7 +50,7 @@ class MetricPageSchema(ma.Schema):
     next_cursor = ma.fields.String(allow_none=True)
 
 
-class HealthSettingsSchema(ma.Schema):
+class HealthSettingsPatchSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
@@ -65,3 +65,21 @@ class HealthSettingsSchema(ma.Schema):
     wake_end = ma.fields.String(validate=[validate.Length(5, 5), HHMM])
     night_start = ma.fields.String(validate=[validate.Length(5, 5), HHMM])
     night_end = ma.fields.String(validate=[validate.Length(5, 5), HHMM])
+
+
+
+class HealthSettingsSchema(ma.Schema):
+    """The athlete's health settings as stored (response)."""
+
+    height_cm = ma.fields.Float(allow_none=True)
+    protein_pct = ma.fields.Integer()
+    carbohydrate_pct = ma.fields.Integer()
+    fat_pct = ma.fields.Integer()
+    water_goal_ml = ma.fields.Integer(allow_none=True)
+    reminders_enabled = ma.fields.Boolean()
+    reminder_every_h = ma.fields.Integer()
+    wake_start = ma.fields.String()
+    wake_end = ma.fields.String()
+    night_start = ma.fields.String()
+    night_end = ma.fields.String()
+

@@ -17,11 +17,22 @@ class FoodSearchArgsSchema(ma.Schema):
     limit = ma.fields.Integer(load_default=20, validate=validate.Range(1, 50))
 
 
-class PortionSchema(ma.Schema):
-    id = ma.fields.Integer(dump_only=True)
+class PortionInSchema(ma.Schema):
+    """A household portion of a food the athlete adds (request)."""
+
+    class Meta:
+        unknown = ma.RAISE
+
     amount = ma.fields.Float(load_default=1.0, validate=validate.Range(min=0, min_inclusive=False, max=1000))
     description = ma.fields.String(required=True, validate=ColumnLength(FoodPortion.description, min=1, max=120))
     grams = ma.fields.Float(required=True, validate=validate.Range(min=0, min_inclusive=False, max=5000))
+
+
+class PortionSchema(ma.Schema):
+    id = ma.fields.Integer()
+    amount = ma.fields.Float()
+    description = ma.fields.String()
+    grams = ma.fields.Float()
 
 
 class RecipeItemInSchema(ma.Schema):
@@ -39,8 +50,8 @@ class FoodCreateSchema(ma.Schema):
     name = ma.fields.String(required=True, validate=ColumnLength(Food.name, min=1))
     brand = ma.fields.String(allow_none=True, validate=ColumnLength(Food.brand))
     barcode = ma.fields.String(allow_none=True, validate=[ColumnLength(Food.barcode), validate.Regexp(
-        r"^\d{8,14}\Z", error="8 to 14 digits.")])
-    portions = ma.fields.List(ma.fields.Nested(PortionSchema), validate=validate.Length(max=20))
+        r"^[0-9]{8,14}(?!\n)$", error="8 to 14 digits.")])
+    portions = ma.fields.List(ma.fields.Nested(PortionInSchema), validate=validate.Length(max=20))
     items = ma.fields.List(ma.fields.Nested(RecipeItemInSchema), validate=validate.Length(1, 100), metadata={
         "description": "A recipe: its ingredients; nutrients per 100 g are computed from them"})
     locals().update(nutrient_fields(allow_none=True))
@@ -53,7 +64,7 @@ class FoodPatchSchema(ma.Schema):
     name = ma.fields.String(validate=ColumnLength(Food.name, min=1))
     brand = ma.fields.String(allow_none=True, validate=ColumnLength(Food.brand))
     barcode = ma.fields.String(allow_none=True, validate=[ColumnLength(Food.barcode), validate.Regexp(
-        r"^\d{8,14}\Z", error="8 to 14 digits.")])
+        r"^[0-9]{8,14}(?!\n)$", error="8 to 14 digits.")])
     locals().update(nutrient_fields(allow_none=True))
 
 

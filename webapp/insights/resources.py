@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from werkzeug.sansio.response import Response
 
-from domain.insights import cards, planned, service, summaries, trends
+from domain.insights import cards, loads, planned, recovery, service, summaries, trends
 from webapp.auth import current_user
 from webapp.insights.schemas import (
     FitnessArgsSchema,
@@ -21,6 +21,8 @@ from webapp.insights.schemas import (
     PlannedWorkoutPageSchema,
     PlannedWorkoutPatchSchema,
     PlannedWorkoutSchema,
+    RecoveryArgsSchema,
+    RecoverySchema,
     TrainingSettingsPatchSchema,
     TrainingSettingsSchema,
     TrendArgsSchema,
@@ -125,3 +127,14 @@ class Trends(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Your last 12 weeks or months: volume per sport, speed, heart-rate efficiency, best-effort progression"""
         return trends.trends(current_user(), args["period"])
+
+
+@blp.route("/me/recovery")
+class Recovery(MethodView):
+    @blp.arguments(RecoveryArgsSchema, location="query")
+    @blp.response(200, RecoverySchema)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """How recovered you are on a day: a status and its reasons (sleep, resting HR, HRV, load) against your
+        own baselines"""
+        user = current_user()
+        return recovery.recovery(user, args["date"] or loads.today_for(user))

@@ -8,6 +8,7 @@ from marshmallow import validate
 from models.activity import SPORT_TYPES
 from models.insights import TrainingSettings
 from webapp.columns import ColumnLength
+from webapp.openapi import omittable
 
 
 class StrictSchema(ma.Schema):
@@ -169,3 +170,26 @@ class TrendsSchema(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(TrendPeriodSchema), required=True)
     best_efforts = ma.fields.Dict(required=True, metadata={
         "description": "Per effort (1k, 5k, 10k, Half-Marathon): the best time (s) of each period that has one"})
+
+
+class RecoveryArgsSchema(StrictSchema):
+    date = ma.fields.Date(load_default=None, metadata={"description": "Local date; default today"})
+
+
+class RecoveryReasonSchema(ma.Schema):
+    factor = ma.fields.String(required=True, metadata={
+        "description": "sleep, sleep_regularity, resting_heart_rate, hrv or load"})
+    notable = ma.fields.Boolean(required=True, metadata={"description": "Counts against recovery"})
+    direction = ma.fields.String(required=True, metadata={"description": "worse, ok or better"})
+    value = ma.fields.Float(required=True)
+    baseline = ma.fields.Float(required=True, metadata={"description": "The athlete's own baseline or need"})
+    smallest_worthwhile_change = ma.fields.Float(metadata=omittable(
+        description="The band around the baseline inside which a change is normal day-to-day variation"))
+    unit = ma.fields.String(required=True)
+    text = ma.fields.String(required=True)
+
+
+class RecoverySchema(ma.Schema):
+    date = ma.fields.Date(required=True)
+    status = ma.fields.String(required=True, metadata={"description": "recovered, fair, strained or unknown"})
+    reasons = ma.fields.List(ma.fields.Nested(RecoveryReasonSchema), required=True)
