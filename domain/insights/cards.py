@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -17,6 +18,7 @@ from domain import clock
 from domain.algorithms import training
 from domain.algorithms.metrics import sport_family
 from domain.errors import refuse
+from domain.insights import recovery
 from domain.pagination import decode_cursor, encode_cursor
 from models import Activity, Insight, TrainingDay, User, db
 
@@ -25,6 +27,9 @@ FITNESS_CHANGE = 0.10
 MIN_FITNESS = 10.0
 #: Fitness gained per week above which the load is rising faster than most athletes adapt to.
 RAMP_WARNING = 8.0
+#: Sleep under this for three nights while the week's load rose by SLEEP_LOAD_RISE: a card.
+SHORT_SLEEP_MIN = 6 * 60
+SLEEP_LOAD_RISE = 0.30
 #: Form below this: deep fatigue.
 FORM_WARNING = -30.0
 #: "Longest since": only when the last longer one is at least this long ago.
@@ -74,12 +79,39 @@ def candidates(user: User, activity_ids: Iterable[int], today: date) -> list[dic
                             f"({now_day.fitness:.0f}). Recovery days bring it back.",
                     "evidence": {"form": round(now_day.form, 1), "fatigue": round(now_day.fatigue, 1),
                                  "fitness": round(now_day.fitness, 1), "threshold": FORM_WARNING}})
+    card = _short_sleep_under_rising_load(user, today)
+    if card is not None:
+        out.append(card)
     for activity in db.session.scalars(select(Activity).where(Activity.id.in_(list(activity_ids)),
                                                               Activity.user_id == user.id)):
         card = _longest_since(activity, units)
         if card is not None:
             out.append(card)
     return out
+
+
+def _short_sleep_under_rising_load(user: User, today: date) -> dict[str, Any] | None:
+    """"Under 6 h of sleep three nights running while load rose 30 %": the last three mornings' counted sleep
+    all short, and the last 7 days' load at least 30 % above the 7 before."""
+    from_day = today - timedelta(days=13)
+    loads = {d.day: d.load for d in db.session.scalars(select(TrainingDay).where(
+        TrainingDay.user_id == user.id, TrainingDay.day >= from_day, TrainingDay.day <= today))}
+    recent = sum(v for d, v in loads.items() if d > today - timedelta(days=7))
+    before = sum(v for d, v in loads.items() if d <= today - timedelta(days=7))
+    if before <= 0 or recent < before * (1 + SLEEP_LOAD_RISE):
+        return None
+    nights = {m: minutes for m, minutes, _ in recovery.nights(user, today, ZoneInfo(user.preferences.timezone), 3)}
+    last3 = [nights.get(today - timedelta(days=i)) for i in range(3)]
+    if any(m is None or m >= SHORT_SLEEP_MIN for m in last3):
+        return None
+    rise = (recent - before) / before * 100
+    hours = ", ".join(f"{m / 60:.1f}" for m in last3 if m is not None)
+    return {"kind": "sleep_load", "key": f"sleep_load:{today.isoformat()}",
+            "title": f"Under {SHORT_SLEEP_MIN // 60} h of sleep three nights running while load rose {rise:.0f} %",
+            "body": f"Last three nights: {hours} h. Your load in the last 7 days was {recent:.0f}, against "
+                    f"{before:.0f} the week before. Sleep is when training turns into fitness.",
+            "evidence": {"nights_hours": [round((m or 0) / 60, 2) for m in last3], "load_7d": round(recent, 1),
+                         "load_prior_7d": round(before, 1), "rise_pct": round(rise, 1)}}
 
 
 def _longest_since(activity: Activity, units: str) -> dict[str, Any] | None:

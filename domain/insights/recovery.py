@@ -34,7 +34,7 @@ MIN_RHR_SWC = 2.0
 FORM_TIRED, FORM_VERY_TIRED = -20.0, -30.0
 
 
-def _nights(user: User, day: date, zone: ZoneInfo, days: int) -> list[tuple[date, float, float]]:
+def nights(user: User, day: date, zone: ZoneInfo, days: int) -> list[tuple[date, float, float]]:
     """(morning, minutes asleep, mid-sleep as minutes from local midnight of the morning) of each counted night
     ending on the mornings of the ``days`` days up to ``day``."""
     lo = datetime.combine(day - timedelta(days=days), time(12), zone)
@@ -57,10 +57,10 @@ def _nights(user: User, day: date, zone: ZoneInfo, days: int) -> list[tuple[date
 
 
 def _sleep_reasons(user: User, day: date, zone: ZoneInfo) -> list[dict[str, Any]]:
-    nights = _nights(user, day, zone, 29)
+    found = nights(user, day, zone, 29)
     reasons: list[dict[str, Any]] = []
-    last = next((n for n in nights if n[0] == day), None)
-    before = [m for d, m, _ in nights if d < day]
+    last = next((n for n in found if n[0] == day), None)
+    before = [m for d, m, _ in found if d < day]
     need = max(MIN_NEED_MIN, statistics.median(before)) if len(before) >= 5 else 8 * 60.0
     if last is not None:
         short = last[1] < need - 30
@@ -68,7 +68,7 @@ def _sleep_reasons(user: User, day: date, zone: ZoneInfo) -> list[dict[str, Any]
                         "value": round(last[1]), "baseline": round(need), "unit": "min",
                         "text": (f"Slept {last[1] / 60:.1f} h against a need of {need / 60:.1f} h." if short else
                                  f"Slept {last[1] / 60:.1f} h, enough for your {need / 60:.1f} h need.")})
-    week = [mid for d, _, mid in nights if d > day - timedelta(days=7)]
+    week = [mid for d, _, mid in found if d > day - timedelta(days=7)]
     if len(week) >= 4:
         spread = statistics.pstdev(week)
         irregular = spread > IRREGULAR_MIN

@@ -115,6 +115,29 @@ _DAYS_SQL = text("""
     GROUP BY w.user_id""")
 
 
+#: Counted sleep (one session per night: device > manual > estimated) and food energy logged, per athlete's week.
+_SLEEP_SQL = text("""
+    WITH w AS (SELECT * FROM unnest(CAST(:users AS bigint[]), CAST(:starts AS timestamptz[]),
+                                    CAST(:ends AS timestamptz[])) AS w(user_id, lo, hi)),
+    nights AS (
+        SELECT DISTINCT ON (s.user_id, coalesce(s.night_of, s.end_at::date::text)) s.user_id,
+               extract(epoch FROM s.end_at - s.start_at) / 60.0 AS minutes
+        FROM w JOIN sleep_sessions s ON s.user_id = w.user_id AND s.end_at >= w.lo AND s.end_at < w.hi
+        ORDER BY s.user_id, coalesce(s.night_of, s.end_at::date::text),
+                 CASE s.source WHEN 'healthkit' THEN 0 WHEN 'health_connect' THEN 0 WHEN 'manual' THEN 1 ELSE 2 END,
+                 s.end_at - s.start_at DESC)
+    SELECT user_id, count(*) AS nights, avg(minutes) AS avg_min FROM nights GROUP BY user_id""")
+
+_FOOD_SQL = text("""
+    WITH w AS (SELECT * FROM unnest(CAST(:users AS bigint[]), CAST(:starts AS timestamptz[]),
+                                    CAST(:ends AS timestamptz[])) AS w(user_id, lo, hi))
+    SELECT w.user_id, count(DISTINCT (m.eaten_at AT TIME ZONE 'UTC')::date) AS days,
+           sum((i.nutrients->>'energy_kcal')::float) AS kcal
+    FROM w JOIN meals m ON m.user_id = w.user_id AND m.eaten_at >= w.lo AND m.eaten_at < w.hi
+    JOIN meal_items i ON i.meal_id = m.id
+    GROUP BY w.user_id""")
+
+
 def build(users: Sequence[tuple[User, TrainingSettings]], now: datetime) -> list[dict[str, Any]]:
     """The summaries of these athletes for the week due at ``now``: a few grouped queries for all of them."""
     weeks = {u.id: _week_of(now, s, u.preferences.timezone) for u, s in users}
@@ -134,6 +157,8 @@ def build(users: Sequence[tuple[User, TrainingSettings]], now: datetime) -> list
                    "longest_m": round(float(r.longest_m or 0), 1)}
         (sports if r.this_week else before)[r.user_id][r.sport_type] = figures
     awards = {r.user_id: (int(r.prs), int(r.achievements)) for r in db.session.execute(_ACHIEVEMENTS_SQL, params)}
+    sleep = {r.user_id: r for r in db.session.execute(_SLEEP_SQL, params)}
+    food = {r.user_id: r for r in db.session.execute(_FOOD_SQL, params)}
     days = {r.user_id: r for r in db.session.execute(_DAYS_SQL, {
         "users": ids, "first": [weeks[i] for i in ids], "last": [weeks[i] + timedelta(days=6) for i in ids]})}
     out = []
@@ -152,7 +177,12 @@ def build(users: Sequence[tuple[User, TrainingSettings]], now: datetime) -> list
                 "prs": prs, "achievements": achievements,
                 "load": round(float(day.load), 1) if day and day.load is not None else 0.0,
                 "fitness": round(float(day.fitness), 1) if day and day.fitness is not None else None,
-                "form": round(float(day.form), 1) if day and day.form is not None else None}
+                "form": round(float(day.form), 1) if day and day.form is not None else None,
+                "sleep": ({"nights": int(sleep[uid].nights), "avg_minutes": round(float(sleep[uid].avg_min))}
+                          if uid in sleep else None),
+                "nutrition": ({"days_logged": int(food[uid].days),
+                               "avg_kcal_per_logged_day": round(float(food[uid].kcal or 0) / int(food[uid].days))}
+                              if uid in food and food[uid].days else None)}
         out.append({"user_id": uid, "week_start": weeks[uid], "timezone": tz[uid], "totals": totals, "body": body})
     return out
 

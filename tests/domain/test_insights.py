@@ -7,12 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from domain import clock
 from domain.algorithms import training
 from domain.insights import loads, planned, service, summaries
-from models import ActivityLoad, Notification, TrainingDay, TrainingSettings, WeeklySummary, db
+from models import ActivityLoad, Notification, TrainingDay, TrainingSettings, User, WeeklySummary, db
 from models.user import Preferences
 
 API = "/api/v1"
@@ -227,3 +227,24 @@ def test_recovery_gives_a_status_with_reasons_against_the_athletes_baselines(cli
     assert bad["status"] == "strained" and set(notable) == {"sleep", "resting_heart_rate"}, bad
     assert notable["sleep"]["value"] == 300 and notable["sleep"]["baseline"] == 480
     assert notable["resting_heart_rate"]["baseline"] == pytest.approx(699 / 14, abs=0.05)
+
+
+def test_short_sleep_while_load_rises_makes_one_card_with_its_numbers(client, login, dev_clock):
+    from domain.insights import cards
+
+    ann, ann_id = login("ann")
+    today = date(2026, 11, 20)
+    days = training.series(today - timedelta(days=13), [50.0] * 7 + [80.0] * 7)
+    db.session.execute(insert(TrainingDay), [{"user_id": ann_id, **d.__dict__} for d in days])
+    for i in range(3):  # 02:00–07:00 UTC on the three mornings up to today: 5 h each
+        morning = today - timedelta(days=i)
+        start = datetime(morning.year, morning.month, morning.day, 2, 0, tzinfo=UTC)
+        assert client.post(f"{API}/me/sleep", headers=ann, json={
+            "start": start.isoformat(), "end": (start + timedelta(hours=5)).isoformat()}).status_code == 201
+    user = db.session.get(User, ann_id)
+    assert cards.update_cards(user, [], today) >= 1
+    assert cards.update_cards(user, [], today) == 0  # the same occasions never twice
+    shown = {c["kind"]: c for c in client.get(f"{API}/me/insights", headers=ann).json["items"]}
+    card = shown["sleep_load"]
+    assert card["evidence"]["rise_pct"] == pytest.approx(60.0)
+    assert card["evidence"]["nights_hours"] == [5.0, 5.0, 5.0]

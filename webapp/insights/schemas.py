@@ -101,6 +101,10 @@ class WeeklySummarySchema(ma.Schema):
     load_ = ma.fields.Float(data_key="load", attribute="load", required=True)
     fitness = ma.fields.Float(allow_none=True, required=True)
     form = ma.fields.Float(allow_none=True, required=True)
+    sleep = ma.fields.Dict(allow_none=True, metadata=omittable(
+        description="nights (counted, one per night) and avg_minutes; null without sleep records"))
+    nutrition = ma.fields.Dict(allow_none=True, metadata=omittable(
+        description="days_logged and avg_kcal_per_logged_day; null without meals"))
     created_at = ma.fields.DateTime(required=True)
 
 
