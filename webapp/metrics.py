@@ -29,7 +29,7 @@ from models import metrics
 log = logging.getLogger(__name__)
 
 #: The queues the workers consume (config: task_routes and task_default_queue).
-QUEUES = ("pipeline", "media", "notify", "default")
+QUEUES = ("pipeline", "media", "notify", "analytics", "default")
 
 
 def broker_client(app: Flask) -> redis.Redis:
