@@ -107,7 +107,7 @@ def test_metrics_serve_the_web_and_task_series_after_an_upload(live_client, live
         assert sample(after, "strava_celery_tasks_total", task=task, state="started") >= 1
         assert sample(after, "strava_celery_task_duration_seconds_count", task=task) >= 1
         assert sample(after, "strava_pipeline_stage_duration_seconds_count", stage=stage) >= 1
-    for queue in ("pipeline", "media", "notify", "default"):
+    for queue in ("pipeline", "media", "notify", "analytics", "default"):
         assert re.search(rf'^strava_celery_queue_length{{queue="{queue}"}} \d', after, re.M)
     assert re.search(r"^strava_upload_oldest_queued_age_seconds \d", after, re.M)
     assert re.search(r"^strava_broker_up 1\.0$", after, re.M)
