@@ -70,7 +70,7 @@ from webapp.auth import dev_token  # noqa: E402
 
 BIN = Path(sys.executable).parent
 PROJECT = "demo-strava-plus-one"
-QUEUES = "pipeline,media,notify,default"
+QUEUES = "pipeline,media,notify,analytics,default"
 SWEEP_S = 10  # SWEEP_EVERY_S of the stack: the catch-up sweeps run this often
 ATHLETES = 5
 
@@ -668,7 +668,9 @@ def settle(stack: Stack, load: Load, since: float, timeout: float) -> float:
         with contextlib.suppress(redis.RedisError):
             client = stack.broker.client()
             waiting = sum(int(client.llen(q)) for q in QUEUES.split(","))
-        pushes = stack.sql("SELECT count(*) FROM push_deliveries WHERE status IN ('pending', 'sending')")[0][0]
+        # `sending` rows of a run that was killed stay so until the sweeper fails them (STALE_SENDING: at most
+        # once, never resent); only `pending` ones are still to be delivered.
+        pushes = stack.sql("SELECT count(*) FROM push_deliveries WHERE status = 'pending'")[0][0]
         if pending == 0 and waiting == 0 and pushes == 0 and stack.ready():
             return time.monotonic() - since
         time.sleep(0.5)
