@@ -37,7 +37,7 @@ import websocket
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from smoke_support import Api, Failed, Report, until  # noqa: E402
+from smoke_support import Api, Failed, Report, run_steps, until  # noqa: E402
 
 from config import running_stack_env  # noqa: E402
 from tests.support.synthetic import synthetic_track, to_gpx  # noqa: E402
@@ -193,15 +193,8 @@ def main() -> int:
         return 2
     report = Report()
     api = Api(args.base_url, args.project, f"{int(time.time())}-{secrets.token_hex(3)}")
-    started = time.monotonic()
-    for clause in (lambda: lists_and_caching(api, report), lambda: expired_token(api, report),
-                   lambda: push_respects_the_socket(api, fcm_url, report)):
-        try:
-            clause()
-        except Failed as exc:
-            report.check("clause completed", False, str(exc))
-    print(f"{report.passed} passed, {report.failed} failed in {time.monotonic() - started:.1f} s", flush=True)
-    return 1 if report.failed else 0
+    return run_steps(report, lambda: lists_and_caching(api, report), lambda: expired_token(api, report),
+                     lambda: push_respects_the_socket(api, fcm_url, report), label="clause completed")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from smoke_support import Api, Failed, Report, until  # noqa: E402
+from smoke_support import Api, Report, run_steps, until  # noqa: E402
 
 from config import running_stack_env  # noqa: E402
 from tests.support import media as samples  # noqa: E402
@@ -191,15 +191,9 @@ def main() -> int:
     photo = args.photo.read_bytes() if args.photo else samples.gps_jpeg(orientation=6, size=(1600, 1200))
     report = Report()
     api = Api(args.base_url, args.project, f"{int(time.time())}-{secrets.token_hex(3)}")
-    started = time.monotonic()
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC  API {args.base_url}  storage {args.s3_url}/{args.bucket}",
           flush=True)
-    try:
-        run(api, report, s3, args.bucket, photo, sample=args.photo is None)
-    except Failed as exc:
-        report.check("smoke run completed", False, str(exc))
-    print(f"{report.passed} passed, {report.failed} failed in {time.monotonic() - started:.1f} s", flush=True)
-    return 1 if report.failed else 0
+    return run_steps(report, lambda: run(api, report, s3, args.bucket, photo, sample=args.photo is None))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from smoke_support import Api, Failed, Report, until  # noqa: E402
+from smoke_support import Api, Failed, Report, run_steps, until  # noqa: E402
 
 from tests.support.synthetic import synthetic_track, to_gpx  # noqa: E402
 
@@ -153,13 +153,7 @@ def main() -> int:
         print(f"FAIL  stack reachable — {exc} (is `make run` going? API {args.base_url})")
         return 2
     report = Report()
-    started = time.monotonic()
-    try:
-        run(args, report)
-    except Failed as exc:
-        report.check("smoke run completed", False, str(exc))
-    print(f"{report.passed} passed, {report.failed} failed in {time.monotonic() - started:.1f} s", flush=True)
-    return 1 if report.failed else 0
+    return run_steps(report, lambda: run(args, report))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ import websocket
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from smoke_support import Api, Failed, Report, until  # noqa: E402
+from smoke_support import Api, Failed, Report, run_steps, until  # noqa: E402
 
 from domain.algorithms.geo import haversine_m  # noqa: E402
 
@@ -400,13 +400,7 @@ def main() -> int:
         return 2
     report = Report()
     api = Api(args.base_url, args.project, f"{int(time.time())}-{secrets.token_hex(3)}")
-    started = time.monotonic()
-    try:
-        run(api, Fcm(fcm_url), report)
-    except Failed as exc:
-        report.check("smoke run completed", False, str(exc))
-    print(f"{report.passed} passed, {report.failed} failed in {time.monotonic() - started:.1f} s", flush=True)
-    return 1 if report.failed else 0
+    return run_steps(report, lambda: run(api, Fcm(fcm_url), report))
 
 
 if __name__ == "__main__":

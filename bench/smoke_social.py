@@ -34,7 +34,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from smoke_support import Api, Failed, Report, until  # noqa: E402
+from smoke_support import Api, Failed, Report, run_steps, until  # noqa: E402
 
 from domain.algorithms.geo import from_local_xy, haversine_m, to_local_xy  # noqa: E402
 from tests.support.synthetic import to_gpx, track_along  # noqa: E402
@@ -396,14 +396,8 @@ def main() -> int:
         return 2
     report = Report()
     api = Api(args.base_url, args.project, f"{int(time.time())}-{secrets.token_hex(3)}")
-    started = time.monotonic()
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC", flush=True)
-    try:
-        run(api, report, redis_url)
-    except Failed as exc:
-        report.check("smoke run completed", False, str(exc))
-    print(f"{report.passed} passed, {report.failed} failed in {time.monotonic() - started:.1f} s", flush=True)
-    return 1 if report.failed else 0
+    return run_steps(report, lambda: run(api, report, redis_url))
 
 
 if __name__ == "__main__":

@@ -64,6 +64,19 @@ class Api:
         return response
 
 
+def run_steps(report: Report, *steps: Callable[[], None], label: str = "smoke run completed") -> int:
+    """Run the steps in order (a step that stops with Failed is reported and the next one runs), print the
+    totals and return the exit status: 1 if any check failed."""
+    started = time.monotonic()
+    for step in steps:
+        try:
+            step()
+        except Failed as exc:
+            report.check(label, False, str(exc))
+    print(f"{report.passed} passed, {report.failed} failed in {time.monotonic() - started:.1f} s", flush=True)
+    return 1 if report.failed else 0
+
+
 def until(pred: Callable[[], bool], timeout: float, step: float = 0.2) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
