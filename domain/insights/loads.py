@@ -40,6 +40,13 @@ def settings_of(user_id: int) -> TrainingSettings:
     return row
 
 
+def _locked_settings(user_id: int) -> TrainingSettings:
+    """The athlete's settings row, locked until the caller's commit: one refresh or rebuild at a time."""
+    settings_of(user_id)
+    return db.session.scalars(select(TrainingSettings).where(TrainingSettings.user_id == user_id)
+                              .with_for_update().execution_options(populate_existing=True)).one()
+
+
 def activity_changed(user_id: int, day: date, activity_id: int | None = None) -> None:
     """In the caller's transaction: the athlete's series is out of date from ``day`` on (and, if given, this
     activity's load); the refresh job is sent after the commit."""
@@ -208,9 +215,7 @@ def refresh(user_id: int, activity_ids: Iterable[int]) -> date | None:
     user = db.session.get(User, user_id)
     if user is None:
         return None
-    settings_of(user_id)
-    settings = db.session.scalars(select(TrainingSettings).where(TrainingSettings.user_id == user_id)
-                                  .with_for_update().execution_options(populate_existing=True)).one()
+    settings = _locked_settings(user_id)
     ids = list(activity_ids)
     # An edit may move an activity to another day: both days change.
     days = list(db.session.scalars(select(ActivityLoad.day).where(ActivityLoad.activity_id.in_(ids)))) if ids else []
@@ -230,11 +235,9 @@ def rebuild(user_id: int) -> int:
     user = db.session.get(User, user_id)
     if user is None:
         return 0
-    settings_of(user_id)
-    db.session.execute(select(TrainingSettings.user_id).where(TrainingSettings.user_id == user_id).with_for_update())
+    settings = _locked_settings(user_id)
     ids = list(db.session.scalars(select(Activity.id).where(Activity.user_id == user_id)))
     db.session.execute(delete(ActivityLoad).where(ActivityLoad.user_id == user_id))
-    settings = settings_of(user_id)
     for activity_id in ids:
         store_load(activity_id, user.preferences.timezone, settings)
     db.session.execute(delete(TrainingDay).where(TrainingDay.user_id == user_id))

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from domain.algorithms import sleep as sleep_rules
-from domain.algorithms.training import K_FATIGUE, K_FITNESS
+from domain.algorithms import training
 from domain.health import metrics
 from models import SleepSession, TrainingDay, User, db
 
@@ -118,19 +118,16 @@ def _load_reason(user: User, day: date) -> dict[str, Any] | None:
                              .order_by(TrainingDay.day.desc()).limit(1)).first()
     if row is None:
         return None
-    decay = training_decay(row, (day - row.day).days)
-    form = decay[0] - decay[1]
+    # Days after the last stored one carry no load: the series' own recurrence continues it.
+    gap = (day - row.day).days
+    form = row.form if gap == 0 else training.series(row.day + timedelta(days=1), [0.0] * gap, row.fitness,
+                                                     row.fatigue)[-1].form
     tired = form < FORM_TIRED
     return {"factor": "load", "notable": tired, "direction": "worse" if tired else "ok", "value": round(form, 1),
             "baseline": FORM_TIRED, "unit": "form",
             "text": (f"Form {form:.0f}: recent load is well above what you are used to." if form < FORM_VERY_TIRED
                      else f"Form {form:.0f}: carrying fatigue from recent training." if tired
                      else f"Form {form:.0f}: recent load is within what you are used to.")}
-
-
-def training_decay(row: TrainingDay, days: int) -> tuple[float, float]:
-    """Fitness and fatigue ``days`` days after a stored day without load."""
-    return row.fitness * (1 - K_FITNESS) ** days, row.fatigue * (1 - K_FATIGUE) ** days
 
 
 def recovery(user: User, day: date) -> dict[str, Any]:

@@ -88,9 +88,13 @@ def _week_of(now: datetime, settings: TrainingSettings, timezone: str) -> date:
     return slot.astimezone(ZoneInfo(timezone)).date() - timedelta(days=7)
 
 
-_TOTALS_SQL = text("""
+#: Each athlete's week as a row (user_id, lo, hi) from the parallel arrays :users, :starts, :ends: the one
+#: table the chunk's grouped queries join against.
+_WEEKS = """
     WITH w AS (SELECT * FROM unnest(CAST(:users AS bigint[]), CAST(:starts AS timestamptz[]),
-                                    CAST(:ends AS timestamptz[])) AS w(user_id, lo, hi))
+                                    CAST(:ends AS timestamptz[])) AS w(user_id, lo, hi))"""
+
+_TOTALS_SQL = text(_WEEKS + """
     SELECT w.user_id, a.sport_type, (a.start_time >= w.lo) AS this_week, count(*) AS n,
            sum(a.distance_m) AS distance_m, sum(a.moving_time_s) AS moving_time_s,
            sum(coalesce(a.elevation_gain_m, 0)) AS elevation_gain_m, max(a.distance_m) AS longest_m
@@ -98,9 +102,7 @@ _TOTALS_SQL = text("""
           AND a.start_time >= w.lo - interval '28 days' AND a.start_time < w.hi
     GROUP BY w.user_id, a.sport_type, (a.start_time >= w.lo)""")
 
-_ACHIEVEMENTS_SQL = text("""
-    WITH w AS (SELECT * FROM unnest(CAST(:users AS bigint[]), CAST(:starts AS timestamptz[]),
-                                    CAST(:ends AS timestamptz[])) AS w(user_id, lo, hi))
+_ACHIEVEMENTS_SQL = text(_WEEKS + """
     SELECT w.user_id, count(*) FILTER (WHERE x.kind = 'pr') AS prs, count(*) AS achievements
     FROM w JOIN achievements x ON x.user_id = w.user_id AND x.created_at >= w.lo AND x.created_at < w.hi
     GROUP BY w.user_id""")
@@ -116,9 +118,7 @@ _DAYS_SQL = text("""
 
 
 #: Counted sleep (one session per night: device > manual > estimated) and food energy logged, per athlete's week.
-_SLEEP_SQL = text("""
-    WITH w AS (SELECT * FROM unnest(CAST(:users AS bigint[]), CAST(:starts AS timestamptz[]),
-                                    CAST(:ends AS timestamptz[])) AS w(user_id, lo, hi)),
+_SLEEP_SQL = text(_WEEKS + """,
     nights AS (
         SELECT DISTINCT ON (s.user_id, coalesce(s.night_of, s.end_at::date::text)) s.user_id,
                extract(epoch FROM s.end_at - s.start_at) / 60.0 AS minutes
@@ -128,9 +128,7 @@ _SLEEP_SQL = text("""
                  s.end_at - s.start_at DESC)
     SELECT user_id, count(*) AS nights, avg(minutes) AS avg_min FROM nights GROUP BY user_id""")
 
-_FOOD_SQL = text("""
-    WITH w AS (SELECT * FROM unnest(CAST(:users AS bigint[]), CAST(:starts AS timestamptz[]),
-                                    CAST(:ends AS timestamptz[])) AS w(user_id, lo, hi))
+_FOOD_SQL = text(_WEEKS + """
     SELECT w.user_id, count(DISTINCT (m.eaten_at AT TIME ZONE 'UTC')::date) AS days,
            sum((i.nutrients->>'energy_kcal')::float) AS kcal
     FROM w JOIN meals m ON m.user_id = w.user_id AND m.eaten_at >= w.lo AND m.eaten_at < w.hi
