@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from config import normalize_database_url  # noqa: E402
+from config import ALL_QUEUES, normalize_database_url  # noqa: E402
 from devstack.embedded import (  # noqa: E402
     EmbeddedPostgres,
     EmbeddedRedis,
@@ -45,7 +45,7 @@ from devstack.embedded import (  # noqa: E402
 
 BIN = Path(sys.executable).parent
 LOCAL_DB_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-QUEUES = "pipeline,media,notify,analytics,default"
+QUEUES = ",".join(ALL_QUEUES)
 
 
 class StackError(RuntimeError):

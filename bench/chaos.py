@@ -62,6 +62,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from config import ALL_QUEUES  # noqa: E402
 from devstack.embedded import free_port, port_open  # noqa: E402
 from devstack.fcm_standin import FcmServer  # noqa: E402
 from domain.algorithms.geo import from_local_xy  # noqa: E402
@@ -70,7 +71,7 @@ from webapp.auth import dev_token  # noqa: E402
 
 BIN = Path(sys.executable).parent
 PROJECT = "demo-strava-plus-one"
-QUEUES = "pipeline,media,notify,analytics,default"
+QUEUES = ",".join(ALL_QUEUES)
 SWEEP_S = 10  # SWEEP_EVERY_S of the stack: the catch-up sweeps run this often
 ATHLETES = 5
 

@@ -29,6 +29,12 @@ DEFAULT_FLOWER_AUTH = "admin:admin"
 # The longest task (a 100 MB GPX parse) plus the longest retry back-off stays well below this, so Redis
 # never redelivers a message that a healthy worker is still processing.
 VISIBILITY_TIMEOUT_S = 2 * 60 * 60
+#: The queues of the main worker, in the order it takes them (strictly: queue_order_strategy "priority"): a
+#: stored activity's publish step and pushes before the next parse, analytics (which coalesces) last. The
+#: Procfile, docker-compose.yml and `make run` start it with this list; media has a worker of its own.
+WORKER_QUEUES = ("publish", "notify", "pipeline", "analytics", "default")
+#: Every queue the app sends to (readiness and metrics watch their depths).
+ALL_QUEUES = (*WORKER_QUEUES, "media")
 
 
 class ConfigError(RuntimeError):
@@ -339,6 +345,8 @@ class Config:
             "enable_utc": True,
             "task_default_queue": "default",
             "task_routes": {
+                # Before the pattern below: an exact name wins over a glob.
+                "pipeline.publish": {"queue": "publish"},
                 "pipeline.*": {"queue": "pipeline"},
                 "analytics.*": {"queue": "analytics"},
                 "media.*": {"queue": "media"},
@@ -356,11 +364,20 @@ class Config:
             "task_time_limit": 15 * 60,
             "task_soft_time_limit": 10 * 60,
             "result_expires": 24 * 60 * 60,
-            "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
+            # A worker takes its queues in the order of its --queues list, strictly (Kombu's default rotates
+            # them): `publish` before `pipeline`, so a stored activity's segments and feed steps never wait
+            # behind a backlog of parses; WORKER_QUEUES (above) is the order.
+            "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S,
+                                         "queue_order_strategy": "priority"},
             "result_backend_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
             "broker_connection_retry_on_startup": True,
-            "worker_send_task_events": True,
-            "task_send_sent_event": True,
+            # Per-task events (sent, received, started, succeeded) cost ~20 ms of CPU per upload across the
+            # worker, Redis and Flower: a third of what one activity may cost at 40/s on two cores. Off by
+            # default; queues (Flower's broker page), workers (heartbeats) and the task series of /metrics do
+            # not need them. CELERY_WORKER_SEND_TASK_EVENTS=true (or `celery -A webapp.worker control
+            # enable_events` for a while) turns Flower's task pages on. See docs/operations.md.
+            "worker_send_task_events": False,
+            "task_send_sent_event": False,
             "beat_schedule": BEAT_SCHEDULE,
             "task_always_eager": False,
         }

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
-from config import ConfigError, load_config
+from config import WORKER_QUEUES, ConfigError, load_config
 from devstack.embedded import EmbeddedPostgres, EmbeddedRedis, create_database, free_port
 from devstack.fcm_standin import FcmServer, Request
 from devstack.s3_standin import S3Standin, provision
@@ -56,7 +56,7 @@ def processes(env: dict[str, str], data_dir: Path) -> dict[str, list[str]]:
         # 2 gevent processes on one port serve REST and the sockets (config/gunicorn.py reads PORT,
         # WEB_CONCURRENCY, WEB_WORKER_CLASS; see docs/realtime.md for the model and its sizing).
         "web": [str(BIN / "gunicorn"), "--config", "python:config.gunicorn", "webapp:create_app()"],
-        "worker": [*celery, "worker", "--queues", "pipeline,notify,analytics,default", "--concurrency",
+        "worker": [*celery, "worker", "--queues", ",".join(WORKER_QUEUES), "--concurrency",
                    env.get("WORKER_CONCURRENCY", "2"), "--loglevel", "INFO", "--hostname", "worker@%h"],
         # Media (photo renditions, ffmpeg transcodes) on its own worker and concurrency: a transcode never
         # holds up the activity pipeline.
@@ -66,7 +66,9 @@ def processes(env: dict[str, str], data_dir: Path) -> dict[str, list[str]]:
         "beat": [*celery, "beat", "--loglevel", "INFO", "--schedule", str(data_dir / "celerybeat-schedule")],
         "flower": [*celery, "flower", "--port=" + env.get("FLOWER_PORT", "5555"),
                    "--address=" + env.get("FLOWER_ADDRESS", "127.0.0.1"),
-                   "--basic-auth=" + env.get("FLOWER_BASIC_AUTH", "admin:admin")],
+                   "--basic-auth=" + env.get("FLOWER_BASIC_AUTH", "admin:admin"),
+                   # Never switch the workers' task events on by itself (docs/operations.md, "Flower").
+                   "--enable_events=False"],
         **({"media-events": [str(BIN / "flask"), "--app", "webapp", "media-events"]}
            if env.get("MEDIA_EVENTS_QUEUE_URL") else {}),
     }

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Date,
     Float,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -84,8 +86,11 @@ class ActivityLoad(Base):
     energy_kcal: Mapped[float | None] = mapped_column(Float)
     energy_method: Mapped[str | None] = mapped_column(String(32))
     computed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    #: Stored (by ingest or an edit) but not yet in the series: the next refresh of the athlete takes it.
+    pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
-    __table_args__ = (Index("ix_activity_loads_user_day", "user_id", "day"),)
+    __table_args__ = (Index("ix_activity_loads_user_day", "user_id", "day"),
+                      Index("ix_activity_loads_pending", "user_id", postgresql_where=text("pending")))
 
 
 class TrainingDay(Base):

@@ -44,7 +44,7 @@ TASK_DURATION = Histogram(
     "strava_celery_task_duration_seconds", "Run time of a Celery task, by task name.", ["task"],
     buckets=_LATENCY_BUCKETS)
 PIPELINE_STAGE = Histogram(
-    "strava_pipeline_stage_duration_seconds", "Run time of an upload pipeline stage (ingest, segments, feed).",
+    "strava_pipeline_stage_duration_seconds", "Run time of an upload pipeline stage (ingest, publish).",
     ["stage"], buckets=_LATENCY_BUCKETS)
 PUSH_DELIVERIES = Counter(
     "strava_push_deliveries_total", "Push deliveries by outcome (sent, retry, failed, removed, skipped).",

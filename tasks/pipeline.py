@@ -1,10 +1,16 @@
 """The upload chain, declared once so the whole flow reads in one place.
 
     ingest      parse → normalize → privacy → metrics → store    (one task: the track never leaves memory;
-                for an Apple Health export, one run reads the file once and stores every workout, whose
-                uploads then continue from `segments` on their own chains)
-    segments    match → efforts → leaderboards → achievements    (one task: one decode of the stream)
-    feed        fan-out to followers' feeds (hybrid for huge accounts); the upload becomes `ready`
+                → the activity's training load                    for an Apple Health export, one run reads
+                                                                  the file once and stores every workout,
+                                                                  whose uploads then continue from `publish`
+                                                                  on their own chains)
+    publish     segments: match → efforts → leaderboards → achievements (one decode of the stream),
+                then feed: fan-out to followers' feeds (hybrid for huge accounts); the upload becomes `ready`
+
+`ingest` is on the `pipeline` queue, `publish` on its own `publish` queue, which the worker takes first
+(``queue_order_strategy: priority``): an activity already stored is published before the next file is parsed,
+so under a backlog of uploads the segments and feed steps never wait behind it.
 
 Push notifications are not a stage: a stage that notifies (achievements, KOMs) writes the notification rows in
 its transaction, and their push delivery is scheduled after that commit (domain.notifications.outbox).
@@ -34,8 +40,9 @@ log = logging.getLogger(__name__)
 
 #: Stages that run after the activity exists, in order. Each takes the upload id.
 POST_INGEST_HOOKS: list[Task] = [
-    stages.segments,  # segment matching → efforts → leaderboards → achievements
-    stages.feed,  # fan-out to followers' feeds
+    # segment matching → efforts → leaderboards → achievements, then the fan-out to followers' feeds; on the
+    # `publish` queue, which the worker serves before `pipeline`: they never wait behind a backlog of parses.
+    stages.publish,
 ]
 
 

@@ -65,6 +65,24 @@ def done(upload_id: int, last: bool) -> int:
     return upload_id
 
 
+@shared_task(name="pipeline.publish", base=PipelineTask, bind=True)
+def publish(self: Task, upload_id: int, last: bool = False) -> int:
+    """Segments (match → efforts → leaderboards → achievements), then the feed fan-out, for one message.
+
+    The two stay separate domain operations, each idempotent; running them in one task saves a message, a
+    claim and reloading the upload and the activity, which is a fifth of an upload's CPU on two cores. A
+    retry runs both again (both are safe to run twice)."""
+    upload = lifecycle.claim(upload_id, "publish")
+    if upload is None or upload.activity_id is None:
+        return upload_id
+    activity_id = upload.activity_id
+    segment_service.process_activity(activity_id)
+    feed_service.fan_out_activity(activity_id)
+    return done(upload_id, last)
+
+
+# The two stages the chain had before `publish`: still consumed, so messages sent by an earlier release (queued
+# while it was replaced) finish their uploads.
 @shared_task(name="pipeline.segments", base=PipelineTask, bind=True)
 def segments(self: Task, upload_id: int, last: bool = False) -> int:
     """Match segments → store efforts → update leaderboards → award achievements."""

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from config import ALL_QUEUES
 from tests.support.services import ENV_DB, ENV_REDIS, Services, database_url_for, redis_url_for
 from tests.support.tokens import CertServer, SigningKey, id_token_claims
 
@@ -190,7 +191,7 @@ def celery_worker(celery_app: Any) -> Iterator[Any]:
     from celery.contrib.testing.worker import start_worker
 
     with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=False,
-                      queues=["pipeline", "media", "notify", "analytics", "default"], loglevel="WARNING",
+                      queues=list(ALL_QUEUES), loglevel="WARNING",
                       shutdown_timeout=30) as worker:
         yield worker
 

@@ -23,13 +23,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from config import ALL_QUEUES
 from domain import operations
 from models import metrics
 
 log = logging.getLogger(__name__)
 
 #: The queues the workers consume (config: task_routes and task_default_queue).
-QUEUES = ("pipeline", "media", "notify", "analytics", "default")
+QUEUES = ALL_QUEUES
 
 
 def broker_client(app: Flask) -> redis.Redis:

@@ -16,7 +16,6 @@ from domain.algorithms.parsing import normalize, parse_bytes, parse_health_worko
 from domain.algorithms.summary import ActivitySummary, summarize
 from domain.algorithms.timezones import local_start, resolve_timezone
 from domain.algorithms.track import ParseError, Track
-from domain.algorithms.training import local_date
 from domain.insights import loads
 from domain.privacy.settings import privacy_seed, privacy_settings
 from domain.uploads import lifecycle
@@ -184,7 +183,12 @@ def store_track(upload: Upload, track: Track) -> str:
 
     # No ON CONFLICT target: either unique index (same file for this athlete, or this upload already
     # stored by an earlier run) turns the insert into a no-op, and the lookup below says which.
-    activity_id = db.session.scalar(insert(Activity).values(**values).on_conflict_do_nothing().returning(Activity.id))
+    # RETURNING the whole row: the load below reads it, without a SELECT of its own.
+    activity = db.session.scalars(
+        select(Activity).from_statement(insert(Activity).values(**values).on_conflict_do_nothing()
+                                        .returning(Activity))
+        .execution_options(populate_existing=True)).first()
+    activity_id = activity.id if activity is not None else None
     if activity_id is None:
         existing = db.session.execute(
             select(Activity.id, Activity.upload_id).where(
@@ -203,6 +207,9 @@ def store_track(upload: Upload, track: Track) -> str:
         activity_id=activity_id, point_count=len(track), data=summary.stream_blob).on_conflict_do_nothing())
     upload.activity_id = activity_id
     upload.stage = "stored"
-    loads.activity_changed(user.id, local_date(values["start_time"], values["timezone"]), activity_id)
+    if activity is None:  # a retry of a run that stored it: its row as it is now
+        activity = db.session.get(Activity, activity_id)
+        assert activity is not None
+    loads.activity_ingested(activity, track)
     db.session.commit()
     return "stored"

@@ -19,6 +19,7 @@ Conventions (docs/insights.md states them for athletes):
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -180,26 +181,27 @@ def series(start: date, loads: Sequence[float], fitness0: float = 0.0, fatigue0:
     """The daily series from ``start`` for these daily loads, continuing from yesterday's fitness and fatigue
     (``fitness0``/``fatigue0``) and ``history`` (the up to 7 days before ``start``, for ramp, monotony, strain)."""
     out: list[Day] = []
-    past = list(history)[-7:]
+    recent = deque(list(history)[-7:], maxlen=7)  # the 7 days before the one computed (O(1) per day)
     fit, fat = fitness0, fatigue0
     for i, load in enumerate(loads):
         fit += (load - fit) * K_FITNESS
         fat += (load - fat) * K_FATIGUE
-        before = [*past, *out]
-        last7 = [d.load for d in before[-6:]] + [load]
-        seven_before = before[-7] if len(before) >= 7 else None
+        last7 = [d.load for d in list(recent)[-6:]] + [load]
+        seven_before = recent[0] if len(recent) == 7 else None
         monotony = None
         if len(last7) == 7:
             mean = sum(last7) / 7.0
             sd = math.sqrt(sum((x - mean) ** 2 for x in last7) / 7.0)
             monotony = mean / sd if sd > 1e-9 else None
         # Unrounded: an incremental recompute continues from stored values and must equal a full rebuild.
-        out.append(Day(
+        day = Day(
             day=start + timedelta(days=i), load=load, fitness=fit, fatigue=fat, form=fit - fat,
             ramp=fit - seven_before.fitness if seven_before is not None else None,
             acwr=fat / fit if fit > 1e-6 else None, monotony=monotony,
             strain=sum(last7) * monotony if monotony is not None else None,
-        ))
+        )
+        out.append(day)
+        recent.append(day)
     return out
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -104,11 +104,26 @@ def profile(user: User) -> HealthProfile:
     return found
 
 
-def latest_metric(user_id: int, kind: str, before: datetime | None = None) -> float | None:
+def _latest(user_id: int, kind: str, before: datetime | None) -> Any:
     query = select(BodyMetric.value).where(BodyMetric.user_id == user_id, BodyMetric.kind == kind)
     if before is not None:
         query = query.where(BodyMetric.measured_at < before)
-    return db.session.scalar(query.order_by(BodyMetric.measured_at.desc(), BodyMetric.id.desc()).limit(1))
+    return query.order_by(BodyMetric.measured_at.desc(), BodyMetric.id.desc()).limit(1)
+
+
+def latest_metric(user_id: int, kind: str, before: datetime | None = None) -> float | None:
+    return db.session.scalar(_latest(user_id, kind, before))
+
+
+def body_on(user_id: int, moment: datetime) -> tuple[float | None, float | None]:
+    """(weight kg, height cm) as last measured before ``moment``; the height falls back to the health profile's.
+    One query: ingest asks this for every activity (its energy)."""
+    row = db.session.execute(select(
+        _latest(user_id, "weight", moment).scalar_subquery(),
+        func.coalesce(_latest(user_id, "height", moment).scalar_subquery(),
+                      select(HealthProfile.height_cm).where(HealthProfile.user_id == user_id).scalar_subquery()),
+    )).one()
+    return row[0], row[1]
 
 
 def age_on(user: User, day: date) -> int | None:

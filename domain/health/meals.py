@@ -11,7 +11,7 @@ from domain.algorithms import nutrition
 from domain.errors import refuse
 from domain.health import common
 from domain.health.foods import nutrients_of
-from models import Activity, Food, FoodPortion, HealthProfile, Meal, MealItem, User, db
+from models import Activity, Food, FoodPortion, Meal, MealItem, User, db
 from models.health import NUTRIENTS
 
 MAX_DAYS = 93
@@ -133,11 +133,8 @@ DEFAULT_WEIGHT_KG = 70.0
 def activity_energy(activity: Activity, user: User) -> tuple[float, str]:
     """One activity's energy by the rule the nutrition targets use (device figure, else heart rate, else MET),
     with the athlete's facts as of that day; a weight of 70 kg where none is known (method ``…_default_weight``)."""
-    weight = common.latest_metric(user.id, "weight", activity.start_time) or user.weight_kg
-    height = common.latest_metric(user.id, "height", activity.start_time)
-    if height is None:
-        found = db.session.get(HealthProfile, user.id)
-        height = found.height_cm if found is not None else None
+    weight, height = common.body_on(user.id, activity.start_time)
+    weight = weight or user.weight_kg
     age = common.age_on(user, activity.start_time.date())
     if weight is not None and height is not None and age is not None:
         return energy_of(activity, user, weight, age, nutrition.mifflin_st_jeor(user.sex, age, height, weight))

@@ -18,7 +18,7 @@ from domain import clock
 from domain.algorithms import training
 from domain.algorithms.metrics import sport_family
 from domain.errors import refuse
-from domain.insights import recovery
+from domain.insights import loads, recovery
 from domain.pagination import decode_cursor, encode_cursor
 from models import Activity, Insight, TrainingDay, User, db
 
@@ -42,18 +42,11 @@ def _distance(m: float, units: str) -> str:
     return f"{m / 1609.344:.1f} mi" if units == "imperial" else f"{m / 1000:.1f} km"
 
 
-def _series_at(user_id: int, day: date) -> TrainingDay | None:
-    return db.session.scalars(select(TrainingDay).where(TrainingDay.user_id == user_id, TrainingDay.day <= day)
-                              .order_by(TrainingDay.day.desc()).limit(1)).first()
-
-
 def candidates(user: User, activity_ids: Iterable[int], today: date) -> list[dict[str, Any]]:
     """The cards the rules give now (before deduplication)."""
     units = user.preferences.units
     out: list[dict[str, Any]] = []
-    now_day, month_ago = _series_at(user.id, today), _series_at(user.id, today - timedelta(days=28))
-    if now_day is not None and month_ago is not None and month_ago.day == now_day.day:
-        month_ago = None  # a series that starts after the day 4 weeks ago has no "then"
+    now_day, month_ago = loads.series_at(user.id, today), loads.series_at(user.id, today - timedelta(days=28))
     week = training.week_start(today).isoformat()
     if now_day is not None and month_ago is not None and month_ago.fitness >= MIN_FITNESS:
         change = (now_day.fitness - month_ago.fitness) / month_ago.fitness

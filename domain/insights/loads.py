@@ -1,11 +1,20 @@
 """Per-activity training load and the athlete's daily fitness / fatigue / form series, kept current incrementally.
 
-Every path that adds, changes or deletes an activity calls :func:`activity_changed` in its transaction: the
-athlete's ``series_stale_from`` moves back to that day (a durable mark, like a segment's stale boards) and the
-``analytics.refresh`` job is sent after the commit. The job computes the loads of the activities it names, then
-recomputes the series from the marked day only (each day depends on the day before, so everything after it
-changes and nothing before it does), and clears the mark. A lost message leaves the mark: the beat sweeper
-sends the job again. ``insights-rebuild`` recomputes everything from the activities.
+Every path that adds, changes or deletes an activity marks the athlete's ``series_stale_from`` back to that day
+in its transaction (a durable mark, like a segment's stale boards) and the ``analytics.refresh`` job recomputes
+the series from the marked day only (each day depends on the day before, so everything after it changes and
+nothing before it does), then clears the mark. A lost message leaves the mark: the beat sweeper sends the job
+again. ``insights-rebuild`` recomputes everything from the activities.
+
+Ingest computes the new activity's load itself, from the track it has in memory (decoding the stored stream
+again in the job would parse the same points twice), and stores it ``pending``: the next refresh takes every
+pending load of the athlete, so one job covers a burst of uploads. Ingest therefore sends the job only when
+the series was clean before it (a refresh is already on its way otherwise); edits and deletions name their
+activity and always send one.
+
+The series is stored up to the athlete's last day with a load; every reader continues it without load to the
+day it asks about (:func:`series_at`, :func:`fitness`), so an old activity rewrites the days up to the
+athlete's latest one, not every day up to today.
 """
 
 from __future__ import annotations
@@ -16,12 +25,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from domain import clock, jobs
 from domain.algorithms import training
 from domain.algorithms.streams import decode_track
+from domain.algorithms.track import Track
 from domain.health import meals
 from models import Activity, ActivityLoad, ActivityStream, TrainingDay, TrainingSettings, User, db
 from models.db import on_commit, staged
@@ -42,9 +52,13 @@ def settings_of(user_id: int) -> TrainingSettings:
 
 def _locked_settings(user_id: int) -> TrainingSettings:
     """The athlete's settings row, locked until the caller's commit: one refresh or rebuild at a time."""
-    settings_of(user_id)
-    return db.session.scalars(select(TrainingSettings).where(TrainingSettings.user_id == user_id)
-                              .with_for_update().execution_options(populate_existing=True)).one()
+    query = (select(TrainingSettings).where(TrainingSettings.user_id == user_id).with_for_update()
+             .execution_options(populate_existing=True))
+    row = db.session.scalars(query).first()  # one statement when the row exists (every time but the first)
+    if row is None:
+        settings_of(user_id)
+        row = db.session.scalars(query).one()
+    return row
 
 
 def activity_changed(user_id: int, day: date, activity_id: int | None = None) -> None:
@@ -62,6 +76,24 @@ def activity_changed(user_id: int, day: date, activity_id: int | None = None) ->
     pending.setdefault(user_id, set())
     if activity_id is not None:
         pending[user_id].add(activity_id)
+
+
+def activity_ingested(activity: Activity, track: Track) -> None:
+    """In the ingest transaction: the new activity's load from the track in memory, stored ``pending``, and
+    the series marked stale from its day. The refresh is sent after the commit only if the series was clean:
+    otherwise the job the earlier change sent has not run yet (its lock would have made this wait), and it
+    will take this pending load too. Locks the athlete's settings row until the commit."""
+    owner = db.session.get(User, activity.user_id)
+    assert owner is not None
+    settings = _locked_settings(owner.id)
+    values = _write_load(activity, owner, settings, track, owner.preferences.timezone)
+    was_clean = settings.series_stale_from is None
+    day = values["day"]
+    settings.series_stale_from = day if was_clean else min(day, settings.series_stale_from)
+    settings.stale_since = settings.stale_since or clock.now()
+    if was_clean:
+        pending: dict[int, set[int]] = staged(db.session, "analytics", dict)
+        pending.setdefault(owner.id, set())
 
 
 def _send(pending: dict[int, set[int]]) -> None:
@@ -151,8 +183,8 @@ _LOAD_COLUMNS = ("user_id", "day", "load", "method", "trimp", "hrss", "power_tss
 
 def store_load(activity_id: int, timezone: str | None = None, settings: TrainingSettings | None = None,
                ) -> dict[str, Any] | None:
-    """Compute and store (replace) one activity's load; returns the row's values, None when the activity is
-    gone."""
+    """Compute and store (replace) one activity's load from its stored stream, ``pending`` until the next
+    refresh puts it in the series; returns the row's values, None when the activity is gone."""
     activity = db.session.get(Activity, activity_id)
     if activity is None:
         return None
@@ -161,10 +193,15 @@ def store_load(activity_id: int, timezone: str | None = None, settings: Training
     settings = settings or settings_of(owner.id)
     stream = db.session.get(ActivityStream, activity.id)
     track = decode_track(stream.data) if stream is not None else None
-    values = load_values(activity, owner, settings, track, timezone or owner.preferences.timezone)
-    values = {"activity_id": activity.id, **{k: values.get(k) for k in _LOAD_COLUMNS}}
+    return _write_load(activity, owner, settings, track, timezone or owner.preferences.timezone)
+
+
+def _write_load(activity: Activity, owner: User, settings: TrainingSettings, track: Any | None,
+                timezone: str) -> dict[str, Any]:
+    values = load_values(activity, owner, settings, track, timezone)
+    values = {"activity_id": activity.id, **{k: values.get(k) for k in _LOAD_COLUMNS}, "pending": True}
     stmt = pg_insert(ActivityLoad).values(**values)
-    columns = {k: stmt.excluded[k] for k in _LOAD_COLUMNS}
+    columns = {k: stmt.excluded[k] for k in (*_LOAD_COLUMNS, "pending")}
     db.session.execute(stmt.on_conflict_do_update(index_elements=[ActivityLoad.activity_id],
                                                   set_={**columns, "computed_at": func.now()}))
     return values
@@ -176,9 +213,17 @@ def today_for(user: User) -> date:
     return training.local_date(clock.now(), user.preferences.timezone)
 
 
-def recompute_series(user_id: int, from_day: date, today: date) -> int:
-    """Recompute the stored series from ``from_day`` on (every later day depends on it); returns the days
-    written. Continues from the stored day before, so the result equals a full rebuild."""
+_WRITE_DAYS = text("""
+    INSERT INTO training_days (user_id, day, load, fitness, fatigue, form, ramp, acwr, monotony, strain)
+    SELECT :u, * FROM unnest(CAST(:day AS date[]), CAST(:load AS float8[]), CAST(:fitness AS float8[]),
+                             CAST(:fatigue AS float8[]), CAST(:form AS float8[]), CAST(:ramp AS float8[]),
+                             CAST(:acwr AS float8[]), CAST(:monotony AS float8[]), CAST(:strain AS float8[]))""")
+
+
+def recompute_series(user_id: int, from_day: date) -> int:
+    """Recompute the stored series from ``from_day`` to the athlete's last day with a load (later days are
+    the series continued without load, computed by the readers); returns the days written. Continues from
+    the stored day before, so the result equals a full rebuild."""
     history = [_as_day(r) for r in db.session.scalars(
         select(TrainingDay).where(TrainingDay.user_id == user_id, TrainingDay.day < from_day)
         .order_by(TrainingDay.day.desc()).limit(7))][::-1]
@@ -188,17 +233,37 @@ def recompute_series(user_id: int, from_day: date, today: date) -> int:
         select(ActivityLoad.day, func.sum(ActivityLoad.load)).where(
             ActivityLoad.user_id == user_id, ActivityLoad.day >= from_day).group_by(ActivityLoad.day)))
     db.session.execute(delete(TrainingDay).where(TrainingDay.user_id == user_id, TrainingDay.day >= from_day))
-    if not history and not loads:
-        return 0
+    if not loads:
+        return 0  # nothing from here on: the readers continue the stored series without load
     # Without history the series starts at the first load (before it, everything is 0).
     start = from_day if history else min(d for d, _ in loads)
-    end = max(today, max((d for d, _ in loads), default=start))
+    end = max(d for d, _ in loads)
     fit0 = history[-1].fitness if history else 0.0
     fat0 = history[-1].fatigue if history else 0.0
     days = training.series(start, training.daily_loads(start, end, ((d, float(v)) for d, v in loads)),
                            fit0, fat0, history)
-    db.session.execute(insert(TrainingDay), [{"user_id": user_id, **d.__dict__} for d in days])
+    # One statement with arrays: an executemany of thousands of rows (a backfill) costs far more in the worker.
+    columns = {name: [getattr(d, name) for d in days] for name in _DAY_FIELDS}
+    db.session.execute(_WRITE_DAYS, {"u": user_id, **columns})
     return len(days)
+
+
+_DAY_FIELDS = ("day", "load", "fitness", "fatigue", "form", "ramp", "acwr", "monotony", "strain")
+
+
+def series_at(user_id: int, day: date) -> training.Day | None:
+    """The athlete's series on ``day``: the stored day, or the last stored one before it continued without load;
+    None before the series starts."""
+    last = [_as_day(r) for r in db.session.scalars(
+        select(TrainingDay).where(TrainingDay.user_id == user_id, TrainingDay.day <= day)
+        .order_by(TrainingDay.day.desc()).limit(7))][::-1]
+    if not last:
+        return None
+    gap = (day - last[-1].day).days
+    if gap == 0:
+        return last[-1]
+    return training.series(last[-1].day + timedelta(days=1), [0.0] * gap, last[-1].fitness, last[-1].fatigue,
+                           last)[-1]
 
 
 def _as_day(row: TrainingDay) -> training.Day:
@@ -206,15 +271,17 @@ def _as_day(row: TrainingDay) -> training.Day:
                         row.strain)
 
 
-def refresh(user_id: int, activity_ids: Iterable[int]) -> date | None:
-    """The job: the named activities' loads, then the series from the earliest day that changed; returns it.
+def refresh(user_id: int, activity_ids: Iterable[int]) -> tuple[date | None, list[int]]:
+    """The job: the loads of the named activities (edits), then the series from the earliest day that changed,
+    taking every pending load of the athlete (ingest stored them); returns that day and every activity whose
+    load entered the series (the named and the pending ones).
 
-    The athlete's settings row is locked for the whole run: two refreshes of one athlete (two uploads at once)
-    run one after the other, and a change committed meanwhile waits for this commit, then marks its own day and
-    sends its own refresh. So the mark can be cleared here without losing one."""
+    The athlete's settings row is locked for the whole run: two refreshes of one athlete run one after the
+    other, and a change committed meanwhile waits for this commit, then marks its own day and sends its own
+    refresh. So the mark can be cleared here without losing one."""
     user = db.session.get(User, user_id)
     if user is None:
-        return None
+        return None, []
     settings = _locked_settings(user_id)
     ids = list(activity_ids)
     # An edit may move an activity to another day: both days change.
@@ -223,11 +290,15 @@ def refresh(user_id: int, activity_ids: Iterable[int]) -> date | None:
         row = store_load(activity_id, user.preferences.timezone, settings)
         if row is not None:
             days.append(row["day"])
+    pending = list(db.session.execute(
+        update(ActivityLoad).where(ActivityLoad.user_id == user_id, ActivityLoad.pending.is_(True))
+        .values(pending=False).returning(ActivityLoad.activity_id, ActivityLoad.day)))
+    days += [day for _, day in pending]
     start = min([d for d in (settings.series_stale_from, *days) if d is not None], default=None)
     if start is not None:
-        recompute_series(user_id, start, today_for(user))
+        recompute_series(user_id, start)
     settings.series_stale_from, settings.stale_since = None, None
-    return start
+    return start, sorted(set(ids) | {activity_id for activity_id, _ in pending})
 
 
 def rebuild(user_id: int) -> int:
@@ -241,9 +312,10 @@ def rebuild(user_id: int) -> int:
     for activity_id in ids:
         store_load(activity_id, user.preferences.timezone, settings)
     db.session.execute(delete(TrainingDay).where(TrainingDay.user_id == user_id))
+    db.session.execute(update(ActivityLoad).where(ActivityLoad.user_id == user_id).values(pending=False))
     first = db.session.scalar(select(func.min(ActivityLoad.day)).where(ActivityLoad.user_id == user_id))
     if first is not None:
-        recompute_series(user_id, first, today_for(user))
+        recompute_series(user_id, first)
     db.session.execute(update(TrainingSettings).where(TrainingSettings.user_id == user_id)
                        .values(series_stale_from=None, stale_since=None))
     return len(ids)

@@ -24,9 +24,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from domain.algorithms import sleep as sleep_rules
-from domain.algorithms import training
 from domain.health import metrics
-from models import SleepSession, TrainingDay, User, db
+from domain.insights import loads
+from models import SleepSession, User, db
 
 MIN_NEED_MIN = 7 * 60
 IRREGULAR_MIN = 60.0
@@ -114,14 +114,10 @@ def _hrv_reason(user: User, day: date, zone: ZoneInfo) -> dict[str, Any] | None:
 
 
 def _load_reason(user: User, day: date) -> dict[str, Any] | None:
-    row = db.session.scalars(select(TrainingDay).where(TrainingDay.user_id == user.id, TrainingDay.day <= day)
-                             .order_by(TrainingDay.day.desc()).limit(1)).first()
+    row = loads.series_at(user.id, day)
     if row is None:
         return None
-    # Days after the last stored one carry no load: the series' own recurrence continues it.
-    gap = (day - row.day).days
-    form = row.form if gap == 0 else training.series(row.day + timedelta(days=1), [0.0] * gap, row.fitness,
-                                                     row.fatigue)[-1].form
+    form = row.form
     tired = form < FORM_TIRED
     return {"factor": "load", "notable": tired, "direction": "worse" if tired else "ok", "value": round(form, 1),
             "baseline": FORM_TIRED, "unit": "form",

@@ -18,10 +18,10 @@ def refresh(user_id: int, activity_ids: Sequence[int]) -> None:
     user = db.session.get(User, user_id)
     if user is None:
         return
-    loads.refresh(user_id, activity_ids)
+    _, changed = loads.refresh(user_id, activity_ids)
     today = loads.today_for(user)
-    cards.update_cards(user, activity_ids, today)
-    planned.match_completed(user_id, activity_ids, user.preferences.timezone)
+    cards.update_cards(user, changed, today)
+    planned.match_completed(user_id, changed, user.preferences.timezone)
     db.session.commit()
 
 

@@ -70,7 +70,7 @@ def mark_failed_or_requeue(upload_id: int, exc: BaseException) -> None:
         # The activity exists and is the athlete's; a later stage (segments, feed) failing for good must not
         # report the upload as lost. Say what is missing instead, and leave the rest to operators.
         log.error("upload %s: stage %s failed after the activity was stored: %r", upload_id, upload.stage, exc)
-        upload.error = f"Your activity is saved, but the {upload.stage} step could not be completed."
+        upload.error = f"Your activity is saved, but {_step(upload.stage)} could not be completed."
         upload.status, upload.stage = "ready", None
     else:
         upload.status, upload.stage, upload.error = "failed", None, user_message(exc)
@@ -79,21 +79,30 @@ def mark_failed_or_requeue(upload_id: int, exc: BaseException) -> None:
     db.session.commit()
 
 
+#: How a failed step after ingest is named to the athlete.
+_STEP_WORDS = {"publish": "segment matching or the feed", "segments": "segment matching", "feed": "the feed"}
+
+
+def _step(stage: str | None) -> str:
+    return _STEP_WORDS.get(stage or "", f"the {stage} step")
+
+
 def claim(upload_id: int, stage: str) -> Upload | None:
     """Move the upload to `processing` at ``stage``; None when it is already finished (or gone), or when it used
     up its attempts (it is then failed here, see the module docstring)."""
     pending = Upload.status.in_(("queued", "processing"))
-    row = db.session.execute(
-        update(Upload)
-        .where(Upload.id == upload_id, pending, Upload.attempts < max_attempts())
-        .values(status="processing", stage=stage, attempts=Upload.attempts + 1, updated_at=text("now()"))
-        .returning(Upload.id)
-    ).first()
+    # The row comes back from the UPDATE itself (one round trip, not an UPDATE and a SELECT).
+    claimed = db.session.scalars(
+        select(Upload).from_statement(
+            update(Upload)
+            .where(Upload.id == upload_id, pending, Upload.attempts < max_attempts())
+            .values(status="processing", stage=stage, attempts=Upload.attempts + 1, updated_at=text("now()"))
+            .returning(Upload))
+        .execution_options(populate_existing=True)).first()
     db.session.commit()
-    if row is None:
+    if claimed is None:
         _give_up(upload_id)
-        return None
-    return db.session.get(Upload, upload_id)
+    return claimed
 
 
 def _give_up(upload_id: int) -> None:
@@ -103,7 +112,7 @@ def _give_up(upload_id: int) -> None:
     if upload is None or upload.status not in ("queued", "processing") or upload.attempts < max_attempts():
         return
     if upload.activity_id is not None and upload.stage not in (None, "ingest"):
-        upload.error = f"Your activity is saved, but the {upload.stage} step could not be completed."
+        upload.error = f"Your activity is saved, but {_step(upload.stage)} could not be completed."
         upload.status, upload.stage = "ready", None
         db.session.commit()
         return

@@ -7,13 +7,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
-from domain import clock
+from domain import clock, jobs
 from domain.algorithms import training
 from domain.insights import loads, planned, service, summaries
-from models import ActivityLoad, Notification, TrainingDay, TrainingSettings, User, WeeklySummary, db
+from models import Activity, ActivityLoad, Notification, TrainingDay, TrainingSettings, User, WeeklySummary, db
 from models.user import Preferences
+from tests.support.synthetic import synthetic_track
 
 API = "/api/v1"
 
@@ -53,7 +54,8 @@ def test_loads_and_the_fitness_series_follow_activities_incrementally(client, lo
     assert methods == {ids[0]: "heart_rate", ids[1]: "rpe", ids[2]: "heart_rate", ids[3]: "heart_rate",
                        ids[4]: "heart_rate"}
     incremental = _series(ann_id)
-    assert incremental[0][0] == date(2026, 11, 3) and incremental[-1][0] == date(2026, 11, 30)
+    # Stored up to the last day with a load; the days after it are the series continued without load.
+    assert incremental[0][0] == date(2026, 11, 3) and incremental[-1][0] == date(2026, 11, 20)
     loads.rebuild(ann_id)
     assert _series(ann_id) == incremental
     # The API: one item per day, the stored series then the decay after it.
@@ -63,14 +65,55 @@ def test_loads_and_the_fitness_series_follow_activities_incrementally(client, lo
     stored = {d: f for d, _, f, _ in incremental}
     assert by_day["2026-11-20"]["fitness"] == round(stored[date(2026, 11, 20)], 1)
     after = by_day["2026-12-05"]
-    expected = training.series(date(2026, 12, 1), [0.0] * 5, incremental[-1][2], incremental[-1][3])[-1]
+    expected = training.series(date(2026, 11, 21), [0.0] * 15, incremental[-1][2], incremental[-1][3])[-1]
     assert after["fitness"] == round(expected.fitness, 1) and after["load"] == 0.0
     # Deleting an activity recomputes from its day.
     assert client.delete(f"{API}/activities/{ids[2]}", headers=ann).status_code == 204
     service.refresh(ann_id, [])
     after_delete = {d: load for d, load, _, _ in _series(ann_id)}
-    assert after_delete[date(2026, 11, 20)] == 0.0
+    assert date(2026, 11, 20) not in after_delete  # nothing stored from the deleted day on
+    body = client.get(f"{API}/me/fitness?from=2026-11-20&to=2026-11-20", headers=ann).json
+    assert body["items"][0]["load"] == 0.0
     assert db.session.get(TrainingSettings, ann_id).series_stale_from is None
+
+
+def test_ingest_stores_the_load_and_one_refresh_covers_a_burst(client, login, dev_clock, monkeypatch):
+    """Ingest computes the load from its track and sends the refresh only when the series was clean: a burst
+    of uploads costs one job, which takes every pending load, and equals a rebuild."""
+    ann, ann_id = login("ann")
+    dev_clock.set_now(datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
+    sent: list[tuple[Any, ...]] = []
+    monkeypatch.setitem(jobs._senders, jobs.ANALYTICS_REFRESH, lambda *args, countdown=None: sent.append(args))
+    ids = [_manual(client, ann, datetime(2026, 11, day, 7, 0, tzinfo=UTC), 20) for day in (10, 3, 12)]
+    service.refresh(ann_id, ids)
+    sent.clear()
+    track = synthetic_track(seed=4, n_points=1200)
+    for activity_id in ids:
+        loads.activity_ingested(db.session.get(Activity, activity_id), track)
+        db.session.commit()
+    assert sent == [(ann_id, [])]  # the first found the series clean; the others rode on its job
+    rows = db.session.scalars(select(ActivityLoad).where(ActivityLoad.user_id == ann_id)).all()
+    assert {r.activity_id: (r.pending, r.method) for r in rows} == {i: (True, "heart_rate") for i in ids}
+    assert db.session.get(TrainingSettings, ann_id).series_stale_from == date(2026, 11, 3)
+    _, changed = loads.refresh(ann_id, [])
+    db.session.commit()
+    assert changed == sorted(ids)  # the cards and plan rules see every activity of the burst
+    db.session.expire_all()
+    assert not any(r.pending for r in db.session.scalars(select(ActivityLoad).where(ActivityLoad.user_id == ann_id)))
+    incremental = _series(ann_id)
+    assert incremental[0][0] == date(2026, 11, 3) and incremental[-1][0] == date(2026, 11, 12)
+    assert incremental[0][1] > 0 and incremental[0][1] == pytest.approx(
+        db.session.get(ActivityLoad, ids[1]).load, abs=1e-6)
+    # The same series computed in one go from the stored loads (these activities have no stored stream, so
+    # a rebuild would estimate their loads instead of reading the track ingest had).
+    db.session.execute(delete(TrainingDay).where(TrainingDay.user_id == ann_id))
+    loads.recompute_series(ann_id, date(2026, 11, 1))
+    db.session.commit()
+    assert _series(ann_id) == incremental
+    # Clean again: the next upload sends its own job.
+    loads.activity_ingested(db.session.get(Activity, ids[0]), track)
+    db.session.commit()
+    assert sent == [(ann_id, []), (ann_id, [])]
 
 
 def test_the_owner_alone_sees_loads_and_plans(client, login, dev_clock):
