@@ -82,6 +82,10 @@ def _cmd(proc: psutil.Process) -> str:
 
 
 def _role(cmd: str) -> str:
+    if "redis-server" in cmd:
+        return "redis"
+    if "moto_server" in cmd:
+        return "s3 stand-in"
     if "gunicorn" in cmd:
         return "web"
     if " worker " in cmd and "--queues media" in cmd:
@@ -116,7 +120,10 @@ class StackProcesses:
                 parent = proc.parent()
                 role = "worker pool" if parent is not None and " worker " in _cmd(parent) else "worker main"
             out.setdefault(role, []).append(proc)
+        seen = {p.pid for procs in out.values() for p in procs}
         for proc in psutil.process_iter(["name"]):
+            if proc.pid in seen:
+                continue
             cmd = _cmd(proc)
             name = proc.info.get("name") or ""
             if name.startswith("redis-server") and f":{self.redis_port_s}" in cmd:

@@ -75,6 +75,9 @@ def configure_logging(level: str, *, json_logs: bool) -> None:
     # Celery's per-task success line lacks the request id; tasks.signals writes one that has it (failures and
     # retries still come from Celery, at WARNING and above).
     logging.getLogger("celery.app.trace").setLevel(max(logging.WARNING, root.level))
+    # And its "Task … received" line: one more line per task in the worker's main process, which also hands
+    # out every task; the success line above says the same with the ids.
+    logging.getLogger("celery.worker.strategy").setLevel(max(logging.WARNING, root.level))
 
 
 def register_request_ids(app: Flask) -> None:

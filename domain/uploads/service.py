@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 
 from domain import jobs, offload
@@ -60,13 +60,18 @@ def _part_sha(content_sha: str, part: int) -> str:
     return hashlib.sha256(f"{content_sha}:part:{part}".encode()).hexdigest()
 
 
-def check_quota(user: User, new_uploads: int) -> None:
-    """Refuse a request that would create more uploads than the account may create in a day (each one costs a
-    parse, a store and segment matching on the workers, whatever the size of the request that made it)."""
-    limit = int(current_app.config["UPLOAD_DAILY_QUOTA"])
+def _used_today(user: User) -> Any:
     since = datetime.now(UTC) - timedelta(days=1)
-    used = db.session.scalar(select(func.count()).select_from(Upload).where(
-        Upload.user_id == user.id, Upload.created_at > since)) or 0
+    return select(func.count()).select_from(Upload).where(Upload.user_id == user.id, Upload.created_at > since)
+
+
+def check_quota(user: User, new_uploads: int, used: int | None = None) -> None:
+    """Refuse a request that would create more uploads than the account may create in a day (each one costs a
+    parse, a store and segment matching on the workers, whatever the size of the request that made it).
+    ``used``: the uploads of the last 24 hours, when the caller counted them already."""
+    limit = int(current_app.config["UPLOAD_DAILY_QUOTA"])
+    if used is None:
+        used = db.session.scalar(_used_today(user)) or 0
     if used + new_uploads > limit:
         refuse(429, f"This would create {new_uploads:,} uploads, and your account may create {limit:,} a day "
                     f"({used:,} in the last 24 hours). Please try again later or upload fewer activities.",
@@ -92,8 +97,13 @@ def accept_file(user: User, data: bytes, filename: str | None, form: dict[str, A
         if existing is not None:
             return _same_key(existing, sha256)
     _refuse_empty(data)
+    # The day's count and the same file's activity in one round trip (every upload asks both).
+    used, duplicate_of = db.session.execute(select(
+        _used_today(user).scalar_subquery() if not quota_checked else literal(0),
+        select(Activity.id).where(Activity.user_id == user.id, Activity.source_sha256 == sha256)
+        .limit(1).scalar_subquery())).one()
     if not quota_checked:
-        check_quota(user, 1)
+        check_quota(user, 1, used or 0)
     data_type = data_type or form.get("data_type") or sniff_type(filename, data)
     if data_type != "health":
         try:
@@ -103,8 +113,6 @@ def accept_file(user: User, data: bytes, filename: str | None, form: dict[str, A
         except ParseError as exc:
             refuse(422, str(exc), errors={"files": {"file": [str(exc)]}})
 
-    duplicate_of = db.session.scalar(
-        select(Activity.id).where(Activity.user_id == user.id, Activity.source_sha256 == sha256))
     key = _storage_key(user.id, sha256, data_type)
     if duplicate_of is None:
         _put(key, data)
@@ -123,17 +131,16 @@ def accept_file(user: User, data: bytes, filename: str | None, form: dict[str, A
         # Two concurrent requests with the same key: the unique index lets exactly one in.
         stmt = stmt.on_conflict_do_nothing(
             index_elements=["user_id", "idempotency_key"], index_where=Upload.idempotency_key.isnot(None))
-    upload_id = db.session.scalar(stmt.returning(Upload.id))
+    # The row comes back from the INSERT (the answer needs it; no SELECT after the commit).
+    upload = db.session.scalars(select(Upload).from_statement(stmt.returning(Upload))).first()
     db.session.commit()  # committed before the chain is enqueued: the worker must find the row
-    if upload_id is None:
+    if upload is None:
         existing = _existing_by_key(user.id, idempotency_key or "")
         assert existing is not None
         return _same_key(existing, sha256)
     if not duplicate_of:
-        jobs.send(jobs.INGEST_UPLOAD, upload_id)
-    log.info("upload %s accepted (%d bytes%s)", upload_id, len(data), ", a duplicate" if duplicate_of else "")
-    upload = db.session.get(Upload, upload_id)
-    assert upload is not None
+        jobs.send(jobs.INGEST_UPLOAD, upload.id)
+    log.info("upload %s accepted (%d bytes%s)", upload.id, len(data), ", a duplicate" if duplicate_of else "")
     return upload
 
 

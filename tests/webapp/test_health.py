@@ -13,7 +13,7 @@ def test_healthz_and_readyz(client):
     assert resp.status_code == 200
     checks = resp.json["checks"]
     assert (checks["postgres"], checks["redis"], checks["broker"]) == ("ok", "ok", "ok")
-    assert set(checks["queues"]["waiting"]) == {"pipeline", "media", "notify", "analytics", "default"}
+    assert set(checks["queues"]["waiting"]) == {"publish", "pipeline", "media", "notify", "analytics", "default"}
     assert checks["queues"]["status"] == "ok"
 
 
