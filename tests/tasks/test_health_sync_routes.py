@@ -115,6 +115,22 @@ def test_a_sample_deleted_before_its_upload_was_processed_makes_no_activity(live
     assert count(Activity, ann_id) == 0 and count(Upload, ann_id) == 0
 
 
+def test_an_upload_deleted_while_its_stage_runs_stores_nothing(app, live_client, live_login, held_ingests):
+    from domain.activities import ingest
+    from domain.uploads import lifecycle
+
+    ann, ann_id = live_login("ann")
+    sync(live_client, ann, workout("hk-run-7", START, route=route_of(workout_track(START))))
+    upload = lifecycle.claim(held_ingests[0], "ingest")  # the stage has claimed it and is parsing the file…
+    assert upload is not None
+    track = ingest._parse(upload)
+    db.session.commit()
+    sync(live_client, ann, deleted=("hk-run-7",))  # …when the sample is deleted
+    with app.app_context():
+        assert ingest.store_track(upload, track) == "gone"
+    assert count(Activity, ann_id) == 0 and count(Upload, ann_id) == 0
+
+
 def test_a_changed_route_replaces_the_activity_it_made(live_client, live_login):
     ann, ann_id = live_login("ann")
     track = workout_track(START)
@@ -161,6 +177,9 @@ def test_the_watch_file_uploaded_after_a_synced_workout_replaces_it(live_client,
     assert [a["id"] for a in listed] == [watch["activity_id"]] and listed[0]["external_id"] is None
     assert live_client.get(f"/api/v1/activities/{synced}", headers=ann).status_code == 404
     assert count(Upload, ann_id) == 1  # the synced route's upload went with its activity
+    link = db.session.execute(select(HealthSyncItem.record_table, HealthSyncItem.record_id)
+                              .where(HealthSyncItem.user_id == ann_id)).one()
+    assert tuple(link) == ("activities", None)
     # The sample now points at nothing: deleting it in the health app leaves the watch's activity alone.
     assert sync(live_client, ann, deleted=("hk-run-5",))["deleted"] == 1
     assert [a["id"] for a in activities(live_client, ann, ann_id)] == [watch["activity_id"]]

@@ -322,3 +322,55 @@ def test_a_route_is_stored_in_time_order_as_a_private_gpx_upload(client, login):
     # (tests/tasks/test_health_sync_routes.py).
     listed = client.get(f"/api/v1/users/{ann_id}/activities", headers=ann).json["items"]
     assert [(a["manual"], a["has_gps"]) for a in listed] == [(True, False)]
+
+
+def test_routes_count_against_the_upload_quota_before_anything_is_written(app, client, login, monkeypatch):
+    from tests.support.health_sync import workout
+
+    ann, ann_id = login("ann")
+    monkeypatch.setitem(app.config, "UPLOAD_DAILY_QUOTA", 1)
+    two = [workout(f"hk-route-{i}", WORKOUT_START + timedelta(hours=i), route=_short_route()) for i in (0, 3)]
+    two[1]["route"] = [{**p, "at": iso(datetime.fromisoformat(p["at"]) + timedelta(hours=3))} for p in two[1]["route"]]
+    resp = client.post("/api/v1/health/sync", headers=ann, json={"source": "healthkit",
+                                                                "samples": [*healthkit_batch(), *two]})
+    assert resp.status_code == 429 and "1 a day" in resp.json["message"], resp.json
+    assert _written(ann, ann_id, client) == {"activities": 0, "uploads": 0, "sleep": 0, "items": 0}
+
+
+def test_routes_whose_upload_failed_after_the_commit_are_made_when_the_batch_comes_again(client, login,
+                                                                                          monkeypatch):
+    from sqlalchemy import func, select, update
+
+    from models import HealthSyncItem, Upload, db
+    from models.storage import StorageError, storage
+
+    ann, ann_id = login("ann")
+    body = _route_batch(_short_route())
+    real_put = storage.put
+
+    def down(key: str, data: bytes) -> None:
+        raise StorageError("object storage unreachable")
+
+    monkeypatch.setattr(storage, "put", down)
+    def link() -> tuple:
+        return tuple(db.session.execute(select(HealthSyncItem.record_table, HealthSyncItem.record_id).where(
+            HealthSyncItem.source_id == "hk-route-1")).one())
+
+    resp = client.post("/api/v1/health/sync", json=body, headers=ann)
+    assert resp.status_code == 503, resp.json  # the batch was committed; its route's upload could not be made
+    assert link() == ("uploads", None)
+    assert _written(ann, ann_id, client)["uploads"] == 0
+
+    monkeypatch.setattr(storage, "put", real_put)
+    again = sync(client, ann, body)  # the app retries the batch
+    assert again["unchanged"] == 15 and [u["source_id"] for u in again["uploads"]] == ["hk-route-1"]
+    upload_id = again["uploads"][0]["upload_id"]
+    assert link() == ("uploads", upload_id)
+
+    # Made, but its link lost (the process died between the two commits): the same upload is found again, by its
+    # idempotency key, not made twice.
+    db.session.execute(update(HealthSyncItem).where(HealthSyncItem.source_id == "hk-route-1").values(record_id=None))
+    third = sync(client, ann, body)
+    assert [u["upload_id"] for u in third["uploads"]] == [upload_id]
+    assert db.session.scalar(select(func.count()).select_from(Upload).where(Upload.user_id == ann_id)) == 1
+    assert sync(client, ann, body)["uploads"] == []
