@@ -191,10 +191,16 @@ def store_track(upload: Upload, track: Track) -> str:
         # Deleted since it was claimed (its health-app sample was deleted): it must not produce an activity.
         db.session.rollback()
         return "gone"
-    removed = _settle_same_workout(upload, user, values)
-    if isinstance(removed, int):
-        return _duplicate(upload, removed, "You have this workout already: it was recorded by another device "
-                                           "or app.")
+    others = same_workout.same_as(user.id, values["start_time"], float(values["elapsed_time_s"] or 0.0),
+                                  exclude_upload=upload.id)
+    removed = removal.Removed()
+    if not same_workout.is_synced(upload.external_id):
+        removed = _replace_synced(others, user.preferences.timezone)
+    elif others:
+        # A route synced from a health app, and the athlete has the workout already (the watch's file was stored
+        # while the route waited in the queue): the first copy stays, whatever recorded it.
+        return _duplicate(upload, others[0].id, "You have this workout already: it was recorded by another device "
+                                                "or app.")
 
     # No ON CONFLICT target: either unique index (same file for this athlete, or this upload already
     # stored by an earlier run) turns the insert into a no-op, and the lookup below says which.
@@ -208,7 +214,9 @@ def store_track(upload: Upload, track: Track) -> str:
         if existing is None:  # lost a race with a delete; let the retry sort it out
             raise ParseError("The activity changed while it was being processed; please upload it again.")
         if existing.upload_id != upload.id:
-            return _duplicate(upload, existing.id, "This file was already uploaded.")
+            outcome = _duplicate(upload, existing.id, "This file was already uploaded.")
+            removal.after_commit(removed)  # a synced copy of its workout went all the same
+            return outcome
         activity_id = existing.id
     db.session.execute(insert(ActivityStream).values(
         activity_id=activity_id, point_count=len(track), data=summary.stream_blob).on_conflict_do_nothing())
@@ -220,24 +228,16 @@ def store_track(upload: Upload, track: Track) -> str:
     return "stored"
 
 
-def _settle_same_workout(upload: Upload, user: User, values: dict[str, Any]) -> removal.Removed | int:
-    """Apply the same-workout rule (domain.activities.same_workout) before the upload's activity is stored: the
-    id of the activity that makes a synced route a duplicate, or what was removed to make room for a file.
-
-    A device's file wins over a health app's copy of its workout (the copy has at most a phone's route, no laps,
-    no sensors): the synced activity goes, and its sync item points at nothing, so that deleting the sample in
-    the health app later leaves the file's activity alone. The other way round, a route synced from a health
-    app is not stored when the athlete has the workout already, whatever recorded it. Two device files of one
-    workout are both kept, as before: which one is right is the athlete's call."""
-    others = same_workout.same_as(user.id, values["start_time"], float(values["elapsed_time_s"] or 0.0),
-                                  exclude_upload=upload.id)
-    if same_workout.is_synced(upload.external_id):
-        return others[0].id if others else removal.Removed()
+def _replace_synced(others: list[Activity], timezone: str) -> removal.Removed:
+    """Make room for a device file: the copies of its workout synced from a health app go (the copy has at most a
+    phone's route, no laps, no sensors), each sync item then pointing at nothing, so that deleting the sample in
+    the health app later leaves the file's activity alone. Two device files of one workout are both kept, as
+    before: which one is right is the athlete's call."""
     removed = removal.Removed()
     for other in others:
         if same_workout.is_synced(other.external_id):
             same_workout.unlink_sync_items(other)
-            removed += removal.remove(other, user.preferences.timezone)
+            removed += removal.remove(other, timezone)
     return removed
 
 

@@ -54,10 +54,12 @@ def remove(activity: Activity, timezone: str) -> Removed:
 
 
 def remove_upload(user_id: int, upload_id: int, timezone: str) -> Removed:
-    """Delete an upload and the activity it produced, whatever stage it is at. The row is locked first: a stage
-    storing its activity right now finishes before this looks (and its activity goes too); one that runs later
-    finds no upload and stores nothing (``domain.uploads.lifecycle.claim``, ``ingest.store_track``). An upload
-    that was a duplicate of another activity leaves that activity alone."""
+    """Delete an upload and the activity it produced, whatever stage it is at. The athlete's workout lock comes
+    first (the store step holds it to its commit, and takes it before touching the row, so in this order there
+    is no deadlock): a store step running right now finishes before this looks, and its activity goes too; one
+    that runs later finds no upload and stores nothing (``domain.uploads.lifecycle.claim``,
+    ``ingest.store_track``). An upload that was a duplicate of another activity leaves that activity alone."""
+    same_workout.lock(user_id)
     upload = db.session.scalar(select(Upload).where(Upload.id == upload_id, Upload.user_id == user_id)
                                .with_for_update())
     if upload is None:
