@@ -13,7 +13,7 @@ drops the database.
   their portions), per query; top-3 is the share of queries whose intended food is among the first three.
 - Export: a synthetic ``export.xml`` of ``--export-gb`` GB (written to a temporary file; heart-rate and step
   samples as most of a real export, one record in twenty of a kind we import, the iOS 16 DOCTYPE) imported by
-  a child process from the file (``domain.health.export_import``: streamed, written in batches): records read
+  a child process from the file (``domain.health_sync.export_import``: streamed, written in batches): records read
   per second and the child's peak RSS.
 - Sync: one athlete's 10,000-sample HealthKit batch (sleep stages, heart rate, HRV, steps, energy, body mass,
   water) through ``POST /api/v1/health/sync`` in-process (auth, JSON, validation, writes, commit), then the
@@ -186,7 +186,7 @@ def export_child(path: str) -> None:
     """Runs in a child process, so its peak RSS is the import's alone."""
     import resource
 
-    from domain.health import export_import
+    from domain.health_sync import export_import
     from models import User, db
     from webapp import create_app
 

@@ -4,10 +4,12 @@
 
 1. searches foods, a typo included; 2. logs a day of meals and water and reads the day's totals back; 3. posts a
 night of phone interaction events and gets an estimated sleep session; 4. syncs a HealthKit-shaped batch twice
-(the second changes nothing), then a deletion; 5. hydration reminders fire for an athlete in Asia/Tokyo and one
-in America/New_York at their local times and not in quiet hours, time driven by the development clock
-(``flask --app webapp dev-clock set``, run here against the same stack; the beat job runs every minute, so each
-step waits for at most one beat); 6. a second athlete gets 404 on every one of the first athlete's records.
+(the second changes nothing), then a deletion; 5. syncs a HealthKit workout with a route (20 minutes of 1 Hz
+points): its upload becomes a private activity with GPS, the same batch again adds nothing, deleting the sample
+removes the activity; 6. hydration reminders fire for an athlete in Asia/Tokyo and one in America/New_York at
+their local times and not in quiet hours, time driven by the development clock (``flask --app webapp dev-clock
+set``, run here against the same stack; the beat job runs every minute, so each step waits for at most one beat);
+7. a second athlete gets 404 on every one of the first athlete's records.
 
 New athletes on every run (unique emails). The development clock is reset at the end. Exit status 1 on any FAIL,
 2 when the stack can't be reached.
@@ -16,6 +18,7 @@ New athletes on every run (unique emails). The development clock is reset at the
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import secrets
 import subprocess
@@ -33,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from smoke_support import Api, Failed, Report, run_steps, until  # noqa: E402
 
 BEAT_WAIT_S = 90.0
+PIPELINE_WAIT_S = 120.0
 
 
 def dev_clock(*args: str) -> str:
@@ -141,6 +145,66 @@ def sync_part(api: Api, report: Report, ann: str, night: datetime) -> list[int]:
     return [s["id"] for s in synced]
 
 
+def route_points(start: datetime, seconds: int, speed_mps: float = 3.0) -> list[dict[str, Any]]:
+    """A run at ``speed_mps`` heading north-east from Ljubljana, one location a second with heart rate, as
+    HealthKit's HKWorkoutRoute gives them."""
+    lat0, lon0, heading = 46.05, 14.50, math.radians(45.0)
+    points = []
+    for i in range(seconds):
+        d = i * speed_mps
+        points.append({"at": (start + timedelta(seconds=i)).isoformat(),
+                       "lat": round(lat0 + d * math.cos(heading) / 111_320.0, 7),
+                       "lon": round(lon0 + d * math.sin(heading) / (111_320.0 * math.cos(math.radians(lat0))), 7),
+                       "ele": round(300.0 + 10.0 * math.sin(i / 120.0), 1), "hr": 140 + (i % 20)})
+    return points
+
+
+def route_part(api: Api, report: Report, ann: str, ann_id: int, start: datetime) -> None:
+    """A synced workout with a route goes through the upload pipeline, once, and goes with its sample."""
+    sample = {"type": "workout", "source_id": "HK-RUN-ROUTE", "activity": "running", "start": start.isoformat(),
+              "end": (start + timedelta(minutes=20)).isoformat(), "value": 240,
+              "route": route_points(start, 20 * 60)}
+    body = {"source": "healthkit", "samples": [sample]}
+
+    def own_activities() -> list[dict[str, Any]]:
+        return api.call("GET", f"/users/{ann_id}/activities", ann, params={"limit": 100}).json()["items"]
+
+    before = len(own_activities())
+    first = api.call("POST", "/health/sync", ann, json=body).json()
+    # A failed check ends this part only (the reminders and privacy parts still run).
+    if not report.check("route: a HealthKit workout with 1,200 route points is synced as an upload",
+                        first["created"] == 1 and len(first["uploads"]) == 1, str(first.get("uploads"))):
+        return
+    upload_id = first["uploads"][0]["upload_id"]
+    upload: dict[str, Any] = {}
+
+    def processed() -> bool:
+        upload.update(api.call("GET", f"/uploads/{upload_id}", ann).json())
+        return upload["status"] in ("ready", "failed", "duplicate")
+
+    until(processed, PIPELINE_WAIT_S, step=1.0)
+    activity = (api.call("GET", f"/activities/{upload['activity_id']}", ann).json()
+                if upload.get("activity_id") else {})
+    distance = float(activity.get("distance_m") or 0.0)
+    if not report.check("route: its upload is processed into a private activity with GPS",
+                        upload["status"] == "ready" and bool(activity.get("has_gps"))
+                        and activity.get("visibility") == "only_me" and abs(distance - 3597.0) < 150.0,
+                        f"upload {upload_id} {upload['status']}, activity {activity.get('id')}: {distance:.0f} m, "
+                        f"GPS {activity.get('has_gps')}, {activity.get('visibility')}, \"{activity.get('name')}\""):
+        return
+    again = api.call("POST", "/health/sync", ann, json=body).json()
+    after = len(own_activities())
+    report.check("route: the same batch again adds no upload and no activity",
+                 again["created"] == 0 and again["unchanged"] == 1 and again["uploads"] == [] and after == before + 1,
+                 f"{again['unchanged']} unchanged, {after - before} activity")
+    gone = api.call("POST", "/health/sync", ann, json={"source": "healthkit", "deleted": ["HK-RUN-ROUTE"]}).json()
+    status = api.call("GET", f"/activities/{activity['id']}", ann, expect=range(100, 600)).status_code
+    upload_status = api.call("GET", f"/uploads/{upload_id}", ann, expect=range(100, 600)).status_code
+    report.check("route: deleting the sample removes its activity and upload",
+                 gone["deleted"] == 1 and status == 404 and upload_status == 404 and len(own_activities()) == before,
+                 f"activity → {status}, upload → {upload_status}")
+
+
 def reminders_part(api: Api, report: Report) -> None:
     kenji, nora = api.token("kenji"), api.token("nora")
     # The next day at 01:00 UTC: 10:00 in Tokyo, 20:00 the evening before in New York (her quiet hours).
@@ -200,7 +264,7 @@ def privacy_part(api: Api, report: Report, ann: str, records: dict[str, list[int
 
 def run(api: Api, report: Report) -> None:
     ann = api.token("ann")
-    api.call("GET", "/me", ann)
+    ann_id = int(api.call("GET", "/me", ann).json()["id"])
     api.call("PATCH", "/me", ann, json={"sex": "M", "birth_year": datetime.now(UTC).year - 30, "weight_kg": 75})
     api.call("PATCH", "/me/health/settings", ann, json={"height_cm": 180})
     banana = foods_part(api, report, ann)
@@ -208,6 +272,7 @@ def run(api: Api, report: Report) -> None:
     ids = day_part(api, report, ann, banana, day)
     estimated = sleep_part(api, report, ann, day - timedelta(days=2) + timedelta(hours=20))
     synced = sync_part(api, report, ann, day - timedelta(days=4) + timedelta(hours=22))
+    route_part(api, report, ann, ann_id, day - timedelta(days=3) + timedelta(hours=7))
     own_food = api.call("POST", "/foods", ann, expect=(201,), json={"name": "Smoke bar", "energy_kcal": 400}).json()
     metric = api.call("POST", "/me/body-metrics", ann, expect=(201,), json={
         "kind": "weight", "value": 75, "measured_at": day.isoformat()}).json()

@@ -8,7 +8,8 @@ from celery import shared_task
 
 from domain import jobs
 from domain.algorithms.track import ParseError
-from domain.health import export_import, hydration
+from domain.health import hydration
+from domain.health_sync import export_import
 from models.errors import TRANSIENT_ERRORS
 from tasks.app import AppTask, provide
 from tasks.locks import single_run

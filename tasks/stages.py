@@ -52,8 +52,8 @@ def ingest(self: Task, upload_id: int, last: bool = False) -> int:
     if upload is None:
         return upload_id
     outcome = ingest_service.ingest_upload(upload)
-    if outcome == "duplicate":
-        raise Ignore()  # the upload points at the existing activity; nothing further to do
+    if outcome in ("duplicate", "gone"):
+        raise Ignore()  # the upload points at the existing activity, or is no more; nothing further to do
     return done(upload_id, last)
 
 

@@ -11,7 +11,8 @@ from flask import Flask
 
 from domain import clock
 from domain.errors import Refusal
-from domain.health import export_import, foods, hydration
+from domain.health import foods, hydration
+from domain.health_sync import export_import
 from models import User, db
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from domain import gear, jobs
+from domain.activities import removal, same_workout
 from domain.algorithms.metrics import rounded_figures
 from domain.algorithms.parsing import normalize, parse_bytes, parse_health_workout, parse_health_workouts
 from domain.algorithms.summary import ActivitySummary, summarize
@@ -171,7 +172,9 @@ def ingest_export(lead: Upload) -> str:
 
 
 def store_track(upload: Upload, track: Track) -> str:
-    """Summarize a normalized track and store it as the upload's activity ("stored" or "duplicate")."""
+    """Summarize a normalized track and store it as the upload's activity: "stored", "duplicate" (the athlete
+    has this file, or, for a workout synced from a health app, this workout already) or "gone" (the upload was
+    deleted meanwhile)."""
     user = db.session.get(User, upload.user_id)
     if user is None:  # the account was deleted meanwhile
         raise ParseError("The account no longer exists.")
@@ -180,6 +183,23 @@ def store_track(upload: Upload, track: Track) -> str:
     seed = privacy_seed(user.id, upload.sha256)
     summary = summarize(track, upload.sport_type or track.sport, zones, hide_start_end_m=hide_m, seed=seed)
     values = activity_values(upload, user, track, summary, privacy_version)
+
+    # Held to the commit: a health-app sync or another upload of this athlete sees this activity, or waits.
+    same_workout.lock(user.id)
+    if db.session.scalar(select(Upload.id).where(Upload.id == upload.id)) is None:
+        # Deleted since it was claimed (its health-app sample was deleted): it must not produce an activity.
+        db.session.rollback()
+        return "gone"
+    others = same_workout.same_as(user.id, values["start_time"], float(values["elapsed_time_s"] or 0.0),
+                                  exclude_upload=upload.id)
+    removed = removal.Removed()
+    if not same_workout.is_synced(upload.external_id):
+        removed = _replace_synced(others, user.preferences.timezone)
+    elif others:
+        # A route synced from a health app, and the athlete has the workout already (the watch's file was stored
+        # while the route waited in the queue): the first copy stays, whatever recorded it.
+        return _duplicate(upload, others[0].id, "You have this workout already: it was recorded by another device "
+                                                "or app.")
 
     # No ON CONFLICT target: either unique index (same file for this athlete, or this upload already
     # stored by an earlier run) turns the insert into a no-op, and the lookup below says which.
@@ -198,10 +218,9 @@ def store_track(upload: Upload, track: Track) -> str:
         if existing is None:  # lost a race with a delete; let the retry sort it out
             raise ParseError("The activity changed while it was being processed; please upload it again.")
         if existing.upload_id != upload.id:
-            upload.status, upload.stage, upload.activity_id = "duplicate", None, existing.id
-            upload.error = "This file was already uploaded."
-            db.session.commit()
-            return "duplicate"
+            outcome = _duplicate(upload, existing.id, "This file was already uploaded.")
+            removal.after_commit(removed)  # a synced copy of its workout went all the same
+            return outcome
         activity_id = existing.id
     db.session.execute(insert(ActivityStream).values(
         activity_id=activity_id, point_count=len(track), data=summary.stream_blob).on_conflict_do_nothing())
@@ -212,4 +231,25 @@ def store_track(upload: Upload, track: Track) -> str:
         assert activity is not None
     loads.activity_ingested(activity, track)
     db.session.commit()
+    removal.after_commit(removed)
     return "stored"
+
+
+def _replace_synced(others: list[Activity], timezone: str) -> removal.Removed:
+    """Make room for a device file: the copies of its workout synced from a health app go (the copy has at most a
+    phone's route, no laps, no sensors), each sync item then pointing at nothing, so that deleting the sample in
+    the health app later leaves the file's activity alone. Two device files of one workout are both kept, as
+    before: which one is right is the athlete's call."""
+    removed = removal.Removed()
+    for other in others:
+        if same_workout.is_synced(other.external_id):
+            same_workout.unlink_sync_items(other)
+            removed += removal.remove(other, timezone)
+    return removed
+
+
+def _duplicate(upload: Upload, activity_id: int, message: str) -> str:
+    upload.status, upload.stage, upload.activity_id = "duplicate", None, activity_id
+    upload.error = message
+    db.session.commit()
+    return "duplicate"

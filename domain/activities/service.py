@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from flask import current_app
-from sqlalchemy import and_, delete, exists, or_, select
+from sqlalchemy import and_, exists, or_, select
 
-from domain import board_rebuilds, gear, jobs
+from domain import board_rebuilds, gear
+from domain.activities import removal
 from domain.activities.ingest import default_name
 from domain.algorithms.metrics import derived_streams, resample_indices
 from domain.algorithms.privacy import apply_privacy
@@ -125,25 +125,9 @@ def update(viewer: User, activity_id: int, changes: dict[str, Any]) -> Activity:
 def delete_activity(viewer: User, activity_id: int) -> None:
     """Remove the activity, its streams, and the uploads (and stored files) it came from."""
     activity = get_own(viewer, activity_id)
-    touched = segments_touched_by(activity.id)
-    uploads = list(db.session.scalars(select(Upload).where(Upload.activity_id == activity.id)))
-    keys = {u.storage_key for u in uploads if u.storage_key}
-    db.session.execute(delete(Upload).where(Upload.activity_id == activity.id))
-    author_id = activity.user_id
-    loads.activity_removed(activity, viewer.preferences.timezone)
-    db.session.delete(activity)
-    board_rebuilds.rebuild_later(touched)
+    removed = removal.remove(activity, viewer.preferences.timezone)
     db.session.commit()
-    # Its media rows went with it (cascade); the database recorded their objects for the purge.
-    jobs.send(jobs.MEDIA_PURGE)
-    feed.enqueue_item_removed("activity", activity_id, author_id)
-    for key in keys:
-        still_used = db.session.scalar(select(Upload.id).where(Upload.storage_key == key).limit(1))
-        if still_used is None:
-            try:
-                storage.delete(key)
-            except Exception:
-                current_app.logger.warning("could not delete stored object %s", key, exc_info=True)
+    removal.after_commit(removed)
 
 
 def create_manual(viewer: User, data: dict[str, Any]) -> Activity:

@@ -216,3 +216,161 @@ def test_a_synced_workout_already_uploaded_is_not_stored_twice(client, login):
     sync(client, ann, {"source": "healthkit", "deleted": ["hk-w-same", "hk-w-other"]})
     items = client.get(f"/api/v1/users/{ann_id}/activities", headers=ann).json["items"]
     assert [a["id"] for a in items] == [uploaded["id"]]  # the upload stays; the synced-only workout went
+
+
+# --- workouts with a route ------------------------------------------------------------------------------------
+
+WORKOUT_START = (datetime.now(UTC) - timedelta(days=1)).replace(hour=7, minute=0, second=0, microsecond=0)
+
+
+def _route_batch(route: list[dict]) -> dict:
+    from tests.support.health_sync import workout
+
+    return {"source": "healthkit", "samples": [*healthkit_batch(), workout("hk-route-1", WORKOUT_START, route=route)]}
+
+
+def _short_route(n: int = 120) -> list[dict]:
+    from tests.support.health_sync import route_of, workout_track
+
+    return route_of(workout_track(WORKOUT_START, minutes=20))[:n]
+
+
+def _written(ann: dict, ann_id: int, client) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from models import HealthSyncItem, db
+
+    return {"activities": len(client.get(f"/api/v1/users/{ann_id}/activities", headers=ann).json["items"]),
+            "uploads": len(client.get("/api/v1/uploads", headers=ann).json["items"]),
+            "sleep": len(client.get("/api/v1/me/sleep", headers=ann).json["items"]),
+            "items": db.session.scalar(select(func.count()).select_from(HealthSyncItem)) or 0}
+
+
+def _far(point: dict, minutes: float) -> dict:
+    return {**point, "at": iso(datetime.fromisoformat(point["at"]) + timedelta(minutes=minutes))}
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda r: r.__setitem__(5, {**r[5], "lat": 200}), "Point 5: the latitude must be between -90 and 90."),
+    (lambda r: r.__setitem__(7, {**r[7], "lon": -180.5}), "Point 7: the longitude must be between -180 and 180."),
+    (lambda r: r.__setitem__(0, _far(r[0], -3)), "Point 0: its time is outside the workout"),
+    (lambda r: r.append(_far(r[-1], 25)), "Point 120: its time is outside the workout"),
+])
+def test_a_bad_route_refuses_the_whole_batch_naming_the_sample(client, login, mutate, message):
+    ann, ann_id = login("ann")
+    route = _short_route()
+    mutate(route)
+    resp = client.post("/api/v1/health/sync", json=_route_batch(route), headers=ann)
+    assert resp.status_code == 422, resp.json
+    [said] = resp.json["errors"]["json"]["samples"]["14"]["route"]  # the workout is sample 14 of the batch
+    assert said.startswith(message), said
+    assert _written(ann, ann_id, client) == {"activities": 0, "uploads": 0, "sleep": 0, "items": 0}
+
+
+def test_a_route_of_too_many_points_is_refused(app, client, login, monkeypatch):
+    from domain.health_sync.workouts import MAX_ROUTE_POINTS
+
+    ann, ann_id = login("ann")
+    # One point a second for a whole day is the most a route may have; the request limit is raised so that the
+    # route's own limit is what answers (the default 4 MB holds about 60,000 points).
+    monkeypatch.setitem(app.config, "HEALTH_SYNC_MAX_BYTES", 16 * 1024 * 1024)
+    start = WORKOUT_START - timedelta(days=1)
+    route = [{"at": iso(start + timedelta(seconds=i * 86_399 / MAX_ROUTE_POINTS)), "lat": 46.0 + i * 1e-6,
+              "lon": 14.5} for i in range(MAX_ROUTE_POINTS + 1)]
+    sample = {"type": "workout", "source_id": "hk-ultra", "activity": "running", "start": iso(start),
+              "end": iso(start + timedelta(hours=24)), "route": route}
+    resp = client.post("/api/v1/health/sync", json={"source": "healthkit", "samples": [sample]}, headers=ann)
+    assert resp.status_code == 422, resp.json
+    assert resp.json["errors"]["json"]["samples"]["0"]["route"] == [
+        f"A route has at most {MAX_ROUTE_POINTS:,} points; this one has {MAX_ROUTE_POINTS + 1:,}."]
+    assert _written(ann, ann_id, client) == {"activities": 0, "uploads": 0, "sleep": 0, "items": 0}
+
+
+def test_only_a_workout_has_a_route(client, login):
+    ann, ann_id = login("ann")
+    body = {"source": "healthkit", "samples": healthkit_batch()}
+    body["samples"][6]["route"] = _short_route(3)
+    resp = client.post("/api/v1/health/sync", json=body, headers=ann)
+    assert resp.status_code == 422
+    assert resp.json["errors"]["json"]["samples"]["6"]["route"] == ["Only a workout has a route."]
+    assert _written(ann, ann_id, client)["items"] == 0
+
+
+def test_a_route_is_stored_in_time_order_as_a_private_gpx_upload(client, login):
+    from sqlalchemy import select
+
+    from domain.algorithms.parsing import parse_bytes
+    from models import Upload, db
+    from models.storage import storage
+
+    ann, ann_id = login("ann")
+    route = _short_route(300)
+    shuffled = route[150:] + route[:150]  # sent out of order: sorted, not refused
+    result = sync(client, ann, _route_batch(shuffled))
+    assert result["created"] == 15
+    [made] = result["uploads"]
+    assert made["source_id"] == "hk-route-1" and made["status"] == "queued"
+    upload = db.session.scalar(select(Upload).where(Upload.id == made["upload_id"]))
+    assert upload is not None and upload.user_id == ann_id and upload.data_type == "gpx"
+    assert (upload.visibility, upload.sport_type, upload.external_id) == ("only_me", "running",
+                                                                         "healthkit:hk-route-1")
+    track = parse_bytes(storage.get(upload.storage_key), "gpx")
+    assert len(track) == 300 and (track.time[1:] > track.time[:-1]).all()
+    assert track.time[0] == datetime.fromisoformat(route[0]["at"]).timestamp()
+    assert track.device == "Apple Health" and track.has("hr") and track.has("ele")
+    # Only the batch's route-less workout is an activity yet; the pipeline makes the route's
+    # (tests/tasks/test_health_sync_routes.py).
+    listed = client.get(f"/api/v1/users/{ann_id}/activities", headers=ann).json["items"]
+    assert [(a["manual"], a["has_gps"]) for a in listed] == [(True, False)]
+
+
+def test_routes_count_against_the_upload_quota_before_anything_is_written(app, client, login, monkeypatch):
+    from tests.support.health_sync import workout
+
+    ann, ann_id = login("ann")
+    monkeypatch.setitem(app.config, "UPLOAD_DAILY_QUOTA", 1)
+    two = [workout(f"hk-route-{i}", WORKOUT_START + timedelta(hours=i), route=_short_route()) for i in (0, 3)]
+    two[1]["route"] = [{**p, "at": iso(datetime.fromisoformat(p["at"]) + timedelta(hours=3))} for p in two[1]["route"]]
+    resp = client.post("/api/v1/health/sync", headers=ann, json={"source": "healthkit",
+                                                                "samples": [*healthkit_batch(), *two]})
+    assert resp.status_code == 429 and "1 a day" in resp.json["message"], resp.json
+    assert _written(ann, ann_id, client) == {"activities": 0, "uploads": 0, "sleep": 0, "items": 0}
+
+
+def test_routes_whose_upload_failed_after_the_commit_are_made_when_the_batch_comes_again(client, login,
+                                                                                          monkeypatch):
+    from sqlalchemy import func, select, update
+
+    from models import HealthSyncItem, Upload, db
+    from models.storage import StorageError, storage
+
+    ann, ann_id = login("ann")
+    body = _route_batch(_short_route())
+    real_put = storage.put
+
+    def down(key: str, data: bytes) -> None:
+        raise StorageError("object storage unreachable")
+
+    monkeypatch.setattr(storage, "put", down)
+    def link() -> tuple:
+        return tuple(db.session.execute(select(HealthSyncItem.record_table, HealthSyncItem.record_id).where(
+            HealthSyncItem.source_id == "hk-route-1")).one())
+
+    resp = client.post("/api/v1/health/sync", json=body, headers=ann)
+    assert resp.status_code == 503, resp.json  # the batch was committed; its route's upload could not be made
+    assert link() == ("uploads", None)
+    assert _written(ann, ann_id, client)["uploads"] == 0
+
+    monkeypatch.setattr(storage, "put", real_put)
+    again = sync(client, ann, body)  # the app retries the batch
+    assert again["unchanged"] == 15 and [u["source_id"] for u in again["uploads"]] == ["hk-route-1"]
+    upload_id = again["uploads"][0]["upload_id"]
+    assert link() == ("uploads", upload_id)
+
+    # Made, but its link lost (the process died between the two commits): the same upload is found again, by its
+    # idempotency key, not made twice.
+    db.session.execute(update(HealthSyncItem).where(HealthSyncItem.source_id == "hk-route-1").values(record_id=None))
+    third = sync(client, ann, body)
+    assert [u["upload_id"] for u in third["uploads"]] == [upload_id]
+    assert db.session.scalar(select(func.count()).select_from(Upload).where(Upload.user_id == ann_id)) == 1
+    assert sync(client, ann, body)["uploads"] == []

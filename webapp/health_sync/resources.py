@@ -5,8 +5,8 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from domain.health import export_import
-from domain.health import sync as service
+from domain.health_sync import export_import
+from domain.health_sync import sync as service
 from webapp.auth import current_user
 from webapp.health_sync.schemas import ExportAcceptedSchema, ExportFileSchema, SyncResultSchema, SyncSchema
 from webapp.inputs import body_limit

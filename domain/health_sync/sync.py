@@ -7,7 +7,11 @@ per-athlete counter that moves only when a batch changed something) and echoes t
 (HealthKit anchor, Health Connect changes token) so the app can resume from either.
 
 Sleep arrives as stage samples (HealthKit writes one sample per stage); consecutive stages of one source, no
-more than ``SLEEP_GAP`` apart, are one session with its ``stages``.
+more than ``SLEEP_GAP`` apart, are one session with its ``stages``. Workouts are activities: with a route through
+the upload pipeline, after the batch's commit (``domain.health_sync.workouts``).
+
+This package sits above ``domain.health``, ``domain.activities`` and ``domain.insights`` (which reads health
+records): a workout sample touches all three.
 """
 
 from __future__ import annotations
@@ -19,14 +23,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from domain import clock
+from domain.activities import removal, same_workout
+from domain.algorithms.track import Track
 from domain.errors import Refusal, refuse
 from domain.health import common, metrics
+from domain.health_sync import workouts
+from domain.uploads.service import check_quota
 from models import (
-    Activity,
     BodyMetric,
     HealthSyncItem,
     HealthSyncState,
@@ -78,6 +85,8 @@ class Sample:
     stage: str | None
     digest: str
     extra: dict[str, Any]
+    #: A workout's route in time order (``workouts.route_track``), or None.
+    route: Track | None = None
 
 
 def _bad(index: int, field: str, message: str) -> NoReturn:
@@ -103,6 +112,9 @@ def parse_sample(index: int, raw: dict[str, Any], now: datetime | None = None) -
         _bad(index, field, exc.message)
     value, unit, stage = raw.get("value"), raw.get("unit"), None
     extra: dict[str, Any] = {}
+    route: Track | None = None
+    if raw.get("route") and kind != "workout":
+        _bad(index, "route", "Only a workout has a route.")
     if kind in METRIC_TYPES:
         if value is None:
             _bad(index, "value", "Missing.")
@@ -133,9 +145,15 @@ def parse_sample(index: int, raw: dict[str, Any], now: datetime | None = None) -
         extra["distance_m"] = float(raw.get("distance_m") or 0.0)
         if value is not None and not 0 <= float(value) <= 20_000:
             _bad(index, "value", "A workout's energy is 0–20,000 kcal.")
+        if raw.get("route"):
+            assert end is not None
+            try:
+                route = workouts.route_track(raw["route"], start, end)
+            except workouts.RouteError as exc:
+                _bad(index, "route", str(exc))
     canonical = json.dumps(raw, sort_keys=True, default=str, separators=(",", ":"))
     return Sample(index, kind, raw["source_id"], start, end, None if value is None else float(value), unit, stage,
-                  hashlib.sha256(canonical.encode()).hexdigest(), extra)
+                  hashlib.sha256(canonical.encode()).hexdigest(), extra, route)
 
 
 def _existing(user: User, source: str, ids: Sequence[str]) -> dict[str, HealthSyncItem]:
@@ -151,13 +169,15 @@ def _existing(user: User, source: str, ids: Sequence[str]) -> dict[str, HealthSy
 
 # -- records, written in bulk: a batch is thousands of samples ----------------------------------------------
 
-RECORD_MODELS: dict[str, Any] = {"body_metrics": BodyMetric, "water_logs": WaterLog, "meals": Meal,
-                                 "activities": Activity}
+RECORD_MODELS: dict[str, Any] = {"body_metrics": BodyMetric, "water_logs": WaterLog, "meals": Meal}
+#: What workouts make: removed the way the athlete's own delete removes an activity (workouts.remove).
+WORKOUT_TABLES = ("activities", "uploads")
 
 
-def _remove_records(user: User, items: Sequence[HealthSyncItem]) -> None:
+def _remove_records(user: User, items: Sequence[HealthSyncItem]) -> removal.Removed:
     """Delete the records of these items: one statement per table; sleep stages leave their sessions (a session
-    left without stages goes)."""
+    left without stages goes); workouts' activities and uploads one by one, with what depends on them (what is
+    left to do after the commit is returned)."""
     by_table: dict[str, list[int]] = {}
     stages: dict[int, set[str]] = {}
     for item in items:
@@ -167,7 +187,11 @@ def _remove_records(user: User, items: Sequence[HealthSyncItem]) -> None:
             stages.setdefault(item.record_id, set()).add(item.source_id)
         else:
             by_table.setdefault(item.record_table, []).append(item.record_id)
+    removed = removal.Removed()
     for table, ids in by_table.items():
+        if table in WORKOUT_TABLES:
+            removed += workouts.remove(user, table, ids)
+            continue
         model = RECORD_MODELS[table]
         db.session.execute(delete(model).where(model.id.in_(ids), model.user_id == user.id))
     if stages:
@@ -181,6 +205,7 @@ def _remove_records(user: User, items: Sequence[HealthSyncItem]) -> None:
             session.start_at = min(datetime.fromisoformat(s["start"]) for s in left)
             session.end_at = max(datetime.fromisoformat(s["end"]) for s in left)
         db.session.flush()
+    return removed
 
 
 def _nights(samples: Sequence[Sample]) -> list[list[Sample]]:
@@ -267,37 +292,22 @@ def _store(user: User, source: str, samples: Sequence[Sample]) -> dict[str, tupl
     sleep = _store_sleep(user, source, by_type.get("sleep", []))
     placed.update({sid: ("sleep_sessions", i) for sid, i in sleep.items()})
     for sample in by_type.get("workout", []):
-        placed[sample.source_id] = ("activities", _store_workout(user, source, sample))
+        placed[sample.source_id] = _store_workout(user, source, sample)
     return placed
 
 
-#: A synced workout within this much of an activity's start, and of about its duration, is that activity.
-SAME_WORKOUT_START = timedelta(minutes=2)
-SAME_WORKOUT_DURATION = 0.1
-
-
-def _store_workout(user: User, source: str, sample: Sample) -> int | None:
-    """A workout without a route: an activity like a manual entry, private to begin with (a health app's
-    workout was not shared by the athlete). The same workout already uploaded as a file (the watch's FIT)
-    is not stored twice: the sample is linked to nothing (None), so deleting it later leaves the upload be."""
+def _store_workout(user: User, source: str, sample: Sample) -> tuple[str, int | None]:
+    """Where a workout sample goes. One the athlete has already (the watch's file, uploaded earlier) is not
+    stored again and points at nothing, so deleting the sample later leaves the upload be. One with a route is
+    pending: its upload is made after the batch's commit. One without is stored now."""
     assert sample.end is not None
-    elapsed = (sample.end - sample.start).total_seconds()
-    tolerance = max(120.0, SAME_WORKOUT_DURATION * elapsed)
-    same = db.session.scalar(select(Activity.id).where(
-        Activity.user_id == user.id, Activity.start_time >= sample.start - SAME_WORKOUT_START,
-        Activity.start_time <= sample.start + SAME_WORKOUT_START,
-        func.abs(Activity.elapsed_time_s - elapsed) <= tolerance).limit(1))
-    if same is not None:
-        return None
-    activity = Activity(
-        user_id=user.id, manual=True, sport_type=sample.extra["sport"], start_time=sample.start,
-        name=f"{sample.extra['sport'].capitalize()} from {source.replace('_', ' ')}", visibility="only_me",
-        distance_m=sample.extra["distance_m"], elapsed_time_s=elapsed, moving_time_s=elapsed,
-        details={"energy_kcal": sample.value} if sample.value else {}, has_gps=False, point_count=0,
-        external_id=f"{source}:{sample.source_id}"[:255], privacy_version=user.privacy_version)
-    db.session.add(activity)
-    db.session.flush()
-    return activity.id
+    if workouts.already_have(user, sample.start, sample.end):
+        return same_workout.NOTHING
+    if sample.route is not None:
+        return workouts.PENDING
+    return "activities", workouts.store_without_route(
+        user, source, sample.source_id, sample.start, sample.end, sample.extra["sport"], sample.extra["distance_m"],
+        sample.value)
 
 
 def sync(user: User, data: dict[str, Any]) -> dict[str, Any]:
@@ -323,18 +333,28 @@ def sync(user: User, data: dict[str, Any]) -> dict[str, Any]:
 
 def write(user: User, source: str, samples: Sequence[Sample], deleted: Sequence[str],
           platform_anchor: str | None) -> dict[str, Any]:
-    """Store checked samples (ids unique in the batch) and deletions in one transaction; the counts and anchor."""
+    """Store checked samples (ids unique in the batch) and deletions in one transaction, then make the uploads of
+    its routes; the counts, the anchor and those uploads."""
     db.session.execute(insert(HealthSyncState).values(user_id=user.id, source=source).on_conflict_do_nothing())
     # The row lock serializes two batches of one athlete and source (the app retrying while the first runs).
     state = db.session.get(HealthSyncState, (user.id, source), with_for_update=True)
     assert state is not None
+    if deleted or any(s.type == "workout" for s in samples):
+        # Before any item is read: the store step of an upload may be replacing a synced workout right now.
+        same_workout.lock(user.id)
     anchor = state.anchor + 1
     previous_platform_anchor = state.platform_anchor
     existing = _existing(user, source, [s.source_id for s in samples] + list(deleted))
     fresh = [s for s in samples if s.source_id not in existing]
     changed = [s for s in samples if s.source_id in existing and existing[s.source_id].digest != s.digest]
     gone = [existing[sid] for sid in dict.fromkeys(deleted) if sid in existing]
-    _remove_records(user, [existing[s.source_id] for s in changed] + gone)
+    # Routes of an earlier send of this batch whose uploads were never made (it failed after its commit).
+    retried = set(workouts.stalled(existing, [(s.source_id, s.digest) for s in samples if s.route is not None]))
+    routes = [s for s in fresh + changed if s.route is not None]
+    if routes or retried:
+        # Counted before anything is written: over the quota, the whole batch is refused and nothing is stored.
+        check_quota(user, len(routes) + len(retried))
+    removed = _remove_records(user, [existing[s.source_id] for s in changed] + gone)
     placed = _store(user, source, fresh + changed)
     for sample in changed:
         item = existing[sample.source_id]
@@ -358,6 +378,11 @@ def write(user: User, source: str, samples: Sequence[Sample], deleted: Sequence[
     db.session.execute(update(HealthSyncState).where(HealthSyncState.user_id == user.id,
                                                      HealthSyncState.source == source).values(**values))
     db.session.commit()
+    removal.after_commit(removed)
+    # The uploads follow the commit (accept_file commits and enqueues each itself).
+    pending = [workouts.RouteSample(s.source_id, s.digest, s.extra["sport"], s.route) for s in samples
+               if s.route is not None and (placed.get(s.source_id) == workouts.PENDING or s.source_id in retried)]
+    uploads = workouts.upload_routes(user, source, pending)
     return {"source": source, "anchor": str(anchor if moved else anchor - 1),
             "platform_anchor": platform_anchor if platform_anchor is not None else previous_platform_anchor,
-            "accepted": len(samples), **counts}
+            "accepted": len(samples), **counts, "uploads": uploads}

@@ -17,7 +17,7 @@ from typing import Any
 from domain import clock, jobs
 from domain.algorithms.parsing.health_records import Readable, iter_health_records
 from domain.errors import Refusal, refuse
-from domain.health import sync
+from domain.health_sync import sync
 from models import User, db
 from models.storage import storage
 
