@@ -30,9 +30,11 @@ DEFAULT_FLOWER_AUTH = "admin:admin"
 # never redelivers a message that a healthy worker is still processing.
 VISIBILITY_TIMEOUT_S = 2 * 60 * 60
 #: The queues of the main worker, in the order it takes them (strictly: queue_order_strategy "priority"): a
-#: stored activity's publish step and pushes before the next parse, analytics (which coalesces) last. The
-#: Procfile, docker-compose.yml and `make run` start it with this list; media has a worker of its own.
-WORKER_QUEUES = ("publish", "notify", "pipeline", "analytics", "default")
+#: stored activity's publish step, pushes, and the short jobs of `default` (board rebuilds, feed changes, the
+#: sweepers beat sends) before the next parse; analytics last: under a backlog of uploads it waits, and its
+#: refresh coalesces (one job takes every load stored meanwhile), so the wait costs nothing but freshness.
+#: The Procfile, docker-compose.yml and `make run` start it with this list; media has a worker of its own.
+WORKER_QUEUES = ("publish", "notify", "default", "pipeline", "analytics")
 #: Every queue the app sends to (readiness and metrics watch their depths).
 ALL_QUEUES = (*WORKER_QUEUES, "media")
 
