@@ -88,16 +88,16 @@ def upload_followed(api: Api, report: Report, token: str, log: Path) -> None:
             f.seek(offset)
             return [line for line in f if request_id in line]
 
-    until(lambda: any("pipeline.feed" in line for line in lines()), 30)
+    until(lambda: any("pipeline.publish" in line for line in lines()), 30)
     found = lines()
     web = [line for line in found if f"upload {upload_id} accepted" in line]
-    stages = {stage for stage in ("pipeline.ingest", "pipeline.segments", "pipeline.feed")
+    stages = {stage for stage in ("pipeline.ingest", "pipeline.publish")
               if any(stage in line for line in found)}
     report.check("request id followed through the web and worker logs",
-                 bool(web) and len(stages) == 3,
+                 bool(web) and len(stages) == 2,
                  f"{request_id}: {len(found)} lines, web 'accepted' line {'found' if web else 'missing'}, "
                  f"worker stages {sorted(stages)}")
-    for line in (web[:1] + [line for line in found if "pipeline.feed" in line][:1]):
+    for line in (web[:1] + [line for line in found if "pipeline.publish" in line][:1]):
         print(f"      {line.strip()[:200]}")
 
 
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace, report: Report) -> None:
     ran = re.findall(r'^strava_celery_tasks_total\{state="succeeded",task="(pipeline\.\w+)"\} (\S+)', text, re.M) \
         or re.findall(r'^strava_celery_tasks_total\{task="(pipeline\.\w+)",state="succeeded"\} (\S+)', text, re.M)
     report.check("/metrics counts the worker's pipeline tasks (multiprocess)",
-                 {t for t, _ in ran} >= {"pipeline.ingest", "pipeline.segments", "pipeline.feed"}, str(ran))
+                 {t for t, _ in ran} >= {"pipeline.ingest", "pipeline.publish"}, str(ran))
     proxied = requests.get(f"{base}/metrics", headers={"X-Forwarded-For": "203.0.113.7"}, timeout=10)
     report.check("/metrics refuses a request that came through a proxy", proxied.status_code == 404,
                  f"HTTP {proxied.status_code}")
