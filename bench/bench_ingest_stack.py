@@ -217,7 +217,7 @@ class BenchStack:
     def start_worker(self, concurrency: int, **env_extra: str) -> subprocess.Popen[bytes]:
         """A prefork worker on every queue; proven alive by the caller (a warm-up upload)."""
         self._worker_runs += 1
-        cmd = [str(BIN / "celery"), "-A", "tasks.worker", "worker", "--queues", QUEUES, "--pool", "prefork",
+        cmd = [str(BIN / "celery"), "-A", "webapp.worker", "worker", "--queues", QUEUES, "--pool", "prefork",
                "--concurrency", str(concurrency), "--loglevel", self.log_level,
                "--hostname", f"bench{self._worker_runs}-{os.getpid()}@%h"]
         self.worker = self._spawn("worker", cmd, self.env(**env_extra))
@@ -246,7 +246,7 @@ class BenchStack:
 
     def celery_call(self, task: str, timeout_s: float = 60.0, **env_extra: str) -> str:
         """Send one task by name (as an operator would) with this run's settings."""
-        cmd = [str(BIN / "celery"), "-A", "tasks.worker", "call", task]
+        cmd = [str(BIN / "celery"), "-A", "webapp.worker", "call", task]
         out = subprocess.run(cmd, env=self.env(**env_extra), cwd=ROOT, capture_output=True, text=True,
                              timeout=timeout_s, check=False)
         if out.returncode != 0:
