@@ -6,8 +6,9 @@ Start the stack (``make run``), then, from the repository root::
     .venv/bin/python bench/bench_ingest_load.py --sustain-s 30 --offered-s 30   # shorter
 
 The uploads are 1-hour GPX files (3,600 points at 1 Hz with heart rate, ~750 KB), each athlete followed by 5
-others, no segments nearby: the issue's workload. Every file is different (its own name inside), so none is a
-duplicate. They are recorded this morning (``--days-ago`` moves them: a history import uploads old ones).
+others, no segments nearby: the issue's workload. Each athlete's uploads are one route recorded at successive
+hours, the first two hours ago and each next one an hour before the previous (``--days-ago`` moves the start
+back: a history import), so no two are the same file or the same workout.
 
 1. **Sustained throughput**: client threads keep a bounded number of uploads in flight (posted, not yet
    ready), enough to keep every worker process busy without an unbounded queue; activities/s is the number of
@@ -54,7 +55,7 @@ PROJECT_ID = os.environ.get("FIREBASE_PROJECT_ID", "demo-strava-plus-one")
 TIMEOUT = (5.0, 60.0)
 THROUGHPUT_TARGET = 40.0
 P95_TARGET_S = 2.0
-#: The synthetic tracks start at 05:00 UTC and end before midnight, so a file's day is one string.
+#: The synthetic tracks run from 05:00:00 to 05:59:59 UTC: a file's day and hour are one string each.
 BASE_DAY = "2023-11-15"
 BASE_START = datetime.fromisoformat(f"{BASE_DAY}T05:00:00+00:00").timestamp()
 
@@ -177,19 +178,23 @@ class Files:
     the same work)."""
 
     def __init__(self, n_bases: int, n_points: int, days_ago: int) -> None:
-        day = (datetime.now(UTC) - timedelta(days=days_ago)).date().isoformat()
-        bases = [to_gpx(synthetic_track(seed=7000 + i, n_points=n_points, start_time=BASE_START))
-                 for i in range(n_bases)]
-        assert all(b.count(BASE_DAY.encode()) >= n_points for b in bases), "a track crosses midnight"
-        self.bases = [b.replace(BASE_DAY.encode(), day.encode()) for b in bases]
-        self._next = 0
+        assert n_points <= 3600, "a track must fit in its hour"
+        self.first = (datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+                      - timedelta(days=days_ago, hours=2))
+        self.bases = [to_gpx(synthetic_track(seed=7000 + i, n_points=n_points, start_time=BASE_START))
+                      for i in range(n_bases)]
+        self._taken = [0] * n_bases
         self._lock = threading.Lock()
 
     def take(self, base: int) -> bytes:
+        """The athlete's next upload: its route one hour before the previous one."""
+        base %= len(self.bases)
         with self._lock:
-            self._next += 1
-            k = self._next
-        return self.bases[base % len(self.bases)].replace(b"<name>", f"<name>#{k} ".encode(), 1)
+            k = self._taken[base]
+            self._taken[base] += 1
+        start = self.first - timedelta(hours=k)
+        stamp = f"{start:%Y-%m-%dT%H}:".encode()
+        return self.bases[base].replace(f"{BASE_DAY}T05:".encode(), stamp)
 
 
 class Client:
