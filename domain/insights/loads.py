@@ -19,7 +19,7 @@ athlete's latest one, not every day up to today.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -61,21 +61,28 @@ def _locked_settings(user_id: int) -> TrainingSettings:
     return row
 
 
-def activity_changed(user_id: int, day: date, activity_id: int | None = None) -> None:
-    """In the caller's transaction: the athlete's series is out of date from ``day`` on (and, if given, this
-    activity's load); the refresh job is sent after the commit."""
-    now = clock.now()
-    stmt = pg_insert(TrainingSettings).values(user_id=user_id, series_stale_from=day, stale_since=now)
-    db.session.execute(stmt.on_conflict_do_update(index_elements=[TrainingSettings.user_id], set_={
-        "series_stale_from": func.least(
-            func.coalesce(TrainingSettings.series_stale_from, stmt.excluded.series_stale_from),
-            stmt.excluded.series_stale_from),
-        "stale_since": func.coalesce(TrainingSettings.stale_since, stmt.excluded.stale_since),  # oldest unswept
-    }))
+def _mark_stale(settings: TrainingSettings, day: date) -> bool:
+    """The series is out of date from ``day`` on (the earliest mark wins; ``stale_since`` keeps the oldest
+    unswept change). ``settings`` is locked by the caller. Returns whether the series was clean before."""
+    marked = settings.series_stale_from
+    settings.series_stale_from = day if marked is None else min(day, marked)
+    settings.stale_since = settings.stale_since or clock.now()
+    return marked is None
+
+
+def _send_after_commit(user_id: int, activity_id: int | None = None) -> None:
     pending: dict[int, set[int]] = staged(db.session, "analytics", dict)
     pending.setdefault(user_id, set())
     if activity_id is not None:
         pending[user_id].add(activity_id)
+
+
+def activity_changed(user_id: int, day: date, activity_id: int | None = None) -> None:
+    """In the caller's transaction: the athlete's series is out of date from ``day`` on (and, if given, this
+    activity's load); the refresh job is sent after the commit. Locks the athlete's settings row until the
+    commit, as a running refresh does."""
+    _mark_stale(_locked_settings(user_id), day)
+    _send_after_commit(user_id, activity_id)
 
 
 def activity_ingested(activity: Activity, track: Track) -> None:
@@ -87,13 +94,8 @@ def activity_ingested(activity: Activity, track: Track) -> None:
     assert owner is not None
     settings = _locked_settings(owner.id)
     values = _write_load(activity, owner, settings, track, owner.preferences.timezone)
-    was_clean = settings.series_stale_from is None
-    day = values["day"]
-    settings.series_stale_from = day if was_clean else min(day, settings.series_stale_from)
-    settings.stale_since = settings.stale_since or clock.now()
-    if was_clean:
-        pending: dict[int, set[int]] = staged(db.session, "analytics", dict)
-        pending.setdefault(owner.id, set())
+    if _mark_stale(settings, values["day"]):
+        _send_after_commit(owner.id)
 
 
 def _send(pending: dict[int, set[int]]) -> None:
@@ -251,19 +253,26 @@ def recompute_series(user_id: int, from_day: date) -> int:
 _DAY_FIELDS = ("day", "load", "fitness", "fatigue", "form", "ramp", "acwr", "monotony", "strain")
 
 
+def _tail(user_id: int, day: date) -> list[training.Day]:
+    """The up to 7 stored days on or before ``day``, oldest first."""
+    return [training.Day(*r) for r in db.session.execute(_TAIL_SQL, {"u": user_id, "hi": day})][::-1]
+
+
+def _continued(tail: Sequence[training.Day], day: date) -> list[training.Day]:
+    """The days after the stored ``tail`` up to ``day``, the series continued without load (none when the tail
+    reaches ``day``)."""
+    gap = (day - tail[-1].day).days
+    return training.series(tail[-1].day + timedelta(days=1), [0.0] * gap, tail[-1].fitness, tail[-1].fatigue,
+                           tail) if gap > 0 else []
+
+
 def series_at(user_id: int, day: date) -> training.Day | None:
     """The athlete's series on ``day``: the stored day, or the last stored one before it continued without load;
     None before the series starts."""
-    last = [_as_day(r) for r in db.session.scalars(
-        select(TrainingDay).where(TrainingDay.user_id == user_id, TrainingDay.day <= day)
-        .order_by(TrainingDay.day.desc()).limit(7))][::-1]
-    if not last:
+    tail = _tail(user_id, day)
+    if not tail:
         return None
-    gap = (day - last[-1].day).days
-    if gap == 0:
-        return last[-1]
-    return training.series(last[-1].day + timedelta(days=1), [0.0] * gap, last[-1].fitness, last[-1].fatigue,
-                           last)[-1]
+    return (_continued(tail, day) or tail)[-1]
 
 
 def _as_day(row: TrainingDay) -> training.Day:
@@ -353,15 +362,13 @@ _TAIL_SQL = text("""
 
 def fitness(user: User, start: date, end: date) -> list[dict[str, Any]]:
     """One item per day from ``start`` to ``end``: the stored series, days before it 0, and days after its last
-    stored day decayed without load (the series is stored up to the day of the last change). Plain rows and
+    stored day decayed without load (the series is stored up to the last day with a load). Plain rows and
     dicts: five years are 1,826 items, and ORM objects would cost more than the rest of the request."""
     stored = {row[0]: dict(zip(_ITEM_KEYS, row, strict=True))
               for row in db.session.execute(_RANGE_SQL, {"u": user.id, "lo": start, "hi": end})}
-    last = [training.Day(*r) for r in db.session.execute(_TAIL_SQL, {"u": user.id, "hi": end})][::-1]
-    if last and last[-1].day < end:
-        decayed = training.series(last[-1].day + timedelta(days=1), [0.0] * (end - last[-1].day).days,
-                                  last[-1].fitness, last[-1].fatigue, last)
-        for d in decayed:
+    last = _tail(user.id, end)
+    if last:
+        for d in _continued(last, end):
             if d.day >= start:
                 stored[d.day.isoformat()] = _item(d.day, d)
     out = []
