@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import BigInteger, DateTime, MetaData, Table, create_engine, event
+from sqlalchemy import BigInteger, DateTime, MetaData, Table, create_engine, event, select
 from sqlalchemy.engine import Connection, CursorResult, Engine, Result
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, scoped_session, sessionmaker
 
@@ -26,6 +26,7 @@ NAMING_CONVENTION = {
 }
 
 T = TypeVar("T")
+M = TypeVar("M", bound="Base")
 
 
 def utcnow() -> datetime:
@@ -49,6 +50,13 @@ def rowcount(result: Result[Any]) -> int:
     """How many rows an INSERT/UPDATE/DELETE run by the session matched. ``Session.execute`` is annotated as
     returning a plain Result; for these statements it is a CursorResult, the kind that counts rows."""
     return cast("CursorResult[Any]", result).rowcount
+
+
+def returned_row(model: type[M], stmt: Any) -> M | None:
+    """The row an INSERT/UPDATE … RETURNING of ``model`` wrote, as the session's object (refreshed if the session
+    held it already), or None when it wrote none: one round trip where a write and then a SELECT would be two."""
+    query = select(model).from_statement(stmt.returning(model)).execution_options(populate_existing=True)
+    return db.session.scalars(query).first()
 
 
 class Database:

@@ -22,6 +22,7 @@ from domain.privacy.settings import privacy_seed, privacy_settings
 from domain.uploads import lifecycle
 from models import Activity, ActivityStream, Upload, User, db
 from models.activity import SPORTS
+from models.db import returned_row
 from models.storage import storage
 
 log = logging.getLogger(__name__)
@@ -204,10 +205,7 @@ def store_track(upload: Upload, track: Track) -> str:
     # No ON CONFLICT target: either unique index (same file for this athlete, or this upload already
     # stored by an earlier run) turns the insert into a no-op, and the lookup below says which.
     # RETURNING the whole row: the load below reads it, without a SELECT of its own.
-    activity = db.session.scalars(
-        select(Activity).from_statement(insert(Activity).values(**values).on_conflict_do_nothing()
-                                        .returning(Activity))
-        .execution_options(populate_existing=True)).first()
+    activity = returned_row(Activity, insert(Activity).values(**values).on_conflict_do_nothing())
     activity_id = activity.id if activity is not None else None
     if activity_id is None:
         existing = db.session.execute(

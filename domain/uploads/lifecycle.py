@@ -24,6 +24,7 @@ from sqlalchemy import and_, or_, select, text, update
 from domain import jobs
 from domain.algorithms.track import ParseError
 from models import Upload, db
+from models.db import returned_row
 from models.errors import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
@@ -92,13 +93,10 @@ def claim(upload_id: int, stage: str) -> Upload | None:
     up its attempts (it is then failed here, see the module docstring)."""
     pending = Upload.status.in_(("queued", "processing"))
     # The row comes back from the UPDATE itself (one round trip, not an UPDATE and a SELECT).
-    claimed = db.session.scalars(
-        select(Upload).from_statement(
-            update(Upload)
-            .where(Upload.id == upload_id, pending, Upload.attempts < max_attempts())
-            .values(status="processing", stage=stage, attempts=Upload.attempts + 1, updated_at=text("now()"))
-            .returning(Upload))
-        .execution_options(populate_existing=True)).first()
+    claimed = returned_row(Upload, update(Upload)
+                           .where(Upload.id == upload_id, pending, Upload.attempts < max_attempts())
+                           .values(status="processing", stage=stage, attempts=Upload.attempts + 1,
+                                   updated_at=text("now()")))
     db.session.commit()
     if claimed is None:
         _give_up(upload_id)

@@ -17,6 +17,7 @@ from domain.algorithms.parsing import ParseError, check_size, count_health_worko
 from domain.errors import Refusal, refuse
 from domain.pagination import decode_cursor, encode_cursor
 from models import Activity, Upload, User, db
+from models.db import returned_row
 from models.storage import LocalStorage, StorageError, storage
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ def accept_file(user: User, data: bytes, filename: str | None, form: dict[str, A
         stmt = stmt.on_conflict_do_nothing(
             index_elements=["user_id", "idempotency_key"], index_where=Upload.idempotency_key.isnot(None))
     # The row comes back from the INSERT (the answer needs it; no SELECT after the commit).
-    upload = db.session.scalars(select(Upload).from_statement(stmt.returning(Upload))).first()
+    upload = returned_row(Upload, stmt)
     db.session.commit()  # committed before the chain is enqueued: the worker must find the row
     if upload is None:
         existing = _existing_by_key(user.id, idempotency_key or "")
