@@ -47,6 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench_ingest_stack import _cpu_s  # noqa: E402
+
 from config import normalize_database_url  # noqa: E402
 from tests.support.synthetic import synthetic_track, to_gpx  # noqa: E402
 from webapp.auth import dev_token  # noqa: E402
@@ -134,14 +136,6 @@ class StackProcesses:
                 out.setdefault("postgres", []).append(proc)
         out["bench client"] = [psutil.Process()]
         return out
-
-
-def _cpu_s(proc: psutil.Process) -> float | None:
-    try:
-        t = proc.cpu_times()
-        return float(t.user + t.system)
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return None
 
 
 @dataclass
