@@ -539,6 +539,38 @@ def test_simplify_straight_line_and_out_and_back():
     assert idx.shape[0] == 3  # the turnaround survives
 
 
+
+def _douglas_peucker(x: list[float], y: list[float], i: int, j: int, tolerance: float, keep: set[int]) -> None:
+    """Textbook recursive Douglas–Peucker to the chord segment, one point at a time: the reference."""
+    best, best_d = -1, -1.0
+    dx, dy = x[j] - x[i], y[j] - y[i]
+    len2 = dx * dx + dy * dy
+    for k in range(i + 1, j):
+        t = 0.0 if len2 == 0.0 else min(1.0, max(0.0, ((x[k] - x[i]) * dx + (y[k] - y[i]) * dy) / len2))
+        d = float(np.hypot(x[k] - (x[i] + t * dx), y[k] - (y[i] + t * dy)))
+        if d > best_d:  # the first farthest point wins a tie
+            best, best_d = k, d
+    if best >= 0 and best_d > tolerance:
+        keep.add(best)
+        _douglas_peucker(x, y, i, best, tolerance, keep)
+        _douglas_peucker(x, y, best, j, tolerance, keep)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_simplify_keeps_what_recursive_douglas_peucker_keeps(seed):
+    from domain.algorithms.geo import to_local_xy
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 1500))
+    walk = rng.normal(0.0, 1e-4, (n, 2)).cumsum(axis=0)
+    if seed % 3 == 0:
+        walk = np.round(walk, 5)  # repeated points and equal distances: ties and zero-length chords
+    lat, lon = LAT0 + walk[:, 0], LON0 + walk[:, 1]
+    tolerance = float(rng.choice([0.5, 2.0, 5.0, 20.0]))
+    x, y = to_local_xy(lat, lon, float(lat[0]), float(lon[0]))
+    keep = {0, n - 1}
+    _douglas_peucker(x.tolist(), y.tolist(), 0, n - 1, tolerance, keep)
+    assert simplify_indices(lat, lon, tolerance).tolist() == sorted(keep)
+
 def test_segments_restored_from_stored_keys_are_the_same_segments():
     parallel = SEGMENT + np.array([0.0, 90.0])
     shapes = [SEGMENT, cut(ROAD, 100.0, 700.0), SEGMENT[::-1].copy(), parallel, SEGMENT + np.array([5000.0, 0.0])]
