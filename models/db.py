@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import BigInteger, DateTime, MetaData, Table, create_engine, event, select
+from sqlalchemy import BigInteger, DateTime, Insert, MetaData, Table, Update, create_engine, event, select
 from sqlalchemy.engine import Connection, CursorResult, Engine, Result
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, scoped_session, sessionmaker
 
@@ -52,11 +52,21 @@ def rowcount(result: Result[Any]) -> int:
     return cast("CursorResult[Any]", result).rowcount
 
 
-def returned_row(model: type[M], stmt: Any) -> M | None:
-    """The row an INSERT/UPDATE … RETURNING of ``model`` wrote, as the session's object (refreshed if the session
-    held it already), or None when it wrote none: one round trip where a write and then a SELECT would be two."""
-    query = select(model).from_statement(stmt.returning(model)).execution_options(populate_existing=True)
-    return db.session.scalars(query).first()
+def returning(model: type[M], stmt: Any) -> Any:
+    """The query that runs ``stmt`` (an INSERT/UPDATE) … RETURNING the whole ``model`` row and gives that row back
+    as the session's object (refreshed if the session held it already). Built once, at import, with
+    ``bindparam()`` placeholders, for a statement that runs for every upload: building it per call (the
+    statement, its values' coercion and its cache key) costs more CPU than the round trip it saves (an INSERT of an
+    activity's ~45 values: 2.5 ms built per call, 0.8 ms prepared)."""
+    return select(model).from_statement(stmt.returning(model)).execution_options(populate_existing=True)
+
+
+def returned_row(model: type[M], stmt: Any, params: dict[str, Any] | None = None) -> M | None:
+    """The row an INSERT/UPDATE … RETURNING of ``model`` wrote, or None when it wrote none: one round trip where a
+    write and then a SELECT would be two. ``stmt`` is the bare statement, or (on a hot path) the query
+    :func:`returning` prepared from it, run with ``params``."""
+    query = returning(model, stmt) if isinstance(stmt, (Insert, Update)) else stmt
+    return db.session.scalars(query, params).first()
 
 
 class Database:

@@ -22,7 +22,7 @@ from domain.privacy.settings import privacy_seed, privacy_settings
 from domain.uploads import lifecycle
 from models import Activity, ActivityStream, Upload, User, db
 from models.activity import SPORTS
-from models.db import returned_row
+from models.db import returned_row, returning, table_of
 from models.storage import storage
 
 log = logging.getLogger(__name__)
@@ -172,6 +172,11 @@ def ingest_export(lead: Upload) -> str:
     return lead_outcome
 
 
+#: Prepared once (models.db.returning), the columns coming from the parameters: every upload runs them.
+_INSERT_ACTIVITY = returning(Activity, insert(table_of(Activity)).on_conflict_do_nothing())
+_INSERT_STREAM = insert(table_of(ActivityStream)).on_conflict_do_nothing()
+
+
 def store_track(upload: Upload, track: Track) -> str:
     """Summarize a normalized track and store it as the upload's activity: "stored", "duplicate" (the athlete
     has this file, or, for a workout synced from a health app, this workout already) or "gone" (the upload was
@@ -205,7 +210,7 @@ def store_track(upload: Upload, track: Track) -> str:
     # No ON CONFLICT target: either unique index (same file for this athlete, or this upload already
     # stored by an earlier run) turns the insert into a no-op, and the lookup below says which.
     # RETURNING the whole row: the load below reads it, without a SELECT of its own.
-    activity = returned_row(Activity, insert(Activity).values(**values).on_conflict_do_nothing())
+    activity = returned_row(Activity, _INSERT_ACTIVITY, values)
     activity_id = activity.id if activity is not None else None
     if activity_id is None:
         existing = db.session.execute(
@@ -220,8 +225,8 @@ def store_track(upload: Upload, track: Track) -> str:
             removal.after_commit(removed)  # a synced copy of its workout went all the same
             return outcome
         activity_id = existing.id
-    db.session.execute(insert(ActivityStream).values(
-        activity_id=activity_id, point_count=len(track), data=summary.stream_blob).on_conflict_do_nothing())
+    db.session.execute(_INSERT_STREAM, {"activity_id": activity_id, "point_count": len(track),
+                                        "data": summary.stream_blob})
     upload.activity_id = activity_id
     upload.stage = "stored"
     if activity is None:  # a retry of a run that stored it: its row as it is now

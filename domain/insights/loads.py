@@ -34,7 +34,7 @@ from domain.algorithms.streams import decode_track
 from domain.algorithms.track import Track
 from domain.health import meals
 from models import Activity, ActivityLoad, ActivityStream, TrainingDay, TrainingSettings, User, db
-from models.db import on_commit, staged
+from models.db import on_commit, staged, table_of
 
 #: Samples with a heart rate that make a heart-rate based load (fewer: the average heart rate, if any).
 MIN_HR_SAMPLES = 60
@@ -202,11 +202,19 @@ def _write_load(activity: Activity, owner: User, settings: TrainingSettings, tra
                 timezone: str) -> dict[str, Any]:
     values = load_values(activity, owner, settings, track, timezone)
     values = {"activity_id": activity.id, **{k: values.get(k) for k in _LOAD_COLUMNS}, "pending": True}
-    stmt = pg_insert(ActivityLoad).values(**values)
-    columns = {k: stmt.excluded[k] for k in (*_LOAD_COLUMNS, "pending")}
-    db.session.execute(stmt.on_conflict_do_update(index_elements=[ActivityLoad.activity_id],
-                                                  set_={**columns, "computed_at": func.now()}))
+    db.session.execute(_UPSERT_LOAD, values)
     return values
+
+
+def _upsert_load() -> Any:
+    """One activity's load, written or rewritten; prepared once, the values coming as parameters (it runs for
+    every upload)."""
+    stmt = pg_insert(table_of(ActivityLoad))
+    columns = {k: stmt.excluded[k] for k in (*_LOAD_COLUMNS, "pending")}
+    return stmt.on_conflict_do_update(index_elements=["activity_id"], set_={**columns, "computed_at": func.now()})
+
+
+_UPSERT_LOAD = _upsert_load()
 
 
 # --- the series ----------------------------------------------------------------------------------------------

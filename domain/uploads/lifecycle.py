@@ -19,12 +19,12 @@ from typing import Any
 
 from billiard.exceptions import SoftTimeLimitExceeded
 from flask import current_app
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import and_, bindparam, or_, select, text, update
 
 from domain import jobs
 from domain.algorithms.track import ParseError
 from models import Upload, db
-from models.db import returned_row
+from models.db import returned_row, returning, table_of
 from models.errors import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
@@ -88,15 +88,19 @@ def _step(stage: str | None) -> str:
     return _STEP_WORDS.get(stage or "", f"the {stage} step")
 
 
+#: Prepared once: a claim runs at the start of every stage of every upload (see models.db.returning).
+_CLAIM = returning(Upload, update(Upload).where(
+    Upload.id == bindparam("claim_id"), Upload.status.in_(("queued", "processing")),
+    Upload.attempts < bindparam("claim_cap")).values(
+    status="processing", stage=bindparam("claim_stage"), attempts=Upload.attempts + 1, updated_at=text("now()")))
+
+
 def claim(upload_id: int, stage: str) -> Upload | None:
     """Move the upload to `processing` at ``stage``; None when it is already finished (or gone), or when it used
     up its attempts (it is then failed here, see the module docstring)."""
-    pending = Upload.status.in_(("queued", "processing"))
     # The row comes back from the UPDATE itself (one round trip, not an UPDATE and a SELECT).
-    claimed = returned_row(Upload, update(Upload)
-                           .where(Upload.id == upload_id, pending, Upload.attempts < max_attempts())
-                           .values(status="processing", stage=stage, attempts=Upload.attempts + 1,
-                                   updated_at=text("now()")))
+    claimed = returned_row(Upload, _CLAIM, {"claim_id": upload_id, "claim_stage": stage,
+                                            "claim_cap": max_attempts()})
     db.session.commit()
     if claimed is None:
         _give_up(upload_id)
@@ -146,11 +150,14 @@ def fail_batch(lead: Upload, message: str) -> None:
     db.session.commit()
 
 
+_UPLOADS = table_of(Upload)
+#: Core (no ORM bookkeeping of the session's objects: the stage is done with the upload) and prepared once.
+_MARK_READY = update(_UPLOADS).where(_UPLOADS.c.id == bindparam("ready_id"), _UPLOADS.c.status == "processing").values(
+    status="ready", stage=None, error=None, updated_at=text("now()"))
+
+
 def mark_ready(upload_id: int) -> None:
-    db.session.execute(
-        update(Upload).where(Upload.id == upload_id, Upload.status == "processing")
-        .values(status="ready", stage=None, error=None, updated_at=text("now()"))
-    )
+    db.session.execute(_MARK_READY, {"ready_id": upload_id})
     db.session.commit()
 
 
