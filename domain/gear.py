@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.dialects.postgresql import JSONB
 
 from domain.errors import refuse
 from models import Activity, Gear, User, db
@@ -78,11 +79,15 @@ def delete(user: User, gear_id: int) -> None:
     db.session.commit()
 
 
+#: Asked for every upload: prepared once (a statement built per call costs more than it runs).
+_DEFAULT_FOR = select(Gear.id).where(
+    Gear.user_id == bindparam("user_id"), Gear.retired.is_(False),
+    Gear.default_sport_types.contains(bindparam("sports", type_=JSONB))).order_by(Gear.id).limit(1)
+
+
 def default_for(user_id: int, sport_type: str) -> int | None:
     """The gear new activities of this sport get when the athlete does not choose."""
-    return db.session.scalar(select(Gear.id).where(
-        Gear.user_id == user_id, Gear.retired.is_(False), Gear.default_sport_types.contains([sport_type]))
-        .order_by(Gear.id).limit(1))
+    return db.session.scalar(_DEFAULT_FOR, {"user_id": user_id, "sports": [sport_type]})
 
 
 def check_choice(user: User, gear_id: int | None) -> int | None:

@@ -24,7 +24,7 @@ import google.auth.credentials
 from firebase_admin import auth as fb_auth
 from firebase_admin import credentials
 from flask import Flask, g, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 
 # flask_smorest.abort is this function re-exported without types; from here the checker knows it never returns.
@@ -106,10 +106,14 @@ def dev_token(email: str, project_id: str, *, uid: str | None = None, ttl_s: int
     return f"{enc(header)}.{enc(claims)}."
 
 
+#: Every authenticated request runs it: prepared once (a statement built per call costs more than it runs).
+_USER_BY_UID = select(User).where(User.firebase_uid == bindparam("uid"))
+
+
 def provision_user(claims: dict[str, Any]) -> User:
     """Get or create the athlete for a verified token; safe under concurrent first requests."""
     uid = claims["uid"]
-    user = db.session.scalar(select(User).where(User.firebase_uid == uid))
+    user = db.session.scalar(_USER_BY_UID, {"uid": uid})
     if user is not None:
         return user
     email = claims.get("email")

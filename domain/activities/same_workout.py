@@ -16,7 +16,20 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    ColumnElement,
+    DateTime,
+    Float,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from models import Activity, HealthSyncItem, db
 from models.health import SYNC_SOURCES
@@ -29,7 +42,8 @@ SAME_WORKOUT_DURATION = 0.1
 DURATION_FLOOR_S = 120.0
 
 
-def matching(user_id: int, start: datetime, elapsed_s: float) -> ColumnElement[bool]:
+def matching(user_id: int | BindParameter[int], start: datetime | BindParameter[datetime],
+             elapsed_s: float | BindParameter[float]) -> ColumnElement[bool]:
     """The athlete's activities that record the same workout as one starting at ``start`` and lasting
     ``elapsed_s`` seconds. Symmetric: which of the two copies is asked about does not change the answer."""
     tolerance = func.greatest(DURATION_FLOOR_S, SAME_WORKOUT_DURATION * elapsed_s,
@@ -62,14 +76,20 @@ def lock(user_id: int) -> None:
                        {"id": user_id})
 
 
+#: Asked for every upload (under its lock): prepared once, with :func:`matching` on bind parameters.
+_SAME_AS = select(Activity).where(
+    matching(bindparam("user_id", type_=BigInteger), bindparam("start", type_=DateTime(timezone=True)),
+             bindparam("elapsed_s", type_=Float)),
+    or_(bindparam("exclude_upload", type_=BigInteger).is_(None), Activity.upload_id.is_(None),
+        Activity.upload_id != bindparam("exclude_upload", type_=BigInteger))).order_by(Activity.id)
+
+
 def same_as(user_id: int, start: datetime, elapsed_s: float, *, exclude_upload: int | None = None,
             ) -> list[Activity]:
     """The athlete's activities of the same workout, oldest first (an upload's own activity, stored by an
     earlier run of its stage, left out)."""
-    query = select(Activity).where(matching(user_id, start, elapsed_s))
-    if exclude_upload is not None:
-        query = query.where(or_(Activity.upload_id.is_(None), Activity.upload_id != exclude_upload))
-    return list(db.session.scalars(query.order_by(Activity.id)))
+    return list(db.session.scalars(_SAME_AS, {"user_id": user_id, "start": start, "elapsed_s": float(elapsed_s),
+                                              "exclude_upload": exclude_upload}))
 
 
 def unlink_sync_items(activity: Activity) -> None:

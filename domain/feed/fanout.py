@@ -26,7 +26,7 @@ import logging
 from collections.abc import Iterable
 
 from flask import current_app
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import and_, bindparam, or_, select, text
 
 from domain import jobs
 from models import Activity, Post, User, db
@@ -104,7 +104,13 @@ def follower_batches(author_id: int) -> list[str]:
 
 
 def _follower_count(user_id: int) -> int | None:
-    return db.session.scalar(select(User.follower_count).where(User.id == user_id))
+    return db.session.scalar(_FOLLOWER_COUNT, {"user_id": user_id})
+
+
+#: Every new activity's fan-out runs these: prepared once.
+_FOLLOWER_COUNT = select(User.follower_count).where(User.id == bindparam("user_id"))
+_FAN_OUT_ROW = select(Activity.user_id, Activity.visibility, Activity.start_time).where(
+    Activity.id == bindparam("activity_id"))
 
 
 def followees(user_id: int, *, merged: bool) -> list[int]:
@@ -139,9 +145,7 @@ def recent_items(author_ids: Iterable[int], *, own_id: int | None = None,
 
 def fan_out_activity(activity_id: int) -> int:
     """The chain's feed stage (and a visibility change): returns how many feeds were written."""
-    row = db.session.execute(
-        select(Activity.user_id, Activity.visibility, Activity.start_time).where(Activity.id == activity_id)
-    ).first()
+    row = db.session.execute(_FAN_OUT_ROW, {"activity_id": activity_id}).first()
     if row is None:
         return 0
     return _fan_out(row.user_id, member("activity", activity_id), score_of(row.start_time),

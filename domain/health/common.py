@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import BigInteger, BindParameter, DateTime, Select, bindparam, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -104,7 +104,7 @@ def profile(user: User) -> HealthProfile:
     return found
 
 
-def _latest(user_id: int, kind: str, before: datetime | None) -> Any:
+def _latest(user_id: int | BindParameter[int], kind: str, before: datetime | BindParameter[datetime] | None) -> Any:
     query = select(BodyMetric.value).where(BodyMetric.user_id == user_id, BodyMetric.kind == kind)
     if before is not None:
         query = query.where(BodyMetric.measured_at < before)
@@ -118,12 +118,20 @@ def latest_metric(user_id: int, kind: str, before: datetime | None = None) -> fl
 def body_on(user_id: int, moment: datetime) -> tuple[float | None, float | None]:
     """(weight kg, height cm) as last measured before ``moment``; the height falls back to the health profile's.
     One query: ingest asks this for every activity (its energy)."""
-    row = db.session.execute(select(
+    row = db.session.execute(_BODY_ON, {"user_id": user_id, "moment": moment}).one()
+    return row[0], row[1]
+
+
+def _body_on() -> Any:
+    user_id, moment = bindparam("user_id", type_=BigInteger), bindparam("moment", type_=DateTime(timezone=True))
+    return select(
         _latest(user_id, "weight", moment).scalar_subquery(),
         func.coalesce(_latest(user_id, "height", moment).scalar_subquery(),
-                      select(HealthProfile.height_cm).where(HealthProfile.user_id == user_id).scalar_subquery()),
-    )).one()
-    return row[0], row[1]
+                      select(HealthProfile.height_cm).where(HealthProfile.user_id == user_id).scalar_subquery()))
+
+
+#: Prepared once: every upload asks it.
+_BODY_ON = _body_on()
 
 
 def age_on(user: User, day: date) -> int | None:

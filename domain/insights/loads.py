@@ -25,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from domain import clock, jobs
@@ -52,13 +52,17 @@ def settings_of(user_id: int) -> TrainingSettings:
 
 def _locked_settings(user_id: int) -> TrainingSettings:
     """The athlete's settings row, locked until the caller's commit: one refresh or rebuild at a time."""
-    query = (select(TrainingSettings).where(TrainingSettings.user_id == user_id).with_for_update()
-             .execution_options(populate_existing=True))
-    row = db.session.scalars(query).first()  # one statement when the row exists (every time but the first)
+    # One statement when the row exists (every time but the first).
+    row = db.session.scalars(_LOCKED_SETTINGS, {"user_id": user_id}).first()
     if row is None:
         settings_of(user_id)
-        row = db.session.scalars(query).one()
+        row = db.session.scalars(_LOCKED_SETTINGS, {"user_id": user_id}).one()
     return row
+
+
+#: Every upload takes it: prepared once.
+_LOCKED_SETTINGS = (select(TrainingSettings).where(TrainingSettings.user_id == bindparam("user_id")).with_for_update()
+                    .execution_options(populate_existing=True))
 
 
 def _mark_stale(settings: TrainingSettings, day: date) -> bool:

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from domain.algorithms.privacy import Zone, activity_seed, hidden_mask
 from domain.algorithms.track import Track
 from models import Activity, PrivacyZone, User, db
 
+#: Read for every upload: prepared once.
+_ZONES = select(PrivacyZone.hidden_lat, PrivacyZone.hidden_lng, PrivacyZone.hidden_radius_m).where(
+    PrivacyZone.user_id == bindparam("user_id"))
+
 
 def privacy_settings(user: User) -> tuple[list[Zone], float]:
-    zones = db.session.scalars(select(PrivacyZone).where(PrivacyZone.user_id == user.id))
+    zones = db.session.execute(_ZONES, {"user_id": user.id})
     return ([Zone(z.hidden_lat, z.hidden_lng, z.hidden_radius_m) for z in zones],
             float(user.preferences.hide_start_end_m))
 

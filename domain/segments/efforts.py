@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, distinct, func, select, text, update
+from sqlalchemy import ColumnElement, and_, bindparam, distinct, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from domain import offload
@@ -151,14 +151,15 @@ def candidate_ends(min_lat: float, min_lng: float, max_lat: float, max_lng: floa
     from the row's own start/end columns (no read of the toasted path). The stage reads whole paths only
     for what its cache lacks (see :func:`match_track`)."""
     m = BOX_MARGIN_DEG
-    return list(db.session.execute(
-        select(Segment.id, Segment.updated_at, Segment.start_lat, Segment.start_lng, Segment.end_lat,
-               Segment.end_lng).where(
-            text(f"{SEGMENT_BOX} && box(point(:a, :b), point(:c, :d))").bindparams(
-                a=min_lng - m, b=min_lat - m, c=max_lng + m, d=max_lat + m),
-            Segment.sport_type.in_(sport_families(sport)),
-        )
-    ))
+    return list(db.session.execute(_CANDIDATE_ENDS, {
+        "a": min_lng - m, "b": min_lat - m, "c": max_lng + m, "d": max_lat + m, "sports": sport_families(sport)}))
+
+
+#: Every upload with GPS asks it: prepared once.
+_CANDIDATE_ENDS = select(
+    Segment.id, Segment.updated_at, Segment.start_lat, Segment.start_lng, Segment.end_lat, Segment.end_lng).where(
+    text(f"{SEGMENT_BOX} && box(point(:a, :b), point(:c, :d))"),
+    Segment.sport_type.in_(bindparam("sports", expanding=True)))
 
 
 def eligible_for_boards(activity: Activity, owner: User) -> bool:

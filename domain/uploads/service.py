@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, literal, select
+from sqlalchemy import Boolean, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from domain import jobs, offload
@@ -17,7 +17,7 @@ from domain.algorithms.parsing import ParseError, check_size, count_health_worko
 from domain.errors import Refusal, refuse
 from domain.pagination import decode_cursor, encode_cursor
 from models import Activity, Upload, User, db
-from models.db import returned_row
+from models.db import returned_row, returning, table_of
 from models.storage import LocalStorage, StorageError, storage
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,19 @@ def _check_items(count: int, what: str) -> None:
                     "Please split it into smaller files.", errors={"files": {"file": ["Too many activities."]}})
 
 
+#: Every upload request runs these: prepared once, the values coming as parameters (models.db.returning).
+_USED_AND_DUPLICATE = select(
+    select(func.count()).select_from(Upload).where(
+        bindparam("count", type_=Boolean), Upload.user_id == bindparam("user_id"),
+        Upload.created_at > bindparam("since")).scalar_subquery(),
+    select(Activity.id).where(Activity.user_id == bindparam("user_id"), Activity.source_sha256 == bindparam("sha256"))
+    .limit(1).scalar_subquery())
+_INSERT = returning(Upload, insert(table_of(Upload)))
+# Two concurrent requests with the same key: the unique index lets exactly one in.
+_INSERT_KEYED = returning(Upload, insert(table_of(Upload)).on_conflict_do_nothing(
+    index_elements=["user_id", "idempotency_key"], index_where=Upload.idempotency_key.isnot(None)))
+
+
 def accept_file(user: User, data: bytes, filename: str | None, form: dict[str, Any], *,
                 idempotency_key: str | None = None, batch_id: str | None = None, content_sha: str | None = None,
                 data_type: str | None = None, quota_checked: bool = False) -> Upload:
@@ -99,10 +112,9 @@ def accept_file(user: User, data: bytes, filename: str | None, form: dict[str, A
             return _same_key(existing, sha256)
     _refuse_empty(data)
     # The day's count and the same file's activity in one round trip (every upload asks both).
-    used, duplicate_of = db.session.execute(select(
-        _used_today(user).scalar_subquery() if not quota_checked else literal(0),
-        select(Activity.id).where(Activity.user_id == user.id, Activity.source_sha256 == sha256)
-        .limit(1).scalar_subquery())).one()
+    used, duplicate_of = db.session.execute(_USED_AND_DUPLICATE, {
+        "user_id": user.id, "since": datetime.now(UTC) - timedelta(days=1), "count": not quota_checked,
+        "sha256": sha256}).one()
     if not quota_checked:
         check_quota(user, 1, used or 0)
     data_type = data_type or form.get("data_type") or sniff_type(filename, data)
@@ -127,13 +139,8 @@ def accept_file(user: User, data: bytes, filename: str | None, form: dict[str, A
         "status": "duplicate" if duplicate_of else "queued", "activity_id": duplicate_of,
         "error": "This file was already uploaded." if duplicate_of else None,
     }
-    stmt = insert(Upload).values(**values)
-    if idempotency_key:
-        # Two concurrent requests with the same key: the unique index lets exactly one in.
-        stmt = stmt.on_conflict_do_nothing(
-            index_elements=["user_id", "idempotency_key"], index_where=Upload.idempotency_key.isnot(None))
     # The row comes back from the INSERT (the answer needs it; no SELECT after the commit).
-    upload = returned_row(Upload, stmt)
+    upload = returned_row(Upload, _INSERT_KEYED if idempotency_key else _INSERT, values)
     db.session.commit()  # committed before the chain is enqueued: the worker must find the row
     if upload is None:
         existing = _existing_by_key(user.id, idempotency_key or "")
