@@ -381,7 +381,7 @@ def _scan(reader: _Bytes, lo: int, hi: int, names: _Names) -> _Chunk:
     odd = (second == _BANG) | (second == _QUESTION)
     regions = None
     if odd.any():
-        lt, second, regions = _without_odd(reader.data, lt, second, hi)
+        lt, second, regions = _without_odd(reader, lt, second, hi)
     is_end = second == _SLASH
     st_rows = np.flatnonzero(~is_end)
     code, name_len, entry = _tag_names(reader, lt[st_rows] + 1, names)
@@ -430,13 +430,15 @@ def _scan(reader: _Bytes, lo: int, hi: int, names: _Names) -> _Chunk:
 _ODD_REGION = re.compile(rb"<!\[CDATA\[.*?\]\]>|<!--.*?-->|<\?.*?\?>", re.DOTALL)
 
 
-def _without_odd(data: bytes, lt: np.ndarray, second: np.ndarray, hi: int,
+def _without_odd(reader: _Bytes, lt: np.ndarray, second: np.ndarray, hi: int,
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The tags of [lt[0], hi) without the comments, CDATA sections and PIs (which may hold any "<"), and
     where those start. Exporters write them between and inside points (ExpertGPS: every track name and point
     comment in CDATA); the caller declines the slice when one lies inside the text of a value it reads, and
     so does this function when one is of another kind or runs past the slice."""
-    spans = np.array([m.span() for m in _ODD_REGION.finditer(data, int(lt[0]), hi)], dtype=np.int64)
+    spans = _odd_spans(reader, lt[(second == _BANG) | (second == _QUESTION)], hi)
+    if spans is None:  # one inside another ("<!--" in a CDATA text): the left-to-right scan decides
+        spans = np.array([m.span() for m in _ODD_REGION.finditer(reader.data, int(lt[0]), hi)], dtype=np.int64)
     if spans.size == 0:
         raise _Decline
     region_start, region_end = spans[:, 0], spans[:, 1]
@@ -446,6 +448,39 @@ def _without_odd(data: bytes, lt: np.ndarray, second: np.ndarray, hi: int,
     if np.any((second == _BANG) | (second == _QUESTION)):
         raise _Decline  # a DTD, or markup running past the slice
     return lt, second, region_start
+
+
+_LBRACKET, _RBRACKET, _DASH = 91, 93, 45
+
+
+def _odd_spans(reader: _Bytes, opens: np.ndarray, hi: int) -> np.ndarray | None:
+    """(start, end) of the comment / CDATA / PI opened at each of ``opens`` (each ending at the first closer
+    after its opener), found with numpy instead of a regex walk over the text (ExpertGPS writes one per point).
+    None when an opener may lie inside another region: only a left-to-right scan knows which "<!" is real then."""
+    a = reader.a
+    lo = int(opens[0])
+    gts = np.flatnonzero(a[lo:hi] == _GT) + lo
+    gts = gts[gts >= lo + 2]
+    before1, before2 = a[gts - 1], a[gts - 2]
+    third = a[np.minimum(opens + 2, a.shape[0] - 1)]
+    is_pi = a[opens + 1] == _QUESTION
+    is_comment = ~is_pi & (third == _DASH)
+    is_cdata = ~is_pi & (third == _LBRACKET)  # past the root, "<![" opens a CDATA section
+    if not (is_pi | is_comment | is_cdata).all():
+        return None  # text inside a region ("<!x" in a CDATA section), or a declaration: the scan decides
+    end = np.full(opens.shape[0], -1, dtype=np.int64)
+    # The closer's ">" must lie past the opener: "<![CDATA[]]>" is 12 bytes, "<!---->" 7, "<??>" 4.
+    for kind, closer, shortest in ((is_cdata, gts[(before1 == _RBRACKET) & (before2 == _RBRACKET)], 11),
+                                   (is_comment, gts[(before1 == _DASH) & (before2 == _DASH)], 6),
+                                   (is_pi, gts[before1 == _QUESTION], 3)):
+        if kind.any():
+            k = np.searchsorted(closer, opens[kind] + shortest)
+            if np.any(k >= closer.shape[0]):
+                return None  # an opener inside a region, or markup running past the slice: the scan decides
+            end[kind] = closer[k] + 1
+    if opens.shape[0] > 1 and np.any(opens[1:] < end[:-1]):
+        return None
+    return np.stack([opens, end], axis=1)
 
 
 def _point_ends(reader: _Bytes, end_tags: np.ndarray, raw_names: list[bytes]) -> np.ndarray:

@@ -133,6 +133,12 @@ SCANNED: dict[str, bytes] = {
                                                b"</time><cmt><![CDATA[a <b> & </c>]]></cmt></trkpt>"),
     "cdata_between_tracks": plain().replace(b"</trkpt>\n<trkpt", b"</trkpt></trkseg></trk><trk><name><![CDATA[<trkpt "
                                             b'lat="1" lon="2">]]></name><trkseg><!-- <ele>9</ele> -->\n<trkpt', 1),
+    # Regions that look nested (only the outer one is markup), empty ones, and closers split across them.
+    "markup_inside_markup": plain().replace(b"</time></trkpt>", b"</time><cmt><![CDATA[<!-- <?x]]></cmt><desc><!-- "
+                                            b"<![CDATA[ ]] - --><?p <!-- ?></desc></trkpt>"),
+    "empty_markup": plain().replace(b"</time></trkpt>", b"</time><cmt><![CDATA[]]><!----><?p?></cmt></trkpt>"),
+    "closer_lookalikes": plain().replace(b"</time></trkpt>", b"</time><cmt><![CDATA[]>]]]><!-- - -> --><?p ? >?>"
+                                         b"</cmt></trkpt>"),
     "long_value_texts": doc(pt(0, f"<ele>{'0' * 40}12.5</ele><time>{ts(0)}   {' ' * 40}</time>") + pt(1)),
 }
 
