@@ -270,7 +270,7 @@ def _kinematics(track: Track, threshold: float) -> _Kinematics:
         gps_moving = known & (raw > threshold) & (step_smooth > threshold)
         indoor = np.isnan(raw) & (dt <= MAX_MOVING_GAP_S)
         if track.has("cadence") or track.has("power"):
-            active = (np.nan_to_num(track.cadence) > 0) | (np.nan_to_num(track.power) > 0)
+            active = (track.cadence > 0) | (track.power > 0)  # NaN compares False, as nan_to_num's 0 would
             indoor &= active[:-1] | active[1:]
         moving = gps_moving | indoor
     else:
@@ -438,8 +438,9 @@ def _whole_means(t: np.ndarray, cols: np.ndarray, dt: np.ndarray) -> np.ndarray:
         num = np.cumsum(np.nan_to_num(step_v) * w, axis=1)[:, -1]
         den = np.cumsum(w, axis=1)[:, -1]
         np.divide(num, den, out=out, where=den > 1e-9)
-    for i in np.flatnonzero(np.isnan(out) & known.any(axis=1)):  # rare: no usable step
-        out[i] = float(np.nanmean(cols[i]))
+    for i in np.flatnonzero(np.isnan(out) & known.any(axis=1)).tolist():  # rare: no usable step
+        # np.nanmean's own arithmetic (sum with NaN as 0, over the count), without its overhead.
+        out[i] = float(np.add.reduce(np.where(known[i], cols[i], 0.0))) / int(np.count_nonzero(known[i]))
     return out
 
 
@@ -461,16 +462,19 @@ def _interval_rows(kin: _Kinematics, ele_s: np.ndarray, hr: np.ndarray, t0: np.n
         ele_diff = np.full(t0.shape[0], np.nan)
     avg_hr = _interval_means(t, hr, kin.dt, t0, t1)
     speed = np.divide(dist, moving, out=np.full(t0.shape[0], np.nan), where=moving > 0)
+    # Python floats first: indexing numpy arrays element by element costs more than the figures themselves.
+    columns = zip(dist.tolist(), (t1 - t0).tolist(), moving.tolist(), ele_diff.tolist(), speed.tolist(),
+                  avg_hr.tolist(), strict=True)
     return [
         {
-            "distance_m": float(dist[i]),
-            "elapsed_time_s": float(t1[i] - t0[i]),
-            "moving_time_s": float(moving[i]),
-            "elevation_difference_m": _opt(ele_diff[i]),
-            "avg_speed_mps": _opt(speed[i]),
-            "avg_hr": _opt(avg_hr[i]),
+            "distance_m": d,
+            "elapsed_time_s": elapsed,
+            "moving_time_s": m,
+            "elevation_difference_m": _opt(e),
+            "avg_speed_mps": _opt(v),
+            "avg_hr": _opt(h),
         }
-        for i in range(t0.shape[0])
+        for d, elapsed, m, e, v, h in columns
     ]
 
 
