@@ -194,7 +194,7 @@ def _bridged_distance(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.
         if fix.shape[0] == n:  # the common case: every point has a fix
             return at_fix, fix, hops
         owner = np.searchsorted(fix, np.arange(n), side="right") - 1
-        cum = np.where(owner >= 0, at_fix[np.clip(owner, 0, None)], 0.0)
+        cum = np.where(owner >= 0, at_fix[np.maximum(owner, 0)], 0.0)
     return cum, fix, hops
 
 
@@ -219,11 +219,24 @@ def _median_filter(v: np.ndarray, width: int) -> np.ndarray:
     if v.shape[0] < 3 or width < 3:
         return v.copy()
     half = width // 2
+    nan = np.isnan(v)
     filled = np.nan_to_num(v, nan=0.0)
-    windows = np.lib.stride_tricks.sliding_window_view(np.pad(filled, half, mode="edge"), width)
-    out = np.median(windows, axis=1)
-    out[np.isnan(v)] = np.nan
+    padded = np.concatenate([np.full(half, filled[0]), filled, np.full(half, filled[-1])])  # edge replication
+    if width == 5:
+        out = _median5(*(padded[k:k + v.shape[0]] for k in range(5)))
+    else:
+        out = np.median(np.lib.stride_tricks.sliding_window_view(padded, width), axis=1)
+    out[nan] = np.nan
     return out
+
+
+def _median5(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Element-wise median of five arrays (no NaN) with six min/max: max(min(a,b), min(c,d)) drops the smallest
+    of a-d and min(max(a,b), max(c,d)) the largest, and the median of five is the median of e and those two.
+    Each result is one of the inputs, as np.median's is for an odd count, at a fraction of its per-call cost."""
+    low = np.maximum(np.minimum(a, b), np.minimum(c, d))
+    high = np.minimum(np.maximum(a, b), np.maximum(c, d))
+    return np.maximum(np.minimum(e, low), np.minimum(np.maximum(e, low), high))
 
 
 def _window_rate(t: np.ndarray, cum_value: np.ndarray, cum_weight: np.ndarray, half: float) -> np.ndarray:
@@ -257,7 +270,7 @@ def _kinematics(track: Track, threshold: float) -> _Kinematics:
         gps_moving = known & (raw > threshold) & (step_smooth > threshold)
         indoor = np.isnan(raw) & (dt <= MAX_MOVING_GAP_S)
         if track.has("cadence") or track.has("power"):
-            active = (np.nan_to_num(track.cadence) > 0) | (np.nan_to_num(track.power) > 0)
+            active = (track.cadence > 0) | (track.power > 0)  # NaN compares False, as nan_to_num's 0 would
             indoor &= active[:-1] | active[1:]
         moving = gps_moving | indoor
     else:
@@ -355,10 +368,11 @@ def hysteresis_gain_loss(ele: np.ndarray, threshold_m: float = ELE_HYSTERESIS_M)
 def _first_time_at(dist: np.ndarray, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Earliest time the cumulative distance reaches ``x`` (clamped to the track) and the point at/after it."""
     n = t.shape[0]
-    j = np.clip(np.searchsorted(dist, x, side="left"), 1, n - 1)
+    # np.minimum/np.maximum rather than np.clip: the same values, without clip's per-call overhead.
+    j = np.minimum(np.maximum(np.searchsorted(dist, x, side="left"), 1), n - 1)
     d0, d1 = dist[j - 1], dist[j]
     span = d1 - d0
-    f = np.clip(np.divide(x - d0, span, out=np.ones_like(span), where=span > 0), 0.0, 1.0)
+    f = np.minimum(np.maximum(np.divide(x - d0, span, out=np.ones_like(span), where=span > 0), 0.0), 1.0)
     out = t[j - 1] + f * (t[j] - t[j - 1])
     before = x <= dist[0]
     return np.where(before, t[0], out), np.where(before, 0, j)
@@ -367,10 +381,10 @@ def _first_time_at(dist: np.ndarray, t: np.ndarray, x: np.ndarray) -> tuple[np.n
 def _last_time_at(dist: np.ndarray, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Latest time the cumulative distance is still ≤ ``x`` and the point at/before it."""
     n = t.shape[0]
-    k = np.clip(np.searchsorted(dist, x, side="right"), 1, n - 1)
+    k = np.minimum(np.maximum(np.searchsorted(dist, x, side="right"), 1), n - 1)
     d0, d1 = dist[k - 1], dist[k]
     span = d1 - d0
-    f = np.clip(np.divide(x - d0, span, out=np.ones_like(span), where=span > 0), 0.0, 1.0)
+    f = np.minimum(np.maximum(np.divide(x - d0, span, out=np.ones_like(span), where=span > 0), 0.0), 1.0)
     return t[k - 1] + f * (t[k] - t[k - 1]), k - 1
 
 
@@ -394,11 +408,16 @@ def _interval_means(t: np.ndarray, v: np.ndarray, dt: np.ndarray, t0: np.ndarray
         num = np.interp(t1, t, cv) - np.interp(t0, t, cv)
         den = np.interp(t1, t, cw) - np.interp(t0, t, cw)
         np.divide(num, den, out=out, where=den > 1e-9)
-    for i in np.flatnonzero(np.isnan(out)):  # rare: intervals with no usable step
-        lo, hi = np.searchsorted(t, t0[i], "left"), np.searchsorted(t, t1[i], "right")
-        seg = v[lo:hi]
-        if np.any(~np.isnan(seg)):
-            out[i] = float(np.nanmean(seg))
+    need = np.flatnonzero(np.isnan(out))  # rare: intervals with no usable step (gappy or very short tracks)
+    if need.size:
+        los = np.searchsorted(t, t0[need], "left").tolist()
+        his = np.searchsorted(t, t1[need], "right").tolist()
+        known = ~np.isnan(v)
+        filled = np.where(known, v, 0.0)
+        for i, lo, hi in zip(need.tolist(), los, his, strict=True):
+            count = int(np.count_nonzero(known[lo:hi]))
+            if count:  # np.nanmean's own arithmetic (sum with NaN as 0, over the count), without its overhead
+                out[i] = float(np.add.reduce(filled[lo:hi])) / count
     return out
 
 
@@ -419,8 +438,9 @@ def _whole_means(t: np.ndarray, cols: np.ndarray, dt: np.ndarray) -> np.ndarray:
         num = np.cumsum(np.nan_to_num(step_v) * w, axis=1)[:, -1]
         den = np.cumsum(w, axis=1)[:, -1]
         np.divide(num, den, out=out, where=den > 1e-9)
-    for i in np.flatnonzero(np.isnan(out) & known.any(axis=1)):  # rare: no usable step
-        out[i] = float(np.nanmean(cols[i]))
+    for i in np.flatnonzero(np.isnan(out) & known.any(axis=1)).tolist():  # rare: no usable step
+        # np.nanmean's own arithmetic (sum with NaN as 0, over the count), without its overhead.
+        out[i] = float(np.add.reduce(np.where(known[i], cols[i], 0.0))) / int(np.count_nonzero(known[i]))
     return out
 
 
@@ -442,34 +462,62 @@ def _interval_rows(kin: _Kinematics, ele_s: np.ndarray, hr: np.ndarray, t0: np.n
         ele_diff = np.full(t0.shape[0], np.nan)
     avg_hr = _interval_means(t, hr, kin.dt, t0, t1)
     speed = np.divide(dist, moving, out=np.full(t0.shape[0], np.nan), where=moving > 0)
+    # Python floats first: indexing numpy arrays element by element costs more than the figures themselves.
+    columns = zip(dist.tolist(), (t1 - t0).tolist(), moving.tolist(), ele_diff.tolist(), speed.tolist(),
+                  avg_hr.tolist(), strict=True)
     return [
         {
-            "distance_m": float(dist[i]),
-            "elapsed_time_s": float(t1[i] - t0[i]),
-            "moving_time_s": float(moving[i]),
-            "elevation_difference_m": _opt(ele_diff[i]),
-            "avg_speed_mps": _opt(speed[i]),
-            "avg_hr": _opt(avg_hr[i]),
+            "distance_m": d,
+            "elapsed_time_s": elapsed,
+            "moving_time_s": m,
+            "elevation_difference_m": _opt(e),
+            "avg_speed_mps": _opt(v),
+            "avg_hr": _opt(h),
         }
-        for i in range(t0.shape[0])
+        for d, elapsed, m, e, v, h in columns
     ]
 
 
-def _splits(kin: _Kinematics, ele_s: np.ndarray, hr: np.ndarray, unit_m: float) -> list[dict[str, Any]]:
-    """Splits every ``unit_m`` metres, each boundary at the interpolated moment it was crossed."""
+def _split_marks(kin: _Kinematics, unit_m: float) -> tuple[np.ndarray, bool] | None:
+    """The distances of the full ``unit_m`` splits, and whether a trailing partial split follows; None for none."""
     if kin.t.shape[0] < 2:
-        return []
+        return None
     total = float(kin.dist[-1])
     n_full = math.floor(total / unit_m + 1e-9)
     if n_full == 0 and total <= MIN_PARTIAL_SPLIT_M:
-        return []
-    marks = np.arange(1, n_full + 1) * unit_m
-    times, _ = _first_time_at(kin.dist, kin.t, marks)
-    edges = np.concatenate([[kin.t[0]], times])
-    if total - n_full * unit_m > MIN_PARTIAL_SPLIT_M:
-        edges = np.concatenate([edges, [kin.t[-1]]])
-    rows = _interval_rows(kin, ele_s, hr, edges[:-1], edges[1:])
-    return [{"split": i + 1, **row} for i, row in enumerate(rows)]
+        return None
+    return np.arange(1, n_full + 1) * unit_m, total - n_full * unit_m > MIN_PARTIAL_SPLIT_M
+
+
+def _splits(kin: _Kinematics, ele_s: np.ndarray, hr: np.ndarray,
+            units_m: tuple[float, ...]) -> list[list[dict[str, Any]]]:
+    """Splits every ``unit_m`` metres for each of ``units_m``, each boundary at the interpolated moment it was
+    crossed. All units share one crossing search and one pass over the intervals (every figure is computed per
+    interval, so the rows are those of separate calls, for half the fixed numpy cost on short tracks)."""
+    plans = [_split_marks(kin, unit) for unit in units_m]
+    marks = [p[0] for p in plans if p is not None]
+    if not marks:
+        return [[] for _ in units_m]
+    times, _ = _first_time_at(kin.dist, kin.t, np.concatenate(marks))
+    starts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    at = 0
+    for plan in plans:
+        if plan is None:
+            continue
+        crossed = times[at:at + plan[0].shape[0]]
+        at += plan[0].shape[0]
+        edges = np.concatenate([[kin.t[0]], crossed, [kin.t[-1]]] if plan[1] else [[kin.t[0]], crossed])
+        starts.append(edges[:-1])
+        ends.append(edges[1:])
+    rows = _interval_rows(kin, ele_s, hr, np.concatenate(starts), np.concatenate(ends))
+    out: list[list[dict[str, Any]]] = []
+    at = 0
+    for plan in plans:
+        count = 0 if plan is None else plan[0].shape[0] + int(plan[1])  # full splits, then the partial one
+        out.append([{"split": i + 1, **row} for i, row in enumerate(rows[at:at + count])])
+        at += count
+    return out
 
 
 def _laps(kin: _Kinematics, ele_s: np.ndarray, hr: np.ndarray, lap_starts: list[float]) -> list[dict[str, Any]]:
@@ -619,6 +667,7 @@ def compute_metrics(track: Track, sport: str | None = None) -> ActivityMetrics:
         return _opt(means[c]) if n else None
 
     start_ll, end_ll = _first_last_fix(track)
+    splits_metric, splits_standard = _splits(kin, ele_s, track.hr, (KM_M, MILE_M)) if has_gps else ([], [])
     return ActivityMetrics(
         distance_m=h.distance,
         elapsed_time_s=h.elapsed,
@@ -641,8 +690,8 @@ def compute_metrics(track: Track, sport: str | None = None) -> ActivityMetrics:
         start_time=float(t[0]) if n else None,
         point_count=n,
         sport=sport_name,
-        splits_metric=_splits(kin, ele_s, track.hr, KM_M) if has_gps else [],
-        splits_standard=_splits(kin, ele_s, track.hr, MILE_M) if has_gps else [],
+        splits_metric=splits_metric,
+        splits_standard=splits_standard,
         laps=_laps(kin, ele_s, track.hr, track.laps),
         best_efforts=_best_efforts(kin) if has_gps and family == "running" else [],
     )

@@ -43,9 +43,10 @@ POINT_FIELDS: dict[str, int] = {
     "atemp": TEMP,
 }
 _TRACK, _ROUTE = 0, 1
-#: Below this size the streaming engine is the fastest: the vectorised paths cost ~0.5-1 ms of numpy calls
-#: whatever the file, which is all of a few hundred points' time (measured with bench/bench_ingest_files.py).
-SMALL_BYTES = 48_000
+#: Below this size the streaming engine is the fastest: the vectorised paths cost ~1 ms of numpy calls whatever
+#: the file, which is all of a few hundred points' time. Measured with bench/bench_ingest_files.py: a 26 kB file
+#: of 300 points is ~0.15 ms faster streamed, a 44 kB one of 350 points ~0.4 ms faster scanned.
+SMALL_BYTES = 32_000
 
 
 def parse_gpx(data: bytes | bytearray | memoryview, *, fast: bool = True) -> Track:

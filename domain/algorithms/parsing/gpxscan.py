@@ -15,7 +15,7 @@ are ruled out among the points:
 
 Every value is owned by the point whose [start, end) range holds it (``np.searchsorted``), with the
 engines' rule that the first readable number and the first ``<time>`` of a point win. Numbers shaped
-``-?digits[.digits]`` with at most 15 digits are converted exactly in numpy (see :func:`_decimals`);
+``-?digits[.digits]`` with at most 18 digits are converted exactly in numpy (see :func:`_decimals`);
 other texts go through ``float()`` one by one, as in gpxfast. Timestamps go through timeparse's
 vectorised decoder straight from a byte matrix. Tag names are read eight bytes at a time through an
 overlapping uint64 view of the data and looked up in a small hash table (see :class:`_Names`).
@@ -381,7 +381,7 @@ def _scan(reader: _Bytes, lo: int, hi: int, names: _Names) -> _Chunk:
     odd = (second == _BANG) | (second == _QUESTION)
     regions = None
     if odd.any():
-        lt, second, regions = _without_odd(reader.data, lt, second, hi)
+        lt, second, regions = _without_odd(reader, lt, second, hi)
     is_end = second == _SLASH
     st_rows = np.flatnonzero(~is_end)
     code, name_len, entry = _tag_names(reader, lt[st_rows] + 1, names)
@@ -430,13 +430,15 @@ def _scan(reader: _Bytes, lo: int, hi: int, names: _Names) -> _Chunk:
 _ODD_REGION = re.compile(rb"<!\[CDATA\[.*?\]\]>|<!--.*?-->|<\?.*?\?>", re.DOTALL)
 
 
-def _without_odd(data: bytes, lt: np.ndarray, second: np.ndarray, hi: int,
+def _without_odd(reader: _Bytes, lt: np.ndarray, second: np.ndarray, hi: int,
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The tags of [lt[0], hi) without the comments, CDATA sections and PIs (which may hold any "<"), and
     where those start. Exporters write them between and inside points (ExpertGPS: every track name and point
     comment in CDATA); the caller declines the slice when one lies inside the text of a value it reads, and
     so does this function when one is of another kind or runs past the slice."""
-    spans = np.array([m.span() for m in _ODD_REGION.finditer(data, int(lt[0]), hi)], dtype=np.int64)
+    spans = _odd_spans(reader, lt[(second == _BANG) | (second == _QUESTION)], hi)
+    if spans is None:  # one inside another ("<!--" in a CDATA text): the left-to-right scan decides
+        spans = np.array([m.span() for m in _ODD_REGION.finditer(reader.data, int(lt[0]), hi)], dtype=np.int64)
     if spans.size == 0:
         raise _Decline
     region_start, region_end = spans[:, 0], spans[:, 1]
@@ -446,6 +448,39 @@ def _without_odd(data: bytes, lt: np.ndarray, second: np.ndarray, hi: int,
     if np.any((second == _BANG) | (second == _QUESTION)):
         raise _Decline  # a DTD, or markup running past the slice
     return lt, second, region_start
+
+
+_LBRACKET, _RBRACKET, _DASH = 91, 93, 45
+
+
+def _odd_spans(reader: _Bytes, opens: np.ndarray, hi: int) -> np.ndarray | None:
+    """(start, end) of the comment / CDATA / PI opened at each of ``opens`` (each ending at the first closer
+    after its opener), found with numpy instead of a regex walk over the text (ExpertGPS writes one per point).
+    None when an opener may lie inside another region: only a left-to-right scan knows which "<!" is real then."""
+    a = reader.a
+    lo = int(opens[0])
+    gts = np.flatnonzero(a[lo:hi] == _GT) + lo
+    gts = gts[gts >= lo + 2]
+    before1, before2 = a[gts - 1], a[gts - 2]
+    third = a[np.minimum(opens + 2, a.shape[0] - 1)]
+    is_pi = a[opens + 1] == _QUESTION
+    is_comment = ~is_pi & (third == _DASH)
+    is_cdata = ~is_pi & (third == _LBRACKET)  # past the root, "<![" opens a CDATA section
+    if not (is_pi | is_comment | is_cdata).all():
+        return None  # text inside a region ("<!x" in a CDATA section), or a declaration: the scan decides
+    end = np.full(opens.shape[0], -1, dtype=np.int64)
+    # The closer's ">" must lie past the opener: "<![CDATA[]]>" is 12 bytes, "<!---->" 7, "<??>" 4.
+    for kind, closer, shortest in ((is_cdata, gts[(before1 == _RBRACKET) & (before2 == _RBRACKET)], 11),
+                                   (is_comment, gts[(before1 == _DASH) & (before2 == _DASH)], 6),
+                                   (is_pi, gts[before1 == _QUESTION], 3)):
+        if kind.any():
+            k = np.searchsorted(closer, opens[kind] + shortest)
+            if np.any(k >= closer.shape[0]):
+                return None  # an opener inside a region, or markup running past the slice: the scan decides
+            end[kind] = closer[k] + 1
+    if opens.shape[0] > 1 and np.any(opens[1:] < end[:-1]):
+        return None
+    return np.stack([opens, end], axis=1)
 
 
 def _point_ends(reader: _Bytes, end_tags: np.ndarray, raw_names: list[bytes]) -> np.ndarray:
@@ -543,19 +578,63 @@ def _quoted(reader: _Bytes, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return words, length
 
 
-_MAX_DIGITS = 15  # an integer of up to 15 digits is below 2**53: exact in float64
+#: Digits converted in numpy: an integer of up to 18 digits is exact in int64 (below 2**63). Up to 2**53 it is
+#: exact in float64 too and one division is the correctly rounded result; above, see :func:`_divide_exactly`.
+_MAX_DIGITS = 18
 _MAX_PATTERNS = 8  # number layouts converted in numpy per column; rarer ones go through float()
 _POW10_INT = 10 ** np.arange(_MAX_DIGITS + 1, dtype=np.int64)
-_POW10 = _POW10_INT.astype(np.float64)
+_POW10 = _POW10_INT.astype(np.float64)  # exact: 10**18 = 2**18 * 5**18 and 5**18 < 2**53
+_POW5 = 5 ** np.arange(_MAX_DIGITS + 1, dtype=np.uint64)
+_EXACT_INT = 1 << 53
+_FRACTION_BITS = np.int64((1 << 52) - 1)
+_HIDDEN_BIT = np.int64(1 << 52)
+
+
+def _divide_exactly(mantissa: np.ndarray, places: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``mantissa / 10**places`` rounded to the nearest double (ties to even), as float() of the decimal text
+    gives, for non-negative int64 mantissas; and which rows are proven (the others: the caller uses float()).
+
+    Below 2**53 both operands are exact doubles and one division rounds correctly. Above (16-18 digit
+    coordinates from phone apps) the quotient can be one unit in the last place off, so it, then its
+    neighbours, are tested with integers: c = M * 2**E is the nearest double to x = N / 10**p exactly when
+    |N * 2**-(E+p) - M * 5**p| <= 5**p / 2 (both sides of |x - c| <= ulp / 2 scaled by 2**-(E+p) / 5**p).
+    That difference is at most a few times 5**p < 2**42, so wrapping uint64 arithmetic gets it exactly even
+    though the two products overflow.
+    """
+    value = mantissa.astype(np.float64) / _POW10[places]
+    ok = np.ones(mantissa.shape[0], dtype=bool)
+    rows = np.flatnonzero(mantissa >= _EXACT_INT)
+    if rows.size == 0:
+        return value, ok
+    ok[rows] = False
+    approx = value[rows]
+    for toward in (None, 0.0, np.inf):  # the quotient, then the double below it, then the one above
+        candidate = approx if toward is None else np.nextafter(approx, toward)
+        n = mantissa[rows].astype(np.uint64)
+        pow5 = _POW5[places[rows]]
+        bits = candidate.view(np.int64)
+        m = ((bits & _FRACTION_BITS) | _HIDDEN_BIT).astype(np.uint64)
+        k = (bits >> 52) - 1075 + places[rows]  # E + p
+        up = np.maximum(k, 0).astype(np.uint64)  # k > 0 only for a few places: compare N with (M * 5**p) << k
+        diff = (n << np.maximum(-k, 0).astype(np.uint64)) - ((m * pow5) << up)
+        twice = np.abs((diff << np.uint64(1)).view(np.int64)).astype(np.uint64)
+        half = pow5 << up
+        nearest = (twice < half) | ((twice == half) & ((m & np.uint64(1)) == 0))  # a tie goes to the even one
+        nearest &= m != np.uint64(1 << 52)  # at a power of two the doubles below are twice as close: float()
+        value[rows[nearest]] = candidate[nearest]
+        ok[rows[nearest]] = True
+        rows, approx = rows[~nearest], approx[~nearest]
+        if rows.size == 0:
+            break
+    return value, ok
 
 
 def _decimals(text: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Values of the texts shaped ``-?digits[.digits]`` with at most 15 digits, and which rows those are.
+    """Values of the texts shaped ``-?digits[.digits]`` with at most 18 digits, and which rows those are.
 
     ``text``: (n, width) bytes, each row a text from its first byte, zero past ``length``. Such a text
-    is an integer (below 2**53, so exact in float64, as is every partial sum of its digits times
-    powers of ten) divided by an exact power of ten: one correctly rounded division, which is the
-    double float() returns. Rows are grouped by layout (length, dot, sign) - a column of one file
+    is an integer (exact in int64) divided by an exact power of ten, rounded as float() rounds it (see
+    :func:`_divide_exactly`). Rows are grouped by layout (length, dot, sign) - a column of one file
     has a handful - so each group is a small matrix product. Other rows: NaN and ok=False.
     """
     n = text.shape[0]
@@ -563,6 +642,8 @@ def _decimals(text: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndar
     ok = np.zeros(n, dtype=bool)
     if n == 0:
         return value, ok
+    whole_int = np.zeros(n, dtype=np.int64)  # the digits as one integer, and the count after the dot
+    place = np.zeros(n, dtype=np.intp)
     width = int(min(text.shape[1], max(1, int(length.max()))))
     text = text[:, :width]
     is_dot = text == _DOT
@@ -590,23 +671,24 @@ def _decimals(text: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndar
             frac = block[:, dot + 1:size] - np.uint8(_DIGIT0)
             good &= (frac <= 9).all(axis=1)
             mantissa = mantissa * _POW10_INT[places] + np.dot(frac, _POW10_INT[places - 1::-1])
-        number = mantissa.astype(np.float64) / _POW10[places]
-        if sign:
-            number = -number
         if good.all():
-            value[rows], ok[rows] = number, True
+            whole_int[rows], place[rows], ok[rows] = mantissa, places, True
         else:
             keep = order[hi - seen:hi][good] if order is not None else np.flatnonzero(good)
-            value[keep], ok[keep] = number[good], True
+            whole_int[keep], place[keep], ok[keep] = mantissa[good], places, True
+    # One division for all layouts (its exactness check is a few dozen numpy calls).
+    number, exact = _divide_exactly(whole_int, place)
+    value = np.where(ok & exact, np.where(negative, -number, number), np.nan)
+    ok &= exact
     if not ok.all():
         _long_decimals(text, length, value, ok)
     return value, ok
 
 
 def _long_decimals(text: np.ndarray, length: np.ndarray, value: np.ndarray, ok: np.ndarray) -> None:
-    """The rows left that are still plain ``-?digits[.digits]`` (more than 15 digits: phone apps write
-    coordinates with 17) converted by numpy's string cast, which rounds correctly like float(): a whole
-    column at C speed instead of a Python float() per value."""
+    """The rows left that are still plain ``-?digits[.digits]`` (more than 18 digits, or a quotient
+    :func:`_divide_exactly` could not prove) converted by numpy's string cast, which rounds correctly like
+    float()."""
     rest = np.flatnonzero(~ok)
     width = text.shape[1]
     block = text[rest]

@@ -8,8 +8,10 @@ message. Cases that must take the scanning path assert that it did not decline.
 from __future__ import annotations
 
 import importlib.util
+import math
 import random
 from datetime import UTC, datetime
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +133,12 @@ SCANNED: dict[str, bytes] = {
                                                b"</time><cmt><![CDATA[a <b> & </c>]]></cmt></trkpt>"),
     "cdata_between_tracks": plain().replace(b"</trkpt>\n<trkpt", b"</trkpt></trkseg></trk><trk><name><![CDATA[<trkpt "
                                             b'lat="1" lon="2">]]></name><trkseg><!-- <ele>9</ele> -->\n<trkpt', 1),
+    # Regions that look nested (only the outer one is markup), empty ones, and closers split across them.
+    "markup_inside_markup": plain().replace(b"</time></trkpt>", b"</time><cmt><![CDATA[<!-- <?x]]></cmt><desc><!-- "
+                                            b"<![CDATA[ ]] - --><?p <!-- ?></desc></trkpt>"),
+    "empty_markup": plain().replace(b"</time></trkpt>", b"</time><cmt><![CDATA[]]><!----><?p?></cmt></trkpt>"),
+    "closer_lookalikes": plain().replace(b"</time></trkpt>", b"</time><cmt><![CDATA[]>]]]><!-- - -> --><?p ? >?>"
+                                         b"</cmt></trkpt>"),
     "long_value_texts": doc(pt(0, f"<ele>{'0' * 40}12.5</ele><time>{ts(0)}   {' ' * 40}</time>") + pt(1)),
 }
 
@@ -365,11 +373,30 @@ def test_decimals_are_exactly_float(monkeypatch: pytest.MonkeyPatch) -> None:
         if good:
             expected = float(t)
             assert v == expected and np.signbit(v) == np.signbit(expected), t
-    # Exactly the plain shapes are converted in numpy: up to 15 digits by integer arithmetic, longer ones
-    # (phone apps write 17-digit coordinates) by numpy's correctly rounded string cast.
+    # Exactly the plain shapes are converted in numpy: up to 18 digits by integer arithmetic, longer ones by
+    # numpy's correctly rounded string cast.
     plain = np.array([len(t.encode()) <= width and t.count(".") <= 1 and t.lstrip("-").replace(".", "")
                       .isdigit() and t.isascii() and t.count("-") <= t.startswith("-") for t in texts])
     np.testing.assert_array_equal(ok, plain)
+
+
+@pytest.mark.parametrize("places", range(19))
+def test_long_mantissas_divide_as_python_does(places: int) -> None:
+    # Integers above 2**53 (16-18 digit coordinates) are not exact doubles: the quotient is checked with integers.
+    # Python's int / int is correctly rounded, so it is the reference; near-halfway quotients are included.
+    rng = random.Random(places)
+    mantissas = [rng.randrange(1 << 53, 10**18) for _ in range(3000)] + [(1 << 53) + k for k in range(50)]
+    for _ in range(2000):
+        x = rng.uniform(1.0, 2.0**60 / 10**places)
+        halfway = Fraction(x) + Fraction(float(np.spacing(x))) / 2
+        for n in (math.floor(halfway * 10**places), math.ceil(halfway * 10**places)):
+            if 1 << 53 <= n < 10**18:
+                mantissas.append(n)
+    value, ok = gpxscan._divide_exactly(np.array(mantissas, dtype=np.int64), np.full(len(mantissas), places))
+    expected = [n / 10**places for n in mantissas]
+    assert ok.mean() > 0.99
+    assert [v for v, good in zip(value.tolist(), ok.tolist(), strict=True) if good] == \
+        [e for e, good in zip(expected, ok.tolist(), strict=True) if good]
 
 
 def test_time_codes_plain_layout_matches_general_parser() -> None:
