@@ -30,8 +30,9 @@ from domain.algorithms.matching import (
 )
 from domain.algorithms.streams import decode_track, encode_track
 from domain.algorithms.track import Track
+from domain.privacy.settings import privacy_settings
 from domain.segments import efforts
-from models import Activity, ActivityStream, User, db
+from models import Activity, ActivityStream, Preferences, User, db
 from models.redis_store import redis_store
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,10 @@ def _warm_database() -> None:
             lambda: session.get(ActivityStream, _NO_ID),
             lambda: efforts.candidate_ends(*_NOWHERE, "cycling"),
             lambda: efforts.stored_segments([_NO_ID]),
+            # The efforts table, read once: the connection's server process loads its catalog entries (table,
+            # indexes) here rather than in the stage's first insert.
+            lambda: efforts.segments_touched_by(_NO_ID),
+            lambda: privacy_settings(User(id=_NO_ID, preferences=Preferences(hide_start_end_m=0.0))),
         )
         for read in reads:
             read()
