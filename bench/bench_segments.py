@@ -5,6 +5,8 @@ Figures (each printed with the command line and nproc):
 1. ``tasks.segments.process_activity`` end to end for a 3,600-point ride with the segments table full
    (default 100,000 rows, 1,000 in the ride's bounds, 50 of them ridden): cold (first run in a fresh
    process, prepared-segment cache empty), warm (cache hot), and a breakdown by step. Target ≤ 50 ms.
+   Each fresh process first does what a new worker pool process does before its first task (the
+   worker_process_init warm-up), timed and printed apart as start-up cost; --no-warm-up skips it.
 2. Leaderboards of one segment with 1,000,000 efforts: rank lookup and top 10 at the store level
    (``models.leaderboard.Leaderboards``) and through ``webapp.segments.service.leaderboard`` (targets
    ≤ 1 ms), the following filter with 1,000 followed athletes (≤ 10 ms), and a full rebuild from
@@ -101,6 +103,8 @@ class Sizes:
     only: set[str] = field(default_factory=set)
     #: Load segments without their stored prepared geometry (every cold process prepares from the paths).
     no_prepared: bool = False
+    #: Fresh processes skip the pool process warm-up (worker_process_init) and only open their connections.
+    no_warm_up: bool = False
 
     def runs(self, part: str) -> bool:
         return not self.only or part in self.only
@@ -267,6 +271,9 @@ def bench_matching(stack: BenchStack, loader: Loader, ids: Ids, sizes: Sizes, rn
               "profile": profiled}]
     specs += [{"cold": rides[i]} for i in range(1, sizes.cold_runs)]
     specs.append({"cold": rides[sizes.cold_runs], "instrument_cold": True})
+    if sizes.no_warm_up:
+        for spec in specs:
+            spec["no_warm_up"] = True
     results = [run_child(stack, spec) for spec in specs]
 
     cold = [r["cold"] for r in results if not r["cold"].get("steps")]
@@ -286,10 +293,18 @@ def bench_matching(stack: BenchStack, loader: Loader, ids: Ids, sizes: Sizes, rn
     out(f"   efforts found per ride: {sorted({r['efforts'] for r in all_runs})} (expected {len(ridden)}); "
         f"efforts on segments not ridden: {wrong}")
     cold_ms = [r["ms"] for r in cold]
-    out(f"   cold (fresh process, prepared-segment cache empty; {results[0]['cached_segments']} prepared): "
+    kind = "unwarmed" if sizes.no_warm_up else "warmed-up"
+    out(f"   cold (fresh {kind} process, prepared-segment cache empty; {results[0]['cached_segments']} prepared): "
         f"median {pct(cold_ms, 50):.1f} ms over {len(cold_ms)} processes "
         f"({', '.join(f'{x:.0f}' for x in cold_ms)}), CPU {pct([r['cpu_ms'] for r in cold], 50):.1f} ms "
         f"-> {verdict(pct(cold_ms, 50), MATCH_TARGET_MS)} the {MATCH_TARGET_MS:.0f} ms target")
+    warm_ups = [r["warm_up"] for r in results if "warm_up" in r]
+    if warm_ups:
+        out(f"   start-up warm-up of each fresh process (worker_process_init, as a pool process before its first "
+            f"task; not in the figures above): median {pct([w['ms'] for w in warm_ups], 50):.1f} ms wall, "
+            f"{pct([w['cpu_ms'] for w in warm_ups], 50):.1f} ms CPU over {len(warm_ups)} processes")
+    else:
+        out("   start-up warm-up: off (--no-warm-up); fresh processes only opened their connections")
     if cl:
         cl_ms = ", ".join(f"{r['ms']:.1f}" for r in cl)
         out(f"   cold cache in a warm process: {cl_ms} ms")
@@ -751,6 +766,8 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Sizes]:
                     help="run only these parts (repeatable)")
     ap.add_argument("--no-prepared", action="store_true",
                     help="segments without their stored prepared geometry (cold processes prepare every candidate)")
+    ap.add_argument("--no-warm-up", action="store_true",
+                    help="fresh processes skip the pool process warm-up (how they started before it)")
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every part")
     ap.add_argument("--db-name", default="strava_bench_segments")
     ap.add_argument("--redis-db", type=int, default=10)
@@ -770,7 +787,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, Sizes]:
         per_athlete=max(1, a.efforts_per_athlete), follows=pick(a.follows, 1_000, 200),
         calls=pick(a.calls, 1_000, 200), activities=pick(a.activities, 10_000, 300),
         variants=pick(a.variants, 60, 12), celery=not a.no_celery, profile=a.profile, only=set(a.only),
-        no_prepared=a.no_prepared,
+        no_prepared=a.no_prepared, no_warm_up=a.no_warm_up,
     )
     return a, sizes
 

@@ -6,13 +6,18 @@ routes, Flower and the logs read the same whatever the module layout.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from typing import Any
 
 from celery import Celery, Task
+from celery import current_app as current_celery
 from celery.signals import worker_process_init
 from flask import Flask
 
 from domain import jobs
+from domain.segments import warmup
 from models import db
 from tasks import memory, signals  # noqa: F401  (signals: connects the metrics and log-context handlers)
 
@@ -20,6 +25,8 @@ from tasks import memory, signals  # noqa: F401  (signals: connects the metrics 
 #: job the domain names has its sender registered in both).
 TASK_MODULES = ["tasks.maintenance", "tasks.stages", "tasks.segments", "tasks.feed", "tasks.live", "tasks.push",
                 "tasks.media", "tasks.health", "tasks.analytics", "tasks.exports"]
+
+log = logging.getLogger(__name__)
 
 #: Publishing a task: ride out a broker blip, but never hold a web request for long when it is down.
 PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
@@ -51,9 +58,66 @@ class AppTask(Task):
         memory.release_if_grown()
 
 
+#: How long a pool process's start waits for its warm-up. Celery gives a new pool process a few seconds
+#: (worker_proc_alive_timeout) to report ready; a warm-up stuck on an unreachable database must not make it
+#: miss that, so the warm-up runs on a thread of its own and is left to finish in the background after this.
+WARM_UP_WAIT_S = 2.0
+
+
 @worker_process_init.connect
 def _pool_process_ready(**_: Any) -> None:
-    memory.set_baseline()
+    warm_pool_process()
+    memory.set_baseline()  # after the warm-up: what it loaded is part of the process, not growth
+
+
+def warm_pool_process(wait_s: float = WARM_UP_WAIT_S) -> bool:
+    """Do a new pool process's first-use work (``domain.segments.warmup``, and the first publish's set-up)
+    before it takes its first task, so that task runs as fast as later ones. Never raises: a failed warm-up
+    is logged and the process starts cold. Returns whether the warm-up finished (successfully) in time."""
+    celery = current_celery._get_current_object()
+    flask_app: Flask | None = getattr(celery, "flask_app", None)
+    if flask_app is None:
+        return False
+    outcome: dict[str, Any] = {}
+    try:
+        # No I/O. Both are done already in a pool process Celery forked; the result backend is per thread,
+        # so it is loaded here, on the thread that runs the tasks, not on the warm-up's.
+        celery.finalize()
+        _ = celery.backend
+    except Exception:
+        log.warning("pool process warm-up: the Celery app did not load", exc_info=True)
+
+    def run() -> None:
+        started = time.perf_counter()
+        try:
+            with flask_app.app_context():
+                outcome["steps"] = warmup.warm_up()
+                _warm_publishing(celery)
+        except Exception as exc:  # any failure only costs the first task its speed
+            outcome["error"] = exc
+        finally:
+            outcome["ms"] = (time.perf_counter() - started) * 1000.0
+
+    thread = threading.Thread(target=run, name="warm-up", daemon=True)
+    thread.start()
+    thread.join(wait_s)
+    if thread.is_alive():
+        log.warning("pool process warm-up still running after %.1f s; starting without waiting for it", wait_s)
+        return False
+    if "error" in outcome:
+        log.warning("pool process warm-up failed after %.0f ms; starting cold", outcome["ms"],
+                    exc_info=outcome["error"])
+        return False
+    log.debug("pool process warmed up in %.0f ms (%s)", outcome["ms"],
+              ", ".join(f"{k} {v:.0f} ms" for k, v in outcome["steps"].items()))
+    return True
+
+
+def _warm_publishing(celery: Celery) -> None:
+    """Open the broker connection of the first task sent from this process (the producer pool is per process:
+    Celery resets it after the fork)."""
+    with celery.producer_or_acquire() as producer:
+        producer.connection.ensure_connection(max_retries=1)
 
 
 def celery_init_app(app: Flask) -> Celery:

@@ -12,8 +12,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, bindparam, distinct, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BigInteger, ColumnElement, and_, any_, bindparam, distinct, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from domain import offload
 from domain.algorithms import achievements as rules
@@ -103,8 +103,12 @@ def pack_path(path: bytes) -> bytes:
 def stored_segments(segment_ids: Sequence[int]) -> dict[int, PreparedSegment]:
     """These segments prepared and cached, from their rows (path and stored geometry, one query). Deleted
     segments are left out."""
-    rows = db.session.execute(select(Segment.id, Segment.updated_at, Segment.path, Segment.prepared)
-                              .where(Segment.id.in_(segment_ids))).all()
+    # Core columns and one array parameter: a fresh process reads hundreds of these rows, and an IN list would
+    # be rendered, sent and parsed one placeholder per id, and the ORM layer adds nothing to plain columns.
+    table = table_of(Segment)
+    rows = db.session.execute(select(table.c.id, table.c.updated_at, table.c.path, table.c.prepared)
+                              .where(table.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger)))),
+                              {"ids": list(segment_ids)}).all()
     prepared = prepared_segments([(r.id, r.updated_at, r.path) for r in rows], [r.prepared for r in rows])
     return {r.id: seg for r, seg in zip(rows, prepared, strict=True)}
 

@@ -1,0 +1,112 @@
+"""Warming a fresh process for the segments stage, before its first activity.
+
+A process's first run of the stage pays for work that every later run finds done: SQLAlchemy configures its
+mappers and compiles each statement once per process (its compiled cache lives with the engine), the pool
+opens its first connection, and numpy and scipy run some code paths for the first time. On a worker pool
+process that is tens of milliseconds on the first upload after every (re)start. :func:`warm_up` does that
+work ahead, without writing anything and without touching the per-process prepared-segment cache: the
+stage's reading statements run once on arguments that match no row, in one read-only transaction that is
+rolled back, and the matcher runs on a small synthetic track.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.orm import configure_mappers
+
+from domain.algorithms.geo import from_local_xy
+from domain.algorithms.matching import (
+    ends_within_reach,
+    match_many_prepared,
+    pack_segment,
+    prepare_segments,
+    prepare_track,
+    restore_segments,
+)
+from domain.algorithms.streams import decode_track, encode_track
+from domain.algorithms.track import Track
+from domain.privacy.settings import privacy_settings
+from domain.segments import efforts
+from models import Activity, ActivityStream, Preferences, User, db
+from models.redis_store import redis_store
+
+log = logging.getLogger(__name__)
+
+#: Bounds of the empty candidate query: latitudes above 90° hold no segment, so the query reads no row.
+_NOWHERE = (91.0, 0.0, 91.0, 0.0)
+#: Ids no row has (ids start at 1): the primary-key loads compile and run, and find nothing.
+_NO_ID = 0
+#: A cap on each statement of the warm-up, so that a slow database delays a process start by little.
+_STATEMENT_TIMEOUT_MS = 2_000
+
+
+def warm_up() -> dict[str, float]:
+    """Do the stage's first-use work now; returns the milliseconds of each step (for the log and benchmarks).
+
+    Raises what a step raised (the caller decides how harmless that is); the database step has rolled back
+    and handed its connection back to the pool by then, so no transaction or lock outlives this call.
+    """
+    timings: dict[str, float] = {}
+    steps: tuple[tuple[str, Callable[[], object]], ...] = (
+        ("mappers", configure_mappers), ("matcher", _warm_matcher), ("database", _warm_database),
+        ("redis", redis_store.client.ping))  # the boards' store: its pool's first connection
+    for name, step in steps:
+        started = time.perf_counter()
+        step()
+        timings[name] = (time.perf_counter() - started) * 1000.0
+    return timings
+
+
+def _synthetic_ride() -> tuple[Track, list[tuple[np.ndarray, np.ndarray]]]:
+    """A 1 Hz ride of 4 minutes along a gentle curve, and two segments: one it rides, one it does not."""
+    n = 240
+    t = 1_700_000_000.0 + np.arange(n, dtype=np.float64)
+    s = np.arange(n, dtype=np.float64) * 8.0  # 8 m/s
+    lat, lon = from_local_xy(s, 40.0 * np.sin(s / 300.0), 46.0, 14.5)
+    nan = np.full(n, np.nan)
+    track = Track(time=t, lat=lat, lon=lon, ele=np.full(n, 300.0), hr=nan, cadence=nan, power=nan, temp=nan)
+    ridden = (lat[40:200:5], lon[40:200:5])
+    elsewhere = from_local_xy(s[40:200:5], 40.0 * np.sin(s[40:200:5] / 300.0) + 500.0, 46.0, 14.5)
+    return track, [ridden, elsewhere]
+
+
+def _warm_matcher() -> None:
+    """Run the stage's numeric path once (stream decoding, track and segment preparation, the stored-geometry
+    restore, the end-point prefilter and the matcher with its kd-trees), on throwaway data only."""
+    track, paths = _synthetic_ride()
+    decoded = decode_track(encode_track(track))
+    prepared = prepare_track(decoded.time, decoded.lat, decoded.lon)
+    segments = restore_segments(paths, [-1, -2], [pack_segment(seg) for seg in prepare_segments(paths, [-1, -2])])
+    ends = np.array([(lat[0], lon[0], lat[-1], lon[-1]) for lat, lon in paths], dtype=np.float64)
+    ends_within_reach(prepared, ends[:, 0], ends[:, 1], ends[:, 2], ends[:, 3])
+    match_many_prepared(prepared, segments)
+
+
+def _warm_database() -> None:
+    """Open the pool's first connection and compile the stage's reading statements, running each on arguments
+    that match no row, in a read-only transaction that is rolled back whatever happens."""
+    session = db.session
+    try:
+        session.execute(text("SET TRANSACTION READ ONLY"))
+        session.execute(text(f"SET LOCAL statement_timeout = {_STATEMENT_TIMEOUT_MS}"))
+        reads: tuple[Callable[[], object], ...] = (
+            lambda: session.get(Activity, _NO_ID),
+            lambda: session.get(User, _NO_ID),
+            lambda: session.get(ActivityStream, _NO_ID),
+            lambda: efforts.candidate_ends(*_NOWHERE, "cycling"),
+            lambda: efforts.stored_segments([_NO_ID]),
+            # The efforts table, read once: the connection's server process loads its catalog entries (table,
+            # indexes) here rather than in the stage's first insert.
+            lambda: efforts.segments_touched_by(_NO_ID),
+            lambda: privacy_settings(User(id=_NO_ID, preferences=Preferences(hide_start_end_m=0.0))),
+        )
+        for read in reads:
+            read()
+    finally:
+        session.rollback()
+        db.session.remove()
