@@ -100,41 +100,50 @@ def notify_many(user_ids: Iterable[int], kind: str, dedupe_key: str, *, actor_id
     return {int(row.user_id): int(row.id) for row in rows}
 
 
-#: System notifications (no actor, no refs), each recipient its own key and payload: one statement for a batch
-#: (a weekly-summary chunk notifies hundreds of athletes at once).
-_NOTIFY_EACH = text("""
-INSERT INTO notifications (user_id, kind, dedupe_key, payload)
-SELECT r.user_id, :kind, r.dedupe_key, r.payload
-FROM unnest(CAST(:user_ids AS bigint[]), CAST(:keys AS text[]), CAST(:payloads AS jsonb[]))
-     AS r(user_id, dedupe_key, payload)
+#: Notifications without an actor (system events: a weekly summary, an achievement), each with its own recipient,
+#: key, payload and refs: one statement for a batch (a weekly-summary chunk notifies hundreds of athletes at once,
+#: an activity's achievements are several rows for its athlete).
+_NOTIFY_EACH = text(f"""
+INSERT INTO notifications (user_id, kind, dedupe_key, payload, {", ".join(REFS)})
+SELECT r.user_id, :kind, r.dedupe_key, r.payload, {", ".join(f"r.{ref}" for ref in REFS)}
+FROM unnest(CAST(:user_ids AS bigint[]), CAST(:keys AS text[]), CAST(:payloads AS jsonb[]),
+            {", ".join(f"CAST(:{ref} AS bigint[])" for ref in REFS)})
+     AS r(user_id, dedupe_key, payload, {", ".join(REFS)})
 LEFT JOIN user_preferences p ON p.user_id = r.user_id
 WHERE CAST(:category AS text) IS NULL
    OR COALESCE(p.notifications -> CAST(:category AS text), 'true'::jsonb)
-      NOT IN ('false'::jsonb, 'null'::jsonb, '0'::jsonb, '""'::jsonb, '[]'::jsonb, '{}'::jsonb)
-ORDER BY r.user_id
+      NOT IN ('false'::jsonb, 'null'::jsonb, '0'::jsonb, '""'::jsonb, '[]'::jsonb, '{{}}'::jsonb)
+ORDER BY r.user_id, r.dedupe_key
 ON CONFLICT DO NOTHING
-RETURNING id, user_id, created_at, payload
+RETURNING id, user_id, created_at, payload, {", ".join(REFS)}
 """)
 
 
-def notify_each(kind: str, items: Sequence[tuple[int, str, dict[str, Any]]]) -> dict[int, int]:
-    """System notifications of one kind, each ``(recipient, dedupe key, payload)``, in one statement (the
-    caller's transaction), with the after-commit frames and push of :func:`notify_many`; returns {recipient:
-    notification id} for the rows written (switched-off categories and repeated keys write none)."""
+def notify_each(kind: str, items: Sequence[tuple[int, str, dict[str, Any]]],
+                refs: Sequence[dict[str, int | None]] | None = None) -> list[tuple[int, int]]:
+    """Notifications of one kind without an actor, each ``(recipient, dedupe key, payload)`` with its ``refs``
+    (one dict per item, names of :data:`REFS`), in one statement (the caller's transaction), with the
+    after-commit frames and push of :func:`notify_many`. Returns (recipient, notification id) of the rows
+    written (switched-off categories and repeated keys write none)."""
     if not items:
-        return {}
+        return []
+    refs = refs or [{} for _ in items]
+    unknown = {name for item_refs in refs for name in item_refs} - set(REFS)
+    if unknown or len(refs) != len(items):
+        raise TypeError(f"notify_each: one refs dict per item, of {REFS} (unknown: {sorted(unknown)})")
     rows = db.session.execute(_NOTIFY_EACH, {
         "kind": kind, "category": CATEGORY.get(kind), "user_ids": [int(u) for u, _, _ in items],
-        "keys": [k for _, k, _ in items], "payloads": [json.dumps(p) for _, _, p in items]}).all()
+        "keys": [k for _, k, _ in items], "payloads": [json.dumps(p) for _, _, p in items],
+        **{ref: [item_refs.get(ref) for item_refs in refs] for ref in REFS}}).all()
     if not rows:
-        return {}
+        return []
     session = db.session()
-    refs: dict[str, int | None] = dict.fromkeys(REFS)
     for row in rows:
-        item = serialize(row.id, kind, None, refs, row.payload, read=False, created_at=row.created_at)
+        row_refs: dict[str, int | None] = {ref: getattr(row, ref) for ref in REFS}
+        item = serialize(row.id, kind, None, row_refs, row.payload, read=False, created_at=row.created_at)
         publish_on_commit(session, [row.user_id], {"type": "notification", "notification": as_json(item)})
     schedule_push_on_commit(session, [row.user_id for row in rows])
-    return {int(row.user_id): int(row.id) for row in rows}
+    return [(int(row.user_id), int(row.id)) for row in rows]
 
 
 # -- the JSON of one notification (GET /api/v1/notifications items and socket frames) -------------------------

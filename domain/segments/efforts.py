@@ -32,7 +32,7 @@ from domain.algorithms.matching import (
 from domain.algorithms.metrics import sport_family
 from domain.algorithms.streams import decode_track
 from domain.algorithms.track import Track
-from domain.notifications.outbox import notify
+from domain.notifications.outbox import notify_each
 from domain.privacy.settings import hidden_points, privacy_settings
 from domain.visibility import allows, blocked_ids_sql, visible_sql
 from models import Achievement, Activity, ActivityStream, Preferences, Segment, SegmentEffort, User, db
@@ -405,6 +405,13 @@ def update_boards(activity: Activity, owner: User, efforts: Sequence[NewEffort])
             {"ids": [e.id for e in kom], "ranks": [e.kom_rank for e in kom]})
 
 
+_ACHIEVEMENTS = table_of(Achievement)
+#: Prepared once: most activities earn something (a best effort, a streak).
+_INSERT_ACHIEVEMENTS = insert(_ACHIEVEMENTS).on_conflict_do_nothing().returning(
+    _ACHIEVEMENTS.c.id, _ACHIEVEMENTS.c.kind, _ACHIEVEMENTS.c.rank, _ACHIEVEMENTS.c.segment_id,
+    _ACHIEVEMENTS.c.details)
+
+
 def award(activity: Activity, owner: User, efforts: Sequence[NewEffort]) -> int:
     """Evaluate every achievement rule for this activity; returns how many were newly awarded."""
     awards: list[rules.Award] = []
@@ -415,14 +422,13 @@ def award(activity: Activity, owner: User, efforts: Sequence[NewEffort]) -> int:
         return 0
     rows = [{"user_id": owner.id, "activity_id": activity.id, "effort_id": a.effort_id, "segment_id": a.segment_id,
              "kind": a.kind, "key": a.key, "rank": a.rank, "value": a.value, "details": a.details} for a in awards]
-    table = table_of(Achievement)
-    created = db.session.execute(insert(table).on_conflict_do_nothing().returning(
-        table.c.id, table.c.kind, table.c.rank, table.c.segment_id, table.c.details), rows).all()
-    for row in created:
-        # The outbox of the notification and push stages; the dedupe key makes a re-run notify nothing twice.
-        notify(owner.id, "achievement", f"achievement:{row.id}", achievement_id=row.id, activity_id=activity.id,
-               payload={"kind": row.kind, "rank": row.rank, "segment_id": row.segment_id,
-                        "activity_name": activity.name, **(row.details or {})})
+    created = db.session.execute(_INSERT_ACHIEVEMENTS, rows).all()
+    # The outbox of the notification and push stages, one statement for all of them; the dedupe key makes a re-run
+    # notify nothing twice.
+    notify_each("achievement", [
+        (owner.id, f"achievement:{row.id}", {"kind": row.kind, "rank": row.rank, "segment_id": row.segment_id,
+                                             "activity_name": activity.name, **(row.details or {})})
+        for row in created], refs=[{"achievement_id": row.id, "activity_id": activity.id} for row in created])
     return len(created)
 
 
@@ -468,26 +474,36 @@ def _activity_awards(activity: Activity, owner: User) -> list[rules.Award]:
     return awards
 
 
+#: What the stage reads of an activity, in one round trip (it used to be three): the activity, its athlete (with
+#: their preferences) and the stored stream.
+_STAGE_ROWS = (select(Activity, User, ActivityStream.data).join(User, User.id == Activity.user_id)
+               .outerjoin(ActivityStream, ActivityStream.activity_id == Activity.id)
+               .where(Activity.id == bindparam("activity_id")))
+
+
+def stage_rows(activity_id: int) -> tuple[Activity, User, bytes | None] | None:
+    """The activity, its athlete and its stored stream (None without one), or None when the activity is gone."""
+    row = db.session.execute(_STAGE_ROWS, {"activity_id": activity_id}).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
 def process_activity(activity_id: int) -> int:
     """The segments stage for one activity: match, store efforts, update boards, award. Idempotent.
 
     Two transactions: the efforts are committed before they are offered to the boards (a board never
     holds an effort PostgreSQL could still roll back), then the KOM ranks and the achievements together.
     """
-    activity = db.session.get(Activity, activity_id)
-    if activity is None:
+    row = stage_rows(activity_id)
+    if row is None:
         return 0
-    owner = db.session.get(User, activity.user_id)
-    assert owner is not None
+    activity, owner, blob = row
     efforts: list[NewEffort] = []
-    if activity.has_gps and activity.min_lat is not None:
-        stream = db.session.get(ActivityStream, activity.id)
-        if stream is not None:
-            track = decode_track(stream.data)
-            found = match_track(track, activity)
-            efforts = store_efforts(activity, owner, track, found)
-            db.session.commit()
-            update_boards(activity, owner, efforts)
+    if activity.has_gps and activity.min_lat is not None and blob is not None:
+        track = decode_track(blob)
+        found = match_track(track, activity)
+        efforts = store_efforts(activity, owner, track, found)
+        db.session.commit()
+        update_boards(activity, owner, efforts)
     award(activity, owner, efforts)
     db.session.commit()
     return sum(not e.replayed for e in efforts)

@@ -32,14 +32,14 @@ from domain.algorithms.streams import decode_track, encode_track
 from domain.algorithms.track import Track
 from domain.privacy.settings import privacy_settings
 from domain.segments import efforts
-from models import Activity, ActivityStream, Preferences, User, db
+from models import Preferences, User, db
 from models.redis_store import redis_store
 
 log = logging.getLogger(__name__)
 
 #: Bounds of the empty candidate query: latitudes above 90° hold no segment, so the query reads no row.
 _NOWHERE = (91.0, 0.0, 91.0, 0.0)
-#: Ids no row has (ids start at 1): the primary-key loads compile and run, and find nothing.
+#: Ids no row has (ids start at 1): the stage's loads compile and run, and find nothing.
 _NO_ID = 0
 #: A cap on each statement of the warm-up, so that a slow database delays a process start by little.
 _STATEMENT_TIMEOUT_MS = 2_000
@@ -95,9 +95,7 @@ def _warm_database() -> None:
         session.execute(text("SET TRANSACTION READ ONLY"))
         session.execute(text(f"SET LOCAL statement_timeout = {_STATEMENT_TIMEOUT_MS}"))
         reads: tuple[Callable[[], object], ...] = (
-            lambda: session.get(Activity, _NO_ID),
-            lambda: session.get(User, _NO_ID),
-            lambda: session.get(ActivityStream, _NO_ID),
+            lambda: efforts.stage_rows(_NO_ID),
             lambda: efforts.candidate_ends(*_NOWHERE, "cycling"),
             lambda: efforts.stored_segments([_NO_ID]),
             # The efforts table, read once: the connection's server process loads its catalog entries (table,

@@ -113,6 +113,10 @@ def test_segment_matching_timing_leaderboard_and_flushall(live_client, live_logi
     notes = live_client.get("/api/v1/notifications", headers=cat_headers).json["items"]
     kom_notes = [n for n in notes if n["kind"] == "achievement" and n["payload"].get("kind") == "kom"]
     assert len(kom_notes) == 1 and kom_notes[0]["payload"]["segment_id"] == seg["id"]
+    # It points at the achievement and the activity (what the app opens when the athlete taps it).
+    kom = next(a for a in shown if a["kind"] == "kom" and a["effort_id"] == cat_effort["id"])
+    assert kom_notes[0]["refs"]["achievement_id"] == kom["id"]
+    assert kom_notes[0]["refs"]["activity_id"] == cat_effort["activity_id"]
 
 
 def test_new_segment_is_matched_against_existing_activities(live_client, live_login):
