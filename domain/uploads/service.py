@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Boolean, bindparam, func, select
+from sqlalchemy import BindParameter, Boolean, Select, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from domain import jobs, offload
@@ -61,9 +61,13 @@ def _part_sha(content_sha: str, part: int) -> str:
     return hashlib.sha256(f"{content_sha}:part:{part}".encode()).hexdigest()
 
 
-def _used_today(user: User) -> Any:
-    since = datetime.now(UTC) - timedelta(days=1)
-    return select(func.count()).select_from(Upload).where(Upload.user_id == user.id, Upload.created_at > since)
+def _quota_start() -> datetime:
+    """The quota counts the uploads of the last 24 hours."""
+    return datetime.now(UTC) - timedelta(days=1)
+
+
+def _uploads_since(user_id: int | BindParameter[int], since: datetime | BindParameter[datetime]) -> Select[int]:
+    return select(func.count()).select_from(Upload).where(Upload.user_id == user_id, Upload.created_at > since)
 
 
 def check_quota(user: User, new_uploads: int, used: int | None = None) -> None:
@@ -72,7 +76,7 @@ def check_quota(user: User, new_uploads: int, used: int | None = None) -> None:
     ``used``: the uploads of the last 24 hours, when the caller counted them already."""
     limit = int(current_app.config["UPLOAD_DAILY_QUOTA"])
     if used is None:
-        used = db.session.scalar(_used_today(user)) or 0
+        used = db.session.scalar(_uploads_since(user.id, _quota_start())) or 0
     if used + new_uploads > limit:
         refuse(429, f"This would create {new_uploads:,} uploads, and your account may create {limit:,} a day "
                     f"({used:,} in the last 24 hours). Please try again later or upload fewer activities.",
@@ -88,9 +92,7 @@ def _check_items(count: int, what: str) -> None:
 
 #: Every upload request runs these: prepared once, the values coming as parameters (models.db.returning).
 _USED_AND_DUPLICATE = select(
-    select(func.count()).select_from(Upload).where(
-        bindparam("count", type_=Boolean), Upload.user_id == bindparam("user_id"),
-        Upload.created_at > bindparam("since")).scalar_subquery(),
+    _uploads_since(bindparam("user_id"), bindparam("since")).where(bindparam("count", type_=Boolean)).scalar_subquery(),
     select(Activity.id).where(Activity.user_id == bindparam("user_id"), Activity.source_sha256 == bindparam("sha256"))
     .limit(1).scalar_subquery())
 _INSERT = returning(Upload, insert(table_of(Upload)))
@@ -113,7 +115,7 @@ def accept_file(user: User, data: bytes, filename: str | None, form: dict[str, A
     _refuse_empty(data)
     # The day's count and the same file's activity in one round trip (every upload asks both).
     used, duplicate_of = db.session.execute(_USED_AND_DUPLICATE, {
-        "user_id": user.id, "since": datetime.now(UTC) - timedelta(days=1), "count": not quota_checked,
+        "user_id": user.id, "since": _quota_start(), "count": not quota_checked,
         "sha256": sha256}).one()
     if not quota_checked:
         check_quota(user, 1, used or 0)
