@@ -32,6 +32,7 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("candidates query (+ path blobs)", "candidates"),
     ("candidates query (ends only)", "candidate_ends"),
     ("rows of uncached segments (path + stored)", "stored_segments"),
+    ("paths of segments crossing both gates", "whole_segments"),
     ("prepared-segment cache lookups", "cached_segment"),
     ("prepare segments (cache)", "prepared_segment"),
     ("prepare segments (batched, cache)", "prepared_segments"),

@@ -315,13 +315,24 @@ def _densify_batch(xy: np.ndarray, v_first: np.ndarray,
     first = np.repeat(np.cumsum(pieces) - pieces, pieces)
     frac = (np.arange(edge.shape[0]) - first) / pieces[edge]
     samples = xy[edge] + frac[:, None] * vec[edge]
-    n_samp = np.bincount(np.repeat(np.arange(n_vert.shape[0]), n_vert)[edge], minlength=n_vert.shape[0])
+    n_samp = np.add.reduceat(pieces, v_first)
     s_first = np.cumsum(n_samp) - n_samp
-    step = np.hypot(*np.diff(samples, axis=0).T)
-    # The running sums one segment at a time (a sum over the concatenation would mix segments' rounding).
-    arcs = [np.concatenate([[0.0], np.cumsum(step[lo:lo + k - 1])])
-            for lo, k in zip(s_first.tolist(), n_samp.tolist(), strict=True)]
-    return samples, s_first, n_samp, arcs
+    return samples, s_first, n_samp, _running_sums(np.hypot(*np.diff(samples, axis=0).T), s_first, n_samp)
+
+
+def _running_sums(step: np.ndarray, first: np.ndarray, count: np.ndarray) -> list[np.ndarray]:
+    """For each run of ``count`` points from ``first`` (steps concatenated, step i from point i to i+1): 0 then
+    the running sum of its steps, element for element ``np.concatenate([[0.0], np.cumsum(run_steps)])``.
+
+    All runs at once: each is a row of a zero-padded matrix summed along the row, in order as the run alone
+    would be (a running sum over the concatenation would carry one segment's rounding into the next)."""
+    inner = count - 1
+    row = np.repeat(np.arange(count.shape[0]), inner)
+    col = np.arange(row.shape[0]) - np.repeat(np.cumsum(inner) - inner, inner)
+    grid = np.zeros((count.shape[0], int(count.max())))
+    grid[row, col + 1] = step[np.repeat(first, inner) + col]
+    np.cumsum(grid, axis=1, out=grid)
+    return [grid[i, :k].copy() for i, k in enumerate(count.tolist())]
 
 
 def _densify_vertices(xy: np.ndarray) -> np.ndarray:
@@ -354,15 +365,16 @@ def complete_segments(keys: Sequence[SegmentKeys],
     # Element for element the arithmetic of PreparedSegment.samples_ecef / arc_ecef.
     samples_ecef = ecef(*from_local_xy(samples[:, 0], samples[:, 1], np.repeat(frame.lat0s, n_samp),
                                        np.repeat(frame.lon0s, n_samp)))
+    arcs_ecef = _running_sums(np.linalg.norm(np.diff(samples_ecef, axis=0), axis=1), s_first, n_samp)
+    lat0s, lon0s, v_first, n_vert = (a.tolist() for a in (frame.lat0s, frame.lon0s, frame.v_first, frame.n_vert))
     out = []
     for i, (key, lo, k) in enumerate(zip(keys, s_first.tolist(), n_samp.tolist(), strict=True)):
         seg = PreparedSegment(
-            segment_id=key.segment_id, lat0=float(frame.lat0s[i]), lon0=float(frame.lon0s[i]),
-            length_m=key.length_m, vertices=frame.xy[frame.v_first[i]:frame.v_first[i] + frame.n_vert[i]],
-            gates=key.gates, gate_dirs=key.gate_dirs, checkpoints=key.checkpoints, box=key.box)
-        seg_ecef = samples_ecef[lo:lo + k]
-        arc_ecef = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(seg_ecef, axis=0), axis=1))])
-        seg.__dict__.update(samples=samples[lo:lo + k], arc=arcs[i], samples_ecef=seg_ecef, arc_ecef=arc_ecef)
+            segment_id=key.segment_id, lat0=lat0s[i], lon0=lon0s[i], length_m=key.length_m,
+            vertices=frame.xy[v_first[i]:v_first[i] + n_vert[i]], gates=key.gates, gate_dirs=key.gate_dirs,
+            checkpoints=key.checkpoints, box=key.box)
+        seg.__dict__.update(samples=samples[lo:lo + k], arc=arcs[i], samples_ecef=samples_ecef[lo:lo + k],
+                            arc_ecef=arcs_ecef[i])
         out.append(seg)
     return out
 
