@@ -358,6 +358,14 @@ def test_a_fresh_process_reads_the_stored_keys_and_the_paths_it_needs(app, live_
         statements.clear()
         assert engine.match_track(ridden, activity) == truth
         assert segment_reads() == []
+        # Re-matching asks for a whole segment this process has the keys of only: completed from its path.
+        rev = db.session.execute(select(Segment.path, Segment.updated_at).where(Segment.id == rev_id)).one()
+        made = engine.prepared_segment(rev_id, rev.updated_at, rev.path)
+        assert engine.cached_segment(rev_id, rev.updated_at) is made
+        assert isinstance(made, matching.PreparedSegment)
+        again = matching.prepare_segments([engine.decode_path(rev.path)], [rev_id])[0]  # engine's is patched
+        for name in ("vertices", "gates", "samples", "samples_ecef", "arc_ecef"):
+            assert np.array_equal(getattr(made, name), getattr(again, name)), name
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", on_execute)
     monkeypatch.undo()
