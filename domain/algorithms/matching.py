@@ -324,15 +324,27 @@ def _running_sums(step: np.ndarray, first: np.ndarray, count: np.ndarray) -> lis
     """For each run of ``count`` points from ``first`` (steps concatenated, step i from point i to i+1): 0 then
     the running sum of its steps, element for element ``np.concatenate([[0.0], np.cumsum(run_steps)])``.
 
-    All runs at once: each is a row of a zero-padded matrix summed along the row, in order as the run alone
-    would be (a running sum over the concatenation would carry one segment's rounding into the next)."""
-    inner = count - 1
-    row = np.repeat(np.arange(count.shape[0]), inner)
-    col = np.arange(row.shape[0]) - np.repeat(np.cumsum(inner) - inner, inner)
-    grid = np.zeros((count.shape[0], int(count.max())))
-    grid[row, col + 1] = step[np.repeat(first, inner) + col]
-    np.cumsum(grid, axis=1, out=grid)
-    return [grid[i, :k].copy() for i, k in enumerate(count.tolist())]
+    Many runs at once: each is a row of a zero-padded matrix summed along the row, in order as the run alone
+    would be (a running sum over the concatenation would carry one segment's rounding into the next). Runs
+    are grouped by length (within a factor of two), so the padding at most doubles the memory and the work
+    even when one 100 km segment comes with hundreds of short ones."""
+    out: list[np.ndarray] = [np.zeros(0)] * count.shape[0]
+    order = np.argsort(count, kind="stable")
+    by_length = count[order]
+    lo = 0
+    while lo < order.shape[0]:
+        hi = int(np.searchsorted(by_length, 2 * by_length[lo], side="right"))
+        runs = order[lo:hi]
+        n, inner = runs.shape[0], count[runs] - 1
+        row = np.repeat(np.arange(n), inner)
+        col = np.arange(row.shape[0]) - np.repeat(np.cumsum(inner) - inner, inner)
+        grid = np.zeros((n, int(by_length[hi - 1])))
+        grid[row, col + 1] = step[np.repeat(first[runs], inner) + col]
+        np.cumsum(grid, axis=1, out=grid)
+        for r, i, k in zip(range(n), runs.tolist(), count[runs].tolist(), strict=True):
+            out[i] = grid[r, :k].copy()
+        lo = hi
+    return out
 
 
 def _densify_vertices(xy: np.ndarray) -> np.ndarray:

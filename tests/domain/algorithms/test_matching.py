@@ -621,3 +621,15 @@ def test_segments_given_by_their_keys_get_their_path_only_when_they_cross_both_g
     with pytest.raises(ValueError, match="complete"):
         matching.match_many_prepared(prepared, keys)
     assert matching.match_many_prepared(prepared, keys[5:]) == {}  # rejected on its keys: no path needed
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_running_sums_of_many_segments_are_those_of_each_alone(seed):
+    rng = np.random.default_rng(seed)
+    # Short and long runs mixed (the grouping by length), single points included.
+    count = rng.integers(1, 3000 if seed % 2 else 12, int(rng.integers(1, 40)))
+    first = np.cumsum(count) - count
+    step = rng.random(int(count.sum())) * 10.0
+    sums = matching._running_sums(step, first, count)
+    for got, lo, k in zip(sums, first.tolist(), count.tolist(), strict=True):
+        assert np.array_equal(got, np.concatenate([[0.0], np.cumsum(step[lo:lo + k - 1])]))
