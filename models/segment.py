@@ -54,8 +54,9 @@ class Segment(Base):
     polyline: Mapped[str] = mapped_column(Text)
     #: Vertices as little-endian int32 pairs in 1e-7 degrees (lat, lng), read whole by the matcher.
     path: Mapped[bytes] = mapped_column(LargeBinary)
-    #: The matcher's prepared geometry of ``path`` (domain.algorithms.matching.pack_segment), so a fresh worker
-    #: process reads it instead of preparing every candidate again; NULL (or stale) means "prepare from path".
+    #: The matcher's keys of ``path`` (domain.algorithms.matching.pack_segment), so a fresh worker process reads
+    #: these instead of preparing every candidate again, and the path only of candidates that cross both gates;
+    #: NULL (or stale) means "prepare from path".
     prepared: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     #: Elevation per vertex (float32 metres) when known.
     elevation: Mapped[bytes | None] = mapped_column(LargeBinary)

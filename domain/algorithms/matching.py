@@ -35,7 +35,7 @@ from __future__ import annotations
 import itertools
 import struct
 import zlib
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
@@ -77,6 +77,10 @@ _KEY_SAMPLE = 1e7  # > any segment's sample count
 _MAX_ORDER_ROUNDS = 64
 
 
+#: ``complete`` of :func:`match_many_prepared`: whole segments for segments known by their keys (None: left out).
+Completer = Callable[[list["SegmentKeys"]], Sequence["PreparedSegment | None"]]
+
+
 @dataclass(frozen=True)
 class Effort:
     #: Index (in the activity's arrays) of the recorded point just before the start-gate crossing.
@@ -98,15 +102,15 @@ class Effort:
 
 
 @dataclass(frozen=True, eq=False)
-class PreparedSegment:
-    """A segment's geometry precomputed once, to be matched against many activities."""
+class SegmentKeys:
+    """What the coarse stages and the gate crossings read of a segment: a few points, independent of its length.
+
+    A fresh process reads these (stored with the segment, :func:`pack_segment`) for every candidate, and the
+    path only for the few that cross both gates (see ``complete`` in :func:`match_many_prepared`).
+    """
 
     segment_id: Hashable
-    lat0: float
-    lon0: float
     length_m: float
-    #: The vertices in the local frame centred on the start (metres, x east / y north), (V, 2).
-    vertices: np.ndarray
     #: Earth-centred (metres) start and end gate points, (2, 3), and their unit directions, (2, 3).
     gates: np.ndarray
     gate_dirs: np.ndarray
@@ -115,10 +119,21 @@ class PreparedSegment:
     #: Axis-aligned box of the segment's vertices in Earth-centred coordinates: rows min, max.
     box: np.ndarray
 
+
+@dataclass(frozen=True, eq=False)
+class PreparedSegment(SegmentKeys):
+    """A segment's geometry precomputed once, to be matched against many activities."""
+
+    lat0: float
+    lon0: float
+    #: The vertices in the local frame centred on the start (metres, x east / y north), (V, 2).
+    vertices: np.ndarray
+
     # Derived on first use: most candidates of an activity are rejected by the coarse stages, which
-    # read only the fields above, and most efforts are settled by the certificate without the kd-tree.
-    # (prepare_segments fills in samples and arc at once, as it computes them anyway; a segment restored
-    # from its stored keys derives them here, with the same arithmetic, only if it gets that far.)
+    # read only the keys, and most efforts are settled by the certificate without the kd-tree.
+    # (prepare_segments fills in samples and arc at once, as it computes them anyway, and
+    # complete_segments the Earth-centred samples too, in one batch; the properties below are the same
+    # arithmetic one segment at a time.)
 
     @cached_property
     def samples(self) -> np.ndarray:
@@ -228,22 +243,68 @@ def prepare_segments(paths: Sequence[tuple[np.ndarray, np.ndarray]],
         raise ValueError("One id per segment path is needed.")
     if not paths:
         return []
-    lats = [np.asarray(lat, dtype=np.float64).ravel() for lat, _ in paths]
-    lons = [np.asarray(lon, dtype=np.float64).ravel() for _, lon in paths]
-    for lat, lon in zip(lats, lons, strict=True):
-        if lat.shape[0] < 2 or lat.shape != lon.shape or not (np.all(np.isfinite(lat)) and np.all(np.isfinite(lon))):
-            raise ValueError("A segment needs at least 2 points with finite coordinates.")
     n_seg = len(paths)
-    n_vert = np.array([lat.shape[0] for lat in lats], dtype=np.int64)
-    lat, lon = np.concatenate(lats), np.concatenate(lons)
-    v_first = np.cumsum(n_vert) - n_vert
-    lat0s, lon0s = lat[v_first], lon[v_first]
-    v_lat0, v_lon0 = np.repeat(lat0s, n_vert), np.repeat(lon0s, n_vert)
-    x, y = to_local_xy(lat, lon, v_lat0, v_lon0)
-    xy = np.column_stack([x, y])
+    frame = _LocalFrames(paths)
+    lat0s, lon0s, n_vert, v_first = frame.lat0s, frame.lon0s, frame.n_vert, frame.v_first
+    samples, s_first, n_samp, arcs = _densify_batch(frame.xy, v_first, n_vert)
+    keys = []
+    for lo, k, arc in zip(s_first.tolist(), n_samp.tolist(), arcs, strict=True):
+        length = float(arc[-1])
+        if length <= 0.0:
+            raise ValueError("The segment has zero length.")
+        base = min(GATE_DIRECTION_BASE_M, length / 4.0)
+        at = np.array([0.0, base, length - base, length, *(f * length for f in _CHECKPOINTS)])
+        keys.append(np.column_stack([np.interp(at, arc, samples[lo:lo + k, 0]),
+                                     np.interp(at, arc, samples[lo:lo + k, 1])]))
+    n_key = 4 + len(_CHECKPOINTS)
+    key = np.concatenate(keys)
+    key_ecef = ecef(*from_local_xy(key[:, 0], key[:, 1], np.repeat(lat0s, n_key), np.repeat(lon0s, n_key)))
+    key_ecef = key_ecef.reshape(n_seg, n_key, 3)
+    gates = key_ecef[:, [0, 3]]
+    gate_dirs = np.stack([_tangents(key_ecef[:, 1] - key_ecef[:, 0], gates[:, 0]),
+                          _tangents(key_ecef[:, 3] - key_ecef[:, 2], gates[:, 1])], axis=1)
+    # The box of the vertices (which are samples, computed the same way): it lies inside the box of all
+    # samples, so the coarse box test, a necessary condition, lets through at least what it did.
+    vertex_ecef = ecef(*from_local_xy(frame.xy[:, 0], frame.xy[:, 1], frame.v_lat0, frame.v_lon0))
+    box = np.stack([np.minimum.reduceat(vertex_ecef, v_first, axis=0),
+                    np.maximum.reduceat(vertex_ecef, v_first, axis=0)], axis=1)
+    out = []
+    for i, (lo, k) in enumerate(zip(s_first.tolist(), n_samp.tolist(), strict=True)):
+        seg = PreparedSegment(
+            segment_id=segment_ids[i], lat0=float(lat0s[i]), lon0=float(lon0s[i]), length_m=float(arcs[i][-1]),
+            vertices=frame.xy[v_first[i]:v_first[i] + n_vert[i]], gates=gates[i], gate_dirs=gate_dirs[i],
+            checkpoints=key_ecef[i, 4:], box=box[i])
+        seg.__dict__.update(samples=samples[lo:lo + k], arc=arcs[i])  # the cached properties, computed already
+        out.append(seg)
+    return out
 
-    # Densify (as :func:`densify`): each vertex but a segment's last opens an edge cut into `pieces`;
-    # the last vertex is a zero-length edge of one piece, i.e. itself.
+
+class _LocalFrames:
+    """Many segments' vertices concatenated, each in the local frame centred on its own first vertex."""
+
+    def __init__(self, paths: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        lats = [np.asarray(lat, dtype=np.float64).ravel() for lat, _ in paths]
+        lons = [np.asarray(lon, dtype=np.float64).ravel() for _, lon in paths]
+        for lat, lon in zip(lats, lons, strict=True):
+            if lat.shape[0] < 2 or lat.shape != lon.shape:
+                raise ValueError("A segment needs at least 2 points with finite coordinates.")
+        lat, lon = np.concatenate(lats), np.concatenate(lons)
+        if not (np.isfinite(lat).all() and np.isfinite(lon).all()):
+            raise ValueError("A segment needs at least 2 points with finite coordinates.")
+        self.n_vert = np.array([a.shape[0] for a in lats], dtype=np.int64)
+        self.v_first = np.cumsum(self.n_vert) - self.n_vert
+        self.lat0s, self.lon0s = lat[self.v_first], lon[self.v_first]
+        self.v_lat0, self.v_lon0 = np.repeat(self.lat0s, self.n_vert), np.repeat(self.lon0s, self.n_vert)
+        x, y = to_local_xy(lat, lon, self.v_lat0, self.v_lon0)
+        self.xy = np.column_stack([x, y])
+
+
+def _densify_batch(xy: np.ndarray, v_first: np.ndarray,
+                   n_vert: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Many segments' samples (as :func:`densify`), concatenated: samples, each one's first sample and count,
+    and each one's distance along it at every sample."""
+    # Each vertex but a segment's last opens an edge cut into `pieces`; the last vertex is a zero-length
+    # edge of one piece, i.e. itself.
     last = v_first + n_vert - 1
     vec = np.zeros_like(xy)
     vec[:-1] = xy[1:] - xy[:-1]
@@ -254,47 +315,40 @@ def prepare_segments(paths: Sequence[tuple[np.ndarray, np.ndarray]],
     first = np.repeat(np.cumsum(pieces) - pieces, pieces)
     frac = (np.arange(edge.shape[0]) - first) / pieces[edge]
     samples = xy[edge] + frac[:, None] * vec[edge]
-    n_samp = np.bincount(np.repeat(np.arange(n_seg), n_vert)[edge], minlength=n_seg)
+    n_samp = np.add.reduceat(pieces, v_first)
     s_first = np.cumsum(n_samp) - n_samp
-    step = np.hypot(*np.diff(samples, axis=0).T)
+    return samples, s_first, n_samp, _running_sums(np.hypot(*np.diff(samples, axis=0).T), s_first, n_samp)
 
-    # Per segment: the running sum along it and its key points (interpolation must not mix segments).
-    arcs, keys = [], []
-    for lo, k in zip(s_first.tolist(), n_samp.tolist(), strict=True):
-        arc = np.concatenate([[0.0], np.cumsum(step[lo:lo + k - 1])])
-        length = float(arc[-1])
-        if length <= 0.0:
-            raise ValueError("The segment has zero length.")
-        base = min(GATE_DIRECTION_BASE_M, length / 4.0)
-        at = np.array([0.0, base, length - base, length, *(f * length for f in _CHECKPOINTS)])
-        keys.append(np.column_stack([np.interp(at, arc, samples[lo:lo + k, 0]),
-                                     np.interp(at, arc, samples[lo:lo + k, 1])]))
-        arcs.append(arc)
-    n_key = 4 + len(_CHECKPOINTS)
-    key = np.concatenate(keys)
-    key_ecef = ecef(*from_local_xy(key[:, 0], key[:, 1], np.repeat(lat0s, n_key), np.repeat(lon0s, n_key)))
-    key_ecef = key_ecef.reshape(n_seg, n_key, 3)
-    gates = key_ecef[:, [0, 3]]
-    gate_dirs = np.stack([_tangents(key_ecef[:, 1] - key_ecef[:, 0], gates[:, 0]),
-                          _tangents(key_ecef[:, 3] - key_ecef[:, 2], gates[:, 1])], axis=1)
-    # The box of the vertices (which are samples, computed the same way): it lies inside the box of all
-    # samples, so the coarse box test, a necessary condition, lets through at least what it did.
-    vertex_ecef = ecef(*from_local_xy(x, y, v_lat0, v_lon0))
-    box = np.stack([np.minimum.reduceat(vertex_ecef, v_first, axis=0),
-                    np.maximum.reduceat(vertex_ecef, v_first, axis=0)], axis=1)
-    out = []
-    for i, (lo, k) in enumerate(zip(s_first.tolist(), n_samp.tolist(), strict=True)):
-        seg = PreparedSegment(
-            segment_id=segment_ids[i], lat0=float(lat0s[i]), lon0=float(lon0s[i]), length_m=float(arcs[i][-1]),
-            vertices=xy[v_first[i]:v_first[i] + n_vert[i]], gates=gates[i], gate_dirs=gate_dirs[i],
-            checkpoints=key_ecef[i, 4:], box=box[i])
-        seg.__dict__.update(samples=samples[lo:lo + k], arc=arcs[i])  # the cached properties, computed already
-        out.append(seg)
+
+def _running_sums(step: np.ndarray, first: np.ndarray, count: np.ndarray) -> list[np.ndarray]:
+    """For each run of ``count`` points from ``first`` (steps concatenated, step i from point i to i+1): 0 then
+    the running sum of its steps, element for element ``np.concatenate([[0.0], np.cumsum(run_steps)])``.
+
+    Many runs at once: each is a row of a zero-padded matrix summed along the row, in order as the run alone
+    would be (a running sum over the concatenation would carry one segment's rounding into the next). Runs
+    are grouped by length (within a factor of two), so the padding at most doubles the memory and the work
+    even when one 100 km segment comes with hundreds of short ones."""
+    out: list[np.ndarray] = [np.zeros(0)] * count.shape[0]
+    order = np.argsort(count, kind="stable")
+    by_length = count[order]
+    lo = 0
+    while lo < order.shape[0]:
+        hi = int(np.searchsorted(by_length, 2 * by_length[lo], side="right"))
+        runs = order[lo:hi]
+        n, inner = runs.shape[0], count[runs] - 1
+        row = np.repeat(np.arange(n), inner)
+        col = np.arange(row.shape[0]) - np.repeat(np.cumsum(inner) - inner, inner)
+        grid = np.zeros((n, int(by_length[hi - 1])))
+        grid[row, col + 1] = step[np.repeat(first[runs], inner) + col]
+        np.cumsum(grid, axis=1, out=grid)
+        for r, i, k in zip(range(n), runs.tolist(), count[runs].tolist(), strict=True):
+            out[i] = grid[r, :k].copy()
+        lo = hi
     return out
 
 
 def _densify_vertices(xy: np.ndarray) -> np.ndarray:
-    """One segment's samples, element for element the arithmetic of :func:`prepare_segments`' batch."""
+    """One segment's samples, element for element the arithmetic of :func:`_densify_batch`."""
     vec = np.zeros_like(xy)
     vec[:-1] = xy[1:] - xy[:-1]
     pieces = np.maximum(1, np.ceil(np.hypot(vec[:, 0], vec[:, 1]) / SAMPLE_SPACING_M)).astype(np.int64)
@@ -305,38 +359,53 @@ def _densify_vertices(xy: np.ndarray) -> np.ndarray:
     return xy[edge] + frac[:, None] * vec[edge]
 
 
+def complete_segments(keys: Sequence[SegmentKeys],
+                      paths: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[PreparedSegment]:
+    """Segments known by their stored keys (:func:`unpack_keys`) made whole from their paths, in one batch: the
+    same segments, with the same numbers, as :func:`prepare_segments` makes of those paths.
+
+    Only segments that cross both gates come this far, and every one of them goes on to the certificate, which
+    reads the samples in Earth-centred coordinates; so those are worked out here too, for all of them at once
+    (one segment at a time they cost more in numpy calls than in arithmetic).
+    """
+    if len(keys) != len(paths):
+        raise ValueError("One path per segment is needed.")
+    if not keys:
+        return []
+    frame = _LocalFrames(paths)
+    samples, s_first, n_samp, arcs = _densify_batch(frame.xy, frame.v_first, frame.n_vert)
+    # Element for element the arithmetic of PreparedSegment.samples_ecef / arc_ecef.
+    samples_ecef = ecef(*from_local_xy(samples[:, 0], samples[:, 1], np.repeat(frame.lat0s, n_samp),
+                                       np.repeat(frame.lon0s, n_samp)))
+    arcs_ecef = _running_sums(np.linalg.norm(np.diff(samples_ecef, axis=0), axis=1), s_first, n_samp)
+    lat0s, lon0s, v_first, n_vert = (a.tolist() for a in (frame.lat0s, frame.lon0s, frame.v_first, frame.n_vert))
+    out = []
+    for i, (key, lo, k) in enumerate(zip(keys, s_first.tolist(), n_samp.tolist(), strict=True)):
+        seg = PreparedSegment(
+            segment_id=key.segment_id, lat0=lat0s[i], lon0=lon0s[i], length_m=key.length_m,
+            vertices=frame.xy[v_first[i]:v_first[i] + n_vert[i]], gates=key.gates, gate_dirs=key.gate_dirs,
+            checkpoints=key.checkpoints, box=key.box)
+        seg.__dict__.update(samples=samples[lo:lo + k], arc=arcs[i], samples_ecef=samples_ecef[lo:lo + k],
+                            arc_ecef=arcs_ecef[i])
+        out.append(seg)
+    return out
+
+
 def restore_segments(paths: Sequence[tuple[np.ndarray, np.ndarray]], segment_ids: Sequence[Hashable],
                      stored: Sequence[bytes | memoryview | None]) -> list[PreparedSegment]:
     """:func:`prepare_segments`, reading what is per-segment work (length, gates, checkpoints, box) from the
-    segments' :func:`pack_segment` blobs: the same segments, with the same numbers, for a fraction of the
-    time. A segment without a blob this version reads is prepared from its path."""
+    segments' :func:`pack_segment` blobs: the same segments, with the same numbers. A segment without a blob
+    this version reads is prepared from its path."""
     if not (len(paths) == len(segment_ids) == len(stored)):
         raise ValueError("One id and one stored blob per segment path are needed.")
-    keys = [_unpack(blob) for blob in stored]
-    todo = [i for i, key in enumerate(keys) if key is None]
+    keys = unpack_keys(segment_ids, stored)
     out: list[PreparedSegment | None] = [None] * len(paths)
-    if todo:
-        for i, seg in zip(todo, prepare_segments([paths[i] for i in todo], [segment_ids[i] for i in todo]),
-                          strict=True):
+    for group, make in (([i for i, k in enumerate(keys) if k is None],
+                         lambda idx: prepare_segments([paths[i] for i in idx], [segment_ids[i] for i in idx])),
+                        ([i for i, k in enumerate(keys) if k is not None],
+                         lambda idx: complete_segments([keys[i] for i in idx], [paths[i] for i in idx]))):
+        for i, seg in zip(group, make(group), strict=True):
             out[i] = seg
-    done = [i for i, key in enumerate(keys) if key is not None]
-    if done:
-        lats = [np.asarray(paths[i][0], dtype=np.float64).ravel() for i in done]
-        lons = [np.asarray(paths[i][1], dtype=np.float64).ravel() for i in done]
-        n_vert = np.array([lat.shape[0] for lat in lats], dtype=np.int64)
-        lat, lon = np.concatenate(lats), np.concatenate(lons)
-        if (n_vert < 2).any() or not (np.isfinite(lat).all() and np.isfinite(lon).all()):
-            raise ValueError("A segment needs at least 2 points with finite coordinates.")
-        v_first = np.cumsum(n_vert) - n_vert
-        lat0s, lon0s = lat[v_first], lon[v_first]
-        x, y = to_local_xy(lat, lon, np.repeat(lat0s, n_vert), np.repeat(lon0s, n_vert))
-        xy = np.column_stack([x, y])
-        for j, i in enumerate(done):
-            length_m, gates, gate_dirs, checkpoints, box = keys[i]  # type: ignore[misc]  # not None here
-            out[i] = PreparedSegment(
-                segment_id=segment_ids[i], lat0=float(lat0s[j]), lon0=float(lon0s[j]), length_m=length_m,
-                vertices=xy[v_first[j]:v_first[j] + n_vert[j]], gates=gates, gate_dirs=gate_dirs,
-                checkpoints=checkpoints, box=box)
     return [seg for seg in out if seg is not None]
 
 
@@ -347,33 +416,49 @@ _PACK_LAYOUT = 1
 _PACK_FINGERPRINT = zlib.crc32(repr((_PACK_LAYOUT, SAMPLE_SPACING_M, GATE_DIRECTION_BASE_M, _CHECKPOINTS)).encode())
 #: float64 values: length, gates (2, 3), gate_dirs (2, 3), checkpoints (C, 3), box (2, 3).
 _PACK = struct.Struct(f"<I{1 + 18 + 3 * len(_CHECKPOINTS)}d")
+#: The same layout as a numpy record, so that many blobs are read with one np.frombuffer.
+_PACK_RECORD = np.dtype([("fingerprint", "<u4"), ("values", "<f8", (1 + 18 + 3 * len(_CHECKPOINTS),))])
 
 
-def pack_segment(seg: PreparedSegment) -> bytes:
-    """What is stored with a segment so that a fresh process need not work it out again: the per-segment
-    part of :func:`prepare_segments` (length, gates, checkpoints, box; 236 bytes whatever the segment's
-    length). The samples are batch work from the path, and are derived only for the few candidates that
-    pass the coarse stages."""
+def pack_segment(seg: SegmentKeys) -> bytes:
+    """What is stored with a segment so that a fresh process need not work it out again: its
+    :class:`SegmentKeys` (236 bytes whatever the segment's length). The samples are batch work from the path,
+    and are derived only for the few candidates that cross both gates."""
     values = np.concatenate([[seg.length_m], seg.gates.ravel(), seg.gate_dirs.ravel(), seg.checkpoints.ravel(),
                              seg.box.ravel()])
     return _PACK.pack(_PACK_FINGERPRINT, *values.tolist())
 
 
-def _unpack(blob: bytes | memoryview | None) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """What :func:`pack_segment` stored; None without a blob, or one written by a different preparation
-    (fingerprint), or not whole."""
-    if blob is None or len(blob) != _PACK.size or _PACK.unpack_from(blob)[0] != _PACK_FINGERPRINT:
-        return None
-    v = np.frombuffer(blob, dtype="<f8", offset=4)
+def unpack_keys(segment_ids: Sequence[Hashable],
+                stored: Sequence[bytes | memoryview | None]) -> list[SegmentKeys | None]:
+    """The :class:`SegmentKeys` that :func:`pack_segment` stored, one per id; None where there is no blob, or one
+    written by a different preparation (fingerprint), or not whole (the segment must be prepared from its path).
+
+    The blobs are decoded together (hundreds of them in a fresh process): one buffer, one np.frombuffer."""
+    if len(segment_ids) != len(stored):
+        raise ValueError("One stored blob per segment id is needed.")
+    whole = [i for i, blob in enumerate(stored) if blob is not None and len(blob) == _PACK.size]
+    out: list[SegmentKeys | None] = [None] * len(stored)
+    if not whole:
+        return out
+    records = np.frombuffer(b"".join([blob for blob in stored if blob is not None and len(blob) == _PACK.size]),
+                            dtype=_PACK_RECORD)
+    current = (records["fingerprint"] == _PACK_FINGERPRINT).tolist()
+    values = np.ascontiguousarray(records["values"])
     c = 13 + 3 * len(_CHECKPOINTS)
-    return float(v[0]), v[1:7].reshape(2, 3), v[7:13].reshape(2, 3), v[13:c].reshape(-1, 3), v[c:].reshape(2, 3)
+    lengths = values[:, 0].tolist()
+    gates, gate_dirs = values[:, 1:7].reshape(-1, 2, 3), values[:, 7:13].reshape(-1, 2, 3)
+    checkpoints, box = values[:, 13:c].reshape(values.shape[0], -1, 3), values[:, c:].reshape(-1, 2, 3)
+    for j, i in enumerate(whole):
+        if current[j]:
+            out[i] = SegmentKeys(segment_id=segment_ids[i], length_m=lengths[j], gates=gates[j],
+                                 gate_dirs=gate_dirs[j], checkpoints=checkpoints[j], box=box[j])
+    return out
 
 
 def is_current_pack(blob: bytes | memoryview | None) -> bool:
     """Whether ``blob`` is a :func:`pack_segment` blob this version reads."""
-    return _unpack(blob) is not None
-
-
+    return unpack_keys([None], [blob])[0] is not None
 
 
 def _tangents(v: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -465,9 +550,10 @@ def match_prepared(track: PreparedTrack, seg: PreparedSegment, *,
     return found.get(seg.segment_id, [])
 
 
-def match_many_prepared(track: PreparedTrack, segments: Iterable[PreparedSegment], *,
+def match_many_prepared(track: PreparedTrack, segments: Iterable[SegmentKeys], *,
                         start_radius_m: float = DEFAULT_START_RADIUS_M,
-                        corridor_m: float = DEFAULT_CORRIDOR_M) -> dict[Hashable, list[Effort]]:
+                        corridor_m: float = DEFAULT_CORRIDOR_M,
+                        complete: Completer | None = None) -> dict[Hashable, list[Effort]]:
     """:func:`match_many` on an already prepared track (e.g. when candidates arrive in batches).
 
     Stages, each vectorised over all remaining candidates, cheapest first:
@@ -479,6 +565,11 @@ def match_many_prepared(track: PreparedTrack, segments: Iterable[PreparedSegment
        segments, that settles ordinary efforts;
     then, per segment, the pairing into efforts, with the exact path check for whatever the
     certificate did not settle (detours, shortcuts, tangled hairpins...).
+
+    Stages 1-3 read only the :class:`SegmentKeys`. Segments may therefore be given by their keys alone with
+    ``complete``, which is called once, with those of them that cross both gates (typically a few of the
+    hundreds of candidates), and returns each one's :class:`PreparedSegment` (same id and keys), or None to
+    leave it out (e.g. it is gone).
     """
     segs = list(segments)
     if len(track) < 2 or not segs:
@@ -486,8 +577,26 @@ def match_many_prepared(track: PreparedTrack, segments: Iterable[PreparedSegment
     cand = _coarse_candidates(track, segs, start_radius_m, corridor_m)
     if cand.shape[0] == 0:
         return {}
-    gated = [segs[i] for i in cand]
-    crossings = _gate_crossings(track, gated, start_radius_m)
+    gated_keys = [segs[i] for i in cand]
+    crossed = _gate_crossings(track, gated_keys, start_radius_m)
+    whole: list[PreparedSegment | None] = [
+        seg if isinstance(seg, PreparedSegment) else None for seg in (gated_keys[c] for c, _, _ in crossed)]
+    todo = [k for k, seg in enumerate(whole) if seg is None]
+    if todo:
+        if complete is None:
+            raise ValueError("Segments given by their keys alone need `complete`.")
+        done = complete([gated_keys[crossed[k][0]] for k in todo])
+        if len(done) != len(todo):
+            raise ValueError("`complete` must return one segment (or None) per segment it is given.")
+        for k, seg in zip(todo, done, strict=True):
+            whole[k] = seg
+    # From here on, `gated` holds the whole segments and the crossings index into it.
+    gated: list[PreparedSegment] = []
+    crossings: list[tuple[int, _Crossings, _Crossings]] = []
+    for seg, (_, starts, ends) in zip(whole, crossed, strict=True):
+        if seg is not None:
+            crossings.append((len(gated), starts, ends))
+            gated.append(seg)
     certified = _certify(track, gated, crossings, corridor_m)
     out: dict[Hashable, list[Effort]] = {}
     for c, starts, ends in crossings:
@@ -522,7 +631,7 @@ def ends_within_reach(track: PreparedTrack, first_lat: np.ndarray, first_lon: np
 # Stages
 # --------------------------------------------------------------------------------------------------
 
-def _coarse_candidates(track: PreparedTrack, segs: Sequence[PreparedSegment],
+def _coarse_candidates(track: PreparedTrack, segs: Sequence[SegmentKeys],
                        radius_m: float, corridor_m: float) -> np.ndarray:
     """Indices of the segments passing the box, gate-point and checkpoint tests."""
     half_step = track.max_step_m / 2.0
@@ -544,7 +653,7 @@ def _coarse_candidates(track: PreparedTrack, segs: Sequence[PreparedSegment],
     return cand[np.all(np.isfinite(dist.reshape(cand.shape[0], -1)), axis=1)]
 
 
-def _gate_crossings(track: PreparedTrack, segs: Sequence[PreparedSegment],
+def _gate_crossings(track: PreparedTrack, segs: Sequence[SegmentKeys],
                     radius_m: float) -> list[tuple[int, _Crossings, _Crossings]]:
     """Forward crossings of every segment's start and end gates within ``radius_m`` of the gate point.
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -21,13 +21,15 @@ from domain.algorithms.matching import (
     Effort,
     PreparedSegment,
     PreparedTrack,
+    SegmentKeys,
+    complete_segments,
     ends_within_reach,
     is_current_pack,
     match_many_prepared,
     pack_segment,
     prepare_segments,
     prepare_track,
-    restore_segments,
+    unpack_keys,
 )
 from domain.algorithms.metrics import sport_family
 from domain.algorithms.streams import decode_track
@@ -47,7 +49,8 @@ log = logging.getLogger(__name__)
 #: Candidate boxes are grown by this much (degrees, ~50 m) so a segment at the edge of a track still counts.
 BOX_MARGIN_DEG = 0.0005
 _PREPARED_CACHE_SIZE = 20_000
-_prepared: OrderedDict[tuple[int, float], PreparedSegment] = OrderedDict()
+#: Per (id, updated_at): a segment's keys, or its whole geometry once an activity crossed both its gates.
+_prepared: OrderedDict[tuple[int, float], SegmentKeys] = OrderedDict()
 _STREAK_WINDOW = timedelta(days=400)
 
 
@@ -64,8 +67,9 @@ def encode_path(lat: np.ndarray, lon: np.ndarray) -> bytes:
     return np.column_stack([np.round(lat * 1e7), np.round(lon * 1e7)]).astype("<i4").tobytes()
 
 
-def cached_segment(seg_id: int, updated: datetime) -> PreparedSegment | None:
-    """The prepared geometry of this version of the segment if this process has it (marked recently used)."""
+def cached_segment(seg_id: int, updated: datetime) -> SegmentKeys | None:
+    """What this process has of this version of the segment (marked recently used): its keys, or its whole
+    geometry (a :class:`PreparedSegment`) once it was matched that far."""
     cache_key = (seg_id, updated.timestamp())
     hit = _prepared.get(cache_key)
     if hit is not None:
@@ -73,24 +77,29 @@ def cached_segment(seg_id: int, updated: datetime) -> PreparedSegment | None:
     return hit
 
 
+def _cache(seg_id: int, updated: datetime, seg: SegmentKeys) -> None:
+    _prepared[(seg_id, updated.timestamp())] = seg
+    while len(_prepared) > _PREPARED_CACHE_SIZE:
+        _prepared.popitem(last=False)
+
+
 def prepared_segment(seg_id: int, updated: datetime, path: bytes) -> PreparedSegment:
     """Prepared geometry, cached per worker process: segments are matched far more often than edited."""
     hit = cached_segment(seg_id, updated)
-    if hit is not None:
+    if isinstance(hit, PreparedSegment):
         return hit
+    if hit is not None:  # its keys only: made whole from the path
+        seg = complete_segments([hit], [decode_path(path)])[0]
+        _cache(seg_id, updated, seg)
+        return seg
     return prepared_segments([(seg_id, updated, path)])[0]
 
 
-def prepared_segments(rows: Sequence[tuple[int, datetime, bytes]],
-                      stored: Sequence[bytes | None] | None = None) -> list[PreparedSegment]:
-    """Prepare (in one batch) and cache these versions of segments, given as (id, updated_at, path), with
-    their stored prepared geometry (``Segment.prepared``) where known."""
-    paths, ids = [decode_path(path) for _, _, path in rows], [seg_id for seg_id, _, _ in rows]
-    prepared = prepare_segments(paths, ids) if stored is None else restore_segments(paths, ids, stored)
+def prepared_segments(rows: Sequence[tuple[int, datetime, bytes]]) -> list[PreparedSegment]:
+    """Prepare (in one batch) and cache these versions of segments, given as (id, updated_at, path)."""
+    prepared = prepare_segments([decode_path(path) for _, _, path in rows], [seg_id for seg_id, _, _ in rows])
     for (seg_id, updated, _), seg in zip(rows, prepared, strict=True):
-        _prepared[(seg_id, updated.timestamp())] = seg
-    while len(_prepared) > _PREPARED_CACHE_SIZE:
-        _prepared.popitem(last=False)
+        _cache(seg_id, updated, seg)
     return prepared
 
 
@@ -100,17 +109,54 @@ def pack_path(path: bytes) -> bytes:
     return pack_segment(prepare_segments([decode_path(path)], [None])[0])
 
 
-def stored_segments(segment_ids: Sequence[int]) -> dict[int, PreparedSegment]:
-    """These segments prepared and cached, from their rows (path and stored geometry, one query). Deleted
-    segments are left out."""
-    # Core columns and one array parameter: a fresh process reads hundreds of these rows, and an IN list would
-    # be rendered, sent and parsed one placeholder per id, and the ORM layer adds nothing to plain columns.
-    table = table_of(Segment)
-    rows = db.session.execute(select(table.c.id, table.c.updated_at, table.c.path, table.c.prepared)
-                              .where(table.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger)))),
-                              {"ids": list(segment_ids)}).all()
-    prepared = prepared_segments([(r.id, r.updated_at, r.path) for r in rows], [r.prepared for r in rows])
-    return {r.id: seg for r, seg in zip(rows, prepared, strict=True)}
+# Core columns and one array parameter: a fresh process reads hundreds of these rows, and an IN list would be
+# rendered, sent and parsed one placeholder per id, and the ORM layer adds nothing to plain columns.
+_SEGMENTS = table_of(Segment)
+_IDS = bindparam("ids", type_=ARRAY(BigInteger))
+_STORED_KEYS = select(_SEGMENTS.c.id, _SEGMENTS.c.updated_at, _SEGMENTS.c.prepared).where(_SEGMENTS.c.id == any_(_IDS))
+_PATHS = select(_SEGMENTS.c.id, _SEGMENTS.c.updated_at, _SEGMENTS.c.path).where(_SEGMENTS.c.id == any_(_IDS))
+
+
+def stored_segments(segment_ids: Sequence[int]) -> dict[int, tuple[datetime, SegmentKeys]]:
+    """These segments' keys (:class:`SegmentKeys`) and the version (updated_at) they belong to, cached. Deleted
+    segments are left out.
+
+    Read from the stored prepared geometry alone (one query): ~230 bytes a row, where the path is several
+    times that and is needed only for the few candidates that cross both gates (:func:`whole_segments`). A row
+    without keys this version reads (not prepared yet, or by another version) is prepared whole from its
+    path, read then for those rows only."""
+    rows = db.session.execute(_STORED_KEYS, {"ids": list(segment_ids)}).all()
+    out: dict[int, tuple[datetime, SegmentKeys]] = {}
+    stale: list[int] = []
+    for r, keys in zip(rows, unpack_keys([r.id for r in rows], [r.prepared for r in rows]), strict=True):
+        if keys is None:
+            stale.append(r.id)
+        else:
+            _cache(r.id, r.updated_at, keys)
+            out[r.id] = (r.updated_at, keys)
+    if stale:
+        paths = db.session.execute(_PATHS, {"ids": stale}).all()
+        for r, seg in zip(paths, prepared_segments([(r.id, r.updated_at, r.path) for r in paths]), strict=True):
+            out[r.id] = (r.updated_at, seg)
+    return out
+
+
+def whole_segments(keys: Sequence[SegmentKeys],
+                   versions: Mapping[int, datetime]) -> tuple[list[PreparedSegment | None], list[PreparedSegment]]:
+    """Segments known by their keys, read at ``versions`` (updated_at by id), made whole from their paths (one
+    query, one batch) and cached in their place: one per key, None for a segment deleted or edited since; and
+    the edited ones' new versions, prepared whole."""
+    ids: list[int] = [cast(int, k.segment_id) for k in keys]  # the keys this module reads carry row ids
+    rows = {r.id: r for r in db.session.execute(_PATHS, {"ids": ids})}
+    same = [j for j, seg_id in enumerate(ids) if seg_id in rows and rows[seg_id].updated_at == versions[seg_id]]
+    made = complete_segments([keys[j] for j in same], [decode_path(rows[ids[j]].path) for j in same])
+    whole: list[PreparedSegment | None] = [None] * len(keys)
+    for j, seg in zip(same, made, strict=True):
+        _cache(ids[j], rows[ids[j]].updated_at, seg)
+        whole[j] = seg
+    edited = [rows[seg_id] for seg_id, seg in zip(ids, whole, strict=True) if seg is None and seg_id in rows]
+    newer = prepared_segments([(r.id, r.updated_at, r.path) for r in edited]) if edited else []
+    return whole, newer
 
 
 def store_prepared(batch: int = 500) -> int:
@@ -519,17 +565,31 @@ def match_track(track: Track, activity: Activity) -> dict[Any, list[Effort]]:
     # Only segments whose two ends the track passes near are matched (ends_within_reach never drops one
     # that could match; the start/end columns are the path's end vertices before their rounding to
     # 1e-7 degrees, millimetres inside its 1 m of spare reach): in a city most candidates (parallel roads,
-    # branches) fail that. Of those, whole paths are read and prepared, in one batch, only for segments
-    # this process has not prepared yet.
+    # branches) fail that. Of those, what this process has not cached yet is read as stored keys, in one
+    # query; the matcher's first stages reject most of them on their keys, and the paths of the few that
+    # cross both gates are read then (complete), in a second query.
     ends = np.array([(r.start_lat, r.start_lng, r.end_lat, r.end_lng) for r in rows], dtype=np.float64)
     near = ends_within_reach(prepared_track, ends[:, 0], ends[:, 1], ends[:, 2], ends[:, 3])
     kept = [r for r, keep in zip(rows, near.tolist(), strict=True) if keep]
-    segs: list[PreparedSegment | None] = [cached_segment(r.id, r.updated_at) for r in kept]
+    versions = {r.id: r.updated_at for r in kept}
+    segs: list[SegmentKeys | None] = [cached_segment(r.id, r.updated_at) for r in kept]
     missing = [r.id for r, seg in zip(kept, segs, strict=True) if seg is None]
     if missing:
         fresh = stored_segments(missing)
-        segs = [seg if seg is not None else fresh.get(r.id) for r, seg in zip(kept, segs, strict=True)]
-    return match_many_prepared(prepared_track, [seg for seg in segs if seg is not None])
+        for seg_id, (updated, _) in fresh.items():
+            versions[seg_id] = updated
+        segs = [seg if seg is not None else fresh.get(r.id, (None, None))[1] for r, seg in zip(kept, segs, strict=True)]
+    edited: list[PreparedSegment] = []
+
+    def complete(keys: list[SegmentKeys]) -> list[PreparedSegment | None]:
+        whole, newer = whole_segments(keys, versions)
+        edited.extend(newer)  # matched on their own below: their keys above were another version's
+        return whole
+
+    found = match_many_prepared(prepared_track, [seg for seg in segs if seg is not None], complete=complete)
+    if edited:
+        found.update(match_many_prepared(prepared_track, edited))
+    return found
 
 
 def segments_touched_by(activity_id: int) -> list[int]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 import numpy as np
 from sqlalchemy import text
@@ -21,12 +21,13 @@ from sqlalchemy.orm import configure_mappers
 
 from domain.algorithms.geo import from_local_xy
 from domain.algorithms.matching import (
+    complete_segments,
     ends_within_reach,
     match_many_prepared,
     pack_segment,
     prepare_segments,
     prepare_track,
-    restore_segments,
+    unpack_keys,
 )
 from domain.algorithms.streams import decode_track, encode_track
 from domain.algorithms.track import Track
@@ -76,15 +77,19 @@ def _synthetic_ride() -> tuple[Track, list[tuple[np.ndarray, np.ndarray]]]:
 
 
 def _warm_matcher() -> None:
-    """Run the stage's numeric path once (stream decoding, track and segment preparation, the stored-geometry
-    restore, the end-point prefilter and the matcher with its kd-trees), on throwaway data only."""
+    """Run the stage's numeric path once (stream decoding, track and segment preparation, the stored keys'
+    decoding, the completion of segments from their paths, the end-point prefilter and the matcher with its
+    kd-trees), on throwaway data only."""
     track, paths = _synthetic_ride()
     decoded = decode_track(encode_track(track))
     prepared = prepare_track(decoded.time, decoded.lat, decoded.lon)
-    segments = restore_segments(paths, [-1, -2], [pack_segment(seg) for seg in prepare_segments(paths, [-1, -2])])
+    # As the stage sees uncached segments: stored keys first, whole geometry for those crossing both gates.
+    keys = unpack_keys([-1, -2], [pack_segment(seg) for seg in prepare_segments(paths, [-1, -2])])
+    path_of: dict[Hashable, tuple[np.ndarray, np.ndarray]] = {-1: paths[0], -2: paths[1]}
     ends = np.array([(lat[0], lon[0], lat[-1], lon[-1]) for lat, lon in paths], dtype=np.float64)
     ends_within_reach(prepared, ends[:, 0], ends[:, 1], ends[:, 2], ends[:, 3])
-    match_many_prepared(prepared, segments)
+    match_many_prepared(prepared, [k for k in keys if k is not None],
+                        complete=lambda some: complete_segments(some, [path_of[k.segment_id] for k in some]))
 
 
 def _warm_database() -> None:
@@ -98,6 +103,7 @@ def _warm_database() -> None:
             lambda: efforts.stage_rows(_NO_ID),
             lambda: efforts.candidate_ends(*_NOWHERE, "cycling"),
             lambda: efforts.stored_segments([_NO_ID]),
+            lambda: efforts.whole_segments([], {}),  # the paths of segments crossing both gates
             # The efforts table, read once: the connection's server process loads its catalog entries (table,
             # indexes) here rather than in the stage's first insert.
             lambda: efforts.segments_touched_by(_NO_ID),

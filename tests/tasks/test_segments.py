@@ -4,6 +4,7 @@ re-matching, visibility and achievements."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -300,28 +301,100 @@ def test_a_rerun_finishes_what_a_crashed_run_left_undone(app, live_client, live_
         db.session.remove()
 
 
-def test_a_fresh_process_reads_the_stored_geometry(app, live_client, live_login, monkeypatch):
+def test_a_fresh_process_reads_the_stored_keys_and_the_paths_it_needs(app, live_client, live_login, monkeypatch):
+    import sqlalchemy as sa
     from sqlalchemy import select, update
 
     from domain.algorithms import matching
+    from domain.algorithms.streams import decode_track
     from domain.segments import efforts as engine
     from models import Segment, db
 
     ann, _ = live_login("ann")
     seg_id = make_segment(live_client, ann)["id"]
+    lat, lon = road()
+    pts = [[float(a), float(b)] for a, b in zip(lat[SEG][::-1], lon[SEG][::-1], strict=True)]
+    resp = live_client.post("/api/v1/segments", headers=ann,
+                            json={"name": "Descent", "sport_type": "cycling", "points": pts})
+    assert resp.status_code == 201, resp.json
+    rev_id = resp.json["id"]
+    bob, _ = live_login("bob")
+    track, _ = ride(8.0, seed=3)
+    activity_id = upload_ride(live_client, bob, track)["activity_id"]
+    activity, _, blob = engine.stage_rows(activity_id)
+    ridden = decode_track(blob)
     row = db.session.execute(select(Segment.path, Segment.prepared, Segment.updated_at)
                              .where(Segment.id == seg_id)).one()
     assert matching.is_current_pack(row.prepared)  # stored when the segment was created
     expected = matching.prepare_segments([engine.decode_path(row.path)], [seg_id])[0]
+    truth = engine.match_track(ridden, activity)
+    assert list(truth) == [seg_id] and len(truth[seg_id]) == 1
 
-    # A process with an empty cache restores it from the row, without preparing it again.
+    statements: list[tuple[str, object]] = []
+
+    def on_execute(conn, cursor, statement, parameters, *_):
+        statements.append((statement, parameters))
+
+    def segment_reads() -> list[tuple[str, list[int]]]:
+        """(column read, ids) of each read of segment rows by id."""
+        return [("path" if "segments.path" in st else "prepared", sorted(p["ids"]))
+                for st, p in statements if isinstance(p, dict) and "ids" in p and "FROM segments" in st]
+
+    # A process with an empty cache reads both segments' stored keys, and the path of the one ridden only (the
+    # descent, ridden the wrong way, crosses no gate forwards); nothing is prepared again.
     monkeypatch.setattr(engine, "_prepared", type(engine._prepared)())
     monkeypatch.setattr(engine, "prepare_segments", lambda *a: pytest.fail("prepared again"))
-    restored = engine.stored_segments([seg_id])[seg_id]
-    for name in ("gates", "checkpoints", "box", "samples", "arc"):
-        assert np.array_equal(getattr(restored, name), getattr(expected, name)), name
-    assert engine.cached_segment(seg_id, row.updated_at) is restored
+    sa.event.listen(db.engine, "before_cursor_execute", on_execute)
+    try:
+        assert engine.match_track(ridden, activity) == truth
+        assert segment_reads() == [("prepared", sorted([seg_id, rev_id])), ("path", [seg_id])]
+        whole = engine.cached_segment(seg_id, row.updated_at)
+        assert isinstance(whole, matching.PreparedSegment)
+        assert type(engine.cached_segment(rev_id, engine.stored_segments([rev_id])[rev_id][0])) is \
+            matching.SegmentKeys
+        for name in ("vertices", "gates", "checkpoints", "box", "samples", "arc", "samples_ecef", "arc_ecef"):
+            assert np.array_equal(getattr(whole, name), getattr(expected, name)), name
+        # Warm: everything comes from the cache.
+        statements.clear()
+        assert engine.match_track(ridden, activity) == truth
+        assert segment_reads() == []
+        # Re-matching asks for a whole segment this process has the keys of only: completed from its path.
+        rev = db.session.execute(select(Segment.path, Segment.updated_at).where(Segment.id == rev_id)).one()
+        made = engine.prepared_segment(rev_id, rev.updated_at, rev.path)
+        assert engine.cached_segment(rev_id, rev.updated_at) is made
+        assert isinstance(made, matching.PreparedSegment)
+        again = matching.prepare_segments([engine.decode_path(rev.path)], [rev_id])[0]  # engine's is patched
+        for name in ("vertices", "gates", "samples", "samples_ecef", "arc_ecef"):
+            assert np.array_equal(getattr(made, name), getattr(again, name)), name
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", on_execute)
     monkeypatch.undo()
+
+    # A segment edited between the two reads: left out of the whole geometry, and handed back in its new version,
+    # which the stage matches on its own.
+    keys = engine.stored_segments([seg_id])[seg_id][1]
+    whole_list, newer = engine.whole_segments([keys], {seg_id: row.updated_at - timedelta(seconds=1)})
+    assert whole_list == [None] and [s.segment_id for s in newer] == [seg_id]
+    assert np.array_equal(newer[0].samples, expected.samples)
+    read_keys = engine.stored_segments
+    monkeypatch.setattr(engine, "stored_segments", lambda ids: {
+        i: (updated - timedelta(seconds=1), k) for i, (updated, k) in read_keys(ids).items()})
+    monkeypatch.setattr(engine, "_prepared", type(engine._prepared)())
+    assert engine.match_track(ridden, activity) == truth
+    monkeypatch.undo()
+
+    # Rows whose stored geometry this version does not read (none yet, or another version's): prepared from their
+    # paths in the process, with the same efforts.
+    db.session.execute(update(Segment).where(Segment.id == rev_id)
+                       .values(prepared=b"\0" * len(row.prepared), updated_at=Segment.updated_at))
+    db.session.execute(update(Segment).where(Segment.id == seg_id).values(prepared=None, updated_at=row.updated_at))
+    db.session.commit()
+    monkeypatch.setattr(engine, "_prepared", type(engine._prepared)())
+    assert engine.match_track(ridden, activity) == truth
+    assert isinstance(engine.cached_segment(seg_id, row.updated_at), matching.PreparedSegment)
+    monkeypatch.undo()
+    db.session.execute(update(Segment).where(Segment.id == rev_id).values(prepared=None, updated_at=Segment.updated_at))
+    db.session.commit()
 
     # A row without it (created before the column existed) is filled in by `flask segments-prepare`,
     # which leaves updated_at alone (the geometry did not change: the workers' caches stay valid).

@@ -584,18 +584,52 @@ def test_segments_restored_from_stored_keys_are_the_same_segments():
     restored = matching.restore_segments(paths, ids, blobs)
     for a, b in zip(fresh, restored, strict=True):
         assert (a.segment_id, a.lat0, a.lon0, a.length_m) == (b.segment_id, b.lat0, b.lon0, b.length_m)
-        for name in ("vertices", "gates", "gate_dirs", "checkpoints", "box", "samples", "arc", "samples_ecef"):
+        for name in ("vertices", "gates", "gate_dirs", "checkpoints", "box", "samples", "arc", "samples_ecef",
+                     "arc_ecef", "anchors"):
             assert np.array_equal(getattr(a, name), getattr(b, name)), name
     track = ride(ROAD, noise=5.0)
     assert match_many(*track, restored) == match_many(*track, fresh)
     assert not matching.is_current_pack(blobs[4]) and matching.is_current_pack(blobs[0])
 
 
-def test_a_restored_segment_derives_its_samples_only_when_needed():
-    path = latlon(SEGMENT)
-    blob = matching.pack_segment(prepare_segment(*path, "on"))
-    seg = matching.restore_segments([path], ["on"], [blob])[0]
-    assert "samples" not in seg.__dict__  # the coarse stages read only the stored keys
-    far = ride(ROAD + np.array([0.0, 3000.0]))  # nowhere near: rejected before the samples are needed
-    assert match_many(*far, [seg]) == {}
-    assert "samples" not in seg.__dict__
+def test_segments_given_by_their_keys_get_their_path_only_when_they_cross_both_gates():
+    parallel = SEGMENT + np.array([0.0, 90.0])
+    shapes = [SEGMENT, cut(ROAD, 100.0, 700.0), SEGMENT[::-1].copy(), parallel, cut(ROAD, 2500.0, 3400.0),
+              SEGMENT + np.array([5000.0, 0.0])]
+    ids = ["on", "early", "reverse", "parallel", "later", "far"]
+    paths = dict(zip(ids, (latlon(xy) for xy in shapes), strict=True))
+    fresh = matching.prepare_segments(list(paths.values()), ids)
+    keys = matching.unpack_keys(ids, [matching.pack_segment(seg) for seg in fresh])
+    assert all(type(k) is matching.SegmentKeys for k in keys)
+    track = ride(cut(ROAD, 50.0, 3300.0, spacing=2.0), noise=5.0)  # "on" and "early", not all of "later"
+    prepared = matching.prepare_track(*track)
+    asked: list[list[object]] = []
+
+    def complete(some: list[matching.SegmentKeys]) -> list[matching.PreparedSegment | None]:
+        asked.append([k.segment_id for k in some])
+        return matching.complete_segments(some, [paths[str(k.segment_id)] for k in some])
+
+    found = matching.match_many_prepared(prepared, keys, complete=complete)
+    assert found == matching.match_many_prepared(prepared, fresh)
+    assert set(found) == {"on", "early"}
+    # One call, for the segments crossing both gates only: not the reversed, parallel, unridden or far ones.
+    assert asked == [["early", "on"]] or asked == [["on", "early"]]
+
+    # Whole segments are used as they are; a segment `complete` leaves out (None) is not matched.
+    assert matching.match_many_prepared(prepared, [fresh[0], *keys[1:]], complete=lambda some: [None] * len(some)
+                                        ) == {"on": found["on"]}
+    with pytest.raises(ValueError, match="complete"):
+        matching.match_many_prepared(prepared, keys)
+    assert matching.match_many_prepared(prepared, keys[5:]) == {}  # rejected on its keys: no path needed
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_running_sums_of_many_segments_are_those_of_each_alone(seed):
+    rng = np.random.default_rng(seed)
+    # Short and long runs mixed (the grouping by length), single points included.
+    count = rng.integers(1, 3000 if seed % 2 else 12, int(rng.integers(1, 40)))
+    first = np.cumsum(count) - count
+    step = rng.random(int(count.sum())) * 10.0
+    sums = matching._running_sums(step, first, count)
+    for got, lo, k in zip(sums, first.tolist(), count.tolist(), strict=True):
+        assert np.array_equal(got, np.concatenate([[0.0], np.cumsum(step[lo:lo + k - 1])]))
