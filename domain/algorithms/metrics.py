@@ -180,6 +180,15 @@ class _Kinematics:
     has_gps: bool
 
 
+def _cum0(x: np.ndarray) -> np.ndarray:
+    """``[0, x0, x0 + x1, ...]``: np.cumsum written after a leading zero (the same sums, added in order), without
+    building and concatenating a one-element array."""
+    out = np.empty(x.shape[0] + 1)
+    out[0] = 0.0
+    np.cumsum(x, out=out[1:])
+    return out
+
+
 def _bridged_distance(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cumulative distance at every point with position gaps bridged, plus the fix indices and hop lengths."""
     n = lat.shape[0]
@@ -188,7 +197,7 @@ def _bridged_distance(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.
     hops = np.zeros(max(fix.shape[0] - 1, 0))
     if fix.shape[0] >= 2:
         hops = haversine_m(lat[fix[:-1]], lon[fix[:-1]], lat[fix[1:]], lon[fix[1:]])
-        at_fix = np.concatenate([[0.0], np.cumsum(hops)])
+        at_fix = _cum0(hops)
         # Every point takes the distance of the last fix at or before it (gap points hold still until the
         # next fix; the hop's time is spread by the step speeds below).
         if fix.shape[0] == n:  # the common case: every point has a fix
@@ -261,8 +270,8 @@ def _kinematics(track: Track, threshold: float) -> _Kinematics:
     if n >= 2 and known.any():
         filtered = _median_filter(raw, SPIKE_MEDIAN_STEPS)
         w = np.where(known, dt, 0.0)
-        cum_d = np.concatenate([[0.0], np.cumsum(np.where(known, filtered, 0.0) * w)])
-        cum_w = np.concatenate([[0.0], np.cumsum(w)])
+        cum_d = _cum0(np.where(known, filtered, 0.0) * w)
+        cum_w = _cum0(w)
         velocity = _window_rate(t, cum_d, cum_w, SPEED_SMOOTH_HALF_WINDOW_S)
 
     if n >= 2:
@@ -275,7 +284,7 @@ def _kinematics(track: Track, threshold: float) -> _Kinematics:
         moving = gps_moving | indoor
     else:
         moving = np.zeros(0, dtype=bool)
-    cum_moving = np.concatenate([[0.0], np.cumsum(np.where(moving, dt, 0.0))]) if n else np.zeros(0)
+    cum_moving = _cum0(np.where(moving, dt, 0.0)) if n else np.zeros(0)
     return _Kinematics(t=t, dist=dist, dt=dt, speed_raw=raw, velocity=velocity, cum_filtered=cum_d,
                        moving=moving, cum_moving=cum_moving, has_gps=fix.shape[0] > 0)
 
@@ -308,7 +317,7 @@ def smooth_by_time(t: np.ndarray, v: np.ndarray, half_window_s: float) -> np.nda
     if n == 0:
         return v.copy()
     ok = ~np.isnan(v)
-    cs = np.concatenate([[0.0], np.cumsum(np.where(ok, v, 0.0))])
+    cs = _cum0(np.where(ok, v, 0.0))
     cc = np.concatenate([[0], np.cumsum(ok)])
     lo = np.searchsorted(t, t - half_window_s, side="left")
     hi = np.searchsorted(t, t + half_window_s, side="right")
@@ -392,8 +401,8 @@ def _weighted_cumulative(v: np.ndarray, dt: np.ndarray) -> tuple[np.ndarray, np.
     """Cumulative ∫v dt and ∫dt over steps where ``v`` is known (trapezoid, or the known end's value)."""
     step_v = _nanmean2(v[:-1], v[1:])
     w = np.where(~np.isnan(step_v) & (dt <= MAX_MOVING_GAP_S), dt, 0.0)
-    cv = np.concatenate([[0.0], np.cumsum(np.nan_to_num(step_v) * w)])
-    cw = np.concatenate([[0.0], np.cumsum(w)])
+    cv = _cum0(np.nan_to_num(step_v) * w)
+    cw = _cum0(w)
     return cv, cw
 
 
@@ -604,7 +613,12 @@ def _first_last_fix(track: Track) -> tuple[tuple[float, float] | None, tuple[flo
 
 
 def _nanmax(v: np.ndarray) -> float | None:
-    return float(np.nanmax(v)) if np.any(~np.isnan(v)) else None
+    """The largest value ignoring NaN, None without any: np.nanmax's own reduction (fmax skips NaN) without its
+    wrapper and the separate any-value test, a dozen µs of fixed cost per call on a short track."""
+    if v.shape[0] == 0:
+        return None
+    top = float(np.fmax.reduce(v))
+    return None if top != top else top
 
 
 @dataclass
