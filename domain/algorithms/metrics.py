@@ -202,7 +202,7 @@ def _cum0(x: np.ndarray) -> np.ndarray:
 def _bridged_distance(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cumulative distance at every point with position gaps bridged, plus the fix indices and hop lengths."""
     n = lat.shape[0]
-    fix = np.flatnonzero(~np.isnan(lat) & ~np.isnan(lon))
+    fix = (~np.isnan(lat) & ~np.isnan(lon)).nonzero()[0]
     cum = np.zeros(n)
     hops = np.zeros(max(fix.shape[0] - 1, 0))
     if fix.shape[0] >= 2:
@@ -271,7 +271,7 @@ def _kinematics(track: Track, threshold: float) -> _Kinematics:
     t = track.time
     n = t.shape[0]
     dist, fix, hops = _bridged_distance(track.lat, track.lon)
-    dt = np.diff(t)
+    dt = t[1:] - t[:-1]  # np.diff's own subtraction, without its wrapper
     raw = _step_speeds(t, fix, hops)
     known = ~np.isnan(raw) & (dt <= MAX_MOVING_GAP_S)
 
@@ -346,8 +346,8 @@ def hysteresis_gain_loss(ele: np.ndarray, threshold_m: float = ELE_HYSTERESIS_M)
     """
     if ele.shape[0] < 2:
         return 0.0, 0.0
-    sign = np.sign(np.diff(ele))
-    steps = np.flatnonzero(sign)
+    sign = np.sign(ele[1:] - ele[:-1])
+    steps = sign.nonzero()[0]
     turns = steps[1:][sign[steps[1:]] != sign[steps[:-1]]]
     values = ele[np.concatenate([[0], turns, [ele.shape[0] - 1]])].tolist()
 
@@ -420,14 +420,14 @@ def _interval_means(t: np.ndarray, v: np.ndarray, dt: np.ndarray, t0: np.ndarray
                     t1: np.ndarray) -> np.ndarray:
     """Time-weighted mean of ``v`` over each interval [t0, t1]; the plain sample mean as a fallback."""
     out = np.full(t0.shape[0], np.nan)
-    if t.shape[0] == 0 or not np.any(~np.isnan(v)):
+    if t.shape[0] == 0 or not (~np.isnan(v)).any():
         return out
     if t.shape[0] >= 2:
         cv, cw = _weighted_cumulative(v, dt)
         num = np.interp(t1, t, cv) - np.interp(t0, t, cv)
         den = np.interp(t1, t, cw) - np.interp(t0, t, cw)
         np.divide(num, den, out=out, where=den > 1e-9)
-    need = np.flatnonzero(np.isnan(out))  # rare: intervals with no usable step (gappy or very short tracks)
+    need = np.isnan(out).nonzero()[0]  # rare: intervals with no usable step (gappy or very short tracks)
     if need.size:
         los = np.searchsorted(t, t0[need], "left").tolist()
         his = np.searchsorted(t, t1[need], "right").tolist()
@@ -576,7 +576,7 @@ def best_efforts(dist: np.ndarray, t: np.ndarray,
         return out
     ends_at = (dist[None, :] + ls[:, None]).ravel()
     starts_at = (dist[None, :] - ls[:, None]).ravel()
-    if np.all(np.diff(dist) > 0):
+    if ((dist[1:] - dist[:-1]) > 0).all():
         # Strictly increasing distance (no stop recorded as zero steps): first and last time at a
         # distance coincide and np.interp does search and interpolation in one cheaper pass.
         t_end = np.interp(ends_at, dist, t)
@@ -615,7 +615,7 @@ def _best_efforts(kin: _Kinematics) -> list[dict[str, Any]]:
 
 
 def _first_last_fix(track: Track) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
-    fix = np.flatnonzero(~np.isnan(track.lat) & ~np.isnan(track.lon))
+    fix = (~np.isnan(track.lat) & ~np.isnan(track.lon)).nonzero()[0]
     if fix.shape[0] == 0:
         return None, None
     i, j = int(fix[0]), int(fix[-1])
