@@ -137,8 +137,10 @@ def _fill_missing_times(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     t = cols["time"]
     timed = (~np.isnan(t)).nonzero()[0]
     first, last = int(timed[0]), int(timed[-1])
-    if first > 0 or last < t.shape[0] - 1:  # a slice: the rows a mask of [first, last] would take
-        cols = {c: v[first:last + 1] for c, v in cols.items()}
+    if first > 0 or last < t.shape[0] - 1:
+        # A slice takes the rows a mask of [first, last] would; copied so that a short track does not keep a long
+        # file's columns alive.
+        cols = {c: v[first:last + 1].copy() for c, v in cols.items()}
     t = cols["time"]
     untimed = np.isnan(t).nonzero()[0]
     if untimed.size == 0:
