@@ -180,20 +180,46 @@ class _Kinematics:
     has_gps: bool
 
 
+def _nan_to_num(x: np.ndarray) -> np.ndarray:
+    """np.nan_to_num(x) for a float array: a copy with NaN as 0 (and ±inf as ±the largest float). Without an
+    infinity (every call here on a normalised track) that is one np.where, four numpy calls instead of a dozen
+    plus the wrapper's, a fixed cost that shows on short tracks."""
+    out = np.where(np.isnan(x), 0.0, x)
+    if np.isinf(out).any():
+        return np.nan_to_num(x)
+    return out
+
+
+def _nans(shape: int | tuple[int, ...]) -> np.ndarray:
+    """np.full(shape, np.nan) without the wrapper's per-call cost."""
+    out = np.empty(shape)
+    out.fill(np.nan)
+    return out
+
+
+def _cum0(x: np.ndarray) -> np.ndarray:
+    """``[0, x0, x0 + x1, ...]``: np.cumsum written after a leading zero (the same sums, added in order), without
+    building and concatenating a one-element array."""
+    out = np.empty(x.shape[0] + 1)
+    out[0] = 0.0
+    x.cumsum(out=out[1:])
+    return out
+
+
 def _bridged_distance(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cumulative distance at every point with position gaps bridged, plus the fix indices and hop lengths."""
     n = lat.shape[0]
-    fix = np.flatnonzero(~np.isnan(lat) & ~np.isnan(lon))
+    fix = (~np.isnan(lat) & ~np.isnan(lon)).nonzero()[0]
     cum = np.zeros(n)
     hops = np.zeros(max(fix.shape[0] - 1, 0))
     if fix.shape[0] >= 2:
         hops = haversine_m(lat[fix[:-1]], lon[fix[:-1]], lat[fix[1:]], lon[fix[1:]])
-        at_fix = np.concatenate([[0.0], np.cumsum(hops)])
+        at_fix = _cum0(hops)
         # Every point takes the distance of the last fix at or before it (gap points hold still until the
         # next fix; the hop's time is spread by the step speeds below).
         if fix.shape[0] == n:  # the common case: every point has a fix
             return at_fix, fix, hops
-        owner = np.searchsorted(fix, np.arange(n), side="right") - 1
+        owner = fix.searchsorted(np.arange(n), side="right") - 1
         cum = np.where(owner >= 0, at_fix[np.maximum(owner, 0)], 0.0)
     return cum, fix, hops
 
@@ -201,14 +227,14 @@ def _bridged_distance(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.
 def _step_speeds(t: np.ndarray, fix: np.ndarray, hops: np.ndarray) -> np.ndarray:
     """Raw speed of every step: the speed of the fix-to-fix hop that contains it (NaN outside any hop)."""
     n = t.shape[0]
-    out = np.full(max(n - 1, 0), np.nan)
+    out = _nans(max(n - 1, 0))
     if fix.shape[0] < 2 or n < 2:
         return out
     hop_dt = t[fix[1:]] - t[fix[:-1]]
     hop_speed = hops / hop_dt
     if fix.shape[0] == n:
         return hop_speed
-    hop = np.searchsorted(fix, np.arange(n - 1), side="right") - 1
+    hop = fix.searchsorted(np.arange(n - 1), side="right") - 1
     inside = (hop >= 0) & (hop < hops.shape[0])
     out[inside] = hop_speed[hop[inside]]
     return out
@@ -220,7 +246,7 @@ def _median_filter(v: np.ndarray, width: int) -> np.ndarray:
         return v.copy()
     half = width // 2
     nan = np.isnan(v)
-    filled = np.nan_to_num(v, nan=0.0)
+    filled = _nan_to_num(v)
     padded = np.concatenate([np.full(half, filled[0]), filled, np.full(half, filled[-1])])  # edge replication
     if width == 5:
         out = _median5(*(padded[k:k + v.shape[0]] for k in range(5)))
@@ -245,24 +271,24 @@ def _window_rate(t: np.ndarray, cum_value: np.ndarray, cum_weight: np.ndarray, h
     hi = np.minimum(t + half, t[-1])
     dv = np.interp(hi, t, cum_value) - np.interp(lo, t, cum_value)
     dw = np.interp(hi, t, cum_weight) - np.interp(lo, t, cum_weight)
-    return np.divide(dv, dw, out=np.full(t.shape[0], np.nan), where=dw > 1e-9)
+    return np.divide(dv, dw, out=_nans(t.shape[0]), where=dw > 1e-9)
 
 
 def _kinematics(track: Track, threshold: float) -> _Kinematics:
     t = track.time
     n = t.shape[0]
     dist, fix, hops = _bridged_distance(track.lat, track.lon)
-    dt = np.diff(t)
+    dt = t[1:] - t[:-1]  # np.diff's own subtraction, without its wrapper
     raw = _step_speeds(t, fix, hops)
     known = ~np.isnan(raw) & (dt <= MAX_MOVING_GAP_S)
 
-    velocity = np.full(n, np.nan)
+    velocity = _nans(n)
     cum_d = np.zeros(n)
     if n >= 2 and known.any():
         filtered = _median_filter(raw, SPIKE_MEDIAN_STEPS)
         w = np.where(known, dt, 0.0)
-        cum_d = np.concatenate([[0.0], np.cumsum(np.where(known, filtered, 0.0) * w)])
-        cum_w = np.concatenate([[0.0], np.cumsum(w)])
+        cum_d = _cum0(np.where(known, filtered, 0.0) * w)
+        cum_w = _cum0(w)
         velocity = _window_rate(t, cum_d, cum_w, SPEED_SMOOTH_HALF_WINDOW_S)
 
     if n >= 2:
@@ -275,7 +301,7 @@ def _kinematics(track: Track, threshold: float) -> _Kinematics:
         moving = gps_moving | indoor
     else:
         moving = np.zeros(0, dtype=bool)
-    cum_moving = np.concatenate([[0.0], np.cumsum(np.where(moving, dt, 0.0))]) if n else np.zeros(0)
+    cum_moving = _cum0(np.where(moving, dt, 0.0)) if n else np.zeros(0)
     return _Kinematics(t=t, dist=dist, dt=dt, speed_raw=raw, velocity=velocity, cum_filtered=cum_d,
                        moving=moving, cum_moving=cum_moving, has_gps=fix.shape[0] > 0)
 
@@ -294,7 +320,7 @@ def _nanmean2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ok_a, ok_b = ~np.isnan(a), ~np.isnan(b)
     total = np.where(ok_a, a, 0.0) + np.where(ok_b, b, 0.0)
     count = ok_a.astype(np.float64) + ok_b
-    return np.divide(total, count, out=np.full(a.shape[0], np.nan), where=count > 0)
+    return np.divide(total, count, out=_nans(a.shape[0]), where=count > 0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -308,12 +334,12 @@ def smooth_by_time(t: np.ndarray, v: np.ndarray, half_window_s: float) -> np.nda
     if n == 0:
         return v.copy()
     ok = ~np.isnan(v)
-    cs = np.concatenate([[0.0], np.cumsum(np.where(ok, v, 0.0))])
-    cc = np.concatenate([[0], np.cumsum(ok)])
-    lo = np.searchsorted(t, t - half_window_s, side="left")
-    hi = np.searchsorted(t, t + half_window_s, side="right")
+    cs = _cum0(np.where(ok, v, 0.0))
+    cc = np.concatenate([[0], ok.cumsum()])
+    lo = t.searchsorted(t - half_window_s, side="left")
+    hi = t.searchsorted(t + half_window_s, side="right")
     count = cc[hi] - cc[lo]
-    return np.divide(cs[hi] - cs[lo], count, out=np.full(n, np.nan), where=count > 0)
+    return np.divide(cs[hi] - cs[lo], count, out=_nans(n), where=count > 0)
 
 
 def hysteresis_gain_loss(ele: np.ndarray, threshold_m: float = ELE_HYSTERESIS_M) -> tuple[float, float]:
@@ -327,8 +353,8 @@ def hysteresis_gain_loss(ele: np.ndarray, threshold_m: float = ELE_HYSTERESIS_M)
     """
     if ele.shape[0] < 2:
         return 0.0, 0.0
-    sign = np.sign(np.diff(ele))
-    steps = np.flatnonzero(sign)
+    sign = np.sign(ele[1:] - ele[:-1])
+    steps = sign.nonzero()[0]
     turns = steps[1:][sign[steps[1:]] != sign[steps[:-1]]]
     values = ele[np.concatenate([[0], turns, [ele.shape[0] - 1]])].tolist()
 
@@ -369,7 +395,7 @@ def _first_time_at(dist: np.ndarray, t: np.ndarray, x: np.ndarray) -> tuple[np.n
     """Earliest time the cumulative distance reaches ``x`` (clamped to the track) and the point at/after it."""
     n = t.shape[0]
     # np.minimum/np.maximum rather than np.clip: the same values, without clip's per-call overhead.
-    j = np.minimum(np.maximum(np.searchsorted(dist, x, side="left"), 1), n - 1)
+    j = np.minimum(np.maximum(dist.searchsorted(x, side="left"), 1), n - 1)
     d0, d1 = dist[j - 1], dist[j]
     span = d1 - d0
     f = np.minimum(np.maximum(np.divide(x - d0, span, out=np.ones_like(span), where=span > 0), 0.0), 1.0)
@@ -381,7 +407,7 @@ def _first_time_at(dist: np.ndarray, t: np.ndarray, x: np.ndarray) -> tuple[np.n
 def _last_time_at(dist: np.ndarray, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Latest time the cumulative distance is still ≤ ``x`` and the point at/before it."""
     n = t.shape[0]
-    k = np.minimum(np.maximum(np.searchsorted(dist, x, side="right"), 1), n - 1)
+    k = np.minimum(np.maximum(dist.searchsorted(x, side="right"), 1), n - 1)
     d0, d1 = dist[k - 1], dist[k]
     span = d1 - d0
     f = np.minimum(np.maximum(np.divide(x - d0, span, out=np.ones_like(span), where=span > 0), 0.0), 1.0)
@@ -392,26 +418,26 @@ def _weighted_cumulative(v: np.ndarray, dt: np.ndarray) -> tuple[np.ndarray, np.
     """Cumulative ∫v dt and ∫dt over steps where ``v`` is known (trapezoid, or the known end's value)."""
     step_v = _nanmean2(v[:-1], v[1:])
     w = np.where(~np.isnan(step_v) & (dt <= MAX_MOVING_GAP_S), dt, 0.0)
-    cv = np.concatenate([[0.0], np.cumsum(np.nan_to_num(step_v) * w)])
-    cw = np.concatenate([[0.0], np.cumsum(w)])
+    cv = _cum0(_nan_to_num(step_v) * w)
+    cw = _cum0(w)
     return cv, cw
 
 
 def _interval_means(t: np.ndarray, v: np.ndarray, dt: np.ndarray, t0: np.ndarray,
                     t1: np.ndarray) -> np.ndarray:
     """Time-weighted mean of ``v`` over each interval [t0, t1]; the plain sample mean as a fallback."""
-    out = np.full(t0.shape[0], np.nan)
-    if t.shape[0] == 0 or not np.any(~np.isnan(v)):
+    out = _nans(t0.shape[0])
+    if t.shape[0] == 0 or not (~np.isnan(v)).any():
         return out
     if t.shape[0] >= 2:
         cv, cw = _weighted_cumulative(v, dt)
         num = np.interp(t1, t, cv) - np.interp(t0, t, cv)
         den = np.interp(t1, t, cw) - np.interp(t0, t, cw)
         np.divide(num, den, out=out, where=den > 1e-9)
-    need = np.flatnonzero(np.isnan(out))  # rare: intervals with no usable step (gappy or very short tracks)
+    need = np.isnan(out).nonzero()[0]  # rare: intervals with no usable step (gappy or very short tracks)
     if need.size:
-        los = np.searchsorted(t, t0[need], "left").tolist()
-        his = np.searchsorted(t, t1[need], "right").tolist()
+        los = t.searchsorted(t0[need], "left").tolist()
+        his = t.searchsorted(t1[need], "right").tolist()
         known = ~np.isnan(v)
         filled = np.where(known, v, 0.0)
         for i, lo, hi in zip(need.tolist(), los, his, strict=True):
@@ -425,7 +451,7 @@ def _whole_means(t: np.ndarray, cols: np.ndarray, dt: np.ndarray) -> np.ndarray:
     """:func:`_interval_means` over the whole track for several columns (rows of ``cols``) in one pass: the same
     arithmetic, row by row, without a dozen numpy calls per column (a fixed cost that dominates short files)."""
     k, n = cols.shape
-    out = np.full(k, np.nan)
+    out = _nans(k)
     if n == 0:
         return out
     known = ~np.isnan(cols)
@@ -433,10 +459,10 @@ def _whole_means(t: np.ndarray, cols: np.ndarray, dt: np.ndarray) -> np.ndarray:
         ok_a, ok_b = known[:, :-1], known[:, 1:]
         total = np.where(ok_a, cols[:, :-1], 0.0) + np.where(ok_b, cols[:, 1:], 0.0)
         count = ok_a.astype(np.float64) + ok_b
-        step_v = np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
+        step_v = np.divide(total, count, out=_nans(total.shape), where=count > 0)
         w = np.where(~np.isnan(step_v) & (dt <= MAX_MOVING_GAP_S), dt, 0.0)
-        num = np.cumsum(np.nan_to_num(step_v) * w, axis=1)[:, -1]
-        den = np.cumsum(w, axis=1)[:, -1]
+        num = (_nan_to_num(step_v) * w).cumsum(axis=1)[:, -1]
+        den = w.cumsum(axis=1)[:, -1]
         np.divide(num, den, out=out, where=den > 1e-9)
     for i in np.flatnonzero(np.isnan(out) & known.any(axis=1)).tolist():  # rare: no usable step
         # np.nanmean's own arithmetic (sum with NaN as 0, over the count), without its overhead.
@@ -459,9 +485,9 @@ def _interval_rows(kin: _Kinematics, ele_s: np.ndarray, hr: np.ndarray, t0: np.n
     if ok.any():
         ele_diff = np.interp(t1, t[ok], ele_s[ok]) - np.interp(t0, t[ok], ele_s[ok])
     else:
-        ele_diff = np.full(t0.shape[0], np.nan)
+        ele_diff = _nans(t0.shape[0])
     avg_hr = _interval_means(t, hr, kin.dt, t0, t1)
-    speed = np.divide(dist, moving, out=np.full(t0.shape[0], np.nan), where=moving > 0)
+    speed = np.divide(dist, moving, out=_nans(t0.shape[0]), where=moving > 0)
     # Python floats first: indexing numpy arrays element by element costs more than the figures themselves.
     columns = zip(dist.tolist(), (t1 - t0).tolist(), moving.tolist(), ele_diff.tolist(), speed.tolist(),
                   avg_hr.tolist(), strict=True)
@@ -557,7 +583,7 @@ def best_efforts(dist: np.ndarray, t: np.ndarray,
         return out
     ends_at = (dist[None, :] + ls[:, None]).ravel()
     starts_at = (dist[None, :] - ls[:, None]).ravel()
-    if np.all(np.diff(dist) > 0):
+    if ((dist[1:] - dist[:-1]) > 0).all():
         # Strictly increasing distance (no stop recorded as zero steps): first and last time at a
         # distance coincide and np.interp does search and interpolation in one cheaper pass.
         t_end = np.interp(ends_at, dist, t)
@@ -569,7 +595,7 @@ def best_efforts(dist: np.ndarray, t: np.ndarray,
     a[dist[None, :] + ls[:, None] > total + slack] = np.inf  # window runs off the end
     b = t[None, :] - t_start.reshape(k, n)
     b[dist[None, :] - ls[:, None] < -slack] = np.inf  # window starts before the track
-    ia, ib = np.argmin(a, axis=1), np.argmin(b, axis=1)
+    ia, ib = a.argmin(axis=1), b.argmin(axis=1)
     for r, pos in enumerate(np.flatnonzero(fits)):
         ea, eb = a[r, ia[r]], b[r, ib[r]]
         if not (math.isfinite(ea) or math.isfinite(eb)):
@@ -596,7 +622,7 @@ def _best_efforts(kin: _Kinematics) -> list[dict[str, Any]]:
 
 
 def _first_last_fix(track: Track) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
-    fix = np.flatnonzero(~np.isnan(track.lat) & ~np.isnan(track.lon))
+    fix = (~np.isnan(track.lat) & ~np.isnan(track.lon)).nonzero()[0]
     if fix.shape[0] == 0:
         return None, None
     i, j = int(fix[0]), int(fix[-1])
@@ -604,7 +630,12 @@ def _first_last_fix(track: Track) -> tuple[tuple[float, float] | None, tuple[flo
 
 
 def _nanmax(v: np.ndarray) -> float | None:
-    return float(np.nanmax(v)) if np.any(~np.isnan(v)) else None
+    """The largest value ignoring NaN, None without any: np.nanmax's own reduction (fmax skips NaN) without its
+    wrapper and the separate any-value test, a dozen µs of fixed cost per call on a short track."""
+    if v.shape[0] == 0:
+        return None
+    top = float(np.fmax.reduce(v))
+    return None if top != top else top
 
 
 @dataclass
@@ -723,7 +754,7 @@ def derived_streams(track: Track, sport: str | None = None) -> dict[str, np.ndar
 
 def _grade(track: Track, kin: _Kinematics) -> np.ndarray:
     n = len(track)
-    grade = np.full(n, np.nan)
+    grade = _nans(n)
     ele_s = smooth_by_time(kin.t, track.ele, ELE_SMOOTH_HALF_WINDOW_S)
     known = ~np.isnan(ele_s)
     if n < 2 or not kin.has_gps or not known.any():

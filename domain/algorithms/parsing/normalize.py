@@ -93,7 +93,7 @@ def normalize(track: Track, *, max_speed_mps: float = MAX_SPEED_MPS, max_points:
 
 
 def _refuse_separate_recordings(t: np.ndarray) -> None:
-    gaps = np.diff(t)
+    gaps = t[1:] - t[:-1]  # np.diff's own subtraction, without its wrapper
     k = int(np.argmax(gaps))
     if gaps[k] > MAX_PAUSE_S:
         days = gaps[k] / 86_400.0
@@ -135,13 +135,17 @@ def _increasing(t: np.ndarray) -> np.ndarray:
 
 def _fill_missing_times(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     t = cols["time"]
-    timed = np.flatnonzero(~np.isnan(t))
-    cols = _take(cols, (np.arange(t.shape[0]) >= timed[0]) & (np.arange(t.shape[0]) <= timed[-1]))
+    timed = (~np.isnan(t)).nonzero()[0]
+    first, last = int(timed[0]), int(timed[-1])
+    if first > 0 or last < t.shape[0] - 1:
+        # A slice takes the rows a mask of [first, last] would; copied so that a short track does not keep a long
+        # file's columns alive.
+        cols = {c: v[first:last + 1].copy() for c, v in cols.items()}
     t = cols["time"]
-    untimed = np.flatnonzero(np.isnan(t))
+    untimed = np.isnan(t).nonzero()[0]
     if untimed.size == 0:
         return cols
-    timed = np.flatnonzero(~np.isnan(t))
+    timed = (~np.isnan(t)).nonzero()[0]
     right = np.searchsorted(timed, untimed)
     a, b = timed[right - 1], timed[right]
     along = cumulative_distance(cols["lat"], cols["lon"])
@@ -159,13 +163,13 @@ def find_spikes(t: np.ndarray, lat: np.ndarray, lon: np.ndarray, max_speed_mps: 
     ``t`` must be strictly increasing. The common case (no jump anywhere) is one vectorised pass; the
     sequential walk only visits the stretches after a too-fast step.
     """
-    idx = np.flatnonzero(~np.isnan(lat) & ~np.isnan(lon))
+    idx = (~np.isnan(lat) & ~np.isnan(lon)).nonzero()[0]
     m = idx.size
     if m < 2:
         return np.zeros(0, dtype=np.int64)
     plat, plon, pt = lat[idx], lon[idx], t[idx]
     step = haversine_m(plat[:-1], plon[:-1], plat[1:], plon[1:])
-    jumps = np.flatnonzero(step > max_speed_mps * np.diff(pt)) + 1  # second fix of each too-fast step
+    jumps = (step > max_speed_mps * (pt[1:] - pt[:-1])).nonzero()[0] + 1  # second fix of each too-fast step
     if jumps.size == 0:
         return np.zeros(0, dtype=np.int64)
 

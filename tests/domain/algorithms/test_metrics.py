@@ -418,3 +418,18 @@ def test_rounded_figures() -> None:
                    "start_lat": 46.123456789, "point_count": 3,
                    "details": {"splits_metric": [{"distance_m": 1000.0, "moving_time_s": 300.0}]},
                    "max_speed_mps": None}
+
+
+def test_fixed_cost_helpers_match_numpy() -> None:
+    """The short-track shortcuts give exactly numpy's results, infinities and signed zeros included."""
+    from domain.algorithms.metrics import _cum0, _nan_to_num, _nanmax
+
+    x = np.array([1.5, np.nan, -0.0, 3.25, np.inf, -np.inf, 1e308])
+    for v in (x, x[:4], np.array([np.nan, np.nan]), np.zeros(0)):
+        np.testing.assert_array_equal(_nan_to_num(v), np.nan_to_num(v))
+        assert _nan_to_num(v).tobytes() == np.nan_to_num(v).tobytes()
+        filled = np.where(np.isnan(v), 0.0, v)
+        with np.errstate(invalid="ignore"):  # inf + -inf
+            assert _cum0(filled).tobytes() == np.concatenate([[0.0], np.cumsum(filled)]).tobytes()
+        expected = float(np.nanmax(v)) if np.any(~np.isnan(v)) else None
+        assert _nanmax(v) == expected

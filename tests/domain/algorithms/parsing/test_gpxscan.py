@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from domain.algorithms.parsing import ParseError, gpxfast, gpxscan, normalize, parse_bytes
+from domain.algorithms.parsing import ParseError, gpxfast, gpxscan, normalize, parse_bytes, timeparse
 from domain.algorithms.parsing import gpx as gpx_mod
 from domain.algorithms.parsing.common import N_SLOTS
 from domain.algorithms.parsing.gpx import _spec, parse_gpx
@@ -423,3 +423,46 @@ def test_gpx_routes_to_the_scanning_path(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(ParseError):
         parse_gpx(DECLINED["single_quotes"].replace(b"<trkpt", b"<trkptx").replace(b"</trkpt", b"</trkptx"))
     assert calls == ["gpxfast"]
+
+
+def _code_matrix(texts: list[str], width: int = 40) -> np.ndarray:
+    codes = np.zeros((len(texts), width), dtype=np.uint8)
+    for i, t in enumerate(texts):
+        codes[i, :len(t)] = np.frombuffer(t.encode(), dtype=np.uint8)
+    return codes
+
+
+@pytest.mark.parametrize("places", [0, 1, 3, 6])
+@pytest.mark.parametrize("zone", ["Z", "z", "+02:00", "-05:30", "+00:00", "-00:00", "+23:59"])
+def test_time_codes_fixed_layouts_match_general_parser(zone: str, places: int) -> None:
+    rng = random.Random(f"{zone}{places}")
+    texts = []
+    for _ in range(400):  # separators T/t/space, fraction marks . and ,
+        base = ts(rng.randrange(-2_000_000_000, 2_500_000_000), "%Y-%m-%d" + rng.choice("Tt ") + "%H:%M:%S")
+        digits = "".join(rng.choice("0123456789") for _ in range(places))
+        texts.append(f"{base}{rng.choice('.,')}{digits}{zone}" if places else base + zone)
+    texts += ["2024-02-29T23:59:59" + ("." + "9" * places if places else "") + zone]
+    codes = _code_matrix(texts)
+    assert timeparse._parse_fixed_layout(codes, len(texts[0])) is not None  # the layouts this test is about
+    fast, ok = parse_time_codes(codes)
+    assert ok.all()
+    assert fast.tobytes() == _parse_codes(codes.astype(np.int32))[0].tobytes()
+    np.testing.assert_array_equal(fast, [parse_time(t) for t in texts])
+    mixed = _code_matrix([*texts[:20], "2023-01-01T00:00:00.25+01:00"])  # two lengths: the general decoder
+    assert parse_time_codes(mixed)[0].tobytes() == _parse_codes(mixed.astype(np.int32))[0].tobytes()
+
+
+@pytest.mark.parametrize("odd", ["2023-02-29T00:00:00.5+01:00", "2023-01-01T24:00:00.5Z", "2023-01-01T00:00:00.Z",
+                                 "2023-01-01T00:00:00.5+24:00", "2023-01-01T00:00:00.5+0100",
+                                 "2023-01-01T00:00:00.5+01", "2023-01-01T00:00:00.5", "2023-01-01T00:00:00.5x01:00",
+                                 "2023-01-01T00:00:60.1Z", "2023-01-01T00:00:00.a1Z", "2023-01-01T00:00:00.1234567Z"])
+def test_time_codes_fixed_layouts_leave_odd_rows_to_the_general_parser(odd: str) -> None:
+    texts = [f"2023-01-01T00:00:{i % 60:02d}.{'2' * max(1, len(odd) - 26)}+01:00" for i in range(20)] + [odd]
+    codes = _code_matrix(texts)
+    fast, ok = parse_time_codes(codes)
+    slow, slow_ok = _parse_codes(codes.astype(np.int32))
+    assert ok.tolist() == slow_ok.tolist()
+    assert fast[ok].tobytes() == slow[slow_ok].tobytes()
+    for k in np.flatnonzero(~ok):
+        fast[k] = parse_time(texts[k])
+    np.testing.assert_array_equal(fast, [parse_time(t) for t in texts])
