@@ -74,6 +74,15 @@ def _fast_parse(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return _parse_codes(codes.astype(np.int32))
 
 
+def _valid(year: np.ndarray, month: np.ndarray, day: np.ndarray, hour: np.ndarray, minute: np.ndarray,
+           second: np.ndarray) -> np.ndarray:
+    """Which rows are a real date (leap years counted) and time of day: the one calendar rule of every decoder."""
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    dim = _DAYS_IN_MONTH[np.minimum(np.maximum(month, 0), 12)] - ((month == 2) & ~leap)
+    return ((year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= dim)
+            & (hour <= 23) & (minute <= 59) & (second <= 59))
+
+
 def _parse_codes(codes: np.ndarray, length: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The vectorised parser on an (n, width) array of character codes, 0-padded on the right (``length``: the
     string lengths, when the caller has them)."""
@@ -94,10 +103,7 @@ def _parse_codes(codes: np.ndarray, length: np.ndarray | None = None) -> tuple[n
     hour = dig[:, 8] * 10 + dig[:, 9]
     minute = dig[:, 10] * 10 + dig[:, 11]
     second = dig[:, 12] * 10 + dig[:, 13]
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    dim = _DAYS_IN_MONTH[np.minimum(np.maximum(month, 0), 12)] - ((month == 2) & ~leap)
-    ok &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= dim)
-    ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
+    ok &= _valid(year, month, day, hour, minute, second)
 
     # Zone suffix: "Z", "±HH:MM", "±HHMM" or "±HH", checked from the end of each string. The six characters
     # from the end are gathered once each (a 2-D gather per call is most of this function's time).
@@ -216,6 +222,15 @@ for _col, (_field, _weight) in enumerate([(0, 1000), (0, 100), (0, 10), (0, 1), 
     _PLAIN_WEIGHTS[_col, _field] = _weight
 
 
+def _prefix_fields(codes: np.ndarray) -> tuple[np.ndarray, ...] | None:
+    """(year, month, day, hour, minute, second) of every row's ``YYYY-MM-DDTHH:MM:SS`` columns, or None when one of
+    them is not a digit (the fixed-column decoders then leave the batch to _parse_codes)."""
+    digits = codes[:, _DIGITS] - np.uint8(_ZERO)  # bytes below '0' wrap to large values
+    if (digits > 9).any():
+        return None
+    return tuple(np.dot(digits, _PLAIN_WEIGHTS).T)  # int64: no BLAS call
+
+
 def _parse_plain_utc(codes: np.ndarray) -> np.ndarray | None:
     """Epoch seconds when *every* row is exactly ``YYYY-MM-DDTHH:MM:SSZ`` and valid, else None.
 
@@ -226,15 +241,11 @@ def _parse_plain_utc(codes: np.ndarray) -> np.ndarray | None:
         return None
     if not (codes[:, _PLAIN_SEP_COLS] == _PLAIN_SEPS).all():
         return None
-    digits = codes[:, _DIGITS] - np.uint8(_ZERO)  # bytes below '0' wrap to large values
-    if (digits > 9).any():
+    fields = _prefix_fields(codes)
+    if fields is None:
         return None
-    year, month, day, hour, minute, second = np.dot(digits, _PLAIN_WEIGHTS).T  # int64: no BLAS call
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    dim = _DAYS_IN_MONTH[np.minimum(np.maximum(month, 0), 12)] - ((month == 2) & ~leap)
-    ok = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= dim)
-    ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
-    if not ok.all():
+    year, month, day, hour, minute, second = fields
+    if not _valid(year, month, day, hour, minute, second).all():
         return None
     days = _days_from_civil(year, month, day)
     return (days * 86400 + hour * 3600 + minute * 60 + second).astype(np.float64)
@@ -270,14 +281,11 @@ def _parse_fixed_layout(codes: np.ndarray, size: int) -> np.ndarray | None:
     sep = codes[:, 10]
     if not ((codes[:, _PREFIX_SEP_COLS] == _PREFIX_SEPS).all() and ((sep == _T) | (sep == _t) | (sep == _SPACE)).all()):
         return None
-    digits = codes[:, _DIGITS] - np.uint8(_ZERO)  # bytes below '0' wrap to large values
-    if (digits > 9).any():
+    fields = _prefix_fields(codes)
+    if fields is None:
         return None
-    year, month, day, hour, minute, second = np.dot(digits, _PLAIN_WEIGHTS).T  # int64: no BLAS call
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    dim = _DAYS_IN_MONTH[np.minimum(np.maximum(month, 0), 12)] - ((month == 2) & ~leap)
-    ok = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= dim)
-    ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
+    year, month, day, hour, minute, second = fields
+    ok = _valid(year, month, day, hour, minute, second)
     offset: np.ndarray | int = 0
     if zone:
         sign = codes[:, end]
