@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import BigInteger, DateTime, Insert, MetaData, Table, Update, create_engine, event, select
+from sqlalchemy import BigInteger, DateTime, MetaData, Table, create_engine, event, select
 from sqlalchemy.engine import Connection, CursorResult, Engine, Result
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, scoped_session, sessionmaker
 
@@ -61,12 +61,11 @@ def returning(model: type[M], stmt: Any) -> Any:
     return select(model).from_statement(stmt.returning(model)).execution_options(populate_existing=True)
 
 
-def returned_row(model: type[M], stmt: Any, params: dict[str, Any] | None = None) -> M | None:
-    """The row an INSERT/UPDATE … RETURNING of ``model`` wrote, or None when it wrote none: one round trip where a
-    write and then a SELECT would be two. ``stmt`` is the bare statement, or (on a hot path) the query
-    :func:`returning` prepared from it, run with ``params``."""
-    query = returning(model, stmt) if isinstance(stmt, (Insert, Update)) else stmt
-    return db.session.scalars(query, params).first()
+def returned_row(model: type[M], query: Any, params: dict[str, Any]) -> M | None:
+    """The ``model`` row written by ``query`` (prepared by :func:`returning`) run with ``params``, or None when it
+    wrote none: one round trip where a write and then a SELECT would be two."""
+    row: M | None = db.session.scalars(query, params).first()
+    return row
 
 
 class Database:
