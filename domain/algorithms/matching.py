@@ -391,24 +391,6 @@ def complete_segments(keys: Sequence[SegmentKeys],
     return out
 
 
-def restore_segments(paths: Sequence[tuple[np.ndarray, np.ndarray]], segment_ids: Sequence[Hashable],
-                     stored: Sequence[bytes | memoryview | None]) -> list[PreparedSegment]:
-    """:func:`prepare_segments`, reading what is per-segment work (length, gates, checkpoints, box) from the
-    segments' :func:`pack_segment` blobs: the same segments, with the same numbers. A segment without a blob
-    this version reads is prepared from its path."""
-    if not (len(paths) == len(segment_ids) == len(stored)):
-        raise ValueError("One id and one stored blob per segment path are needed.")
-    keys = unpack_keys(segment_ids, stored)
-    out: list[PreparedSegment | None] = [None] * len(paths)
-    for group, make in (([i for i, k in enumerate(keys) if k is None],
-                         lambda idx: prepare_segments([paths[i] for i in idx], [segment_ids[i] for i in idx])),
-                        ([i for i, k in enumerate(keys) if k is not None],
-                         lambda idx: complete_segments([keys[i] for i in idx], [paths[i] for i in idx]))):
-        for i, seg in zip(group, make(group), strict=True):
-            out[i] = seg
-    return [seg for seg in out if seg is not None]
-
-
 #: Layout of :func:`pack_segment`'s blobs. The fingerprint covers the constants that shape a prepared
 #: segment, so a blob written before one of them changed is not read (the segment is prepared afresh);
 #: bump the layout number when prepare_segments changes in any other way.

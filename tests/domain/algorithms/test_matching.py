@@ -581,7 +581,15 @@ def test_segments_restored_from_stored_keys_are_the_same_segments():
     assert all(len(b) == len(blobs[0]) < 300 for b in blobs if b)  # not proportional to the length
     blobs[3] = None  # not stored yet: prepared from its path
     blobs[4] = b"\0" * len(blobs[0])  # from another version of the preparation: prepared from its path
-    restored = matching.restore_segments(paths, ids, blobs)
+    # As the segments stage does: a segment with current stored keys is completed from its path, the others are
+    # prepared from theirs.
+    keys = matching.unpack_keys(ids, blobs)
+    stale = [i for i, k in enumerate(keys) if k is None]
+    assert stale == [3, 4]
+    completed = iter(matching.complete_segments([k for k in keys if k is not None],
+                                                [p for p, k in zip(paths, keys, strict=True) if k is not None]))
+    prepared = iter(matching.prepare_segments([paths[i] for i in stale], [ids[i] for i in stale]))
+    restored = [next(prepared) if k is None else next(completed) for k in keys]
     for a, b in zip(fresh, restored, strict=True):
         assert (a.segment_id, a.lat0, a.lon0, a.length_m) == (b.segment_id, b.lat0, b.lon0, b.length_m)
         for name in ("vertices", "gates", "gate_dirs", "checkpoints", "box", "samples", "arc", "samples_ecef",
