@@ -186,30 +186,29 @@ def sport_families(sport: str) -> list[str]:
 
 def candidates(min_lat: float, min_lng: float, max_lat: float, max_lng: float, sport: str) -> list[Any]:
     """Phase 1: segments whose bounding box overlaps the activity's (GiST index on a built-in box)."""
-    m = BOX_MARGIN_DEG
-    return list(db.session.execute(
-        select(Segment.id, Segment.updated_at, Segment.path).where(
-            text(f"{SEGMENT_BOX} && box(point(:a, :b), point(:c, :d))").bindparams(
-                a=min_lng - m, b=min_lat - m, c=max_lng + m, d=max_lat + m),
-            Segment.sport_type.in_(sport_families(sport)),
-        )
-    ))
+    return list(db.session.execute(_CANDIDATES, _box_params(min_lat, min_lng, max_lat, max_lng, sport)))
 
 
 def candidate_ends(min_lat: float, min_lng: float, max_lat: float, max_lng: float, sport: str) -> list[Any]:
     """:func:`candidates` without the path blobs: id, updated_at and the first and last vertex of each,
     from the row's own start/end columns (no read of the toasted path). The stage reads whole paths only
     for what its cache lacks (see :func:`match_track`)."""
+    return list(db.session.execute(_CANDIDATE_ENDS, _box_params(min_lat, min_lng, max_lat, max_lng, sport)))
+
+
+def _box_params(min_lat: float, min_lng: float, max_lat: float, max_lng: float, sport: str) -> dict[str, Any]:
     m = BOX_MARGIN_DEG
-    return list(db.session.execute(_CANDIDATE_ENDS, {
-        "a": min_lng - m, "b": min_lat - m, "c": max_lng + m, "d": max_lat + m, "sports": sport_families(sport)}))
+    return {"a": min_lng - m, "b": min_lat - m, "c": max_lng + m, "d": max_lat + m, "sports": sport_families(sport)}
 
 
-#: Every upload with GPS asks it: prepared once.
+#: The candidates' condition, its values as parameters (:func:`_box_params`): the activity's box grown by
+#: BOX_MARGIN_DEG, and the sport family. Both queries are prepared once (every upload with GPS asks one).
+_IN_BOX = and_(text(f"{SEGMENT_BOX} && box(point(:a, :b), point(:c, :d))"),
+               Segment.sport_type.in_(bindparam("sports", expanding=True)))
+_CANDIDATES = select(Segment.id, Segment.updated_at, Segment.path).where(_IN_BOX)
 _CANDIDATE_ENDS = select(
     Segment.id, Segment.updated_at, Segment.start_lat, Segment.start_lng, Segment.end_lat, Segment.end_lng).where(
-    text(f"{SEGMENT_BOX} && box(point(:a, :b), point(:c, :d))"),
-    Segment.sport_type.in_(bindparam("sports", expanding=True)))
+    _IN_BOX)
 
 
 def eligible_for_boards(activity: Activity, owner: User) -> bool:
