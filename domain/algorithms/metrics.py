@@ -24,7 +24,7 @@ Conventions
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -117,7 +117,8 @@ class ActivityMetrics:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly copy: tuples become lists, NaN/inf become None."""
-        return _jsonable(asdict(self))
+        # Not dataclasses.asdict: it deep-copies every leaf, and _jsonable already rebuilds each container.
+        return _jsonable({f.name: getattr(self, f.name) for f in fields(self)})
 
 
 def _jsonable(value: Any) -> Any:

@@ -109,8 +109,9 @@ def _follower_count(user_id: int) -> int | None:
 
 #: Every new activity's fan-out runs these: prepared once.
 _FOLLOWER_COUNT = select(User.follower_count).where(User.id == bindparam("user_id"))
-_FAN_OUT_ROW = select(Activity.user_id, Activity.visibility, Activity.start_time).where(
-    Activity.id == bindparam("activity_id"))
+#: The activity and its author's follower count in one round trip.
+_FAN_OUT_ROW = select(Activity.user_id, Activity.visibility, Activity.start_time, User.follower_count).join(
+    User, User.id == Activity.user_id).where(Activity.id == bindparam("activity_id"))
 
 
 def followees(user_id: int, *, merged: bool) -> list[int]:
@@ -149,7 +150,7 @@ def fan_out_activity(activity_id: int) -> int:
     if row is None:
         return 0
     return _fan_out(row.user_id, member("activity", activity_id), score_of(row.start_time),
-                    shared=row.visibility in SHARED_VISIBILITIES)
+                    shared=row.visibility in SHARED_VISIBILITIES, follower_count=row.follower_count)
 
 
 def fan_out_post(post_id: int) -> int:
@@ -163,10 +164,11 @@ def fan_out_post(post_id: int) -> int:
     if row.group_id is not None:  # read by the group's audience, never part of home feeds
         _retract(row.user_id, m, keep_own=False)
         return 0
-    return _fan_out(row.user_id, m, score_of(row.created_at), shared=row.visibility in SHARED_VISIBILITIES)
+    return _fan_out(row.user_id, m, score_of(row.created_at), shared=row.visibility in SHARED_VISIBILITIES,
+                    follower_count=_follower_count(row.user_id))
 
 
-def _fan_out(author_id: int, m: str, score: float, *, shared: bool) -> int:
+def _fan_out(author_id: int, m: str, score: float, *, shared: bool, follower_count: int | None) -> int:
     fs = store()
     written = fs.add_to_feeds([author_id], m, score)
     if not shared:
@@ -175,7 +177,7 @@ def _fan_out(author_id: int, m: str, score: float, *, shared: bool) -> int:
     # Written only once built (by a read that merges it: the account is above the merge floor), and then
     # kept up to date below the threshold too, so crossing it never leaves a gap.
     fs.add_to_author(author_id, m, score)
-    if is_large(_follower_count(author_id) or 0):
+    if is_large(follower_count or 0):
         return written
     return written + fs.add_to_feed_batches(follower_batches(author_id), m, score)
 

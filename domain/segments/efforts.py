@@ -537,6 +537,7 @@ def process_activity(activity_id: int) -> int:
 
     Two transactions: the efforts are committed before they are offered to the boards (a board never
     holds an effort PostgreSQL could still roll back), then the KOM ranks and the achievements together.
+    Without efforts (most uploads: no segment on the route) there is nothing to offer, and one transaction.
     """
     row = stage_rows(activity_id)
     if row is None:
@@ -547,8 +548,9 @@ def process_activity(activity_id: int) -> int:
         track = decode_track(blob)
         found = match_track(track, activity)
         efforts = store_efforts(activity, owner, track, found)
-        db.session.commit()
-        update_boards(activity, owner, efforts)
+        if efforts:  # none: store_efforts wrote nothing
+            db.session.commit()
+            update_boards(activity, owner, efforts)
     award(activity, owner, efforts)
     db.session.commit()
     return sum(not e.replayed for e in efforts)

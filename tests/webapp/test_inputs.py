@@ -279,3 +279,29 @@ def test_413_comes_before_the_body_is_read(client, login):
     resp = client.patch(f"{API}/me", headers={**headers, "Content-Type": "application/json"},
                         environ_overrides={"wsgi.input": _Unreadable(), "CONTENT_LENGTH": str(50 * 1024 * 1024)})
     assert_error(resp, 413)
+
+
+# --- where an uploaded file waits --------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("size", "to_disk"), [(1024 * 1024, False), (9 * 1024 * 1024, True)])
+def test_an_uploaded_file_goes_to_disk_only_above_the_spool_size(app, monkeypatch, size, to_disk):
+    import tempfile
+
+    from webapp.inputs import FILE_SPOOL_BYTES, InputRequest
+
+    assert app.request_class is InputRequest
+    made: list[object] = []
+    real = tempfile.TemporaryFile
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        made.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", counting)  # what a spooled file rolls over into
+    data = {"file": (io.BytesIO(b"x" * size), "big.gpx")}
+    with app.test_request_context(f"{API}/uploads", method="POST", data=data, content_type="multipart/form-data"):
+        from flask import request
+
+        assert len(request.files["file"].read()) == size
+    assert (size > FILE_SPOOL_BYTES) is to_disk
+    assert bool(made) is to_disk
