@@ -532,12 +532,14 @@ def stage_rows(activity_id: int) -> tuple[Activity, User, bytes | None] | None:
     return None if row is None else (row[0], row[1], row[2])
 
 
-def process_activity(activity_id: int) -> int:
+def process_activity(activity_id: int, *, commit: bool = True) -> int:
     """The segments stage for one activity: match, store efforts, update boards, award. Idempotent.
 
     Two transactions: the efforts are committed before they are offered to the boards (a board never
     holds an effort PostgreSQL could still roll back), then the KOM ranks and the achievements together.
     Without efforts (most uploads: no segment on the route) there is nothing to offer, and one transaction.
+    With ``commit=False`` the second one is left open for the caller to add to and commit (the publish
+    stage commits it with the feed fan-out and the upload's ready mark).
     """
     row = stage_rows(activity_id)
     if row is None:
@@ -552,7 +554,8 @@ def process_activity(activity_id: int) -> int:
             db.session.commit()
             update_boards(activity, owner, efforts)
     award(activity, owner, efforts)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return sum(not e.replayed for e in efforts)
 
 
