@@ -85,7 +85,7 @@ def _task_finished(task_id: str = "", task: Task | None = None, state: str | Non
     logcontext.unbind(started[1])
     metrics.TASKS.labels(task.name, _STATES.get(state or "", (state or "unknown").lower())).inc()
     metrics.TASK_DURATION.labels(task.name).observe(elapsed)
-    if task.name.startswith("pipeline."):
+    if task.name.startswith("pipeline.") and not getattr(task, "times_stages", False):
         metrics.PIPELINE_STAGE.labels(task.name.removeprefix("pipeline.")).observe(elapsed)
 
 

@@ -81,7 +81,8 @@ def mark_failed_or_requeue(upload_id: int, exc: BaseException) -> None:
 
 
 #: How a failed step after ingest is named to the athlete.
-_STEP_WORDS = {"publish": "segment matching or the feed", "segments": "segment matching", "feed": "the feed"}
+_STEP_WORDS = {"publish": "segment matching or the feed", "stored": "segment matching or the feed",
+               "segments": "segment matching", "feed": "the feed"}
 
 
 def _step(stage: str | None) -> str:
@@ -105,6 +106,14 @@ def claim(upload_id: int, stage: str) -> Upload | None:
     if claimed is None:
         _give_up(upload_id)
     return claimed
+
+
+def resume_stored(upload: Upload) -> None:
+    """A run that finds the activity stored by an earlier run (which stopped before the upload was ready)
+    continues from there: the stage says `stored` again (its claim said `ingest`), so that a failure from here
+    on keeps the activity (:func:`mark_failed_or_requeue`)."""
+    upload.stage = "stored"
+    db.session.commit()
 
 
 def _give_up(upload_id: int) -> None:

@@ -183,6 +183,31 @@ def test_sweeper_resumes_an_upload_whose_worker_died_mid_stage(app, live_client,
     assert lifecycle.MAX_ATTEMPTS > 1
 
 
+def test_a_run_that_finds_its_activity_stored_only_publishes(app, live_client, live_login):
+    """The worker died after the ingest stage committed, while publishing: the next run publishes without
+    reading the file again (here it is gone from storage, which a second ingest would fail on)."""
+    from models.storage import storage
+    from tasks import maintenance
+
+    ann, ann_id = live_login("ann")
+    done = upload_and_wait(live_client, ann, to_gpx(synthetic_track(seed=5, n_points=300)))
+    key = db.session.scalar(select(Upload.storage_key).where(Upload.id == done["id"]))
+    storage.delete(key)
+    db.session.execute(text("UPDATE uploads SET status='processing', stage='stored', "
+                            "updated_at = now() - interval '1 hour' WHERE id = :i"), {"i": done["id"]})
+    db.session.commit()
+    old = app.config["UPLOAD_STALE_PROCESSING_S"]
+    app.config["UPLOAD_STALE_PROCESSING_S"] = 60
+    try:
+        assert maintenance.sweep_uploads.apply_async(ignore_result=False).get(timeout=30) == 1
+    finally:
+        app.config["UPLOAD_STALE_PROCESSING_S"] = old
+    again = wait_for(live_client, ann, done["id"])
+    assert again["status"] == "ready" and again["error"] is None, again
+    assert again["activity_id"] == done["activity_id"]
+    assert db.session.scalar(select(func.count()).select_from(Activity).where(Activity.user_id == ann_id)) == 1
+
+
 def test_transient_failures_requeue_and_permanent_ones_fail(app, live_client, live_login):
     from domain.uploads.lifecycle import MAX_ATTEMPTS, mark_failed_or_requeue
     from models.storage import StorageError
@@ -248,12 +273,13 @@ def _tcx_without_position(track) -> bytes:
             f"</Track></Lap></Activity></Activities></TrainingCenterDatabase>").encode()
 
 
-def test_a_later_stage_failing_for_good_keeps_the_activity_and_says_so(app, live_client, live_login):
+@pytest.mark.parametrize("stage", ["publish", "stored"])  # its own task, or after ingest in the same one
+def test_a_later_stage_failing_for_good_keeps_the_activity_and_says_so(app, live_client, live_login, stage):
     from domain.uploads.lifecycle import mark_failed_or_requeue
 
     _, ann_id = live_login("ann")
     u = Upload(user_id=ann_id, storage_key="k", size_bytes=1, sha256="1" * 64, status="processing", attempts=1,
-               stage="publish")
+               stage=stage)
     db.session.add(u)
     db.session.commit()
     a = Activity(user_id=ann_id, upload_id=u.id, name="x", sport_type="running", visibility="everyone",
