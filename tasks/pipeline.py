@@ -10,11 +10,11 @@
 
 An upload's chain is one task, `pipeline.ingest` with ``publish=True``, on the `pipeline` queue: the publish
 stage runs in it right after the ingest stage has committed the activity. A second message would cost a broker
-round trip, a claim and a dispatch through the worker's main process (that process alone spent ~1.3 ms more CPU
-per upload with two messages), and could only wait: publishing never waits behind other uploads' parses. A run that finds
-its activity already stored (its predecessor stopped while publishing) only publishes. `pipeline.publish`, on
-its own `publish` queue, which the worker takes first (``queue_order_strategy: priority``), publishes the other
-workouts of an Apple Health export, stored by their lead's run.
+round trip, a claim and a dispatch through the worker's main process (that process alone spent ~1.3 ms more
+CPU per upload with two messages), and could only wait: publishing never waits behind other uploads' parses.
+A run that finds its activity already stored (its predecessor stopped while publishing) only publishes.
+`pipeline.publish`, on its own `publish` queue, which the worker takes first (``queue_order_strategy:
+priority``), publishes the other workouts of an Apple Health export, stored by their lead's run.
 
 Push notifications are not a stage: a stage that notifies (achievements, KOMs) writes the notification rows in
 its transaction, and their push delivery is scheduled after that commit (domain.notifications.outbox).
