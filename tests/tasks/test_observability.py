@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -48,11 +49,18 @@ def test_one_upload_is_followed_by_its_request_id_from_post_to_feed(live_client,
     assert resp.headers["X-Request-ID"] == "trace-upload-17"
     assert wait_for(live_client, headers, resp.json["id"])["status"] == "ready"
 
-    lines = [line for line in json_lines() if line.get("request_id") == "trace-upload-17"]
+    def traced() -> list[dict[str, str]]:
+        return [line for line in json_lines() if line.get("request_id") == "trace-upload-17"]
+
+    # The chain's task (ingest, then publish in the same task) carries the id. Its line is written when the
+    # task returns, just after the commit that made the upload ready: waited for.
+    deadline = time.monotonic() + 10
+    while not any(line["task_name"] == "pipeline.ingest" for line in traced()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = traced()
     web = [line for line in lines if line["task_id"] == "-"]
     assert any(f"upload {resp.json['id']} accepted" in line["message"] for line in web), lines
     stages = {line["task_name"] for line in lines if line["task_id"] != "-"}
-    # The chain's task (ingest, then publish in the same task) carries the id.
     assert "pipeline.ingest" in stages, lines
     athlete = {line["athlete_id"] for line in lines if line["task_id"] != "-"}
     assert len(athlete) == 1 and athlete != {"-"}
@@ -90,7 +98,14 @@ def test_metrics_serve_the_web_and_task_series_after_an_upload(live_client, live
     resp = upload(live_client, headers, ride_gpx, "metered.gpx")
     assert resp.status_code == 201
     assert wait_for(live_client, headers, resp.json["id"])["status"] == "ready"
+    # The task counts itself when it returns, just after the commit that made the upload ready: waited for.
+    deadline = time.monotonic() + 10
     after = scrape(live_client)
+    while sample(after, "strava_celery_tasks_total", task="pipeline.ingest", state="succeeded") <= \
+            sample(before, "strava_celery_tasks_total", task="pipeline.ingest", state="succeeded") \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+        after = scrape(live_client)
 
     route = "/api/v1/uploads"
     grew = sample(after, "strava_http_requests_total", method="POST", route=route, status="201") - \
