@@ -419,19 +419,18 @@ def unpack_keys(segment_ids: Sequence[Hashable],
     The blobs are decoded together (hundreds of them in a fresh process): one buffer, one np.frombuffer."""
     if len(segment_ids) != len(stored):
         raise ValueError("One stored blob per segment id is needed.")
-    whole = [i for i, blob in enumerate(stored) if blob is not None and len(blob) == _PACK.size]
+    whole = [(i, blob) for i, blob in enumerate(stored) if blob is not None and len(blob) == _PACK.size]
     out: list[SegmentKeys | None] = [None] * len(stored)
     if not whole:
         return out
-    records = np.frombuffer(b"".join([blob for blob in stored if blob is not None and len(blob) == _PACK.size]),
-                            dtype=_PACK_RECORD)
+    records = np.frombuffer(b"".join([blob for _, blob in whole]), dtype=_PACK_RECORD)
     current = (records["fingerprint"] == _PACK_FINGERPRINT).tolist()
     values = np.ascontiguousarray(records["values"])
     c = 13 + 3 * len(_CHECKPOINTS)
     lengths = values[:, 0].tolist()
     gates, gate_dirs = values[:, 1:7].reshape(-1, 2, 3), values[:, 7:13].reshape(-1, 2, 3)
     checkpoints, box = values[:, 13:c].reshape(values.shape[0], -1, 3), values[:, c:].reshape(-1, 2, 3)
-    for j, i in enumerate(whole):
+    for j, (i, _) in enumerate(whole):
         if current[j]:
             out[i] = SegmentKeys(segment_id=segment_ids[i], length_m=lengths[j], gates=gates[j],
                                  gate_dirs=gate_dirs[j], checkpoints=checkpoints[j], box=box[j])

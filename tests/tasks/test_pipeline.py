@@ -160,15 +160,12 @@ def test_sweeper_recovers_an_upload_whose_message_was_lost(app, live_client, liv
     assert wait_for(live_client, ann, resp.json["id"])["status"] == "ready"
 
 
-def test_sweeper_resumes_an_upload_whose_worker_died_mid_stage(app, live_client, live_login, run_gpx):
-    """A worker killed mid-task leaves the upload `processing` (and possibly the activity half done)."""
+def _die_at_stage_then_sweep(app, upload_id: int, stage: str) -> None:
+    """Leave the upload as a worker killed at ``stage`` an hour ago would, and run the sweeper, which re-sends it."""
     from tasks import maintenance
 
-    ann, ann_id = live_login("ann")
-    done = upload_and_wait(live_client, ann, to_gpx(synthetic_track(seed=3, n_points=300)))
-    # Simulate the crash window after the activity was stored but before the chain finished.
-    db.session.execute(text("UPDATE uploads SET status='processing', stage='ingest', "
-                            "updated_at = now() - interval '1 hour' WHERE id = :i"), {"i": done["id"]})
+    db.session.execute(text("UPDATE uploads SET status='processing', stage=:s, "
+                            "updated_at = now() - interval '1 hour' WHERE id = :i"), {"i": upload_id, "s": stage})
     db.session.commit()
     old = app.config["UPLOAD_STALE_PROCESSING_S"]
     app.config["UPLOAD_STALE_PROCESSING_S"] = 60
@@ -176,6 +173,14 @@ def test_sweeper_resumes_an_upload_whose_worker_died_mid_stage(app, live_client,
         assert maintenance.sweep_uploads.apply_async(ignore_result=False).get(timeout=30) == 1
     finally:
         app.config["UPLOAD_STALE_PROCESSING_S"] = old
+
+
+def test_sweeper_resumes_an_upload_whose_worker_died_mid_stage(app, live_client, live_login, run_gpx):
+    """A worker killed mid-task leaves the upload `processing` (and possibly the activity half done)."""
+    ann, ann_id = live_login("ann")
+    done = upload_and_wait(live_client, ann, to_gpx(synthetic_track(seed=3, n_points=300)))
+    # Simulate the crash window after the activity was stored but before the chain finished.
+    _die_at_stage_then_sweep(app, done["id"], "ingest")
     again = wait_for(live_client, ann, done["id"])
     assert again["status"] == "ready" and again["activity_id"] == done["activity_id"]
     assert db.session.scalar(select(func.count()).select_from(Activity).where(Activity.user_id == ann_id)) == 1
@@ -187,21 +192,12 @@ def test_a_run_that_finds_its_activity_stored_only_publishes(app, live_client, l
     """The worker died after the ingest stage committed, while publishing: the next run publishes without
     reading the file again (here it is gone from storage, which a second ingest would fail on)."""
     from models.storage import storage
-    from tasks import maintenance
 
     ann, ann_id = live_login("ann")
     done = upload_and_wait(live_client, ann, to_gpx(synthetic_track(seed=5, n_points=300)))
     key = db.session.scalar(select(Upload.storage_key).where(Upload.id == done["id"]))
     storage.delete(key)
-    db.session.execute(text("UPDATE uploads SET status='processing', stage='stored', "
-                            "updated_at = now() - interval '1 hour' WHERE id = :i"), {"i": done["id"]})
-    db.session.commit()
-    old = app.config["UPLOAD_STALE_PROCESSING_S"]
-    app.config["UPLOAD_STALE_PROCESSING_S"] = 60
-    try:
-        assert maintenance.sweep_uploads.apply_async(ignore_result=False).get(timeout=30) == 1
-    finally:
-        app.config["UPLOAD_STALE_PROCESSING_S"] = old
+    _die_at_stage_then_sweep(app, done["id"], "stored")
     again = wait_for(live_client, ann, done["id"])
     assert again["status"] == "ready" and again["error"] is None, again
     assert again["activity_id"] == done["activity_id"]
