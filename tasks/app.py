@@ -16,6 +16,7 @@ from celery import current_app as current_celery
 from celery.signals import worker_process_init
 from flask import Flask
 
+from config import ALL_QUEUES
 from domain import jobs
 from domain.segments import warmup
 from models import db
@@ -115,9 +116,19 @@ def warm_pool_process(wait_s: float = WARM_UP_WAIT_S) -> bool:
 
 def _warm_publishing(celery: Celery) -> None:
     """Open the broker connection of the first task sent from this process (the producer pool is per process:
-    Celery resets it after the fork)."""
+    Celery resets it after the fork), and build what Celery builds on a process's first send."""
     with celery.producer_or_acquire() as producer:
         producer.connection.ensure_connection(max_retries=1)
+        # A connection's first message to a queue declares it (a queue length read and a binding written, the
+        # same declaration the worker made at its start; ~2 ms): done here for every queue the app sends to.
+        # amqp.queues makes the queue a route names (create_missing_queues), the same one a send would use.
+        for name in ALL_QUEUES:
+            producer.maybe_declare(celery.amqp.queues[name])
+    # Celery builds its message sender, router and event dispatcher (importing celery.events) on the first send:
+    # ~3 ms of the first task message a process sends. Built here, and one message made but not sent.
+    amqp = celery.amqp
+    _ = amqp.router, amqp.send_task_message
+    amqp.create_task_message("warm-up", "warm-up", (), {})
 
 
 def celery_init_app(app: Flask) -> Celery:

@@ -3,6 +3,7 @@ re-matching for new segments, and leaderboard rebuilds. Thin I/O around domain.a
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import BigInteger, ColumnElement, and_, any_, bindparam, distinct, func, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from domain import offload
 from domain.algorithms import achievements as rules
@@ -37,7 +38,7 @@ from domain.algorithms.track import Track
 from domain.notifications.outbox import notify_each
 from domain.privacy.settings import hidden_points, privacy_settings
 from domain.visibility import allows, blocked_ids_sql, visible_sql
-from models import Achievement, Activity, ActivityStream, Preferences, Segment, SegmentEffort, User, db
+from models import Activity, ActivityStream, Preferences, Segment, SegmentEffort, User, db
 from models.activity import SPORT_TYPES
 from models.db import table_of
 from models.leaderboard import BoardEffort, Leaderboards
@@ -271,6 +272,34 @@ _PR_RANKS_SQL = text("""
     SELECT r.id, r.rank, r.n, s.name FROM r JOIN segments s ON s.id = r.segment_id WHERE r.id = ANY(:new)""")
 
 
+#: The columns of an effort row (:func:`effort_rows`), each sent as one array.
+_EFFORT_ARRAYS = (("segment_id", "bigint"), ("activity_id", "bigint"), ("user_id", "bigint"),
+                  ("start_index", "integer"), ("end_index", "integer"), ("start_time", "timestamptz"),
+                  ("elapsed_time_s", "double precision"), ("moving_time_s", "double precision"),
+                  ("hidden_by_privacy", "boolean"), ("on_boards", "boolean"))
+#: One statement and one array per column whatever the number of rows: SQLAlchemy's executemany processed every
+#: parameter of every row in Python (~2 ms for an activity's 50 efforts) and compiled its batched form once per
+#: process, where this text has nothing to compile and runs on no rows too (the worker's warm-up does that).
+_INSERT_EFFORTS = text(f"""
+INSERT INTO segment_efforts ({", ".join(name for name, _ in _EFFORT_ARRAYS)})
+SELECT * FROM unnest({", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _EFFORT_ARRAYS)})
+ON CONFLICT DO NOTHING
+RETURNING id, segment_id, elapsed_time_s, start_time, hidden_by_privacy""")
+
+
+def insert_efforts(rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """Insert these :func:`effort_rows` (an effort already stored is left as it is); returns the rows written:
+    id, segment_id, elapsed_time_s, start_time, hidden_by_privacy."""
+    return list(db.session.execute(_INSERT_EFFORTS, {name: [r[name] for r in rows] for name, _ in _EFFORT_ARRAYS}))
+
+
+def pr_ranks(user_id: int, segment_ids: Sequence[int], new_ids: Sequence[int]) -> dict[int, Any]:
+    """Refresh the athlete's PR ranks (top 3) on these segments; returns rank, count and segment name of each of
+    the ``new_ids`` efforts, by id."""
+    return {r.id: r for r in db.session.execute(_PR_RANKS_SQL, {
+        "u": user_id, "ids": list(segment_ids), "new": list(new_ids)})}
+
+
 def effort_rows(activity: Activity, owner: User, found: dict[Any, list[Effort]], hidden: Any) -> list[dict[str, Any]]:
     """``segment_efforts`` rows for one activity's matches; an effort starting or ending on a point the owner's
     privacy hides is kept (it counts for the owner) but flagged, so boards leave it out."""
@@ -292,23 +321,18 @@ def store_efforts(activity: Activity, owner: User, track: Track, found: dict[Any
     rows = effort_rows(activity, owner, found, hidden)
     if not rows:
         return []
-    # executemany (one cached statement, rows batched into multi-row VALUES by the driver layer).
     # segments.effort_count / athlete_count follow by database triggers (migration 0012).
-    table = table_of(SegmentEffort)
-    inserted = list(db.session.execute(insert(table).on_conflict_do_nothing().returning(
-        table.c.id, table.c.segment_id, table.c.elapsed_time_s, table.c.start_time, table.c.hidden_by_privacy),
-        rows))
+    inserted = insert_efforts(rows)
     replayed = not inserted
     if replayed:
         # A re-run (a redelivered task): the efforts were committed by a run that may have died before the
         # boards or the awards. They are handed on again; both steps are idempotent (a board keeps one best
         # per athlete, awards and notifications have unique keys, a KOM rank once set is kept).
+        table = table_of(SegmentEffort)
         inserted = list(db.session.execute(select(
             table.c.id, table.c.segment_id, table.c.elapsed_time_s, table.c.start_time, table.c.hidden_by_privacy,
         ).where(table.c.activity_id == activity.id).order_by(table.c.id)))
-    ranks = {r.id: r for r in db.session.execute(_PR_RANKS_SQL, {
-        "u": owner.id, "ids": sorted(set(found) | {r.segment_id for r in inserted}),
-        "new": [r.id for r in inserted]})}
+    ranks = pr_ranks(owner.id, sorted(set(found) | {r.segment_id for r in inserted}), [r.id for r in inserted])
     return [NewEffort(r.id, r.segment_id, ranks[r.id].name, r.elapsed_time_s, r.start_time, r.hidden_by_privacy,
                       int(ranks[r.id].rank) if ranks[r.id].rank <= 3 else None, int(ranks[r.id].n),
                       replayed=replayed)
@@ -330,11 +354,7 @@ def store_efforts_many(items: Sequence[tuple[Activity, User, Track, dict[Any, li
             touched_by.setdefault(owner.id, set()).update(found)
     if not rows:
         return []
-    # executemany (one cached statement, rows batched into multi-row VALUES by the driver layer) rather
-    # than a .values(rows) statement, which SQLAlchemy compiles afresh for every call.
-    table = table_of(SegmentEffort)
-    new_ids = list(db.session.execute(
-        insert(table).on_conflict_do_nothing().returning(table.c.id), rows).scalars())
+    new_ids = [r.id for r in insert_efforts(rows)]
     # segments.effort_count / athlete_count follow by database triggers (migration 0012).
     # Athletes who touched the same segments share one statement (re-matching: all of them, one segment).
     groups: dict[tuple[int, ...], list[int]] = {}
@@ -450,11 +470,25 @@ def update_boards(activity: Activity, owner: User, efforts: Sequence[NewEffort])
             {"ids": [e.id for e in kom], "ranks": [e.kom_rank for e in kom]})
 
 
-_ACHIEVEMENTS = table_of(Achievement)
-#: Prepared once: most activities earn something (a best effort, a streak).
-_INSERT_ACHIEVEMENTS = insert(_ACHIEVEMENTS).on_conflict_do_nothing().returning(
-    _ACHIEVEMENTS.c.id, _ACHIEVEMENTS.c.kind, _ACHIEVEMENTS.c.rank, _ACHIEVEMENTS.c.segment_id,
-    _ACHIEVEMENTS.c.details)
+#: Most activities earn something (a best effort, a streak): one statement with one array per column, as
+#: :data:`_INSERT_EFFORTS` (nothing to compile, and it runs on no rows in the worker's warm-up).
+_INSERT_ACHIEVEMENTS = text("""
+INSERT INTO achievements (user_id, activity_id, effort_id, segment_id, kind, key, rank, value, details)
+SELECT * FROM unnest(CAST(:user_id AS bigint[]), CAST(:activity_id AS bigint[]), CAST(:effort_id AS bigint[]),
+                     CAST(:segment_id AS bigint[]), CAST(:kind AS text[]), CAST(:key AS text[]),
+                     CAST(:rank AS smallint[]), CAST(:value AS double precision[]), CAST(:details AS jsonb[]))
+ON CONFLICT DO NOTHING
+RETURNING id, kind, rank, segment_id, details""")
+
+
+def insert_achievements(user_id: int, activity_id: int, awards: Sequence[rules.Award]) -> list[Any]:
+    """Store these awards of one activity (an award already stored is left as it is); returns the rows written:
+    id, kind, rank, segment_id, details."""
+    return list(db.session.execute(_INSERT_ACHIEVEMENTS, {
+        "user_id": [user_id] * len(awards), "activity_id": [activity_id] * len(awards),
+        "effort_id": [a.effort_id for a in awards], "segment_id": [a.segment_id for a in awards],
+        "kind": [a.kind for a in awards], "key": [a.key for a in awards], "rank": [a.rank for a in awards],
+        "value": [a.value for a in awards], "details": [json.dumps(a.details or {}) for a in awards]}).all())
 
 
 def award(activity: Activity, owner: User, efforts: Sequence[NewEffort]) -> int:
@@ -465,9 +499,7 @@ def award(activity: Activity, owner: User, efforts: Sequence[NewEffort]) -> int:
     awards += _activity_awards(activity, owner)
     if not awards:
         return 0
-    rows = [{"user_id": owner.id, "activity_id": activity.id, "effort_id": a.effort_id, "segment_id": a.segment_id,
-             "kind": a.kind, "key": a.key, "rank": a.rank, "value": a.value, "details": a.details} for a in awards]
-    created = db.session.execute(_INSERT_ACHIEVEMENTS, rows).all()
+    created = insert_achievements(owner.id, activity.id, awards)
     # The outbox of the notification and push stages, one statement for all of them; the dedupe key makes a re-run
     # notify nothing twice.
     notify_each("achievement", [
@@ -494,12 +526,16 @@ _HISTORY_SQL = text("""
             WHERE user_id = :u AND start_time > :since AND start_time <= :t) AS starts""")
 
 
+def athlete_history(user_id: int, activity_id: int, sport: str, start_time: datetime) -> Any:
+    """What the activity rules read of the athlete's other activities (see _HISTORY_SQL), as one row."""
+    return db.session.execute(_HISTORY_SQL, {
+        "u": user_id, "a": activity_id, "sport": sport, "family": sport_families(sport), "t": start_time,
+        "since": start_time - _STREAK_WINDOW}).one()
+
+
 def _activity_awards(activity: Activity, owner: User) -> list[rules.Award]:
     family = sport_family(activity.sport_type)
-    history = db.session.execute(_HISTORY_SQL, {
-        "u": owner.id, "a": activity.id, "sport": activity.sport_type,
-        "family": sport_families(activity.sport_type), "t": activity.start_time,
-        "since": activity.start_time - _STREAK_WINDOW}).one()
+    history = athlete_history(owner.id, activity.id, activity.sport_type, activity.start_time)
     awards = rules.first_sport_award(activity.sport_type, int(history.same_sport or 0))
     before = float(history.before or 0.0)
     awards += rules.milestone_awards(family, before, before + activity.distance_m)

@@ -7,6 +7,15 @@ process that is tens of milliseconds on the first upload after every (re)start. 
 work ahead, without writing anything and without touching the per-process prepared-segment cache: the
 stage's reading statements run once on arguments that match no row, in one read-only transaction that is
 rolled back, and the matcher runs on a small synthetic track.
+
+The database server keeps caches per connection too: the first insert into a table on a connection loads the
+table's indexes and triggers, and compiles and plans its trigger functions (``segment_efforts`` has a
+statement trigger that keeps the segments' counts). On a new connection the stage's first insert of 50
+efforts took ~10 ms, ~5 ms after this step (the rest is the foreign-key checks' plans, which only a row
+actually written prepares). So the tables the stage writes get one insert of no rows each (the efforts' and
+awards' own statements on empty arrays, ``INSERT … SELECT … WHERE false`` for the notifications), which does
+all of that and fires the statement triggers on an empty set, in a transaction that is rolled back and is
+checked to have written nothing (no transaction id was ever assigned).
 """
 
 from __future__ import annotations
@@ -14,9 +23,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Hashable
+from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import false, insert, select, text
 from sqlalchemy.orm import configure_mappers
 
 from domain.algorithms.geo import from_local_xy
@@ -33,7 +43,8 @@ from domain.algorithms.streams import decode_track, encode_track
 from domain.algorithms.track import Track
 from domain.privacy.settings import privacy_settings
 from domain.segments import efforts
-from models import Preferences, User, db
+from models import Notification, Preferences, User, db
+from models.db import table_of
 from models.redis_store import redis_store
 
 log = logging.getLogger(__name__)
@@ -42,6 +53,11 @@ log = logging.getLogger(__name__)
 _NOWHERE = (91.0, 0.0, 91.0, 0.0)
 #: Ids no row has (ids start at 1): the stage's loads compile and run, and find nothing.
 _NO_ID = 0
+#: A start time for the history read (any: the athlete it is read for has no activity).
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+#: The tables the stage inserts into besides efforts and awards (whose own statements run on no rows): the
+#: awards' notifications.
+_WRITTEN = (Notification,)
 #: A cap on each statement of the warm-up, so that a slow database delays a process start by little.
 _STATEMENT_TIMEOUT_MS = 2_000
 
@@ -55,6 +71,7 @@ def warm_up() -> dict[str, float]:
     timings: dict[str, float] = {}
     steps: tuple[tuple[str, Callable[[], object]], ...] = (
         ("mappers", configure_mappers), ("matcher", _warm_matcher), ("database", _warm_database),
+        ("writes", _warm_writes),
         ("redis", redis_store.client.ping))  # the boards' store: its pool's first connection
     for name, step in steps:
         started = time.perf_counter()
@@ -108,9 +125,36 @@ def _warm_database() -> None:
             # indexes) here rather than in the stage's first insert.
             lambda: efforts.segments_touched_by(_NO_ID),
             lambda: privacy_settings(User(id=_NO_ID, preferences=Preferences(hide_start_end_m=0.0))),
+            lambda: efforts.athlete_history(_NO_ID, _NO_ID, "cycling", _EPOCH),
         )
         for read in reads:
             read()
+    finally:
+        session.rollback()
+        db.session.remove()
+
+
+class WarmUpWrote(RuntimeError):
+    """The warm-up's write step found a transaction id assigned: something was written (and rolled back)."""
+
+
+def _warm_writes() -> None:
+    """Load each written table's server-side caches (indexes, triggers, trigger functions) with an insert of no
+    rows (the efforts' and awards' own statements, on empty arrays), and run the PR-rank refresh on an athlete
+    with no efforts; then roll back, after checking that the transaction wrote nothing (PostgreSQL assigns a
+    transaction id at the first row written)."""
+    session = db.session
+    try:
+        session.execute(text(f"SET LOCAL statement_timeout = {_STATEMENT_TIMEOUT_MS}"))
+        for model in _WRITTEN:
+            table = table_of(model)
+            columns = [c for c in table.c if not c.primary_key]
+            session.execute(insert(table).from_select(columns, select(*columns).where(false())))
+        efforts.insert_efforts([])
+        efforts.insert_achievements(_NO_ID, _NO_ID, [])
+        efforts.pr_ranks(_NO_ID, [], [])
+        if session.execute(text("SELECT pg_current_xact_id_if_assigned()")).scalar() is not None:
+            raise WarmUpWrote("the warm-up's inserts of no rows wrote a row")
     finally:
         session.rollback()
         db.session.remove()

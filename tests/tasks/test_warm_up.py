@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 import pytest
@@ -29,41 +30,60 @@ def test_pool_process_init_runs_the_warm_up(app, keep_memory_baseline, monkeypat
     assert calls == ["warm-up"]
 
 
-def test_warm_up_leaves_no_transaction_open_and_no_cached_segment(app, redis_clean):
+class _WriteWatch(OrderedDict[Any, Any]):
+    """The prepared-segment cache, recording which threads wrote to it (a worker thread an earlier test started
+    may fill it with real segments meanwhile; only the warm-up thread's writes matter here)."""
+
+    def __init__(self, *args: Any) -> None:
+        self.writers: set[str] = set()  # before the copy, which goes through __setitem__
+        super().__init__(*args)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.writers.add(threading.current_thread().name)
+        super().__setitem__(key, value)
+
+
+def test_warm_up_leaves_no_transaction_open_and_no_cached_segment(app, redis_clean, monkeypatch):
     from models import db
 
     assert db.engine is not None
-    pids: set[int] = set()
+    # Only the warm-up thread's own connections are looked at, each as it goes back to the pool (before another
+    # thread of this test process, such as a worker an earlier test started, could take it out again).
+    out: list[int] = []
+    back: list[int] = []
+    states: dict[int, list[Any]] = {}
+    observer = sa.create_engine(db.engine.url, poolclass=sa.pool.NullPool)
 
-    def on_checkout(dbapi_connection: Any, *_: Any) -> None:
-        if threading.current_thread().name != "warm-up":
-            return  # another thread of this test process (a worker an earlier test started) using the engine
-        with dbapi_connection.cursor() as cur:
-            cur.execute("SELECT pg_backend_pid()")
-            pids.add(cur.fetchone()[0])
+    def on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if threading.current_thread().name == "warm-up":
+            out.append(id(record))
 
-    cached = dict(efforts._prepared)
+    def on_checkin(dbapi_connection: Any, record: Any) -> None:
+        if threading.current_thread().name != "warm-up" or dbapi_connection is None:
+            return
+        back.append(id(record))
+        # The pool has reset the connection by now (rolled back); from a connection of its own it must look idle,
+        # outside any transaction, holding no lock.
+        pid = dbapi_connection.info.backend_pid
+        with observer.connect() as conn:
+            states[pid] = [
+                conn.execute(sa.text("SELECT state FROM pg_stat_activity WHERE pid = :p"), {"p": pid}).scalar(),
+                conn.execute(sa.text("SELECT count(*) FROM pg_locks WHERE pid = :p"), {"p": pid}).scalar()]
+
+    watched = _WriteWatch(efforts._prepared)
+    monkeypatch.setattr(efforts, "_prepared", watched)
     sa.event.listen(db.engine, "checkout", on_checkout)
+    sa.event.listen(db.engine, "checkin", on_checkin)
     try:
         assert tasks_app.warm_pool_process(wait_s=30.0) is True
     finally:
         sa.event.remove(db.engine, "checkout", on_checkout)
-    assert pids, "the warm-up opened no database connection"
-    assert db.engine.pool.checkedout() == 0
-    # Looked at from a connection of its own: the warm-up's, back in the pool, must be idle, outside any
-    # transaction, holding no lock.
-    observer = sa.create_engine(db.engine.url, poolclass=sa.pool.NullPool)
-    try:
-        with observer.connect() as conn:
-            states = conn.execute(sa.text("SELECT state FROM pg_stat_activity WHERE pid = ANY(:p)"),
-                                  {"p": sorted(pids)}).scalars().all()
-            locks = conn.execute(sa.text("SELECT count(*) FROM pg_locks WHERE pid = ANY(:p)"),
-                                 {"p": sorted(pids)}).scalar()
-    finally:
+        sa.event.remove(db.engine, "checkin", on_checkin)
         observer.dispose()
-    assert states and set(states) == {"idle"}, states
-    assert locks == 0
-    assert efforts._prepared == cached  # the matcher ran on throwaway segments, not through the cache
+    assert out, "the warm-up opened no database connection"
+    assert sorted(back) == sorted(out)  # every connection it took went back to the pool
+    assert states and all(s == ["idle", 0] for s in states.values()), states
+    assert "warm-up" not in watched.writers  # the matcher ran on throwaway segments, not through the cache
 
 
 def test_warm_up_writes_nothing(app):
@@ -71,6 +91,7 @@ def test_warm_up_writes_nothing(app):
 
     assert db.engine is not None
     statements: list[str] = []
+    assigned: list[object] = []
 
     me = threading.get_ident()
 
@@ -80,12 +101,36 @@ def test_warm_up_writes_nothing(app):
         if threading.get_ident() == me:
             statements.append(statement.lstrip().split(None, 1)[0].upper())
 
+    def after_execute(conn: Any, cursor: Any, *_: Any) -> None:
+        # PostgreSQL assigns a transaction id at the first row a transaction writes (or locks): after every
+        # statement of the warm-up there must be none.
+        if threading.get_ident() == me:
+            with conn.connection.dbapi_connection.cursor() as cur:
+                cur.execute("SELECT pg_current_xact_id_if_assigned()")
+                assigned.append(cur.fetchone()[0])
+
     sa.event.listen(db.engine, "before_cursor_execute", on_execute)
+    sa.event.listen(db.engine, "after_cursor_execute", after_execute)
     try:
         warmup.warm_up()
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", on_execute)
-    assert statements and set(statements) <= {"SET", "SELECT"}, statements
+        sa.event.remove(db.engine, "after_cursor_execute", after_execute)
+    assert "INSERT" in statements  # the written tables' caches are loaded too
+    assert statements and set(statements) <= {"SET", "SELECT", "INSERT", "WITH"}, statements
+    assert len(assigned) == len(statements) and set(assigned) == {None}, assigned
+
+
+def test_warm_up_refuses_a_write_step_that_wrote(app, monkeypatch):
+    # The guard itself: were a statement of the step to write, the step raises (and still rolls back).
+    # pg_current_xact_id() assigns the transaction an id, as a first written row would.
+    from models import db
+
+    monkeypatch.setattr(efforts, "pr_ranks", lambda *_: db.session.execute(sa.text("SELECT pg_current_xact_id()")))
+    with pytest.raises(warmup.WarmUpWrote):
+        warmup._warm_writes()
+    assert db.session.execute(sa.text("SELECT pg_current_xact_id_if_assigned()")).scalar() is None
+    db.session.rollback()
 
 
 def test_a_failing_warm_up_is_logged_and_the_process_starts(app, monkeypatch, caplog):
