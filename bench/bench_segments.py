@@ -12,7 +12,7 @@ Figures (each printed with the command line and nproc):
    ≤ 1 ms), the following filter with 1,000 followed athletes (≤ 10 ms), and a full rebuild from
    PostgreSQL, in-process and with ``flask --app webapp leaderboards-rebuild`` (≤ 60 s).
 3. Re-matching a new segment against 10,000 activities in its bounds with
-   ``tasks.segment_tasks.rematch_activities`` in-process (batches of REMATCH_BATCH, as the fan-out sends
+   ``domain.segments.rematch.rematch_activities`` in-process (batches of REMATCH_BATCH, as the fan-out sends
    them), and optionally through a real Celery worker with concurrency 2.
 
 PostgreSQL and Redis are found as the test suite finds them (DATABASE_URL / REDIS_URL, else 127.0.0.1,
@@ -614,10 +614,10 @@ def bench_rematch(stack: BenchStack, loader: Loader, ids: Ids, sizes: Sizes, rng
 
     from domain.algorithms.streams import encode_track
     from domain.segments import efforts as engine
+    from domain.segments import rematch as rematching
     from models import Segment, db
     from models.leaderboard import key
     from models.redis_store import redis_store
-    from tasks import segments as segment_tasks
 
     started = time.perf_counter()
     scene = data.rematch_scene(rng, sizes.variants)
@@ -665,9 +665,9 @@ def bench_rematch(stack: BenchStack, loader: Loader, ids: Ids, sizes: Sizes, rng
 
     # In-process, in the fan-out's batches; timers on the steps (per-activity calls: negligible overhead).
     timers = Timers(engine)
-    patched = {name: getattr(segment_tasks, name) for name in ("decode_track", "prepare_track", "match_many_prepared")}
+    patched = {name: getattr(rematching, name) for name in ("decode_track", "prepare_track", "match_many_prepared")}
     for name, fn in patched.items():
-        setattr(segment_tasks, name, timers._wrap(name, fn))
+        setattr(rematching, name, timers._wrap(name, fn))
     originals = {name: getattr(engine, name) for name in ("store_efforts", "store_efforts_many", "rebuild_segment")
                  if hasattr(engine, name)}
     for name, fn in originals.items():
@@ -675,13 +675,13 @@ def bench_rematch(stack: BenchStack, loader: Loader, ids: Ids, sizes: Sizes, rng
     t, c = time.perf_counter(), time.process_time()
     created = 0
     try:
-        for i in range(0, len(act_ids), segment_tasks.REMATCH_BATCH):
-            created += segment_tasks.rematch_activities(seg_id, act_ids[i:i + segment_tasks.REMATCH_BATCH],
+        for i in range(0, len(act_ids), rematching.REMATCH_BATCH):
+            created += rematching.rematch_activities(seg_id, act_ids[i:i + rematching.REMATCH_BATCH],
                                                         rebuild=True)
             db.session.remove()
     finally:
         for name, fn in patched.items():
-            setattr(segment_tasks, name, fn)
+            setattr(rematching, name, fn)
         for name, fn in originals.items():
             setattr(engine, name, fn)
     wall, cpu = time.perf_counter() - t, time.process_time() - c
@@ -690,7 +690,7 @@ def bench_rematch(stack: BenchStack, loader: Loader, ids: Ids, sizes: Sizes, rng
     out(f"\n3. Re-matching a new {data.NEW_SEGMENT_ARC[1] - data.NEW_SEGMENT_ARC[0]:.0f} m segment against "
         f"{len(act_ids):,} activities in its bounds (3,600-point rides: "
         + ", ".join(f"{k} {share:.0%}" for k, share in data.REMATCH_KINDS) + ")")
-    out(f"   in-process, tasks.segment_tasks.rematch_activities in batches of {segment_tasks.REMATCH_BATCH} "
+    out(f"   in-process, domain.segments.rematch.rematch_activities in batches of {rematching.REMATCH_BATCH} "
         f"(rebuild after each, as rematch_batch does): {wall:.1f} s -> {len(act_ids) / wall:.0f} activities/s "
         f"(CPU {cpu:.1f} s); efforts {created:,} (expected {expected:,}); board {on_board:,} athletes")
     labels = {"decode_track": "decode streams", "prepare_track": "prepare tracks", "match_many_prepared": "match",
