@@ -13,8 +13,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import BigInteger, ColumnElement, and_, any_, bindparam, distinct, func, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, and_, any_, bindparam, distinct, func, select, text, update
 
 from domain import offload
 from domain.algorithms import achievements as rules
@@ -40,7 +39,7 @@ from domain.privacy.settings import hidden_points, privacy_settings
 from domain.visibility import allows, blocked_ids_sql, visible_sql
 from models import Activity, ActivityStream, Preferences, Segment, SegmentEffort, User, db
 from models.activity import SPORT_TYPES
-from models.db import table_of
+from models.db import id_array, table_of
 from models.leaderboard import BoardEffort, Leaderboards
 from models.redis_store import redis_store
 from models.segment import SEGMENT_BOX
@@ -113,7 +112,7 @@ def pack_path(path: bytes) -> bytes:
 # Core columns and one array parameter: a fresh process reads hundreds of these rows, and an IN list would be
 # rendered, sent and parsed one placeholder per id, and the ORM layer adds nothing to plain columns.
 _SEGMENTS = table_of(Segment)
-_IDS = bindparam("ids", type_=ARRAY(BigInteger))
+_IDS = id_array("ids")
 _STORED_KEYS = select(_SEGMENTS.c.id, _SEGMENTS.c.updated_at, _SEGMENTS.c.prepared).where(_SEGMENTS.c.id == any_(_IDS))
 _PATHS = select(_SEGMENTS.c.id, _SEGMENTS.c.updated_at, _SEGMENTS.c.path).where(_SEGMENTS.c.id == any_(_IDS))
 

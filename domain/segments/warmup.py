@@ -45,6 +45,7 @@ from domain.privacy.settings import privacy_settings
 from domain.segments import efforts
 from models import Notification, Preferences, User, db
 from models.db import table_of
+from models.pubsub import pubsub
 from models.redis_store import redis_store
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ def warm_up() -> dict[str, float]:
     steps: tuple[tuple[str, Callable[[], object]], ...] = (
         ("mappers", configure_mappers), ("matcher", _warm_matcher), ("database", _warm_database),
         ("writes", _warm_writes),
-        ("redis", redis_store.client.ping))  # the boards' store: its pool's first connection
+        ("redis", redis_store.client.ping),  # the boards' store: its pool's first connection
+        ("pubsub", pubsub.client.ping))  # the socket frames' client (after-commit frames of the awards)
     for name, step in steps:
         started = time.perf_counter()
         step()

@@ -336,8 +336,9 @@ def test_a_fresh_process_reads_the_stored_keys_and_the_paths_it_needs(app, live_
         statements.append((statement, parameters))
 
     def segment_reads() -> list[tuple[str, list[int]]]:
-        """(column read, ids) of each read of segment rows by id."""
-        return [("path" if "segments.path" in st else "prepared", sorted(p["ids"]))
+        """(column read, ids) of each read of segment rows by id (the ids are bound as an array literal)."""
+        return [("path" if "segments.path" in st else "prepared",
+                 sorted(int(i) for i in p["ids"].strip("{}").split(",")))
                 for st, p in statements if isinstance(p, dict) and "ids" in p and "FROM segments" in st]
 
     # A process with an empty cache reads both segments' stored keys, and the path of the one ridden only (the
