@@ -10,12 +10,15 @@ rolled back, and the matcher runs on a small synthetic track.
 
 The database server keeps caches per connection too: the first insert into a table on a connection loads the
 table's indexes and triggers, and compiles and plans its trigger functions (``segment_efforts`` has a
-statement trigger that keeps the segments' counts). On a new connection the stage's first insert of 50
-efforts took ~10 ms, ~5 ms after this step (the rest is the foreign-key checks' plans, which only a row
-actually written prepares). So the tables the stage writes get one insert of no rows each (the efforts' and
-awards' own statements on empty arrays, ``INSERT … SELECT … WHERE false`` for the notifications), which does
-all of that and fires the statement triggers on an empty set, in a transaction that is rolled back and is
-checked to have written nothing (no transaction id was ever assigned).
+statement trigger that keeps the segments' counts). So the tables the stage writes get one insert of no rows
+each (the efforts' and awards' own statements on empty arrays, ``INSERT … SELECT … WHERE false`` for the
+notifications), which does all of that and fires the statement triggers on an empty set, in a transaction that
+is rolled back and is checked to have written nothing (no transaction id was ever assigned).
+
+The counts trigger's plan is kept for the connection's life from its first run, planned for that run's number
+of new rows. Planned on the empty set, it measured faster for every batch size we tried, from the stage's 50
+efforts to a re-match's 10,000 (inserting 50 efforts on a new connection: ~12 ms then ~8 ms without this step,
+~5 ms then ~4 ms after it; 2,000 efforts: 302 against 131 ms; 10,000: 2.9 against 1.5 s).
 """
 
 from __future__ import annotations
