@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import numpy as np
@@ -117,23 +118,29 @@ def _warm_matcher() -> None:
 def _warm_database() -> None:
     """Open the pool's first connection and compile the stage's reading statements, running each on arguments
     that match no row, in a read-only transaction that is rolled back whatever happens."""
-    session = db.session
-    try:
-        session.execute(text("SET TRANSACTION READ ONLY"))
-        session.execute(text(f"SET LOCAL statement_timeout = {_STATEMENT_TIMEOUT_MS}"))
+    with _throwaway_transaction(read_only=True):
         reads: tuple[Callable[[], object], ...] = (
             lambda: efforts.stage_rows(_NO_ID),
             lambda: efforts.candidate_ends(*_NOWHERE, "cycling"),
             lambda: efforts.stored_segments([_NO_ID]),
             lambda: efforts.whole_segments([], {}),  # the paths of segments crossing both gates
-            # The efforts table, read once: the connection's server process loads its catalog entries (table,
-            # indexes) here rather than in the stage's first insert.
-            lambda: efforts.segments_touched_by(_NO_ID),
             lambda: privacy_settings(User(id=_NO_ID, preferences=Preferences(hide_start_end_m=0.0))),
             lambda: efforts.athlete_history(_NO_ID, _NO_ID, "cycling", _EPOCH),
         )
         for read in reads:
             read()
+
+
+@contextmanager
+def _throwaway_transaction(*, read_only: bool) -> Iterator[None]:
+    """A transaction of the session's, each statement capped at _STATEMENT_TIMEOUT_MS, rolled back and its
+    connection handed back to the pool whatever happens."""
+    session = db.session
+    try:
+        if read_only:
+            session.execute(text("SET TRANSACTION READ ONLY"))
+        session.execute(text(f"SET LOCAL statement_timeout = {_STATEMENT_TIMEOUT_MS}"))
+        yield
     finally:
         session.rollback()
         db.session.remove()
@@ -148,18 +155,13 @@ def _warm_writes() -> None:
     rows (the efforts' and awards' own statements, on empty arrays), and run the PR-rank refresh on an athlete
     with no efforts; then roll back, after checking that the transaction wrote nothing (PostgreSQL assigns a
     transaction id at the first row written)."""
-    session = db.session
-    try:
-        session.execute(text(f"SET LOCAL statement_timeout = {_STATEMENT_TIMEOUT_MS}"))
+    with _throwaway_transaction(read_only=False):
         for model in _WRITTEN:
             table = table_of(model)
             columns = [c for c in table.c if not c.primary_key]
-            session.execute(insert(table).from_select(columns, select(*columns).where(false())))
+            db.session.execute(insert(table).from_select(columns, select(*columns).where(false())))
         efforts.insert_efforts([])
         efforts.insert_achievements(_NO_ID, _NO_ID, [])
         efforts.pr_ranks(_NO_ID, [], [])
-        if session.execute(text("SELECT pg_current_xact_id_if_assigned()")).scalar() is not None:
+        if db.session.execute(text("SELECT pg_current_xact_id_if_assigned()")).scalar() is not None:
             raise WarmUpWrote("the warm-up's inserts of no rows wrote a row")
-    finally:
-        session.rollback()
-        db.session.remove()

@@ -7,11 +7,11 @@ import io
 import json
 import logging
 import re
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.support.processes import wait_until
 from tests.support.synthetic import synthetic_track, to_gpx
 from tests.support.uploads import upload, wait_for
 from webapp.logs import ContextFilter, json_formatter
@@ -54,9 +54,7 @@ def test_one_upload_is_followed_by_its_request_id_from_post_to_feed(live_client,
 
     # The chain's task (ingest, then publish in the same task) carries the id. Its line is written when the
     # task returns, just after the commit that made the upload ready: waited for.
-    deadline = time.monotonic() + 10
-    while not any(line["task_name"] == "pipeline.ingest" for line in traced()) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: any(line["task_name"] == "pipeline.ingest" for line in traced()), timeout=10)
     lines = traced()
     web = [line for line in lines if line["task_id"] == "-"]
     assert any(f"upload {resp.json['id']} accepted" in line["message"] for line in web), lines
@@ -99,13 +97,10 @@ def test_metrics_serve_the_web_and_task_series_after_an_upload(live_client, live
     assert resp.status_code == 201
     assert wait_for(live_client, headers, resp.json["id"])["status"] == "ready"
     # The task counts itself when it returns, just after the commit that made the upload ready: waited for.
-    deadline = time.monotonic() + 10
+    succeeded_before = sample(before, "strava_celery_tasks_total", task="pipeline.ingest", state="succeeded")
+    wait_until(lambda: sample(scrape(live_client), "strava_celery_tasks_total", task="pipeline.ingest",
+                              state="succeeded") > succeeded_before, timeout=10)
     after = scrape(live_client)
-    while sample(after, "strava_celery_tasks_total", task="pipeline.ingest", state="succeeded") <= \
-            sample(before, "strava_celery_tasks_total", task="pipeline.ingest", state="succeeded") \
-            and time.monotonic() < deadline:
-        time.sleep(0.05)
-        after = scrape(live_client)
 
     route = "/api/v1/uploads"
     grew = sample(after, "strava_http_requests_total", method="POST", route=route, status="201") - \
