@@ -398,8 +398,10 @@ _PACK_LAYOUT = 1
 _PACK_FINGERPRINT = zlib.crc32(repr((_PACK_LAYOUT, SAMPLE_SPACING_M, GATE_DIRECTION_BASE_M, _CHECKPOINTS)).encode())
 #: float64 values: length, gates (2, 3), gate_dirs (2, 3), checkpoints (C, 3), box (2, 3).
 _PACK = struct.Struct(f"<I{1 + 18 + 3 * len(_CHECKPOINTS)}d")
+#: Size in bytes of every blob :func:`pack_segment` writes.
+PACK_SIZE = _PACK.size
 #: The same layout as a numpy record, so that many blobs are read with one np.frombuffer.
-_PACK_RECORD = np.dtype([("fingerprint", "<u4"), ("values", "<f8", (1 + 18 + 3 * len(_CHECKPOINTS),))])
+PACK_RECORD = np.dtype([("fingerprint", "<u4"), ("values", "<f8", (1 + 18 + 3 * len(_CHECKPOINTS),))])
 
 
 def pack_segment(seg: SegmentKeys) -> bytes:
@@ -419,22 +421,30 @@ def unpack_keys(segment_ids: Sequence[Hashable],
     The blobs are decoded together (hundreds of them in a fresh process): one buffer, one np.frombuffer."""
     if len(segment_ids) != len(stored):
         raise ValueError("One stored blob per segment id is needed.")
-    whole = [(i, blob) for i, blob in enumerate(stored) if blob is not None and len(blob) == _PACK.size]
+    whole = [(i, blob) for i, blob in enumerate(stored) if blob is not None and len(blob) == PACK_SIZE]
     out: list[SegmentKeys | None] = [None] * len(stored)
-    if not whole:
-        return out
-    records = np.frombuffer(b"".join([blob for _, blob in whole]), dtype=_PACK_RECORD)
+    if whole:
+        records = np.frombuffer(b"".join([blob for _, blob in whole]), dtype=PACK_RECORD)
+        for (i, _), keys in zip(whole, unpack_records([segment_ids[i] for i, _ in whole], records), strict=True):
+            out[i] = keys
+    return out
+
+
+def unpack_records(segment_ids: Sequence[Hashable], records: np.ndarray) -> list[SegmentKeys | None]:
+    """:func:`unpack_keys` of whole blobs already read as one array of :data:`PACK_RECORD` (possibly a field of a
+    wider record, as a query that returns each row's id with its blob gives them); None where the fingerprint is
+    another preparation's."""
+    if len(segment_ids) != records.shape[0]:
+        raise ValueError("One stored record per segment id is needed.")
     current = (records["fingerprint"] == _PACK_FINGERPRINT).tolist()
-    values = np.ascontiguousarray(records["values"])
+    values = np.ascontiguousarray(records["values"], dtype=np.float64)
     c = 13 + 3 * len(_CHECKPOINTS)
     lengths = values[:, 0].tolist()
     gates, gate_dirs = values[:, 1:7].reshape(-1, 2, 3), values[:, 7:13].reshape(-1, 2, 3)
     checkpoints, box = values[:, 13:c].reshape(values.shape[0], -1, 3), values[:, c:].reshape(-1, 2, 3)
-    for j, (i, _) in enumerate(whole):
-        if current[j]:
-            out[i] = SegmentKeys(segment_id=segment_ids[i], length_m=lengths[j], gates=gates[j],
-                                 gate_dirs=gate_dirs[j], checkpoints=checkpoints[j], box=box[j])
-    return out
+    return [SegmentKeys(segment_id=seg_id, length_m=lengths[j], gates=gates[j], gate_dirs=gate_dirs[j],
+                        checkpoints=checkpoints[j], box=box[j]) if current[j] else None
+            for j, seg_id in enumerate(segment_ids)]
 
 
 def is_current_pack(blob: bytes | memoryview | None) -> bool:

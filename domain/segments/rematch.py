@@ -50,7 +50,7 @@ def rematch_activities(segment_id: int, activity_ids: Iterable[int], *, rebuild:
     segment = db.session.get(Segment, segment_id)
     if segment is None:
         return 0
-    prepared = engine.prepared_segment(segment.id, segment.updated_at, segment.path)
+    prepared = engine.prepared_segment(segment.id, engine.version_of(segment.updated_at), segment.path)
     ids = list(activity_ids)
     # The batch's activities, streams and owners in three queries rather than three per activity.
     activities = {a.id: a for a in db.session.scalars(select(Activity).where(Activity.id.in_(ids)))}

@@ -4,7 +4,6 @@ re-matching, visibility and achievements."""
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -326,6 +325,16 @@ def test_a_fresh_process_reads_the_stored_keys_and_the_paths_it_needs(app, live_
     row = db.session.execute(select(Segment.path, Segment.prepared, Segment.updated_at)
                              .where(Segment.id == seg_id)).one()
     assert matching.is_current_pack(row.prepared)  # stored when the segment was created
+    # The candidates' ends and versions come packed by the server: bit for bit the row's values, and the version
+    # is the one the ORM's updated_at gives.
+    seg = db.session.get(Segment, seg_id)
+    cands = engine.candidate_ends(seg.min_lat, seg.min_lng, seg.max_lat, seg.max_lng, "cycling")
+    assert sorted(cands.ids) == sorted([seg_id, rev_id]) and cands.ends.shape == (2, 4)
+    at = cands.ids.index(seg_id)
+    assert cands.versions[at] == engine.version_of(row.updated_at)
+    assert cands.ends[at].tolist() == [seg.start_lat, seg.start_lng, seg.end_lat, seg.end_lng]
+    nowhere = engine.candidate_ends(-89.0, 0.0, -88.9, 0.1, "cycling")
+    assert nowhere.ids == [] and nowhere.versions == [] and nowhere.ends.shape == (0, 4)
     expected = matching.prepare_segments([engine.decode_path(row.path)], [seg_id])[0]
     truth = engine.match_track(ridden, activity)
     assert list(truth) == [seg_id] and len(truth[seg_id]) == 1
@@ -337,7 +346,7 @@ def test_a_fresh_process_reads_the_stored_keys_and_the_paths_it_needs(app, live_
 
     def segment_reads() -> list[tuple[str, list[int]]]:
         """(column read, ids) of each read of segment rows by id (the ids are bound as an array literal)."""
-        return [("path" if "segments.path" in st else "prepared",
+        return [("prepared" if "prepared" in st else "path",
                  sorted(int(i) for i in p["ids"].strip("{}").split(",")))
                 for st, p in statements if isinstance(p, dict) and "ids" in p and "FROM segments" in st]
 
@@ -349,7 +358,7 @@ def test_a_fresh_process_reads_the_stored_keys_and_the_paths_it_needs(app, live_
     try:
         assert engine.match_track(ridden, activity) == truth
         assert segment_reads() == [("prepared", sorted([seg_id, rev_id])), ("path", [seg_id])]
-        whole = engine.cached_segment(seg_id, row.updated_at)
+        whole = engine.cached_segment(seg_id, engine.version_of(row.updated_at))
         assert isinstance(whole, matching.PreparedSegment)
         assert type(engine.cached_segment(rev_id, engine.stored_segments([rev_id])[rev_id][0])) is \
             matching.SegmentKeys
@@ -361,8 +370,8 @@ def test_a_fresh_process_reads_the_stored_keys_and_the_paths_it_needs(app, live_
         assert segment_reads() == []
         # Re-matching asks for a whole segment this process has the keys of only: completed from its path.
         rev = db.session.execute(select(Segment.path, Segment.updated_at).where(Segment.id == rev_id)).one()
-        made = engine.prepared_segment(rev_id, rev.updated_at, rev.path)
-        assert engine.cached_segment(rev_id, rev.updated_at) is made
+        made = engine.prepared_segment(rev_id, engine.version_of(rev.updated_at), rev.path)
+        assert engine.cached_segment(rev_id, engine.version_of(rev.updated_at)) is made
         assert isinstance(made, matching.PreparedSegment)
         again = matching.prepare_segments([engine.decode_path(rev.path)], [rev_id])[0]  # engine's is patched
         for name in ("vertices", "gates", "samples", "samples_ecef", "arc_ecef"):
@@ -374,12 +383,12 @@ def test_a_fresh_process_reads_the_stored_keys_and_the_paths_it_needs(app, live_
     # A segment edited between the two reads: left out of the whole geometry, and handed back in its new version,
     # which the stage matches on its own.
     keys = engine.stored_segments([seg_id])[seg_id][1]
-    whole_list, newer = engine.whole_segments([keys], {seg_id: row.updated_at - timedelta(seconds=1)})
+    whole_list, newer = engine.whole_segments([keys], {seg_id: engine.version_of(row.updated_at) - 1.0})
     assert whole_list == [None] and [s.segment_id for s in newer] == [seg_id]
     assert np.array_equal(newer[0].samples, expected.samples)
     read_keys = engine.stored_segments
     monkeypatch.setattr(engine, "stored_segments", lambda ids: {
-        i: (updated - timedelta(seconds=1), k) for i, (updated, k) in read_keys(ids).items()})
+        i: (version - 1.0, k) for i, (version, k) in read_keys(ids).items()})
     monkeypatch.setattr(engine, "_prepared", type(engine._prepared)())
     assert engine.match_track(ridden, activity) == truth
     monkeypatch.undo()
@@ -392,7 +401,7 @@ def test_a_fresh_process_reads_the_stored_keys_and_the_paths_it_needs(app, live_
     db.session.commit()
     monkeypatch.setattr(engine, "_prepared", type(engine._prepared)())
     assert engine.match_track(ridden, activity) == truth
-    assert isinstance(engine.cached_segment(seg_id, row.updated_at), matching.PreparedSegment)
+    assert isinstance(engine.cached_segment(seg_id, engine.version_of(row.updated_at)), matching.PreparedSegment)
     monkeypatch.undo()
     db.session.execute(update(Segment).where(Segment.id == rev_id).values(prepared=None, updated_at=Segment.updated_at))
     db.session.commit()
