@@ -389,6 +389,8 @@ def effort_rows(activity: Activity, owner: User, found: dict[Any, list[Effort]],
 def store_efforts(activity: Activity, owner: User, track: Track, found: dict[Any, list[Effort]]) -> list[NewEffort]:
     """Insert one activity's efforts (idempotent) and refresh the athlete's PR ranks on their segments;
     returns the efforts this run created. Two statements whatever the number of efforts."""
+    if not any(found.values()):
+        return []  # nothing matched (most uploads): nothing to flag, so the privacy settings are not read
     hidden = hidden_points(activity, owner, track)
     rows = effort_rows(activity, owner, found, hidden)
     if not rows:
