@@ -56,8 +56,10 @@ def processes(env: dict[str, str], data_dir: Path) -> dict[str, list[str]]:
         # 2 gevent processes on one port serve REST and the sockets (config/gunicorn.py reads PORT,
         # WEB_CONCURRENCY, WEB_WORKER_CLASS; see docs/realtime.md for the model and its sizing).
         "web": [str(BIN / "gunicorn"), "--config", "python:config.gunicorn", "webapp:create_app()"],
+        # Cores + 1 pool processes (docs/operations.md): a pool process waits on PostgreSQL and the broker for part
+        # of every upload, and a third one on two cores puts that idle time to work.
         "worker": [*celery, "worker", "--queues", ",".join(WORKER_QUEUES), "--concurrency",
-                   env.get("WORKER_CONCURRENCY", "2"), "--loglevel", "INFO", "--hostname", "worker@%h"],
+                   env.get("WORKER_CONCURRENCY", "3"), "--loglevel", "INFO", "--hostname", "worker@%h"],
         # Media (photo renditions, ffmpeg transcodes) on its own worker and concurrency: a transcode never
         # holds up the activity pipeline.
         "worker-media": [*celery, "worker", "--queues", "media", "--concurrency",
