@@ -3,6 +3,7 @@ re-matching, visibility and achievements."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -385,6 +386,10 @@ def test_a_fresh_process_reads_the_stored_keys_and_the_paths_it_needs(app, live_
     keys = engine.stored_segments([seg_id])[seg_id][1]
     whole_list, newer = engine.whole_segments([keys], {seg_id: engine.version_of(row.updated_at) - 1.0})
     assert whole_list == [None] and [s.segment_id for s in newer] == [seg_id]
+    # A segment deleted meanwhile: no keys, no path, nothing prepared in its place.
+    gone = 10**12
+    assert engine.stored_segments([gone]) == {}
+    assert engine.whole_segments([dataclasses.replace(keys, segment_id=gone)], {gone: 0.0}) == ([None], [])
     assert np.array_equal(newer[0].samples, expected.samples)
     read_keys = engine.stored_segments
     monkeypatch.setattr(engine, "stored_segments", lambda ids: {
