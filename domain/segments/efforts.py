@@ -391,10 +391,7 @@ def store_efforts(activity: Activity, owner: User, track: Track, found: dict[Any
     returns the efforts this run created. Two statements whatever the number of efforts."""
     if not any(found.values()):
         return []  # nothing matched (most uploads): nothing to flag, so the privacy settings are not read
-    hidden = hidden_points(activity, owner, track)
-    rows = effort_rows(activity, owner, found, hidden)
-    if not rows:
-        return []
+    rows = effort_rows(activity, owner, found, hidden_points(activity, owner, track))
     # segments.effort_count / athlete_count follow by database triggers (migration 0012).
     inserted = insert_efforts(rows)
     replayed = not inserted
@@ -420,12 +417,13 @@ def store_efforts_many(items: Sequence[tuple[Activity, User, Track, dict[Any, li
     settings: dict[int, tuple[list[Any], float]] = {}
     touched_by: dict[int, set[int]] = {}
     for activity, owner, track, found in items:
+        if not any(found.values()):
+            continue  # as in store_efforts: nothing to flag, so the athlete's privacy settings are not read
         if owner.id not in settings:  # an athlete's privacy settings, read once per batch
             settings[owner.id] = privacy_settings(owner)
         hidden = hidden_points(activity, owner, track, settings[owner.id])
         rows += effort_rows(activity, owner, found, hidden)
-        if any(found.values()):
-            touched_by.setdefault(owner.id, set()).update(found)
+        touched_by.setdefault(owner.id, set()).update(found)
     if not rows:
         return []
     new_ids = [r.id for r in insert_efforts(rows)]
