@@ -67,7 +67,9 @@ WARM_UP_WAIT_S = 2.0
 
 @worker_process_init.connect
 def _pool_process_ready(**_: Any) -> None:
+    memory.tune_allocator()  # first: the warm-up's own allocations follow the same thresholds
     warm_pool_process()
+    memory.reserve_heap()  # here, on the thread that will run the tasks (the warm-up has one of its own)
     memory.set_baseline()  # after the warm-up: what it loaded is part of the process, not growth
 
 

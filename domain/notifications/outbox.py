@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import BigInteger, literal_column, text
+from sqlalchemy import BigInteger, Row, literal_column, text
 from sqlalchemy.orm import Session
 
 from domain import jobs
@@ -131,10 +131,7 @@ def notify_each(kind: str, items: Sequence[tuple[int, str, dict[str, Any]]],
     unknown = {name for item_refs in refs for name in item_refs} - set(REFS)
     if unknown or len(refs) != len(items):
         raise TypeError(f"notify_each: one refs dict per item, of {REFS} (unknown: {sorted(unknown)})")
-    rows = db.session.execute(_NOTIFY_EACH, {
-        "kind": kind, "category": CATEGORY.get(kind), "user_ids": [int(u) for u, _, _ in items],
-        "keys": [k for _, k, _ in items], "payloads": [json.dumps(p) for _, _, p in items],
-        **{ref: [item_refs.get(ref) for item_refs in refs] for ref in REFS}}).all()
+    rows = _insert_each(kind, items, refs)
     if not rows:
         return []
     session = db.session()
@@ -144,6 +141,21 @@ def notify_each(kind: str, items: Sequence[tuple[int, str, dict[str, Any]]],
         publish_on_commit(session, [row.user_id], {"type": "notification", "notification": as_json(item)})
     schedule_push_on_commit(session, [row.user_id for row in rows])
     return [(int(row.user_id), int(row.id)) for row in rows]
+
+
+def _insert_each(kind: str, items: Sequence[tuple[int, str, dict[str, Any]]],
+                 refs: Sequence[dict[str, int | None]]) -> Sequence[Row[Any]]:
+    return db.session.execute(_NOTIFY_EACH, {
+        "kind": kind, "category": CATEGORY.get(kind), "user_ids": [int(u) for u, _, _ in items],
+        "keys": [k for _, k, _ in items], "payloads": [json.dumps(p) for _, _, p in items],
+        **{ref: [item_refs.get(ref) for item_refs in refs] for ref in REFS}}).all()
+
+
+def warm_up_each() -> None:
+    """Run :func:`notify_each`'s statement on no items, in the caller's transaction: it writes nothing, and a fresh
+    process has then compiled it, and its database connection has planned it and loaded the tables' caches (the
+    first run of it on a new connection measured 1.1-3.2 ms against 0.65 ms for later ones)."""
+    _insert_each("warm-up", [], [])
 
 
 # -- the JSON of one notification (GET /api/v1/notifications items and socket frames) -------------------------

@@ -11,9 +11,9 @@ rolled back, and the matcher runs on a small synthetic track.
 The database server keeps caches per connection too: the first insert into a table on a connection loads the
 table's indexes and triggers, and compiles and plans its trigger functions (``segment_efforts`` has a
 statement trigger that keeps the segments' counts). So the tables the stage writes get one insert of no rows
-each (the efforts' and awards' own statements on empty arrays, ``INSERT … SELECT … WHERE false`` for the
-notifications), which does all of that and fires the statement triggers on an empty set, in a transaction that
-is rolled back and is checked to have written nothing (no transaction id was ever assigned).
+each (the efforts', awards' and notifications' own statements on empty arrays), which does all of that and
+fires the statement triggers on an empty set, in a transaction that is rolled back and is checked to have
+written nothing (no transaction id was ever assigned).
 
 The counts trigger's plan is kept for the connection's life from its first run, planned for that run's number
 of new rows. Planned on the empty set, it measured faster for every batch size we tried, from the stage's 50
@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import false, insert, select, text
+from sqlalchemy import text
 from sqlalchemy.orm import configure_mappers
 
 from domain.algorithms.geo import from_local_xy
@@ -45,10 +45,10 @@ from domain.algorithms.matching import (
 )
 from domain.algorithms.streams import decode_track, encode_track
 from domain.algorithms.track import Track
+from domain.notifications import outbox
 from domain.privacy.settings import privacy_settings
 from domain.segments import efforts
-from models import Notification, Preferences, User, db
-from models.db import table_of
+from models import Preferences, User, db
 from models.pubsub import pubsub
 from models.redis_store import redis_store
 
@@ -60,9 +60,6 @@ _NOWHERE = (91.0, 0.0, 91.0, 0.0)
 _NO_ID = 0
 #: A start time for the history read (any: the athlete it is read for has no activity).
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-#: The tables the stage inserts into besides efforts and awards (whose own statements run on no rows): the
-#: awards' notifications.
-_WRITTEN = (Notification,)
 #: A cap on each statement of the warm-up, so that a slow database delays a process start by little.
 _STATEMENT_TIMEOUT_MS = 2_000
 
@@ -156,10 +153,7 @@ def _warm_writes() -> None:
     with no efforts; then roll back, after checking that the transaction wrote nothing (PostgreSQL assigns a
     transaction id at the first row written)."""
     with _throwaway_transaction(read_only=False):
-        for model in _WRITTEN:
-            table = table_of(model)
-            columns = [c for c in table.c if not c.primary_key]
-            db.session.execute(insert(table).from_select(columns, select(*columns).where(false())))
+        outbox.warm_up_each()  # the awards' notifications
         efforts.insert_efforts([])
         efforts.insert_achievements(_NO_ID, _NO_ID, [])
         efforts.pr_ranks(_NO_ID, [], [])

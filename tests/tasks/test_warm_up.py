@@ -154,3 +154,15 @@ def test_a_slow_warm_up_does_not_hold_the_process_start(app, monkeypatch, caplog
         assert "still running" in caplog.text
     finally:
         release.set()
+
+
+def test_pool_process_init_tunes_the_allocator_around_the_warm_up(app, keep_memory_baseline, monkeypatch):
+    # The thresholds are set before the warm-up allocates anything, and the heap is grown after it, on the thread
+    # that runs the tasks (the one Celery sends the signal on), not on the warm-up's own thread.
+    calls: list[tuple[str, str]] = []
+    me = threading.current_thread().name
+    monkeypatch.setattr(memory, "tune_allocator", lambda: calls.append(("tune", me)) or True)
+    monkeypatch.setattr(memory, "reserve_heap", lambda: calls.append(("reserve", threading.current_thread().name)))
+    monkeypatch.setattr(warmup, "warm_up", lambda: calls.append(("warm-up", threading.current_thread().name)) or {})
+    worker_process_init.send(sender=None)
+    assert calls == [("tune", me), ("warm-up", "warm-up"), ("reserve", me)]
