@@ -59,7 +59,11 @@ from domain.algorithms.track import COLUMNS, Track
 
 FORMAT_VERSION = 1
 COMPRESSOR_ZLIB = 1
-ZLIB_LEVEL = 6
+#: zlib's level 4, the fastest of its lazy-matching levels: on the activity corpus (14 files, 300 to 13,000
+#: points) it compressed 3.1x faster than the default level 6 for 3.7 % more bytes (5.3 against 16.3 ms of CPU,
+#: 129.6 against 124.9 kB); a 1-hour GPX run compresses in ~0.35 ms instead of ~1 ms. Ingest is CPU-bound, and
+#: a blob is compressed once per upload; decoding does not depend on the level.
+ZLIB_LEVEL = 4
 
 #: Quantisation: stored integer = round(value × scale), decoded value = integer / scale.
 SCALES: dict[str, int] = {
