@@ -13,7 +13,8 @@ and every new page is a page fault (zeroed by the kernel). glibc's default thres
 history (a freed block from ``mmap`` raises them), so what a task reuses and what it faults in anew changes
 from one task to the next. :func:`tune_allocator` fixes them, and :func:`reserve_heap` grows the task thread's
 heap once, at the start: a segments stage matching a 3,600-point ride took ~1,340 page faults as a fresh
-process's first task and ~550 on each later one; with both, ~190 and ~15 (about 3 ms less on the first).
+process's first task and ~550 on each later one; with both, ~190 and ~15 (~1 ms less CPU on the first; its
+wall time moved within the benchmark's noise).
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
 #: Free memory at the top of the heap is kept up to this much (glibc: twice its current mmap threshold, up to
 #: 64 MB): enough for a 1-hour activity's transient arrays, so the next task reuses pages instead of faulting.
 TRIM_THRESHOLD_BYTES = 32 * 1024 * 1024
-#: What :func:`reserve_heap` grows the heap by: a 3,600-point upload's working set, measured, with room.
+#: What :func:`reserve_heap` grows the heap by: the segments stage's first ride faulted ~5 MB in (1,340 pages), and
+#: an upload's parse needs a few MB more.
 HEAP_RESERVE_BYTES = 16 * 1024 * 1024
 
 
