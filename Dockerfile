@@ -18,13 +18,20 @@ RUN apt-get update \
 COPY requirements/base.txt ./requirements/base.txt
 RUN pip install --require-hashes -r requirements/base.txt
 
-COPY setup.cfg pyproject.toml README.md ./
+COPY setup.cfg setup.py pyproject.toml README.md ./
 COPY config ./config
 COPY models ./models
 COPY webapp ./webapp
 COPY tasks ./tasks
 COPY domain ./domain
-RUN pip install --no-deps --no-build-isolation .
+# The C engine of the GPX/TCX parser (setup.py) needs a compiler for this step only. Editable, so the extension is
+# built beside the sources /app imports; the check fails the image if it did not build (instead of leaving the
+# slower pure-Python engines).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install --no-deps --no-build-isolation -e . \
+    && python -c "from domain.algorithms.parsing import xmlnative; assert xmlnative.available()" \
+    && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 
 USER app
 EXPOSE 8000 5555

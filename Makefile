@@ -15,7 +15,8 @@ DEV_LOCK := requirements/dev.txt
 .PHONY: install lock run test lint bench migrate check-compose clean
 
 # pip check catches a setup.cfg requirement the lock does not hold yet (then: make lock).
-$(STAMP): $(DEV_LOCK) setup.cfg pyproject.toml
+# setup.py and the C source: an edit rebuilds the extension (pip install -e builds it in place).
+$(STAMP): $(DEV_LOCK) setup.cfg setup.py pyproject.toml domain/algorithms/parsing/_xmlscan.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --require-hashes -r $(DEV_LOCK)
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .

@@ -10,16 +10,17 @@ heart rate (``hr``/``heartrate``), cadence (``cad``/``cadence``), power (``power
 readable (``lat="undefined"``) is rejected: that is garbage, not an indoor activity. Names and the
 sport type are read from before the first point (where GPX puts them).
 
-Three engines give identical results (tests compare them on every corpus file): gpxscan (expat only
-validates, numpy reads the values from the bytes - the usual device export), gpxfast (one expat pass
-with a start-element callback - UTF-8 files without comments/CDATA/entities among the points) and
+Four engines give identical results (tests compare them on every corpus file): xmlnative (the streaming
+engine's callbacks in C - every UTF-8 file without a DTD, when the extension is built), gpxscan (expat
+only validates, numpy reads the values from the bytes - the usual device export), gpxfast (one expat
+pass with a start-element callback - UTF-8 files without comments/CDATA/entities among the points) and
 the general streaming engine in xmlpoints. Each declines what it cannot read exactly and the next
 one takes over.
 """
 
 from __future__ import annotations
 
-from domain.algorithms.parsing import gpxfast, gpxscan
+from domain.algorithms.parsing import gpxfast, gpxscan, xmlnative
 from domain.algorithms.parsing.common import (
     CAD,
     ELE,
@@ -27,7 +28,7 @@ from domain.algorithms.parsing.common import (
     LAT,
     POWER,
     TEMP,
-    PointColumns,
+    Points,
     build_track,
     clean_text,
     normalize_sport,
@@ -52,16 +53,20 @@ SMALL_BYTES = 32_000
 def parse_gpx(data: bytes | bytearray | memoryview, *, fast: bool = True) -> Track:
     """Parse GPX bytes into a raw Track (file order, no cleaning; see normalize).
 
-    ``fast`` tries the vectorised paths first (gpxscan, then gpxfast) for files of SMALL_BYTES or more; they fall
-    back to the streaming engine by themselves whenever a file needs it, so the flag only exists to compare the
-    paths in tests.
+    ``fast`` tries the C engine first, then the vectorised paths (gpxscan, then gpxfast) for files of SMALL_BYTES
+    or more; they fall back to the streaming engine by themselves whenever a file needs it, so the flag only exists
+    to compare the paths in tests.
     """
     creator: list[str] = []
-    spec = _spec(creator)
-    result: gpxfast.FastResult | StreamResult | None = (
-        (gpxscan.parse(data, spec) or gpxfast.parse(data, spec)) if fast and len(data) >= SMALL_BYTES else None)
+    result: xmlnative.NativeResult | gpxfast.FastResult | StreamResult | None = (
+        xmlnative.scan(data, _spec(creator)) if fast else None)
     if result is None:
-        result = stream_points(data, spec)
+        creator = []  # a fresh spec: the C engine may have called on_element before it declined
+        spec = _spec(creator)
+        result = ((gpxscan.parse(data, spec) or gpxfast.parse(data, spec)) if fast and len(data) >= SMALL_BYTES
+                  else None)
+        if result is None:
+            result = stream_points(data, spec)
     tracks, routes = result.sinks
     points = tracks if len(tracks) else routes
     if len(points) and result.bad_coords and not _any_position(points):
@@ -88,6 +93,6 @@ def _spec(creator: list[str]) -> XmlSpec:
     )
 
 
-def _any_position(points: PointColumns | gpxfast.ArrayPoints) -> bool:
+def _any_position(points: Points) -> bool:
     lat = points.column(LAT)
     return bool((lat == lat).any())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from domain.algorithms.parsing import xmlnative
 from domain.algorithms.parsing.common import (
     CAD,
     DIST,
@@ -31,7 +32,7 @@ from domain.algorithms.parsing.common import (
     normalize_sport,
 )
 from domain.algorithms.parsing.timeparse import parse_time
-from domain.algorithms.parsing.xmlpoints import TIME, XmlSpec, stream_points
+from domain.algorithms.parsing.xmlpoints import TIME, StreamResult, XmlSpec, stream_points
 from domain.algorithms.track import Track
 
 POINT_FIELDS: dict[str, int] = {
@@ -41,22 +42,17 @@ POINT_FIELDS: dict[str, int] = {
 }
 
 
-def parse_tcx(data: bytes | bytearray | memoryview) -> Track:
-    """Parse TCX bytes into a raw Track (file order, no cleaning; see normalize)."""
+def parse_tcx(data: bytes | bytearray | memoryview, *, fast: bool = True) -> Track:
+    """Parse TCX bytes into a raw Track (file order, no cleaning; see normalize).
+
+    ``fast`` tries the C engine (xmlnative) first; it gives the streaming engine's results, so the flag only
+    exists to compare the two in tests."""
     sports: list[str] = []
     laps: list[float] = []
-
-    def on_element(tag: str, attrs: dict[str, str]) -> None:
-        if tag == "Activity" and not sports and attrs.get("Sport"):
-            sports.append(attrs["Sport"])
-        elif tag == "Lap" and len(laps) < 10_000 and attrs.get("StartTime"):
-            laps.append(parse_time(attrs["StartTime"]))
-
-    spec = XmlSpec(
-        label="TCX", root="TrainingCenterDatabase", point_tags={"Trackpoint": 0}, fields=POINT_FIELDS,
-        meta={("Creator", "Name"), ("Author", "Name"), ("Course", "Name")}, on_element=on_element,
-    )
-    result = stream_points(data, spec)
+    result: xmlnative.NativeResult | StreamResult | None = xmlnative.scan(data, _spec(sports, laps)) if fast else None
+    if result is None:
+        sports, laps = [], []  # a fresh spec: the C engine may have called on_element before it declined
+        result = stream_points(data, _spec(sports, laps))
     meta = result.meta
     device = meta.get(("Creator", "Name")) or meta.get(("Author", "Name"))
     points = result.sinks[0]
@@ -67,6 +63,21 @@ def parse_tcx(data: bytes | bytearray | memoryview) -> Track:
     if distance is not None:
         track.totals["distance_m"] = distance
     return track
+
+
+def _spec(sports: list[str], laps: list[float]) -> XmlSpec:
+    """The TCX description for the XML engines; the Activity sport and the lap starts are appended to the lists."""
+
+    def on_element(tag: str, attrs: dict[str, str]) -> None:
+        if tag == "Activity" and not sports and attrs.get("Sport"):
+            sports.append(attrs["Sport"])
+        elif tag == "Lap" and len(laps) < 10_000 and attrs.get("StartTime"):
+            laps.append(parse_time(attrs["StartTime"]))
+
+    return XmlSpec(
+        label="TCX", root="TrainingCenterDatabase", point_tags={"Trackpoint": 0}, fields=POINT_FIELDS,
+        meta={("Creator", "Name"), ("Author", "Name"), ("Course", "Name")}, on_element=on_element,
+    )
 
 
 def _device_distance(cumulative: np.ndarray) -> float | None:
