@@ -61,8 +61,10 @@ static const struct expat_capi *expat;
 #define FEED_CHUNK (1 << 20) /* as xmlsafe.FEED_CHUNK */
 #define MAX_SINKS 8
 #define MAX_SLOTS 16
-#define NAME_CACHE_SLOTS 2048 /* open addressing, at most NAME_CACHE_LIMIT entries */
-#define NAME_CACHE_LIMIT 1000 /* as the Python engine's slot cache */
+/* Per-name caches: open addressing, at most NAME_CACHE_LIMIT names (a file has a dozen or two; past the limit a
+ * name is looked up each time, as the Python engine does past its own). Small, because every scan clears them. */
+#define NAME_CACHE_SLOTS 256
+#define NAME_CACHE_LIMIT 128
 #define TIME_BATCH 65536       /* late time texts handed to Python at a time (common.TIME_BATCH) */
 
 enum { RUNNING = 0, DECLINE = 1, TOO_MANY = 2, FAILED = 3 };
@@ -71,6 +73,14 @@ typedef struct {
     char *buf;
     size_t len, cap;
 } Text;
+
+/* A copy of a tag name (the open point's, the collected element's): inline when short, as nearly all are, so
+ * opening an element costs no allocation. ``ptr`` is NULL when unset. */
+typedef struct {
+    char *ptr;
+    char *heap;
+    char inline_buf[48];
+} Name;
 
 typedef struct {
     PyObject *cols[MAX_SLOTS + 1]; /* bytearrays of doubles: the slots, then the time */
@@ -104,7 +114,7 @@ typedef struct {
     Py_ssize_t n_points;
     int status;
     /* the engine's state, named as in stream_points */
-    char *point_name;
+    Name point_name;
     int sink;
     double cur[MAX_SLOTS];
     int have_time;   /* cur_time is not None */
@@ -112,7 +122,7 @@ typedef struct {
     Text late_time;  /* its text when left to Python (late_time.buf != NULL and late flag) */
     int time_late;
     int text_slot;
-    char *text_name;
+    Name text_name;
     PyObject *meta_key;
     Text text;
     PyObject **stack;
@@ -157,13 +167,21 @@ static char *copy_name(const char *name) {
     return p;
 }
 
-static void set_name(char **slot, const char *name, State *st) {
-    PyMem_Free(*slot);
-    *slot = NULL;
-    if (name) {
-        *slot = copy_name(name);
-        if (!*slot)
-            stop(st, FAILED);
+static void clear_name(Name *n) {
+    PyMem_Free(n->heap);
+    n->heap = n->ptr = NULL;
+}
+
+static void set_name(Name *n, const char *name, State *st) {
+    clear_name(n);
+    size_t len = strlen(name) + 1;
+    if (len <= sizeof(n->inline_buf)) {
+        memcpy(n->inline_buf, name, len);
+        n->ptr = n->inline_buf;
+    } else if ((n->heap = copy_name(name))) {
+        n->ptr = n->heap;
+    } else {
+        stop(st, FAILED);
     }
 }
 
@@ -201,10 +219,10 @@ static const uint64_t POW5[20] = {1ULL, 5ULL, 25ULL, 125ULL, 625ULL, 3125ULL, 15
 static int nearest_double(uint64_t n, int p, double c) {
     if (!(c >= 2.2250738585072014e-308) || !isfinite(c))
         return 0;
-    int e;
-    double m = frexp(c, &e);
-    uint64_t M = (uint64_t)ldexp(m, 53);
-    int E = e - 53;
+    uint64_t bits;
+    memcpy(&bits, &c, sizeof bits); /* a normal positive double: M * 2**E with the hidden bit */
+    uint64_t M = (bits & ((1ULL << 52) - 1)) | (1ULL << 52);
+    int E = (int)((bits >> 52) & 0x7ff) - 1075;
     if (M == (1ULL << 52))
         return 0; /* the doubles below are twice as close: left to float() */
     int k = E + p;
@@ -403,7 +421,7 @@ static int parse_time_text(const char *s, Py_ssize_t L, double *out) {
 /* ---- sinks ---- */
 
 static int sink_grow(State *st, Sink *sk) {
-    Py_ssize_t cap = sk->cap ? sk->cap * 2 : 1024;
+    Py_ssize_t cap = sk->cap ? sk->cap * 2 : 256;
     for (int c = 0; c <= st->n_slots; c++) {
         if (!sk->cols[c]) {
             sk->cols[c] = PyByteArray_FromStringAndSize(NULL, cap * (Py_ssize_t)sizeof(double));
@@ -512,9 +530,12 @@ static void cache_store(Cache *c, CacheEntry *e, const char *name, int code, PyO
 }
 
 static void cache_free(Cache *c) {
-    for (int k = 0; k < NAME_CACHE_SLOTS; k++) {
-        PyMem_Free(c->slots[k].name);
-        Py_CLEAR(c->slots[k].tag);
+    for (int k = 0; c->used && k < NAME_CACHE_SLOTS; k++) {
+        if (c->slots[k].name) {
+            PyMem_Free(c->slots[k].name);
+            Py_CLEAR(c->slots[k].tag);
+            c->used--;
+        }
     }
 }
 
@@ -664,7 +685,7 @@ static void on_start(void *ud, const char *name, const char **atts) {
     State *st = ud;
     if (st->status != RUNNING)
         return;
-    if (st->point_name) {
+    if (st->point_name.ptr) {
         if (st->text_slot != -1)
             return;
         int slot = field_slot(st, name);
@@ -787,13 +808,12 @@ static void on_end(void *ud, const char *name) {
     State *st = ud;
     if (st->status != RUNNING)
         return;
-    if (st->text_name && strcmp(name, st->text_name) == 0) {
+    if (st->text_name.ptr && strcmp(name, st->text_name.ptr) == 0) {
         expat->SetCharacterDataHandler(st->parser, NULL);
-        PyMem_Free(st->text_name);
-        st->text_name = NULL;
+        clear_name(&st->text_name);
         end_text(st);
         st->text_slot = -1;
-        if (!st->point_name) {
+        if (!st->point_name.ptr) {
             if (st->depth == 0) { /* stack.pop() on an empty list: the Python engine fails the file */
                 stop(st, DECLINE);
                 return;
@@ -802,11 +822,10 @@ static void on_end(void *ud, const char *name) {
         }
         return;
     }
-    if (st->point_name) {
-        if (strcmp(name, st->point_name) == 0) {
+    if (st->point_name.ptr) {
+        if (strcmp(name, st->point_name.ptr) == 0) {
             push_point(st);
-            PyMem_Free(st->point_name);
-            st->point_name = NULL;
+            clear_name(&st->point_name);
         }
         return;
     }
@@ -835,8 +854,8 @@ static void state_free(State *st) {
     while (st->depth)
         stack_pop(st);
     PyMem_Free(st->stack);
-    PyMem_Free(st->point_name);
-    PyMem_Free(st->text_name);
+    clear_name(&st->point_name);
+    clear_name(&st->text_name);
     PyMem_Free(st->text.buf);
     PyMem_Free(st->late_time.buf);
     cache_free(&st->fields_cache);
@@ -855,6 +874,10 @@ static PyObject *build_result(State *st) {
         if (sink_flush_late(st, sk) < 0) {
             Py_DECREF(sinks);
             return NULL;
+        }
+        if (sk->n == 0) { /* no points: the caller uses shared empty columns */
+            PyTuple_SET_ITEM(sinks, k, Py_NewRef(Py_None));
+            continue;
         }
         PyObject *cols = PyTuple_New(st->n_slots + 1);
         if (!cols) {
@@ -890,7 +913,8 @@ PyDoc_STRVAR(scan_doc,
              "scan(data, root, point_tags, fields, meta_keys, on_element, n_sinks, meta_before_points, n_slots, "
              "time_code, max_points, parse_times)\n--\n\n"
              "Run the streaming engine over a whole UTF-8 document without a DTD. Returns (sinks, meta, bad_coords), "
-             "each sink a tuple of n_slots + 1 bytearrays of doubles (the slots, then the time); False when the "
+             "each sink a tuple of n_slots + 1 bytearrays of doubles (the slots, then the time) or None when it has "
+             "no points; False when the "
              "document has more than max_points points; None when the Python engines must read it.");
 
 static PyObject *scan(PyObject *self, PyObject *args) {

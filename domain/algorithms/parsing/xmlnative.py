@@ -8,14 +8,16 @@ little more than expat's well-formedness pass itself (bench/bench_ingest_files.p
 :func:`scan` returns None - and the caller runs the Python engines, which word any error as they always have -
 for what it does not read itself:
 
-* documents that are not UTF-8 / ASCII, or that contain ``<!DOCTYPE`` (pyexpat's C API has no entity
-  declaration handlers, so the DTD ban is a byte test, exact in UTF-8; xmlsafe then refuses the file);
+* documents that are not UTF-8 / ASCII, or whose prolog holds a document type declaration (pyexpat's C API has no
+  entity declaration handlers, so the DTD ban is a test of the bytes before the root element, exact in UTF-8;
+  xmlsafe then refuses the file);
 * anything the Python engine reports as an error (malformed XML, a wrong root, the on_element hook raising);
 * a checkout where the extension was not built (no C compiler): the Python engines read every file.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,7 +70,7 @@ def scan(data: bytes | bytearray | memoryview, spec: XmlSpec) -> NativeResult | 
         return None
     if not isinstance(data, bytes):
         data = bytes(data)
-    if not eligible(data) or b"<!DOCTYPE" in data:
+    if not eligible(data) or _declaration_in_prolog(data):
         return None
     out = _xmlscan.scan(data, spec.root, spec.point_tags, spec.fields, frozenset(spec.meta), spec.on_element,
                         spec.n_sinks, spec.meta_before_points, N_SLOTS, TIME, common.MAX_POINTS, parse_times)
@@ -77,5 +79,23 @@ def scan(data: bytes | bytearray | memoryview, spec: XmlSpec) -> NativeResult | 
     if out is False:
         raise too_many_points()
     sinks, meta, bad = out
-    points = tuple(NativePoints(tuple(np.frombuffer(col, dtype=np.float64) for col in cols)) for cols in sinks)
+    points = tuple(NativePoints(_EMPTY if cols is None else tuple(np.frombuffer(col, dtype=np.float64) for col in cols))
+                   for cols in sinks)
     return NativeResult(sinks=points, meta=meta, bad_coords=bad)
+
+
+#: The columns of a sink without points (nothing can be written into a zero-length array).
+_EMPTY = tuple(np.zeros(0) for _ in range(N_SLOTS + 1))
+#: What may come before the root element besides a document type declaration: a byte order mark, blanks, the XML
+#: declaration, processing instructions and comments.
+_PROLOG = re.compile(rb"(?:\xef\xbb\xbf)?(?:\s+|<\?.*?\?>|<!--.*?-->)*", re.DOTALL)
+
+
+def _declaration_in_prolog(data: bytes) -> bool:
+    """True when a ``<!`` markup (a DOCTYPE; or a comment left open) precedes the root element.
+
+    A document type declaration can only stand there, so this is the whole DTD test; searching the entire file
+    for ``<!DOCTYPE`` instead cost ~0.12 ms per 360 kB. A prolog the pattern cannot read ends the match early and
+    the expat pass that follows rejects the document."""
+    end = _PROLOG.match(data)
+    return data.startswith(b"<!", end.end() if end else 0)
