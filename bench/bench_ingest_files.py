@@ -157,6 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"TCX total: ours {x[0] * 1e3:.2f} ms; bare expat {x[2] * 1e3:.2f} ms -> ours {x[0] / x[2]:.2f}x expat")
     print(f"FIT total: ours {f[0] * 1e3:.2f} ms, fitdecode {f[1] * 1e3:.2f} ms -> {f[1] / f[0]:.1f}x faster "
           f"(target >= {FIT_TARGET:.0f}x)")
+    print()
+    clauses = [
+        (g[1] / g[0] >= GPX_TARGET, f"GPX parse + metrics >= {GPX_TARGET:.0f}x faster than gpxpy — {g[1] / g[0]:.1f}x"),
+        (g[0] / g[2] <= EXPAT_TARGET, f"GPX within {EXPAT_TARGET:.0f}x of bare expat — {g[0] / g[2]:.2f}x"),
+        (f[1] / f[0] >= FIT_TARGET, f"FIT >= {FIT_TARGET:.0f}x faster than fitdecode — {f[1] / f[0]:.1f}x"),
+    ]
+    for ok, text in clauses:
+        print(f"{'PASS' if ok else 'FAIL'}  {text}")
     return 0
 
 
