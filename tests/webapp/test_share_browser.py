@@ -85,7 +85,9 @@ def test_share_page_in_headless_chromium(server, browser, make_token):
     assert errors == [], errors
     route_len = browser.execute_script(
         "return Array.from(document.querySelectorAll('#map path.route')).map(p => p.getTotalLength())")
-    assert route_len and all(length > 10 for length in route_len)
+    # Every piece is drawn (a path with no valid point has no length); the pieces come from the activity's own
+    # randomized privacy disc, which can leave a sliver of a few pixels, so only the longest must be long.
+    assert route_len and all(length > 0 for length in route_len) and max(route_len) > 100, route_len
     box = browser.find_element(By.ID, "map").rect
     assert box["width"] > 300 and box["height"] > 150  # fits a phone's width, drawn at a readable size
     chart = browser.execute_script(
