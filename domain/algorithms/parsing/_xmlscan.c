@@ -119,8 +119,8 @@ typedef struct {
     double cur[MAX_SLOTS];
     int have_time;   /* cur_time is not None */
     double cur_time; /* its value when decoded here */
-    Text late_time;  /* its text when left to Python (late_time.buf != NULL and late flag) */
-    int time_late;
+    Text late_time;  /* its text, when left to Python */
+    int time_late;   /* the text is in late_time, not decoded */
     int text_slot;
     Name text_name;
     PyObject *meta_key;
@@ -196,6 +196,14 @@ static PyObject *local_str(const char *name) {
 }
 
 static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* Narrow [*p, *e) to its text without leading and trailing blanks (the only ASCII blanks XML text can hold). */
+static void strip_blanks(const char **p, const char **e) {
+    while (*p < *e && is_blank(**p))
+        (*p)++;
+    while (*e > *p && is_blank((*e)[-1]))
+        (*e)--;
+}
 
 /* ---- plain decimals, exactly as float() rounds them ----
  *
@@ -291,10 +299,7 @@ static int plain_decimal(const char *p, size_t len, double *out) {
 /* float(text): 1 and *out on success, 0 when float() raises ValueError, -1 on a Python error (memory). */
 static int to_float(const char *s, size_t n, double *out) {
     const char *p = s, *e = s + n;
-    while (p < e && is_blank(*p))
-        p++;
-    while (e > p && is_blank(e[-1]))
-        e--;
+    strip_blanks(&p, &e);
     size_t len = (size_t)(e - p);
     if (plain_decimal(p, len, out))
         return 1;
@@ -639,7 +644,7 @@ static void open_point(State *st, int kind, const char *name, const char **atts)
         stop(st, FAILED);
         return;
     }
-    /* 2 = lat and lon are LAT and LON slots 0 and 1 (common.LAT, common.LON) */
+    /* slots 0 and 1 are common.LAT and common.LON */
     if (ok_lat == 1 && ok_lon == 1) {
         st->cur[0] = la;
         st->cur[1] = lo;
@@ -773,15 +778,11 @@ static void end_text(State *st) {
             st->time_late = 0;
             st->cur_time = NAN;
             const char *p = s, *e = s + n;
-            while (p < e && is_blank(*p))
-                p++;
-            while (e > p && is_blank(e[-1]))
-                e--;
-            int ascii = 1;
-            for (const char *q = p; ascii && q < e; q++)
-                ascii = (unsigned char)*q < 0x80;
-            /* "" and blanks only: NaN (parse_times skips empty texts, parse_time("") is NaN) */
-            if (p < e && !(ascii && parse_time_text(p, e - p, &st->cur_time))) {
+            strip_blanks(&p, &e);
+            /* "" and blanks only: NaN (parse_times skips empty texts, parse_time("") is NaN). parse_time_text checks
+             * every byte against an ASCII digit or separator, so a text with other blanks or non-ASCII characters
+             * (which Python's str.strip() and parse_time judge) goes to Python too. */
+            if (p < e && !parse_time_text(p, e - p, &st->cur_time)) {
                 st->time_late = 1;
                 st->late_time.len = 0;
                 if (text_append(&st->late_time, s, n) < 0)
@@ -884,24 +885,14 @@ static PyObject *build_result(State *st) {
             Py_DECREF(sinks);
             return NULL;
         }
-        for (int c = 0; c <= st->n_slots; c++) {
-            PyObject *col = sk->cols[c];
-            if (col) {
-                if (PyByteArray_Resize(col, sk->n * (Py_ssize_t)sizeof(double)) < 0) {
-                    Py_DECREF(cols);
-                    Py_DECREF(sinks);
-                    return NULL;
-                }
-                sk->cols[c] = NULL; /* the tuple takes the reference */
-            } else {
-                col = PyByteArray_FromStringAndSize(NULL, 0);
-                if (!col) {
-                    Py_DECREF(cols);
-                    Py_DECREF(sinks);
-                    return NULL;
-                }
+        for (int c = 0; c <= st->n_slots; c++) { /* all allocated by sink_grow before the first point */
+            if (PyByteArray_Resize(sk->cols[c], sk->n * (Py_ssize_t)sizeof(double)) < 0) {
+                Py_DECREF(cols);
+                Py_DECREF(sinks);
+                return NULL;
             }
-            PyTuple_SET_ITEM(cols, c, col);
+            PyTuple_SET_ITEM(cols, c, sk->cols[c]); /* the tuple takes the reference */
+            sk->cols[c] = NULL;
         }
         PyTuple_SET_ITEM(sinks, k, cols);
     }
@@ -914,8 +905,8 @@ PyDoc_STRVAR(scan_doc,
              "time_code, max_points, parse_times)\n--\n\n"
              "Run the streaming engine over a whole UTF-8 document without a DTD. Returns (sinks, meta, bad_coords), "
              "each sink a tuple of n_slots + 1 bytearrays of doubles (the slots, then the time) or None when it has "
-             "no points; False when the "
-             "document has more than max_points points; None when the Python engines must read it.");
+             "no points; False when the document has more than max_points points; None when the Python engines "
+             "must read it.");
 
 static PyObject *scan(PyObject *self, PyObject *args) {
     (void)self;
