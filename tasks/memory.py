@@ -36,17 +36,19 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _baseline: int | None = None
 
 
-def _load_trim() -> Callable[[int], int] | None:
+def _load_libc() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("c")
     if not name:
         return None
     try:
-        return getattr(ctypes.CDLL(name), "malloc_trim", None)  # glibc only
+        return ctypes.CDLL(name)
     except OSError:
         return None
 
 
-_malloc_trim = _load_trim()
+_libc = _load_libc()
+_malloc_trim: Callable[[int], int] | None = getattr(_libc, "malloc_trim", None)  # glibc only
+_mallopt: Callable[[int, int], int] | None = getattr(_libc, "mallopt", None)  # glibc (musl: does nothing)
 
 #: mallopt(3) parameters (glibc's malloc.h).
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -59,19 +61,6 @@ TRIM_THRESHOLD_BYTES = 32 * 1024 * 1024
 #: What :func:`reserve_heap` grows the heap by: the segments stage's first ride faulted ~5 MB in (1,340 pages), and
 #: an upload's parse needs a few MB more.
 HEAP_RESERVE_BYTES = 16 * 1024 * 1024
-
-
-def _load_mallopt() -> Callable[[int, int], int] | None:
-    name = ctypes.util.find_library("c")
-    if not name:
-        return None
-    try:
-        return getattr(ctypes.CDLL(name), "mallopt", None)  # glibc (and musl, where it does nothing)
-    except OSError:
-        return None
-
-
-_mallopt = _load_mallopt()
 
 
 def tune_allocator() -> bool:
