@@ -18,13 +18,20 @@ import pytest
 from domain.algorithms.parsing import ParseError, common, parse_bytes, xmlnative
 from domain.algorithms.parsing import gpx as gpx_mod
 from domain.algorithms.parsing import tcx as tcx_mod
-from domain.algorithms.parsing.common import N_SLOTS
 from domain.algorithms.parsing.gpx import parse_gpx
 from domain.algorithms.parsing.tcx import parse_tcx
 from domain.algorithms.parsing.timeparse import parse_times
 from domain.algorithms.parsing.xmlpoints import XmlSpec, stream_points
 from domain.algorithms.track import Track
-from tests.domain.algorithms.parsing.test_gpxscan import DECLINED, SCANNED, _mutations, doc, pt
+from tests.domain.algorithms.parsing.test_gpxscan import (
+    DECLINED,
+    SCANNED,
+    _mutations,
+    assert_same_points,
+    assert_same_tracks,
+    doc,
+    pt,
+)
 from tests.support.corpus import corpus_file, manifest_rows
 
 #: The extension builds wherever a C compiler is (setup.py); on a machine with Python alone, the pure-Python engines
@@ -69,16 +76,7 @@ def _same(data: bytes, kind: str = "gpx") -> bool:
     if native is None:
         return False
     assert native_hooks == stream_hooks
-    assert native.meta == streamed.meta
-    assert native.bad_coords == streamed.bad_coords
-    assert len(native.sinks) == len(streamed.sinks)
-    for a, b in zip(native.sinks, streamed.sinks, strict=True):
-        assert len(a) == len(b)
-        np.testing.assert_array_equal(a.times(), b.times())
-        for slot in range(N_SLOTS):
-            np.testing.assert_array_equal(a.column(slot), b.column(slot), err_msg=f"slot {slot}")
-            # -0.0 and 0.0 compare equal: the sign must match too
-            assert np.array_equal(np.signbit(a.column(slot)), np.signbit(b.column(slot))), f"sign of slot {slot}"
+    assert_same_points(native, streamed)
     return True
 
 
@@ -90,13 +88,7 @@ def _track_or_message(data: bytes, kind: str, *, fast: bool) -> Track | str:
 
 
 def _same_end_to_end(data: bytes, kind: str = "gpx") -> None:
-    a, b = _track_or_message(data, kind, fast=True), _track_or_message(data, kind, fast=False)
-    if isinstance(a, str) or isinstance(b, str):
-        assert a == b
-        return
-    for c in ("time", "lat", "lon", "ele", "hr", "cadence", "power", "temp"):
-        np.testing.assert_array_equal(getattr(a, c), getattr(b, c), err_msg=c)
-    assert (a.name, a.sport, a.device, a.laps, a.totals) == (b.name, b.sport, b.device, b.laps, b.totals)
+    assert_same_tracks(_track_or_message(data, kind, fast=True), _track_or_message(data, kind, fast=False))
 
 
 @pytest.mark.parametrize("name", [*SCANNED, *DECLINED])
