@@ -20,15 +20,32 @@ def haversine_m(lat1: np.ndarray | float, lon1: np.ndarray | float,
     dphi = p2 - p1
     dlmb = np.radians(np.asarray(lon2) - np.asarray(lon1))
     a = np.sin(dphi / 2.0) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2.0) ** 2
-    return 2.0 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    return _central_angle_m(a)
+
+
+def _central_angle_m(a: np.ndarray) -> np.ndarray:
+    """The haversine formula's last step: metres from the squared half-chord ``a`` (clipped into [0, 1] against
+    rounding; np.minimum/np.maximum give np.clip's values, NaN included, without its per-call overhead)."""
+    return 2.0 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(np.maximum(a, 0.0), 1.0)))
+
+
+def hop_distances(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """``haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:])``, the same arithmetic value for value, with each point's
+    radians and cosine computed once rather than once per neighbour (length n-1; NaN next to a missing position)."""
+    p = np.radians(lat)
+    cos_p = np.cos(p)
+    dphi = p[1:] - p[:-1]
+    dlmb = np.radians(lon[1:] - lon[:-1])
+    a = np.sin(dphi / 2.0) ** 2 + cos_p[:-1] * cos_p[1:] * np.sin(dlmb / 2.0) ** 2
+    return _central_angle_m(a)
 
 
 def step_distances(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """Distance from each point to the next (length n-1); a step touching a missing position is 0."""
     if lat.shape[0] < 2:
         return np.zeros(0)
-    d = haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:])
-    return np.nan_to_num(d, nan=0.0)
+    d = hop_distances(lat, lon)
+    return np.where(np.isnan(d), 0.0, d)  # np.nan_to_num(d, nan=0.0): a haversine is never infinite
 
 
 def cumulative_distance(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:

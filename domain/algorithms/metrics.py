@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from domain.algorithms.geo import bounds as geo_bounds
-from domain.algorithms.geo import haversine_m
+from domain.algorithms.geo import hop_distances
 from domain.algorithms.track import Track
 
 #: Speed (m/s) above which a step counts as moving, per sport family.
@@ -181,11 +181,11 @@ class _Kinematics:
     has_gps: bool
 
 
-def _nan_to_num(x: np.ndarray) -> np.ndarray:
+def _nan_to_num(x: np.ndarray, nan: np.ndarray | None = None) -> np.ndarray:
     """np.nan_to_num(x) for a float array: a copy with NaN as 0 (and ±inf as ±the largest float). Without an
     infinity (every call here on a normalised track) that is one np.where, four numpy calls instead of a dozen
-    plus the wrapper's, a fixed cost that shows on short tracks."""
-    out = np.where(np.isnan(x), 0.0, x)
+    plus the wrapper's, a fixed cost that shows on short tracks. ``nan``: ``np.isnan(x)``, when already known."""
+    out = np.where(np.isnan(x) if nan is None else nan, 0.0, x)
     if np.isinf(out).any():
         return np.nan_to_num(x)
     return out
@@ -210,47 +210,51 @@ def _cum0(x: np.ndarray) -> np.ndarray:
 def _bridged_distance(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cumulative distance at every point with position gaps bridged, plus the fix indices and hop lengths."""
     n = lat.shape[0]
-    fix = (~np.isnan(lat) & ~np.isnan(lon)).nonzero()[0]
-    cum = np.zeros(n)
-    hops = np.zeros(max(fix.shape[0] - 1, 0))
-    if fix.shape[0] >= 2:
-        hops = haversine_m(lat[fix[:-1]], lon[fix[:-1]], lat[fix[1:]], lon[fix[1:]])
-        at_fix = _cum0(hops)
-        # Every point takes the distance of the last fix at or before it (gap points hold still until the
-        # next fix; the hop's time is spread by the step speeds below).
-        if fix.shape[0] == n:  # the common case: every point has a fix
-            return at_fix, fix, hops
-        owner = fix.searchsorted(np.arange(n), side="right") - 1
-        cum = np.where(owner >= 0, at_fix[np.maximum(owner, 0)], 0.0)
-    return cum, fix, hops
+    fix = (~(np.isnan(lat) | np.isnan(lon))).nonzero()[0]
+    if fix.shape[0] < 2:
+        return np.zeros(n), fix, np.zeros(0)
+    if fix.shape[0] == n:  # the common case, every point has a fix: the hops are those of consecutive points
+        hops = hop_distances(lat, lon)
+        return _cum0(hops), fix, hops
+    hops = hop_distances(lat[fix], lon[fix])
+    at_fix = _cum0(hops)
+    # Every point takes the distance of the last fix at or before it (gap points hold still until the
+    # next fix; the hop's time is spread by the step speeds below).
+    owner = fix.searchsorted(np.arange(n), side="right") - 1
+    return np.where(owner >= 0, at_fix[np.maximum(owner, 0)], 0.0), fix, hops
 
 
-def _step_speeds(t: np.ndarray, fix: np.ndarray, hops: np.ndarray) -> np.ndarray:
-    """Raw speed of every step: the speed of the fix-to-fix hop that contains it (NaN outside any hop)."""
+def _step_speeds(t: np.ndarray, dt: np.ndarray, fix: np.ndarray, hops: np.ndarray) -> np.ndarray:
+    """Raw speed of every step (``dt``: the step durations): the speed of the fix-to-fix hop that contains it (NaN
+    outside any hop)."""
     n = t.shape[0]
+    if fix.shape[0] == n and n >= 2:  # every point has a fix: each hop is one step
+        return hops / dt
     out = _nans(max(n - 1, 0))
     if fix.shape[0] < 2 or n < 2:
         return out
-    hop_dt = t[fix[1:]] - t[fix[:-1]]
-    hop_speed = hops / hop_dt
-    if fix.shape[0] == n:
-        return hop_speed
+    hop_speed = hops / (t[fix[1:]] - t[fix[:-1]])
     hop = fix.searchsorted(np.arange(n - 1), side="right") - 1
     inside = (hop >= 0) & (hop < hops.shape[0])
     out[inside] = hop_speed[hop[inside]]
     return out
 
 
-def _median_filter(v: np.ndarray, width: int) -> np.ndarray:
-    """Centred running median with edge replication; NaN stays NaN (treated as 0 inside windows)."""
-    if v.shape[0] < 3 or width < 3:
+def _median_filter(v: np.ndarray, width: int, nan: np.ndarray | None = None) -> np.ndarray:
+    """Centred running median with edge replication; NaN stays NaN (treated as 0 inside windows). ``nan``:
+    ``np.isnan(v)``, when the caller has it."""
+    n = v.shape[0]
+    if n < 3 or width < 3:
         return v.copy()
     half = width // 2
-    nan = np.isnan(v)
-    filled = _nan_to_num(v)
-    padded = np.concatenate([np.full(half, filled[0]), filled, np.full(half, filled[-1])])  # edge replication
+    if nan is None:
+        nan = np.isnan(v)
+    padded = np.empty(n + 2 * half)  # edge replication, written in place rather than concatenated
+    padded[half:half + n] = _nan_to_num(v, nan)
+    padded[:half] = padded[half]
+    padded[half + n:] = padded[half + n - 1]
     if width == 5:
-        out = _median5(*(padded[k:k + v.shape[0]] for k in range(5)))
+        out = _median5(*(padded[k:k + n] for k in range(5)))
     else:
         out = np.median(np.lib.stride_tricks.sliding_window_view(padded, width), axis=1)
     out[nan] = np.nan
@@ -280,26 +284,29 @@ def _kinematics(track: Track, threshold: float) -> _Kinematics:
     n = t.shape[0]
     dist, fix, hops = _bridged_distance(track.lat, track.lon)
     dt = t[1:] - t[:-1]  # np.diff's own subtraction, without its wrapper
-    raw = _step_speeds(t, fix, hops)
-    known = ~np.isnan(raw) & (dt <= MAX_MOVING_GAP_S)
+    raw = _step_speeds(t, dt, fix, hops)
+    no_speed = np.isnan(raw)
+    timer = dt <= MAX_MOVING_GAP_S  # the step is not an auto-pause or a lost recording
+    known = ~no_speed & timer
 
-    velocity = _nans(n)
-    cum_d = np.zeros(n)
     if n >= 2 and known.any():
-        filtered = _median_filter(raw, SPIKE_MEDIAN_STEPS)
+        filtered = _median_filter(raw, SPIKE_MEDIAN_STEPS, no_speed)
         w = np.where(known, dt, 0.0)
         cum_d = _cum0(np.where(known, filtered, 0.0) * w)
         cum_w = _cum0(w)
         velocity = _window_rate(t, cum_d, cum_w, SPEED_SMOOTH_HALF_WINDOW_S)
+    else:
+        velocity = _nans(n)
+        cum_d = np.zeros(n)
 
     if n >= 2:
-        step_smooth = _nanmean2(velocity[:-1], velocity[1:])
-        gps_moving = known & (raw > threshold) & (step_smooth > threshold)
-        indoor = np.isnan(raw) & (dt <= MAX_MOVING_GAP_S)
-        if track.has("cadence") or track.has("power"):
-            active = (track.cadence > 0) | (track.power > 0)  # NaN compares False, as nan_to_num's 0 would
-            indoor &= active[:-1] | active[1:]
-        moving = gps_moving | indoor
+        moving = known & (raw > threshold) & (_pair_means(velocity) > threshold)
+        indoor = no_speed & timer
+        if indoor.any():  # steps without a GPS speed (none on most outdoor tracks): cadence or power decides
+            if track.has("cadence") or track.has("power"):
+                active = (track.cadence > 0) | (track.power > 0)  # NaN compares False, as nan_to_num's 0 would
+                indoor &= active[:-1] | active[1:]
+            moving |= indoor
     else:
         moving = np.zeros(0, dtype=bool)
     cum_moving = _cum0(np.where(moving, dt, 0.0)) if n else np.zeros(0)
@@ -316,12 +323,15 @@ def _max_speed(kin: _Kinematics) -> float | None:
     return _nanmax(kin.velocity)
 
 
-def _nanmean2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Element-wise mean of two arrays ignoring NaN (NaN only where both are NaN)."""
-    ok_a, ok_b = ~np.isnan(a), ~np.isnan(b)
-    total = np.where(ok_a, a, 0.0) + np.where(ok_b, b, 0.0)
+def _pair_means(v: np.ndarray) -> np.ndarray:
+    """The mean of every two consecutive values ignoring NaN (NaN only where both are NaN; length n-1)."""
+    nan = np.isnan(v)
+    if not nan.any():  # what the general case computes without NaN: the same sums over the same count of 2
+        return (v[:-1] + v[1:]) / 2.0
+    ok_a, ok_b = ~nan[:-1], ~nan[1:]
+    total = np.where(ok_a, v[:-1], 0.0) + np.where(ok_b, v[1:], 0.0)
     count = ok_a.astype(np.float64) + ok_b
-    return np.divide(total, count, out=_nans(a.shape[0]), where=count > 0)
+    return np.divide(total, count, out=_nans(total.shape[0]), where=count > 0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -336,7 +346,9 @@ def smooth_by_time(t: np.ndarray, v: np.ndarray, half_window_s: float) -> np.nda
         return v.copy()
     ok = ~np.isnan(v)
     cs = _cum0(np.where(ok, v, 0.0))
-    cc = np.concatenate([[0], ok.cumsum()])
+    cc = np.empty(n + 1, dtype=np.intp)  # [0, running count of known values]
+    cc[0] = 0
+    ok.cumsum(out=cc[1:])
     lo = t.searchsorted(t - half_window_s, side="left")
     hi = t.searchsorted(t + half_window_s, side="right")
     count = cc[hi] - cc[lo]
@@ -415,59 +427,89 @@ def _last_time_at(dist: np.ndarray, t: np.ndarray, x: np.ndarray) -> tuple[np.nd
     return t[k - 1] + f * (t[k] - t[k - 1]), k - 1
 
 
-def _weighted_cumulative(v: np.ndarray, dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cumulative ∫v dt and ∫dt over steps where ``v`` is known (trapezoid, or the known end's value)."""
-    step_v = _nanmean2(v[:-1], v[1:])
-    w = np.where(~np.isnan(step_v) & (dt <= MAX_MOVING_GAP_S), dt, 0.0)
-    cv = _cum0(_nan_to_num(step_v) * w)
-    cw = _cum0(w)
-    return cv, cw
+#: The columns whose means an activity reports (rows of a _Series), in this order; heart rate is also averaged per
+#: split and per lap.
+_MEAN_COLUMNS = ("hr", "cad", "power", "temp")
+_HR_ROW = 0
 
 
-def _interval_means(t: np.ndarray, v: np.ndarray, dt: np.ndarray, t0: np.ndarray,
-                    t1: np.ndarray) -> np.ndarray:
-    """Time-weighted mean of ``v`` over each interval [t0, t1]; the plain sample mean as a fallback."""
-    out = _nans(t0.shape[0])
-    if t.shape[0] == 0 or not (~np.isnan(v)).any():
-        return out
-    if t.shape[0] >= 2:
-        cv, cw = _weighted_cumulative(v, dt)
-        num = np.interp(t1, t, cv) - np.interp(t0, t, cv)
-        den = np.interp(t1, t, cw) - np.interp(t0, t, cw)
-        np.divide(num, den, out=out, where=den > 1e-9)
-    need = np.isnan(out).nonzero()[0]  # rare: intervals with no usable step (gappy or very short tracks)
-    if need.size:
-        los = t.searchsorted(t0[need], "left").tolist()
-        his = t.searchsorted(t1[need], "right").tolist()
-        known = ~np.isnan(v)
-        filled = np.where(known, v, 0.0)
-        for i, lo, hi in zip(need.tolist(), los, his, strict=True):
-            count = int(np.count_nonzero(known[lo:hi]))
-            if count:  # np.nanmean's own arithmetic (sum with NaN as 0, over the count), without its overhead
-                out[i] = float(np.add.reduce(filled[lo:hi])) / count
-    return out
+@dataclass
+class _Series:
+    """Columns averaged over time (rows of ``values``; see the module docstring), with the sums every mean is read
+    from: per row, the cumulative ∫v dt and ∫dt at each point, over the steps where v is known (the trapezoid, or
+    the known end's value) and not longer than the max gap. Built once per activity: the whole activity's means,
+    the splits' and the laps' read the same sums."""
+
+    values: np.ndarray  # (k, n)
+    known: np.ndarray   # (k, n) bool
+    cum_v: np.ndarray   # (k, n), 0 at the first point
+    cum_w: np.ndarray   # (k, n), 0 at the first point
 
 
-def _whole_means(t: np.ndarray, cols: np.ndarray, dt: np.ndarray) -> np.ndarray:
-    """:func:`_interval_means` over the whole track for several columns (rows of ``cols``) in one pass: the same
-    arithmetic, row by row, without a dozen numpy calls per column (a fixed cost that dominates short files)."""
+def _series(cols: np.ndarray, dt: np.ndarray) -> _Series:
     k, n = cols.shape
-    out = _nans(k)
-    if n == 0:
-        return out
     known = ~np.isnan(cols)
+    cum_v = np.zeros((k, n))
+    cum_w = np.zeros((k, n))
     if n >= 2:
         ok_a, ok_b = known[:, :-1], known[:, 1:]
         total = np.where(ok_a, cols[:, :-1], 0.0) + np.where(ok_b, cols[:, 1:], 0.0)
         count = ok_a.astype(np.float64) + ok_b
         step_v = np.divide(total, count, out=_nans(total.shape), where=count > 0)
         w = np.where(~np.isnan(step_v) & (dt <= MAX_MOVING_GAP_S), dt, 0.0)
-        num = (_nan_to_num(step_v) * w).cumsum(axis=1)[:, -1]
-        den = w.cumsum(axis=1)[:, -1]
+        (_nan_to_num(step_v) * w).cumsum(axis=1, out=cum_v[:, 1:])
+        w.cumsum(axis=1, out=cum_w[:, 1:])
+    return _Series(values=cols, known=known, cum_v=cum_v, cum_w=cum_w)
+
+
+def _sample_mean(series: _Series, row: int, lo: int = 0, hi: int | None = None) -> float | None:
+    """The plain mean of a row's known values in points [lo, hi), the fallback where no step is usable (gappy or very
+    short tracks): np.nanmean's own arithmetic (the sum with NaN as 0, over the count), without its overhead."""
+    known = series.known[row, lo:hi]
+    count = int(np.count_nonzero(known))
+    if not count:
+        return None
+    return float(np.add.reduce(np.where(known, series.values[row, lo:hi], 0.0))) / count
+
+
+def _whole_means(series: _Series) -> np.ndarray:
+    """Each row's time-weighted mean over the whole activity (the plain sample mean as a fallback; NaN without any
+    value)."""
+    k, n = series.values.shape
+    out = _nans(k)
+    if n == 0:
+        return out
+    if n >= 2:
+        den = series.cum_w[:, -1]
+        np.divide(series.cum_v[:, -1], den, out=out, where=den > 1e-9)
+    # NaN: no usable step (rare), or no value at all. A Python pass over the k rows costs less than numpy calls here.
+    unset = [i for i, mean in enumerate(out.tolist()) if mean != mean]
+    if unset:
+        has_values = np.count_nonzero(series.known, axis=1).tolist()
+        for i in unset:
+            if has_values[i]:
+                out[i] = _sample_mean(series, i)
+    return out
+
+
+def _interval_means(t: np.ndarray, series: _Series, row: int, t0: np.ndarray, t1: np.ndarray) -> np.ndarray:
+    """Time-weighted mean of a row over each interval [t0, t1]; the plain sample mean as a fallback."""
+    out = _nans(t0.shape[0])
+    if t.shape[0] == 0 or not series.known[row].any():
+        return out
+    if t.shape[0] >= 2:
+        cv, cw = series.cum_v[row], series.cum_w[row]
+        num = np.interp(t1, t, cv) - np.interp(t0, t, cv)
+        den = np.interp(t1, t, cw) - np.interp(t0, t, cw)
         np.divide(num, den, out=out, where=den > 1e-9)
-    for i in np.flatnonzero(np.isnan(out) & known.any(axis=1)).tolist():  # rare: no usable step
-        # np.nanmean's own arithmetic (sum with NaN as 0, over the count), without its overhead.
-        out[i] = float(np.add.reduce(np.where(known[i], cols[i], 0.0))) / int(np.count_nonzero(known[i]))
+    need = np.isnan(out).nonzero()[0]  # rare: intervals with no usable step
+    if need.size:
+        los = t.searchsorted(t0[need], "left").tolist()
+        his = t.searchsorted(t1[need], "right").tolist()
+        for i, lo, hi in zip(need.tolist(), los, his, strict=True):
+            mean = _sample_mean(series, row, lo, hi)
+            if mean is not None:
+                out[i] = mean
     return out
 
 
@@ -476,32 +518,32 @@ def _whole_means(t: np.ndarray, cols: np.ndarray, dt: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 
 
-def _interval_rows(kin: _Kinematics, ele_s: np.ndarray, hr: np.ndarray, t0: np.ndarray,
-                   t1: np.ndarray) -> list[dict[str, Any]]:
-    """Per-interval figures shared by splits and laps."""
+def _interval_rows(kin: _Kinematics, h: _Headline, series: _Series, t0: np.ndarray, t1: np.ndarray,
+                   lead: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-interval figures shared by splits and laps, each row after its ``lead`` keys (its number)."""
     t = kin.t
     dist = np.interp(t1, t, kin.dist) - np.interp(t0, t, kin.dist)
     moving = np.interp(t1, t, kin.cum_moving) - np.interp(t0, t, kin.cum_moving)
-    ok = ~np.isnan(ele_s)
-    if ok.any():
-        ele_diff = np.interp(t1, t[ok], ele_s[ok]) - np.interp(t0, t[ok], ele_s[ok])
+    if h.ele_ok.shape[0]:
+        ele_diff = np.interp(t1, h.ele_t, h.ele_ok) - np.interp(t0, h.ele_t, h.ele_ok)
     else:
         ele_diff = _nans(t0.shape[0])
-    avg_hr = _interval_means(t, hr, kin.dt, t0, t1)
+    avg_hr = _interval_means(t, series, _HR_ROW, t0, t1)
     speed = np.divide(dist, moving, out=_nans(t0.shape[0]), where=moving > 0)
     # Python floats first: indexing numpy arrays element by element costs more than the figures themselves.
-    columns = zip(dist.tolist(), (t1 - t0).tolist(), moving.tolist(), ele_diff.tolist(), speed.tolist(),
+    columns = zip(lead, dist.tolist(), (t1 - t0).tolist(), moving.tolist(), ele_diff.tolist(), speed.tolist(),
                   avg_hr.tolist(), strict=True)
     return [
         {
+            **first,
             "distance_m": d,
             "elapsed_time_s": elapsed,
             "moving_time_s": m,
             "elevation_difference_m": _opt(e),
             "avg_speed_mps": _opt(v),
-            "avg_hr": _opt(h),
+            "avg_hr": _opt(hr),
         }
-        for d, elapsed, m, e, v, h in columns
+        for first, d, elapsed, m, e, v, hr in columns
     ]
 
 
@@ -516,7 +558,7 @@ def _split_marks(kin: _Kinematics, unit_m: float) -> tuple[np.ndarray, bool] | N
     return np.arange(1, n_full + 1) * unit_m, total - n_full * unit_m > MIN_PARTIAL_SPLIT_M
 
 
-def _splits(kin: _Kinematics, ele_s: np.ndarray, hr: np.ndarray,
+def _splits(kin: _Kinematics, h: _Headline, series: _Series,
             units_m: tuple[float, ...]) -> list[list[dict[str, Any]]]:
     """Splits every ``unit_m`` metres for each of ``units_m``, each boundary at the interpolated moment it was
     crossed. All units share one crossing search and one pass over the intervals (every figure is computed per
@@ -528,26 +570,33 @@ def _splits(kin: _Kinematics, ele_s: np.ndarray, hr: np.ndarray,
     times, _ = _first_time_at(kin.dist, kin.t, np.concatenate(marks))
     starts: list[np.ndarray] = []
     ends: list[np.ndarray] = []
+    counts: list[int] = []
     at = 0
     for plan in plans:
         if plan is None:
+            counts.append(0)
             continue
-        crossed = times[at:at + plan[0].shape[0]]
-        at += plan[0].shape[0]
-        edges = np.concatenate([[kin.t[0]], crossed, [kin.t[-1]]] if plan[1] else [[kin.t[0]], crossed])
+        full = plan[0].shape[0]
+        edges = np.empty(full + 1 + plan[1])  # t0, each crossing, then the end for a partial split
+        edges[0] = kin.t[0]
+        edges[1:full + 1] = times[at:at + full]
+        if plan[1]:
+            edges[-1] = kin.t[-1]
+        at += full
         starts.append(edges[:-1])
         ends.append(edges[1:])
-    rows = _interval_rows(kin, ele_s, hr, np.concatenate(starts), np.concatenate(ends))
+        counts.append(full + plan[1])
+    lead = [{"split": i + 1} for count in counts for i in range(count)]
+    rows = _interval_rows(kin, h, series, np.concatenate(starts), np.concatenate(ends), lead)
     out: list[list[dict[str, Any]]] = []
     at = 0
-    for plan in plans:
-        count = 0 if plan is None else plan[0].shape[0] + int(plan[1])  # full splits, then the partial one
-        out.append([{"split": i + 1, **row} for i, row in enumerate(rows[at:at + count])])
+    for count in counts:
+        out.append(rows[at:at + count])
         at += count
     return out
 
 
-def _laps(kin: _Kinematics, ele_s: np.ndarray, hr: np.ndarray, lap_starts: list[float]) -> list[dict[str, Any]]:
+def _laps(kin: _Kinematics, h: _Headline, series: _Series, lap_starts: list[float]) -> list[dict[str, Any]]:
     """One row per device lap; lap starts outside the recording are ignored, the first lap starts at t0."""
     if not lap_starts or kin.t.shape[0] < 2:
         return []
@@ -555,8 +604,8 @@ def _laps(kin: _Kinematics, ele_s: np.ndarray, hr: np.ndarray, lap_starts: list[
     inner = sorted({float(x) for x in lap_starts if t_first < x < t_last})
     starts = np.array([t_first, *inner])
     ends = np.array([*inner, t_last])
-    rows = _interval_rows(kin, ele_s, hr, starts, ends)
-    return [{"lap": i + 1, "start_time": float(starts[i]), **row} for i, row in enumerate(rows)]
+    lead = [{"lap": i + 1, "start_time": start} for i, start in enumerate(starts.tolist())]
+    return _interval_rows(kin, h, series, starts, ends, lead)
 
 
 def best_efforts(dist: np.ndarray, t: np.ndarray,
@@ -649,9 +698,10 @@ class _Headline:
     avg_speed: float | None
     gain: float | None
     loss: float | None
-    #: Altitude smoothed by time, NaN where unknown; and its known values.
+    #: Altitude smoothed by time, NaN where unknown; its known values, and their times.
     ele_s: np.ndarray
     ele_ok: np.ndarray
+    ele_t: np.ndarray
 
 
 def _headline(track: Track, kin: _Kinematics) -> _Headline:
@@ -661,14 +711,15 @@ def _headline(track: Track, kin: _Kinematics) -> _Headline:
     moving_time = float(kin.cum_moving[-1]) if n else 0.0
     ele_s = smooth_by_time(t, track.ele, ELE_SMOOTH_HALF_WINDOW_S)
     ele_s[np.isnan(track.ele)] = np.nan
-    ele_ok = ele_s[~np.isnan(ele_s)]
+    ele_known = ~np.isnan(ele_s)
+    ele_ok = ele_s[ele_known]
     gain = loss = None
     if ele_ok.shape[0]:
         gain, loss = hysteresis_gain_loss(ele_ok, ELE_HYSTERESIS_M)
     return _Headline(
         distance=distance, elapsed=float(t[-1] - t[0]) if n else 0.0, moving_time=moving_time,
         avg_speed=(distance / moving_time if moving_time > 0 else 0.0) if kin.has_gps else None,
-        gain=gain, loss=loss, ele_s=ele_s, ele_ok=ele_ok)
+        gain=gain, loss=loss, ele_s=ele_s, ele_ok=ele_ok, ele_t=t[ele_known])
 
 
 def headline_figures(track: Track, sport: str | None = None) -> dict[str, float | None]:
@@ -688,18 +739,17 @@ def compute_metrics(track: Track, sport: str | None = None) -> ActivityMetrics:
     kin = _kinematics(track, MOVING_THRESHOLD_MPS[family])
     has_gps = kin.has_gps
     h = _headline(track, kin)
-    ele_s, ele_ok = h.ele_s, h.ele_ok
+    ele_ok = h.ele_ok
 
-    cad = np.where(track.cadence > 0, track.cadence, np.nan)
-    means = dict(zip(("hr", "cad", "power", "temp"),
-                     _whole_means(t, np.stack([track.hr, cad, track.power, track.temp]), kin.dt).tolist(),
-                     strict=True))
+    cad = np.where(track.cadence > 0, track.cadence, np.nan)  # cadence averages exclude zeros (coasting)
+    series = _series(np.array([track.hr, cad, track.power, track.temp]), kin.dt)  # rows as in _MEAN_COLUMNS
+    means = dict(zip(_MEAN_COLUMNS, _whole_means(series).tolist(), strict=True))
 
     def mean_of(c: str) -> float | None:
         return _opt(means[c]) if n else None
 
     start_ll, end_ll = _first_last_fix(track)
-    splits_metric, splits_standard = _splits(kin, ele_s, track.hr, (KM_M, MILE_M)) if has_gps else ([], [])
+    splits_metric, splits_standard = _splits(kin, h, series, (KM_M, MILE_M)) if has_gps else ([], [])
     return ActivityMetrics(
         distance_m=h.distance,
         elapsed_time_s=h.elapsed,
@@ -724,7 +774,7 @@ def compute_metrics(track: Track, sport: str | None = None) -> ActivityMetrics:
         sport=sport_name,
         splits_metric=splits_metric,
         splits_standard=splits_standard,
-        laps=_laps(kin, ele_s, track.hr, track.laps),
+        laps=_laps(kin, h, series, track.laps),
         best_efforts=_best_efforts(kin) if has_gps and family == "running" else [],
     )
 

@@ -6,9 +6,10 @@
  *
  * Every branch mirrors xmlpoints.stream_points line for line (its comments explain the rules), so both
  * engines give identical results; tests compare them on every corpus file, on edge-case documents and on
- * fuzzed ones. Whatever the Python engine would report as an error (malformed XML, a wrong root, an
- * exception in the on_element hook, even its IndexError on a pathological nesting) makes scan() return
- * None: the caller then runs the Python engines, which word the error exactly as before.
+ * fuzzed ones. Malformed XML is reported as expat's error code, line and column, which the caller words as the
+ * Python engine does (expat stops at the same place in both). Whatever else the Python engine would report as an error (a wrong root, an exception in the
+ * on_element hook, even its IndexError on a pathological nesting) makes scan() return None: the caller then runs
+ * the Python engines, which word the error exactly as before.
  *
  * expat itself comes from pyexpat's capsule (the same library the Python engines use); its C API gives no
  * entity-declaration handlers, so the caller only passes UTF-8 documents without "<!DOCTYPE" (a byte test
@@ -39,9 +40,11 @@ struct expat_capi {
     int size;
     int major, minor, micro;
     Unused ErrorString;
-    Unused GetErrorCode;
-    Unused GetErrorColumnNumber;
-    Unused GetErrorLineNumber;
+    int (*GetErrorCode)(XML_Parser);
+    /* XML_Size: unsigned long, or unsigned long long where expat is built with XML_LARGE_SIZE; the two are the same
+     * 64-bit type on the LP64 platforms this is built for. pyexpat reads both as int, and so does scan(). */
+    unsigned long (*GetErrorColumnNumber)(XML_Parser);
+    unsigned long (*GetErrorLineNumber)(XML_Parser);
     int (*Parse)(XML_Parser, const char *, int, int);
     XML_Parser (*ParserCreate_MM)(const char *, const void *, const char *);
     void (*ParserFree)(XML_Parser);
@@ -67,7 +70,7 @@ static const struct expat_capi *expat;
 #define NAME_CACHE_LIMIT 128
 #define TIME_BATCH 65536       /* late time texts handed to Python at a time (common.TIME_BATCH) */
 
-enum { RUNNING = 0, DECLINE = 1, TOO_MANY = 2, FAILED = 3 };
+enum { RUNNING = 0, DECLINE = 1, TOO_MANY = 2, FAILED = 3, MALFORMED = 4 };
 
 typedef struct {
     char *buf;
@@ -113,6 +116,7 @@ typedef struct {
     PyObject *bad_coords;
     Py_ssize_t n_points;
     int status;
+    int error_code, error_line, error_column; /* expat's, when MALFORMED */
     /* the engine's state, named as in stream_points */
     Name point_name;
     int sink;
@@ -141,6 +145,16 @@ static void stop(State *st, int status) {
     if (st->status == RUNNING)
         st->status = status;
     expat->SetCharacterDataHandler(st->parser, NULL);
+}
+
+/* expat failed: malformed XML, unless a callback had already stopped the scan (then its status stands). */
+static void malformed(State *st) {
+    if (st->status != RUNNING)
+        return;
+    st->status = MALFORMED;
+    st->error_code = expat->GetErrorCode(st->parser);
+    st->error_line = (int)expat->GetErrorLineNumber(st->parser);
+    st->error_column = (int)expat->GetErrorColumnNumber(st->parser);
 }
 
 static int text_append(Text *t, const char *s, size_t n) {
@@ -905,8 +919,8 @@ PyDoc_STRVAR(scan_doc,
              "time_code, max_points, parse_times)\n--\n\n"
              "Run the streaming engine over a whole UTF-8 document without a DTD. Returns (sinks, meta, bad_coords), "
              "each sink a tuple of n_slots + 1 bytearrays of doubles (the slots, then the time) or None when it has "
-             "no points; False when the document has more than max_points points; None when the Python engines "
-             "must read it.");
+             "no points; False when the document has more than max_points points; [code, line, column], expat's "
+             "error, when it is not well-formed XML; None when the Python engines must read it.");
 
 static PyObject *scan(PyObject *self, PyObject *args) {
     (void)self;
@@ -952,15 +966,21 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     expat->SetUserData(st->parser, st);
     expat->SetElementHandler(st->parser, on_start, on_end);
     expat->SetStartDoctypeDeclHandler(st->parser, on_doctype);
+    /* The same chunks as xmlsafe.run, but the last one is fed as final rather than followed by an empty final call:
+     * expat reports a malformed document at the same line and column either way (the tests compare the messages),
+     * and a document fed as final parses ~20 % faster. */
     const char *buf = view.buf;
-    Py_ssize_t size = view.len, offset = 0;
+    Py_ssize_t offset = 0;
     do {
-        Py_ssize_t n = size - offset < FEED_CHUNK ? size - offset : FEED_CHUNK;
-        int final = offset + n >= size;
-        if (!expat->Parse(st->parser, buf + offset, (int)n, final) && st->status == RUNNING)
-            st->status = DECLINE; /* malformed: the Python engine words the error */
+        Py_ssize_t n = view.len - offset < FEED_CHUNK ? view.len - offset : FEED_CHUNK;
+        if (!expat->Parse(st->parser, buf + offset, (int)n, offset + n >= view.len))
+            malformed(st);
         offset += n;
-    } while (offset < size && st->status == RUNNING);
+    } while (offset < view.len && st->status == RUNNING);
+    if (st->status == MALFORMED) {
+        result = Py_BuildValue("[iii]", st->error_code, st->error_line, st->error_column);
+        goto done;
+    }
     if (st->status == FAILED) {
         if (!PyErr_Occurred())
             PyErr_NoMemory();

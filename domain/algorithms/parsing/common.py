@@ -175,7 +175,7 @@ def resolve_cadence(cadence: np.ndarray, run_cadence: np.ndarray, sport: str | N
     if sport in FOOT_SPORTS:
         source = np.where(np.isnan(run_cadence), cadence, run_cadence)
         return running_cadence_spm(source)
-    if np.any(~np.isnan(run_cadence)):
+    if not np.isnan(run_cadence).all():
         return np.where(np.isnan(cadence), running_cadence_spm(run_cadence), cadence)
     return cadence
 

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from domain.algorithms.geo import cumulative_distance, haversine_m
+from domain.algorithms.geo import cumulative_distance, haversine_m, hop_distances
 from domain.algorithms.parsing.common import MAX_POINTS, too_many_points
 from domain.algorithms.track import COLUMNS, ParseError, Track
 
@@ -78,11 +78,13 @@ def normalize(track: Track, *, max_speed_mps: float = MAX_SPEED_MPS, max_points:
         raise ParseError(MSG_NO_TIMES if np.count_nonzero(has_pos) >= 2 else MSG_NO_POINTS_WITH_TIME)
     if timed == 1:
         raise ParseError(MSG_ONE_POINT)
-    cols = _take(cols, has_time | has_pos)
-
-    cols = _take(cols, _increasing(cols["time"]))
-    cols = _fill_missing_times(cols)
-    cols = _take(cols, _increasing(cols["time"]))
+    if timed < n:
+        cols = _take(cols, has_time | has_pos)
+        cols = _take(cols, _increasing(cols["time"]))
+        cols = _fill_missing_times(cols)
+        cols = _take(cols, _increasing(cols["time"]))
+    else:  # every point has a time (nearly every recording): the steps above would only keep the time order
+        cols = _take(cols, _increasing(cols["time"], untimed=False))
     if len(cols["time"]) < 2:
         raise ParseError(MSG_ONE_POINT)
     _refuse_separate_recordings(cols["time"])
@@ -97,7 +99,7 @@ def normalize(track: Track, *, max_speed_mps: float = MAX_SPEED_MPS, max_points:
 
 def _refuse_separate_recordings(t: np.ndarray) -> None:
     gaps = t[1:] - t[:-1]  # np.diff's own subtraction, without its wrapper
-    k = int(np.argmax(gaps))
+    k = int(gaps.argmax())
     if gaps[k] > MAX_PAUSE_S:
         days = gaps[k] / 86_400.0
         apart = f"{days:.0f} days" if days >= 1.5 else "more than a day"
@@ -109,7 +111,7 @@ def _refuse_separate_recordings(t: np.ndarray) -> None:
 
 
 def _take(cols: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
-    if mask.all():
+    if np.count_nonzero(mask) == mask.shape[0]:  # mask.all(), without the method's Python-level wrapper
         return cols
     return {c: v[mask] for c, v in cols.items()}
 
@@ -125,21 +127,23 @@ _LAT, _LON = COLUMNS.index("lat"), COLUMNS.index("lon")
 def _clear_out_of_range(block: np.ndarray) -> None:
     """NaN for values outside their plausible range, in place (``block``: the COLUMNS as rows)."""
     lat, lon = block[_LAT], block[_LON]
-    with np.errstate(invalid="ignore"):
-        bad_pos = ~((lat >= -90.0) & (lat <= 90.0) & (lon >= -180.0) & (lon <= 180.0))
-        bad_pos |= (lat == 0.0) & (lon == 0.0)  # "null island": a receiver reporting no fix as 0,0
-        lat[bad_pos] = np.nan
-        lon[bad_pos] = np.nan
-        block[~((block >= _LOW) & (block <= _HIGH))] = np.nan
+    # Comparisons with NaN are False and quiet. A missing latitude or longitude makes the position unknown.
+    bad_pos = ~((lat >= -90.0) & (lat <= 90.0) & (lon >= -180.0) & (lon <= 180.0))
+    bad_pos |= (lat == 0.0) & (lon == 0.0)  # "null island": a receiver reporting no fix as 0,0
+    lat[bad_pos] = np.nan
+    lon[bad_pos] = np.nan
+    block[(block < _LOW) | (block > _HIGH)] = np.nan  # (a NaN is neither, and stays NaN)
 
 
-def _increasing(t: np.ndarray) -> np.ndarray:
-    """Keep mask: untimed points, and timed points later than every earlier timed point."""
-    filled = np.where(np.isnan(t), -np.inf, t)
+def _increasing(t: np.ndarray, untimed: bool = True) -> np.ndarray:
+    """Keep mask: untimed points, and timed points later than every earlier timed point. ``untimed=False`` says
+    that every point has a time, which spares the NaN handling."""
+    filled = np.where(np.isnan(t), -np.inf, t) if untimed else t
     previous_max = np.empty_like(filled)
     previous_max[0] = -np.inf
     np.maximum.accumulate(filled[:-1], out=previous_max[1:])
-    return np.isnan(t) | (t > previous_max)
+    later = t > previous_max
+    return np.isnan(t) | later if untimed else later
 
 
 def _fill_missing_times(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -172,12 +176,12 @@ def find_spikes(t: np.ndarray, lat: np.ndarray, lon: np.ndarray, max_speed_mps: 
     ``t`` must be strictly increasing. The common case (no jump anywhere) is one vectorised pass; the
     sequential walk only visits the stretches after a too-fast step.
     """
-    idx = (~np.isnan(lat) & ~np.isnan(lon)).nonzero()[0]
+    idx = (~(np.isnan(lat) | np.isnan(lon))).nonzero()[0]
     m = idx.size
     if m < 2:
         return np.zeros(0, dtype=np.int64)
-    plat, plon, pt = lat[idx], lon[idx], t[idx]
-    step = haversine_m(plat[:-1], plon[:-1], plat[1:], plon[1:])
+    plat, plon, pt = (lat, lon, t) if m == t.shape[0] else (lat[idx], lon[idx], t[idx])
+    step = hop_distances(plat, plon)
     jumps = (step > max_speed_mps * (pt[1:] - pt[:-1])).nonzero()[0] + 1  # second fix of each too-fast step
     if jumps.size == 0:
         return np.zeros(0, dtype=np.int64)

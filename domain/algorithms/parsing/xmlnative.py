@@ -5,13 +5,14 @@ costs less. On a 1-hour GPX of 3,600 points the Python engine spends ~20 interpr
 the numpy path (gpxscan) an extra expat pass plus ~1 ms of numpy calls; here expat calls C, and a file costs
 little more than expat's well-formedness pass itself (bench/bench_ingest_files.py prints the figures).
 
-:func:`scan` returns None - and the caller runs the Python engines, which word any error as they always have -
-for what it does not read itself:
+Malformed XML raises the Python engine's ParseError, worded from expat's error code and position (expat stops at
+the same place in both engines; the tests compare the messages). :func:`scan` returns None - and the caller runs
+the Python engines, which word any error as they always have - for what it does not read itself:
 
 * documents that are not UTF-8 / ASCII, or whose prolog holds a document type declaration (pyexpat's C API has no
   entity declaration handlers, so the DTD ban is a test of the bytes before the root element, exact in UTF-8;
   xmlsafe then refuses the file);
-* anything the Python engine reports as an error (malformed XML, a wrong root, the on_element hook raising);
+* anything else the Python engine reports as an error (a wrong root, the on_element hook raising);
 * a checkout where the extension was not built (no C compiler): the Python engines read every file.
 """
 
@@ -27,6 +28,8 @@ from domain.algorithms.parsing.common import N_SLOTS, too_many_points
 from domain.algorithms.parsing.gpxfast import eligible
 from domain.algorithms.parsing.timeparse import parse_times
 from domain.algorithms.parsing.xmlpoints import TIME, XmlSpec
+from domain.algorithms.parsing.xmlsafe import describe_expat_failure
+from domain.algorithms.track import ParseError
 
 try:
     from domain.algorithms.parsing import _xmlscan  # type: ignore[attr-defined]
@@ -78,6 +81,8 @@ def scan(data: bytes | bytearray | memoryview, spec: XmlSpec) -> NativeResult | 
         return None
     if out is False:
         raise too_many_points()
+    if isinstance(out, list):  # not well-formed: [expat's error code, line, column]
+        raise ParseError(f"The file is not valid {spec.label}: {describe_expat_failure(*out)}")
     sinks, meta, bad = out
     points = tuple(NativePoints(_EMPTY if cols is None else tuple(np.frombuffer(col, dtype=np.float64) for col in cols))
                    for cols in sinks)

@@ -80,8 +80,15 @@ def run(parser: pyexpat.XMLParserType, data: bytes | bytearray | memoryview, lab
 
 
 def describe_expat_error(exc: pyexpat.ExpatError) -> str:
-    reason = pyexpat.ErrorString(exc.code) if exc.code else str(exc)
-    where = f"line {exc.lineno}, column {exc.offset}"
+    if not exc.code:
+        return f"{exc} (line {exc.lineno}, column {exc.offset})"
+    return describe_expat_failure(exc.code, exc.lineno, exc.offset)
+
+
+def describe_expat_failure(code: int, line: int, column: int) -> str:
+    """What went wrong, for people, from expat's error code and position (the C engine reports these)."""
+    reason = pyexpat.ErrorString(code)
+    where = f"line {line}, column {column}"
     if reason in _TRUNCATED:
         return f"it ends unexpectedly, the file is probably truncated ({where})"
     return f"{reason} ({where})"
