@@ -81,9 +81,14 @@ def from_local_xy(x: np.ndarray, y: np.ndarray, lat0: float | np.ndarray,
     return lat, lon
 
 
-def bounds(lat: np.ndarray, lon: np.ndarray) -> tuple[float, float, float, float] | None:
-    """(min_lat, min_lon, max_lat, max_lon) of the known positions, or None without any."""
-    ok = ~np.isnan(lat) & ~np.isnan(lon)
-    if not ok.any():
+def bounds(lat: np.ndarray, lon: np.ndarray,
+           fix: np.ndarray | None = None) -> tuple[float, float, float, float] | None:
+    """(min_lat, min_lon, max_lat, max_lon) of the known positions, or None without any. ``fix``: the indices of the
+    points with a known position, when the caller has them already."""
+    if fix is None:
+        fix = (~(np.isnan(lat) | np.isnan(lon))).nonzero()[0]
+    if fix.shape[0] == 0:
         return None
-    return (float(lat[ok].min()), float(lon[ok].min()), float(lat[ok].max()), float(lon[ok].max()))
+    if fix.shape[0] < lat.shape[0]:
+        lat, lon = lat[fix], lon[fix]
+    return (float(lat.min()), float(lon.min()), float(lat.max()), float(lon.max()))

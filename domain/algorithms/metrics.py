@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,7 @@ BEST_EFFORTS: tuple[tuple[str, float], ...] = (
 RESOLUTIONS: dict[str, int] = {"low": 100, "medium": 1000, "high": 10000}
 
 
+@lru_cache(maxsize=256)  # a handful of names recur; the string tests cost more than the figures of a short track
 def sport_family(sport: str | None) -> str:
     """Map a sport name (ours or a file's) to the family that decides thresholds and best efforts."""
     s = (sport or "").lower()
@@ -178,7 +180,11 @@ class _Kinematics:
     cum_filtered: np.ndarray  # cumulative distance of the spike-filtered speeds at points (n)
     moving: np.ndarray       # bool per step (n-1)
     cum_moving: np.ndarray   # cumulative moving time at points (n)
-    has_gps: bool
+    fix: np.ndarray          # indices of the points with a known position
+
+    @property
+    def has_gps(self) -> bool:
+        return self.fix.shape[0] > 0
 
 
 def _nan_to_num(x: np.ndarray, nan: np.ndarray | None = None) -> np.ndarray:
@@ -186,7 +192,7 @@ def _nan_to_num(x: np.ndarray, nan: np.ndarray | None = None) -> np.ndarray:
     infinity (every call here on a normalised track) that is one np.where, four numpy calls instead of a dozen
     plus the wrapper's, a fixed cost that shows on short tracks. ``nan``: ``np.isnan(x)``, when already known."""
     out = np.where(np.isnan(x) if nan is None else nan, 0.0, x)
-    if np.isinf(out).any():
+    if np.count_nonzero(np.isinf(out)):
         return np.nan_to_num(x)
     return out
 
@@ -289,7 +295,9 @@ def _kinematics(track: Track, threshold: float) -> _Kinematics:
     timer = dt <= MAX_MOVING_GAP_S  # the step is not an auto-pause or a lost recording
     known = ~no_speed & timer
 
-    if n >= 2 and known.any():
+    # np.count_nonzero as the any() of a mask: the same answer, without the method's Python-level wrapper (~1 µs a
+    # call, a fixed cost that adds up on short tracks).
+    if n >= 2 and np.count_nonzero(known):
         filtered = _median_filter(raw, SPIKE_MEDIAN_STEPS, no_speed)
         w = np.where(known, dt, 0.0)
         cum_d = _cum0(np.where(known, filtered, 0.0) * w)
@@ -302,7 +310,7 @@ def _kinematics(track: Track, threshold: float) -> _Kinematics:
     if n >= 2:
         moving = known & (raw > threshold) & (_pair_means(velocity) > threshold)
         indoor = no_speed & timer
-        if indoor.any():  # steps without a GPS speed (none on most outdoor tracks): cadence or power decides
+        if np.count_nonzero(indoor):  # steps without a GPS speed (none on most outdoor tracks): cadence, power decide
             if track.has("cadence") or track.has("power"):
                 active = (track.cadence > 0) | (track.power > 0)  # NaN compares False, as nan_to_num's 0 would
                 indoor &= active[:-1] | active[1:]
@@ -311,7 +319,7 @@ def _kinematics(track: Track, threshold: float) -> _Kinematics:
         moving = np.zeros(0, dtype=bool)
     cum_moving = _cum0(np.where(moving, dt, 0.0)) if n else np.zeros(0)
     return _Kinematics(t=t, dist=dist, dt=dt, speed_raw=raw, velocity=velocity, cum_filtered=cum_d,
-                       moving=moving, cum_moving=cum_moving, has_gps=fix.shape[0] > 0)
+                       moving=moving, cum_moving=cum_moving, fix=fix)
 
 
 def _max_speed(kin: _Kinematics) -> float | None:
@@ -326,7 +334,7 @@ def _max_speed(kin: _Kinematics) -> float | None:
 def _pair_means(v: np.ndarray) -> np.ndarray:
     """The mean of every two consecutive values ignoring NaN (NaN only where both are NaN; length n-1)."""
     nan = np.isnan(v)
-    if not nan.any():  # what the general case computes without NaN: the same sums over the same count of 2
+    if not np.count_nonzero(nan):  # what the general case computes without NaN: the same sums over the same count of 2
         return (v[:-1] + v[1:]) / 2.0
     ok_a, ok_b = ~nan[:-1], ~nan[1:]
     total = np.where(ok_a, v[:-1], 0.0) + np.where(ok_b, v[1:], 0.0)
@@ -404,8 +412,9 @@ def hysteresis_gain_loss(ele: np.ndarray, threshold_m: float = ELE_HYSTERESIS_M)
 # --------------------------------------------------------------------------------------------------
 
 
-def _first_time_at(dist: np.ndarray, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Earliest time the cumulative distance reaches ``x`` (clamped to the track) and the point at/after it."""
+def _first_time_at(dist: np.ndarray, t: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Earliest time the cumulative distance reaches ``x`` (clamped to the track); the point at/after it is
+    :func:`_first_index_at`'s."""
     n = t.shape[0]
     # np.minimum/np.maximum rather than np.clip: the same values, without clip's per-call overhead.
     j = np.minimum(np.maximum(dist.searchsorted(x, side="left"), 1), n - 1)
@@ -413,18 +422,29 @@ def _first_time_at(dist: np.ndarray, t: np.ndarray, x: np.ndarray) -> tuple[np.n
     span = d1 - d0
     f = np.minimum(np.maximum(np.divide(x - d0, span, out=np.ones_like(span), where=span > 0), 0.0), 1.0)
     out = t[j - 1] + f * (t[j] - t[j - 1])
-    before = x <= dist[0]
-    return np.where(before, t[0], out), np.where(before, 0, j)
+    return np.where(x <= dist[0], t[0], out)
 
 
-def _last_time_at(dist: np.ndarray, t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Latest time the cumulative distance is still ≤ ``x`` and the point at/before it."""
+def _first_index_at(dist: np.ndarray, x: float) -> int:
+    """The point at/after the moment :func:`_first_time_at` gives for one distance."""
+    if x <= dist[0]:
+        return 0
+    return min(max(int(dist.searchsorted(x, side="left")), 1), dist.shape[0] - 1)
+
+
+def _last_time_at(dist: np.ndarray, t: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Latest time the cumulative distance is still ≤ ``x``; the point at/before it is :func:`_last_index_at`'s."""
     n = t.shape[0]
     k = np.minimum(np.maximum(dist.searchsorted(x, side="right"), 1), n - 1)
     d0, d1 = dist[k - 1], dist[k]
     span = d1 - d0
     f = np.minimum(np.maximum(np.divide(x - d0, span, out=np.ones_like(span), where=span > 0), 0.0), 1.0)
-    return t[k - 1] + f * (t[k] - t[k - 1]), k - 1
+    return t[k - 1] + f * (t[k] - t[k - 1])
+
+
+def _last_index_at(dist: np.ndarray, x: float) -> int:
+    """The point at/before the moment :func:`_last_time_at` gives for one distance."""
+    return min(max(int(dist.searchsorted(x, side="right")), 1), dist.shape[0] - 1) - 1
 
 
 #: The columns whose means an activity reports (rows of a _Series), in this order; heart rate is also averaged per
@@ -451,14 +471,23 @@ def _series(cols: np.ndarray, dt: np.ndarray) -> _Series:
     known = ~np.isnan(cols)
     cum_v = np.zeros((k, n))
     cum_w = np.zeros((k, n))
-    if n >= 2:
-        ok_a, ok_b = known[:, :-1], known[:, 1:]
-        total = np.where(ok_a, cols[:, :-1], 0.0) + np.where(ok_b, cols[:, 1:], 0.0)
+    # Only the columns the file recorded: a column without any value sums to 0 throughout (as its NaN steps, weighted
+    # 0, would), and most files lack two or three of the four.
+    rows = np.count_nonzero(known, axis=1).nonzero()[0]
+    if n >= 2 and rows.shape[0]:
+        every = rows.shape[0] == k
+        values, ok = (cols, known) if every else (cols[rows], known[rows])
+        ok_a, ok_b = ok[:, :-1], ok[:, 1:]
+        total = np.where(ok_a, values[:, :-1], 0.0) + np.where(ok_b, values[:, 1:], 0.0)
         count = ok_a.astype(np.float64) + ok_b
         step_v = np.divide(total, count, out=_nans(total.shape), where=count > 0)
         w = np.where(~np.isnan(step_v) & (dt <= MAX_MOVING_GAP_S), dt, 0.0)
-        (_nan_to_num(step_v) * w).cumsum(axis=1, out=cum_v[:, 1:])
-        w.cumsum(axis=1, out=cum_w[:, 1:])
+        if every:
+            (_nan_to_num(step_v) * w).cumsum(axis=1, out=cum_v[:, 1:])
+            w.cumsum(axis=1, out=cum_w[:, 1:])
+        else:
+            cum_v[rows, 1:] = (_nan_to_num(step_v) * w).cumsum(axis=1)
+            cum_w[rows, 1:] = w.cumsum(axis=1)
     return _Series(values=cols, known=known, cum_v=cum_v, cum_w=cum_w)
 
 
@@ -495,7 +524,7 @@ def _whole_means(series: _Series) -> np.ndarray:
 def _interval_means(t: np.ndarray, series: _Series, row: int, t0: np.ndarray, t1: np.ndarray) -> np.ndarray:
     """Time-weighted mean of a row over each interval [t0, t1]; the plain sample mean as a fallback."""
     out = _nans(t0.shape[0])
-    if t.shape[0] == 0 or not series.known[row].any():
+    if t.shape[0] == 0 or not np.count_nonzero(series.known[row]):
         return out
     if t.shape[0] >= 2:
         cv, cw = series.cum_v[row], series.cum_w[row]
@@ -567,7 +596,7 @@ def _splits(kin: _Kinematics, h: _Headline, series: _Series,
     marks = [p[0] for p in plans if p is not None]
     if not marks:
         return [[] for _ in units_m]
-    times, _ = _first_time_at(kin.dist, kin.t, np.concatenate(marks))
+    times = _first_time_at(kin.dist, kin.t, np.concatenate(marks))
     starts: list[np.ndarray] = []
     ends: list[np.ndarray] = []
     counts: list[int] = []
@@ -639,23 +668,21 @@ def best_efforts(dist: np.ndarray, t: np.ndarray,
         t_end = np.interp(ends_at, dist, t)
         t_start = np.interp(starts_at, dist, t)
     else:
-        t_end, _ = _first_time_at(dist, t, ends_at)
-        t_start, _ = _last_time_at(dist, t, starts_at)
+        t_end = _first_time_at(dist, t, ends_at)
+        t_start = _last_time_at(dist, t, starts_at)
     a = t_end.reshape(k, n) - t[None, :]
-    a[dist[None, :] + ls[:, None] > total + slack] = np.inf  # window runs off the end
+    a[ends_at.reshape(k, n) > total + slack] = np.inf  # window runs off the end
     b = t[None, :] - t_start.reshape(k, n)
-    b[dist[None, :] - ls[:, None] < -slack] = np.inf  # window starts before the track
+    b[starts_at.reshape(k, n) < -slack] = np.inf  # window starts before the track
     ia, ib = a.argmin(axis=1), b.argmin(axis=1)
     for r, pos in enumerate(np.flatnonzero(fits)):
         ea, eb = a[r, ia[r]], b[r, ib[r]]
         if not (math.isfinite(ea) or math.isfinite(eb)):
             continue
         if ea <= eb:
-            _, j = _first_time_at(dist, t, np.array([dist[ia[r]] + ls[r]]))
-            s_idx, e_idx, elapsed = int(ia[r]), int(j[0]), float(ea)
+            s_idx, e_idx, elapsed = int(ia[r]), _first_index_at(dist, dist[ia[r]] + ls[r]), float(ea)
         else:
-            _, i = _last_time_at(dist, t, np.array([dist[ib[r]] - ls[r]]))
-            s_idx, e_idx, elapsed = int(i[0]), int(ib[r]), float(eb)
+            s_idx, e_idx, elapsed = _last_index_at(dist, dist[ib[r]] - ls[r]), int(ib[r]), float(eb)
         out[pos] = {"distance_m": float(ls[r]), "elapsed_time_s": elapsed,
                     "start_index": s_idx, "end_index": e_idx}
     return out
@@ -671,8 +698,7 @@ def _best_efforts(kin: _Kinematics) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------------------
 
 
-def _first_last_fix(track: Track) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
-    fix = (~np.isnan(track.lat) & ~np.isnan(track.lon)).nonzero()[0]
+def _first_last_fix(track: Track, fix: np.ndarray) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
     if fix.shape[0] == 0:
         return None, None
     i, j = int(fix[0]), int(fix[-1])
@@ -748,7 +774,7 @@ def compute_metrics(track: Track, sport: str | None = None) -> ActivityMetrics:
     def mean_of(c: str) -> float | None:
         return _opt(means[c]) if n else None
 
-    start_ll, end_ll = _first_last_fix(track)
+    start_ll, end_ll = _first_last_fix(track, kin.fix)
     splits_metric, splits_standard = _splits(kin, h, series, (KM_M, MILE_M)) if has_gps else ([], [])
     return ActivityMetrics(
         distance_m=h.distance,
@@ -766,7 +792,7 @@ def compute_metrics(track: Track, sport: str | None = None) -> ActivityMetrics:
         avg_temp=mean_of("temp"),
         start_latlng=start_ll,
         end_latlng=end_ll,
-        bounds=geo_bounds(track.lat, track.lon),
+        bounds=geo_bounds(track.lat, track.lon, kin.fix),
         elev_high_m=float(ele_ok.max()) if ele_ok.shape[0] else None,
         elev_low_m=float(ele_ok.min()) if ele_ok.shape[0] else None,
         start_time=float(t[0]) if n else None,
@@ -816,8 +842,8 @@ def _grade(track: Track, kin: _Kinematics) -> np.ndarray:
     lo = np.maximum(d - GRADE_HALF_WINDOW_M, d[0])
     hi = np.minimum(d + GRADE_HALF_WINDOW_M, d[-1])
     # Distance -> fractional point index (first time reached), then altitude at that index.
-    f_lo, _ = _first_time_at(d, idx, lo)
-    f_hi, _ = _first_time_at(d, idx, hi)
+    f_lo = _first_time_at(d, idx, lo)
+    f_hi = _first_time_at(d, idx, hi)
     rise = np.interp(f_hi, idx, ele_f) - np.interp(f_lo, idx, ele_f)
     span = hi - lo
     grade = np.where(span >= GRADE_MIN_SPAN_M, 100.0 * rise / np.maximum(span, GRADE_MIN_SPAN_M), 0.0)

@@ -72,10 +72,10 @@ class Track:
 
     @property
     def has_gps(self) -> bool:
-        return bool(np.any(~np.isnan(self.lat) & ~np.isnan(self.lon)))
+        return int(np.count_nonzero(~(np.isnan(self.lat) | np.isnan(self.lon)))) > 0
 
     def has(self, column: str) -> bool:
-        return bool(np.any(~np.isnan(getattr(self, column))))
+        return int(np.count_nonzero(~np.isnan(getattr(self, column)))) > 0
 
     def take(self, index: np.ndarray) -> Track:
         """A new track with only the given points (boolean mask or integer index), metadata kept."""
