@@ -433,3 +433,24 @@ def test_fixed_cost_helpers_match_numpy() -> None:
             assert _cum0(filled).tobytes() == np.concatenate([[0.0], np.cumsum(filled)]).tobytes()
         expected = float(np.nanmax(v)) if np.any(~np.isnan(v)) else None
         assert _nanmax(v) == expected
+
+
+def test_consecutive_hops_and_bounds_match_the_general_formulas() -> None:
+    """hop_distances is haversine_m between neighbours value for value (NaN next to a missing position), and bounds
+    gives the same box with the fix indices passed in as when it finds them itself."""
+    from domain.algorithms.geo import bounds, hop_distances
+
+    rng = np.random.default_rng(3)
+    lat = 46.0 + rng.normal(0, 0.01, 500)
+    lon = 14.5 + rng.normal(0, 0.01, 500)
+    lat[rng.random(500) < 0.1] = np.nan
+    lon[rng.random(500) < 0.1] = np.nan
+    poles = (np.array([89.9, -89.9]), np.array([179.9, -179.9]))
+    for la, lo in ((lat, lon), (lat[:2], lon[:2]), (lat[:1], lon[:1]), poles):
+        assert hop_distances(la, lo).tobytes() == haversine_m(la[:-1], lo[:-1], la[1:], lo[1:]).tobytes()
+        fix = (~(np.isnan(la) | np.isnan(lo))).nonzero()[0]
+        assert bounds(la, lo, fix) == bounds(la, lo)
+    assert bounds(lat[:0], lon[:0]) is None
+    full = ~(np.isnan(lat) | np.isnan(lon))
+    assert bounds(lat[full], lon[full]) == bounds(lat, lon) == (np.nanmin(lat[full]), np.nanmin(lon[full]),
+                                                              np.nanmax(lat[full]), np.nanmax(lon[full]))
