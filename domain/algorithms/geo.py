@@ -81,12 +81,17 @@ def from_local_xy(x: np.ndarray, y: np.ndarray, lat0: float | np.ndarray,
     return lat, lon
 
 
+def fix_indices(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """The indices of the points whose position is known (latitude and longitude both)."""
+    return (~(np.isnan(lat) | np.isnan(lon))).nonzero()[0]
+
+
 def bounds(lat: np.ndarray, lon: np.ndarray,
            fix: np.ndarray | None = None) -> tuple[float, float, float, float] | None:
     """(min_lat, min_lon, max_lat, max_lon) of the known positions, or None without any. ``fix``: the indices of the
     points with a known position, when the caller has them already."""
     if fix is None:
-        fix = (~(np.isnan(lat) | np.isnan(lon))).nonzero()[0]
+        fix = fix_indices(lat, lon)
     if fix.shape[0] == 0:
         return None
     if fix.shape[0] < lat.shape[0]:

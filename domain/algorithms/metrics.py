@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from domain.algorithms.geo import bounds as geo_bounds
-from domain.algorithms.geo import hop_distances
+from domain.algorithms.geo import fix_indices, hop_distances
 from domain.algorithms.track import Track
 
 #: Speed (m/s) above which a step counts as moving, per sport family.
@@ -216,7 +216,7 @@ def _cum0(x: np.ndarray) -> np.ndarray:
 def _bridged_distance(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cumulative distance at every point with position gaps bridged, plus the fix indices and hop lengths."""
     n = lat.shape[0]
-    fix = (~(np.isnan(lat) | np.isnan(lon))).nonzero()[0]
+    fix = fix_indices(lat, lon)
     if fix.shape[0] < 2:
         return np.zeros(n), fix, np.zeros(0)
     if fix.shape[0] == n:  # the common case, every point has a fix: the hops are those of consecutive points
@@ -462,6 +462,7 @@ class _Series:
 
     values: np.ndarray  # (k, n)
     known: np.ndarray   # (k, n) bool
+    recorded: list[bool]  # per row: the file has any value
     cum_v: np.ndarray   # (k, n), 0 at the first point
     cum_w: np.ndarray   # (k, n), 0 at the first point
 
@@ -473,7 +474,8 @@ def _series(cols: np.ndarray, dt: np.ndarray) -> _Series:
     cum_w = np.zeros((k, n))
     # Only the columns the file recorded: a column without any value sums to 0 throughout (as its NaN steps, weighted
     # 0, would), and most files lack two or three of the four.
-    rows = np.count_nonzero(known, axis=1).nonzero()[0]
+    counts = np.count_nonzero(known, axis=1)
+    rows = counts.nonzero()[0]
     if n >= 2 and rows.shape[0]:
         every = rows.shape[0] == k
         values, ok = (cols, known) if every else (cols[rows], known[rows])
@@ -488,7 +490,7 @@ def _series(cols: np.ndarray, dt: np.ndarray) -> _Series:
         else:
             cum_v[rows, 1:] = (_nan_to_num(step_v) * w).cumsum(axis=1)
             cum_w[rows, 1:] = w.cumsum(axis=1)
-    return _Series(values=cols, known=known, cum_v=cum_v, cum_w=cum_w)
+    return _Series(values=cols, known=known, recorded=(counts > 0).tolist(), cum_v=cum_v, cum_w=cum_w)
 
 
 def _sample_mean(series: _Series, row: int, lo: int = 0, hi: int | None = None) -> float | None:
@@ -512,19 +514,16 @@ def _whole_means(series: _Series) -> np.ndarray:
         den = series.cum_w[:, -1]
         np.divide(series.cum_v[:, -1], den, out=out, where=den > 1e-9)
     # NaN: no usable step (rare), or no value at all. A Python pass over the k rows costs less than numpy calls here.
-    unset = [i for i, mean in enumerate(out.tolist()) if mean != mean]
-    if unset:
-        has_values = np.count_nonzero(series.known, axis=1).tolist()
-        for i in unset:
-            if has_values[i]:
-                out[i] = _sample_mean(series, i)
+    for i, mean in enumerate(out.tolist()):
+        if mean != mean and series.recorded[i]:
+            out[i] = _sample_mean(series, i)
     return out
 
 
 def _interval_means(t: np.ndarray, series: _Series, row: int, t0: np.ndarray, t1: np.ndarray) -> np.ndarray:
     """Time-weighted mean of a row over each interval [t0, t1]; the plain sample mean as a fallback."""
     out = _nans(t0.shape[0])
-    if t.shape[0] == 0 or not np.count_nonzero(series.known[row]):
+    if t.shape[0] == 0 or not series.recorded[row]:
         return out
     if t.shape[0] >= 2:
         cv, cw = series.cum_v[row], series.cum_w[row]
@@ -724,8 +723,7 @@ class _Headline:
     avg_speed: float | None
     gain: float | None
     loss: float | None
-    #: Altitude smoothed by time, NaN where unknown; its known values, and their times.
-    ele_s: np.ndarray
+    #: The known values of the altitude smoothed by time, and their times.
     ele_ok: np.ndarray
     ele_t: np.ndarray
 
@@ -745,7 +743,7 @@ def _headline(track: Track, kin: _Kinematics) -> _Headline:
     return _Headline(
         distance=distance, elapsed=float(t[-1] - t[0]) if n else 0.0, moving_time=moving_time,
         avg_speed=(distance / moving_time if moving_time > 0 else 0.0) if kin.has_gps else None,
-        gain=gain, loss=loss, ele_s=ele_s, ele_ok=ele_ok, ele_t=t[ele_known])
+        gain=gain, loss=loss, ele_ok=ele_ok, ele_t=t[ele_known])
 
 
 def headline_figures(track: Track, sport: str | None = None) -> dict[str, float | None]:

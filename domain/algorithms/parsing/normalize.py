@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from domain.algorithms.geo import cumulative_distance, haversine_m, hop_distances
+from domain.algorithms.geo import cumulative_distance, fix_indices, haversine_m, hop_distances
 from domain.algorithms.parsing.common import MAX_POINTS, too_many_points
 from domain.algorithms.track import COLUMNS, ParseError, Track
 
@@ -78,13 +78,11 @@ def normalize(track: Track, *, max_speed_mps: float = MAX_SPEED_MPS, max_points:
         raise ParseError(MSG_NO_TIMES if np.count_nonzero(has_pos) >= 2 else MSG_NO_POINTS_WITH_TIME)
     if timed == 1:
         raise ParseError(MSG_ONE_POINT)
-    if timed < n:
+    if timed < n:  # (nearly every recording has a time on every point)
         cols = _take(cols, has_time | has_pos)
         cols = _take(cols, _increasing(cols["time"]))
-        cols = _fill_missing_times(cols)
-        cols = _take(cols, _increasing(cols["time"]))
-    else:  # every point has a time (nearly every recording): the steps above would only keep the time order
-        cols = _take(cols, _increasing(cols["time"], untimed=False))
+        cols = _fill_missing_times(cols)  # every point kept has a time from here on
+    cols = _take(cols, _increasing(cols["time"], untimed=False))
     if len(cols["time"]) < 2:
         raise ParseError(MSG_ONE_POINT)
     _refuse_separate_recordings(cols["time"])
@@ -176,7 +174,7 @@ def find_spikes(t: np.ndarray, lat: np.ndarray, lon: np.ndarray, max_speed_mps: 
     ``t`` must be strictly increasing. The common case (no jump anywhere) is one vectorised pass; the
     sequential walk only visits the stretches after a too-fast step.
     """
-    idx = (~(np.isnan(lat) | np.isnan(lon))).nonzero()[0]
+    idx = fix_indices(lat, lon)
     m = idx.size
     if m < 2:
         return np.zeros(0, dtype=np.int64)
