@@ -17,9 +17,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from domain.algorithms.geo import known_positions
 from domain.algorithms.parsing.fitfast import FIT_EPOCH_OFFSET, crc16
 from domain.algorithms.track import Track
-from domain.algorithms.writer_common import cadence_as_written, distance_along, lap_bounds, positioned
+from domain.algorithms.writer_common import cadence_as_written, distance_along, lap_bounds
 
 __all__ = ["to_fit"]
 
@@ -84,7 +85,7 @@ def _records(track: Track, sport: str | None, dist: np.ndarray, local: int) -> b
     out = np.zeros(n, dtype=_dtype(RECORD))
     out["header"] = local
     out["timestamp"] = _fit_times(track.time)
-    ok = positioned(track)
+    ok = known_positions(track.lat, track.lon)
     out["position_lat"] = np.where(ok, np.round(np.nan_to_num(track.lat) * SEMICIRCLES), SINT32[2])
     out["position_long"] = np.where(ok, np.round(np.nan_to_num(track.lon) * SEMICIRCLES), SINT32[2])
     out["altitude"] = _scaled(track.ele, 5, 500, UINT16, 0, 0xFFFE)

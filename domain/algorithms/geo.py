@@ -49,11 +49,37 @@ def step_distances(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
 
 
 def cumulative_distance(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """Distance along the track at each point (length n, starting at 0)."""
-    out = np.zeros(lat.shape[0])
-    if lat.shape[0] > 1:
-        np.cumsum(step_distances(lat, lon), out=out[1:])
+    """Distance along the track at each point (length n, starting at 0); a step touching a missing position adds 0
+    (:func:`bridged_distance` bridges the gap instead)."""
+    if lat.shape[0] < 2:
+        return np.zeros(lat.shape[0])
+    return running_total(step_distances(lat, lon))
+
+
+def running_total(steps: np.ndarray) -> np.ndarray:
+    """``[0, s0, s0 + s1, ...]`` (length n+1): np.cumsum written after a leading zero (the same sums, added in
+    order), without building and concatenating a one-element array (a fixed cost that shows on short tracks)."""
+    out = np.empty(steps.shape[0] + 1)
+    out[0] = 0.0
+    steps.cumsum(out=out[1:])
     return out
+
+
+def bridged_distance(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distance along the track at every point with position gaps bridged (length n): each hop joins two consecutive
+    known positions, and a point without one holds the distance of the last fix at or before it (0 before the
+    first), so a tunnel neither resets nor loses distance. Also the fix indices and the hop lengths."""
+    n = lat.shape[0]
+    fix = fix_indices(lat, lon)
+    if fix.shape[0] < 2:
+        return np.zeros(n), fix, np.zeros(0)
+    if fix.shape[0] == n:  # the common case, every point has a fix: the hops are those of consecutive points
+        hops = hop_distances(lat, lon)
+        return running_total(hops), fix, hops
+    hops = hop_distances(lat[fix], lon[fix])
+    at_fix = running_total(hops)
+    owner = fix.searchsorted(np.arange(n), side="right") - 1
+    return np.where(owner >= 0, at_fix[np.maximum(owner, 0)], 0.0), fix, hops
 
 
 def wrap_lon(lon: np.ndarray | float) -> np.ndarray:
@@ -81,9 +107,14 @@ def from_local_xy(x: np.ndarray, y: np.ndarray, lat0: float | np.ndarray,
     return lat, lon
 
 
+def known_positions(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Per point: its position is known (latitude and longitude both)."""
+    return ~(np.isnan(lat) | np.isnan(lon))
+
+
 def fix_indices(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """The indices of the points whose position is known (latitude and longitude both)."""
-    return (~(np.isnan(lat) | np.isnan(lon))).nonzero()[0]
+    """The indices of the points whose position is known."""
+    return known_positions(lat, lon).nonzero()[0]
 
 
 def bounds(lat: np.ndarray, lon: np.ndarray,

@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
+from domain.algorithms.geo import known_positions
 from domain.algorithms.track import Track
 from domain.algorithms.writer_common import format_time as _format_time
 
@@ -44,8 +45,7 @@ def to_gpx(track: Track) -> bytes:
     if track.sport:
         out.append(f"<type>{escape(track.sport)}</type>\n")
     out.append("<trkseg>\n")
-    ok = ~np.isnan(track.lat) & ~np.isnan(track.lon)
-    for i in np.flatnonzero(ok):
+    for i in np.flatnonzero(known_positions(track.lat, track.lon)):
         parts = [f'<trkpt lat="{track.lat[i]:.7f}" lon="{track.lon[i]:.7f}">']
         if not math.isnan(track.ele[i]):
             parts.append(f"<ele>{track.ele[i]:.2f}</ele>")

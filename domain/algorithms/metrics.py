@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from domain.algorithms.geo import bounds as geo_bounds
-from domain.algorithms.geo import fix_indices, hop_distances
+from domain.algorithms.geo import bridged_distance, running_total
 from domain.algorithms.track import Track
 
 #: Speed (m/s) above which a step counts as moving, per sport family.
@@ -204,32 +204,6 @@ def _nans(shape: int | tuple[int, ...]) -> np.ndarray:
     return out
 
 
-def _cum0(x: np.ndarray) -> np.ndarray:
-    """``[0, x0, x0 + x1, ...]``: np.cumsum written after a leading zero (the same sums, added in order), without
-    building and concatenating a one-element array."""
-    out = np.empty(x.shape[0] + 1)
-    out[0] = 0.0
-    x.cumsum(out=out[1:])
-    return out
-
-
-def _bridged_distance(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cumulative distance at every point with position gaps bridged, plus the fix indices and hop lengths."""
-    n = lat.shape[0]
-    fix = fix_indices(lat, lon)
-    if fix.shape[0] < 2:
-        return np.zeros(n), fix, np.zeros(0)
-    if fix.shape[0] == n:  # the common case, every point has a fix: the hops are those of consecutive points
-        hops = hop_distances(lat, lon)
-        return _cum0(hops), fix, hops
-    hops = hop_distances(lat[fix], lon[fix])
-    at_fix = _cum0(hops)
-    # Every point takes the distance of the last fix at or before it (gap points hold still until the
-    # next fix; the hop's time is spread by the step speeds below).
-    owner = fix.searchsorted(np.arange(n), side="right") - 1
-    return np.where(owner >= 0, at_fix[np.maximum(owner, 0)], 0.0), fix, hops
-
-
 def _step_speeds(t: np.ndarray, dt: np.ndarray, fix: np.ndarray, hops: np.ndarray) -> np.ndarray:
     """Raw speed of every step (``dt``: the step durations): the speed of the fix-to-fix hop that contains it (NaN
     outside any hop)."""
@@ -288,7 +262,7 @@ def _window_rate(t: np.ndarray, cum_value: np.ndarray, cum_weight: np.ndarray, h
 def _kinematics(track: Track, threshold: float) -> _Kinematics:
     t = track.time
     n = t.shape[0]
-    dist, fix, hops = _bridged_distance(track.lat, track.lon)
+    dist, fix, hops = bridged_distance(track.lat, track.lon)
     dt = t[1:] - t[:-1]  # np.diff's own subtraction, without its wrapper
     raw = _step_speeds(t, dt, fix, hops)
     no_speed = np.isnan(raw)
@@ -300,8 +274,8 @@ def _kinematics(track: Track, threshold: float) -> _Kinematics:
     if n >= 2 and np.count_nonzero(known):
         filtered = _median_filter(raw, SPIKE_MEDIAN_STEPS, no_speed)
         w = np.where(known, dt, 0.0)
-        cum_d = _cum0(np.where(known, filtered, 0.0) * w)
-        cum_w = _cum0(w)
+        cum_d = running_total(np.where(known, filtered, 0.0) * w)
+        cum_w = running_total(w)
         velocity = _window_rate(t, cum_d, cum_w, SPEED_SMOOTH_HALF_WINDOW_S)
     else:
         velocity = _nans(n)
@@ -317,7 +291,7 @@ def _kinematics(track: Track, threshold: float) -> _Kinematics:
             moving |= indoor
     else:
         moving = np.zeros(0, dtype=bool)
-    cum_moving = _cum0(np.where(moving, dt, 0.0)) if n else np.zeros(0)
+    cum_moving = running_total(np.where(moving, dt, 0.0)) if n else np.zeros(0)
     return _Kinematics(t=t, dist=dist, dt=dt, speed_raw=raw, velocity=velocity, cum_filtered=cum_d,
                        moving=moving, cum_moving=cum_moving, fix=fix)
 
@@ -332,14 +306,16 @@ def _max_speed(kin: _Kinematics) -> float | None:
 
 
 def _pair_means(v: np.ndarray) -> np.ndarray:
-    """The mean of every two consecutive values ignoring NaN (NaN only where both are NaN; length n-1)."""
+    """The mean of every two consecutive values along the last axis, ignoring NaN (NaN only where both are NaN;
+    n-1 of them per row)."""
     nan = np.isnan(v)
+    a, b = v[..., :-1], v[..., 1:]
     if not np.count_nonzero(nan):  # what the general case computes without NaN: the same sums over the same count of 2
-        return (v[:-1] + v[1:]) / 2.0
-    ok_a, ok_b = ~nan[:-1], ~nan[1:]
-    total = np.where(ok_a, v[:-1], 0.0) + np.where(ok_b, v[1:], 0.0)
+        return (a + b) / 2.0
+    ok_a, ok_b = ~nan[..., :-1], ~nan[..., 1:]
+    total = np.where(ok_a, a, 0.0) + np.where(ok_b, b, 0.0)
     count = ok_a.astype(np.float64) + ok_b
-    return np.divide(total, count, out=_nans(total.shape[0]), where=count > 0)
+    return np.divide(total, count, out=_nans(total.shape), where=count > 0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -353,7 +329,7 @@ def smooth_by_time(t: np.ndarray, v: np.ndarray, half_window_s: float) -> np.nda
     if n == 0:
         return v.copy()
     ok = ~np.isnan(v)
-    cs = _cum0(np.where(ok, v, 0.0))
+    cs = running_total(np.where(ok, v, 0.0))
     cc = np.empty(n + 1, dtype=np.intp)  # [0, running count of known values]
     cc[0] = 0
     ok.cumsum(out=cc[1:])
@@ -478,11 +454,7 @@ def _series(cols: np.ndarray, dt: np.ndarray) -> _Series:
     rows = counts.nonzero()[0]
     if n >= 2 and rows.shape[0]:
         every = rows.shape[0] == k
-        values, ok = (cols, known) if every else (cols[rows], known[rows])
-        ok_a, ok_b = ok[:, :-1], ok[:, 1:]
-        total = np.where(ok_a, values[:, :-1], 0.0) + np.where(ok_b, values[:, 1:], 0.0)
-        count = ok_a.astype(np.float64) + ok_b
-        step_v = np.divide(total, count, out=_nans(total.shape), where=count > 0)
+        step_v = _pair_means(cols if every else cols[rows])  # the trapezoid's mean, or the known end's value
         w = np.where(~np.isnan(step_v) & (dt <= MAX_MOVING_GAP_S), dt, 0.0)
         if every:
             (_nan_to_num(step_v) * w).cumsum(axis=1, out=cum_v[:, 1:])

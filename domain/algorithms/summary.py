@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from domain.algorithms import polylines
+from domain.algorithms.geo import known_positions
 from domain.algorithms.metrics import ActivityMetrics, compute_metrics, headline_figures
 from domain.algorithms.privacy import PublicView, Zone, public_view
 from domain.algorithms.segment_geometry import simplify_indices
@@ -53,7 +54,7 @@ class ActivitySummary:
 
 
 def _positions(track: Track) -> tuple[np.ndarray, np.ndarray]:
-    ok = ~np.isnan(track.lat) & ~np.isnan(track.lon)
+    ok = known_positions(track.lat, track.lon)
     return track.lat[ok], track.lon[ok]
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from domain.algorithms.geo import known_positions
+
 #: Columns a Track carries, in storage order. ``time`` is seconds since the Unix epoch (UTC, float64).
 COLUMNS: tuple[str, ...] = ("time", "lat", "lon", "ele", "hr", "cadence", "power", "temp")
 
@@ -72,7 +74,7 @@ class Track:
 
     @property
     def has_gps(self) -> bool:
-        return int(np.count_nonzero(~(np.isnan(self.lat) | np.isnan(self.lon)))) > 0
+        return int(np.count_nonzero(known_positions(self.lat, self.lon))) > 0
 
     def has(self, column: str) -> bool:
         return int(np.count_nonzero(~np.isnan(getattr(self, column)))) > 0

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from domain.algorithms.geo import haversine_m
+from domain.algorithms.geo import bridged_distance
 from domain.algorithms.track import Track
 
 #: Sports whose cadence we store per step (both feet); the formats record it per foot.
@@ -23,23 +23,9 @@ def format_time(t: float) -> str:
     return base + "Z"
 
 
-def positioned(track: Track) -> np.ndarray:
-    return ~np.isnan(track.lat) & ~np.isnan(track.lon)
-
-
 def distance_along(track: Track) -> np.ndarray:
-    """Metres along the track at each point: steps between consecutive positioned points, carried over points
-    without a position (a tunnel does not reset the distance)."""
-    n = len(track)
-    out = np.zeros(n)
-    ok = np.flatnonzero(positioned(track))
-    if ok.size > 1:
-        steps = haversine_m(track.lat[ok[:-1]], track.lon[ok[:-1]], track.lat[ok[1:]], track.lon[ok[1:]])
-        at_fix = np.concatenate(([0.0], np.cumsum(steps)))
-        # Each point takes the distance of the last fix at or before it.
-        last_fix = np.searchsorted(ok, np.arange(n), side="right") - 1
-        out = np.where(last_fix >= 0, at_fix[np.clip(last_fix, 0, None)], 0.0)
-    return out
+    """Metres along the track at each point, position gaps bridged (a tunnel does not reset the distance)."""
+    return bridged_distance(track.lat, track.lon)[0]
 
 
 def cadence_as_written(track: Track, sport: str | None) -> np.ndarray:

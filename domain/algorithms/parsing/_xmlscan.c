@@ -7,9 +7,9 @@
  * Every branch mirrors xmlpoints.stream_points line for line (its comments explain the rules), so both
  * engines give identical results; tests compare them on every corpus file, on edge-case documents and on
  * fuzzed ones. Malformed XML is reported as expat's error code, line and column, which the caller words as the
- * Python engine does (expat stops at the same place in both). Whatever else the Python engine would report as an error (a wrong root, an exception in the
- * on_element hook, even its IndexError on a pathological nesting) makes scan() return None: the caller then runs
- * the Python engines, which word the error exactly as before.
+ * Python engine does (expat stops at the same place in both). Whatever else the Python engine would report as an
+ * error (a wrong root, an exception in the on_element hook, even its IndexError on a pathological nesting) makes
+ * scan() return None: the caller then runs the Python engines, which word the error exactly as before.
  *
  * expat itself comes from pyexpat's capsule (the same library the Python engines use); its C API gives no
  * entity-declaration handlers, so the caller only passes UTF-8 documents without "<!DOCTYPE" (a byte test

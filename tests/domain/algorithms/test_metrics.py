@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.algorithms.geo import EARTH_RADIUS_M, haversine_m
+from domain.algorithms.geo import (
+    EARTH_RADIUS_M,
+    bounds,
+    bridged_distance,
+    haversine_m,
+    hop_distances,
+    running_total,
+)
 from domain.algorithms.metrics import (
     MILE_M,
     best_efforts,
@@ -422,7 +429,7 @@ def test_rounded_figures() -> None:
 
 def test_fixed_cost_helpers_match_numpy() -> None:
     """The short-track shortcuts give exactly numpy's results, infinities and signed zeros included."""
-    from domain.algorithms.metrics import _cum0, _nan_to_num, _nanmax
+    from domain.algorithms.metrics import _nan_to_num, _nanmax
 
     x = np.array([1.5, np.nan, -0.0, 3.25, np.inf, -np.inf, 1e308])
     for v in (x, x[:4], np.array([np.nan, np.nan]), np.zeros(0)):
@@ -430,7 +437,7 @@ def test_fixed_cost_helpers_match_numpy() -> None:
         assert _nan_to_num(v).tobytes() == np.nan_to_num(v).tobytes()
         filled = np.where(np.isnan(v), 0.0, v)
         with np.errstate(invalid="ignore"):  # inf + -inf
-            assert _cum0(filled).tobytes() == np.concatenate([[0.0], np.cumsum(filled)]).tobytes()
+            assert running_total(filled).tobytes() == np.concatenate([[0.0], np.cumsum(filled)]).tobytes()
         expected = float(np.nanmax(v)) if np.any(~np.isnan(v)) else None
         assert _nanmax(v) == expected
 
@@ -438,8 +445,6 @@ def test_fixed_cost_helpers_match_numpy() -> None:
 def test_consecutive_hops_and_bounds_match_the_general_formulas() -> None:
     """hop_distances is haversine_m between neighbours value for value (NaN next to a missing position), and bounds
     gives the same box with the fix indices passed in as when it finds them itself."""
-    from domain.algorithms.geo import bounds, hop_distances
-
     rng = np.random.default_rng(3)
     lat = 46.0 + rng.normal(0, 0.01, 500)
     lon = 14.5 + rng.normal(0, 0.01, 500)
@@ -454,3 +459,20 @@ def test_consecutive_hops_and_bounds_match_the_general_formulas() -> None:
     full = ~(np.isnan(lat) | np.isnan(lon))
     assert bounds(lat[full], lon[full]) == bounds(lat, lon) == (np.nanmin(lat[full]), np.nanmin(lon[full]),
                                                               np.nanmax(lat[full]), np.nanmax(lon[full]))
+
+
+def test_bridged_distance_carries_the_last_fix_across_gaps() -> None:
+    """Points without a position hold the distance of the last fix before them (0 before the first), and the hop
+    across a gap is the straight line between the fixes on either side: a tunnel neither resets nor loses distance."""
+    lat = np.array([np.nan, 46.0, 46.001, np.nan, np.nan, 46.003, 46.004, np.nan])
+    lon = np.array([np.nan, 14.5, 14.5, 14.5, np.nan, 14.5, 14.5, np.nan])
+    along, fix, hops = bridged_distance(lat, lon)
+    assert fix.tolist() == [1, 2, 5, 6]
+    assert hops.tobytes() == haversine_m(lat[fix[:-1]], lon[fix[:-1]], lat[fix[1:]], lon[fix[1:]]).tobytes()
+    a, b, c = hops.tolist()
+    assert along.tolist() == [0.0, 0.0, a, a, a, a + b, a + b + c, a + b + c]
+    full = bridged_distance(lat[fix], lon[fix])
+    assert full[0].tolist() == [0.0, a, a + b, a + b + c] and full[1].tolist() == [0, 1, 2, 3]
+    for few in (0, 1, 2):  # fewer than two fixes: no distance at all
+        along, fix, hops = bridged_distance(lat[:few], lon[:few])
+        assert along.tolist() == [0.0] * few and hops.shape == (0,)
