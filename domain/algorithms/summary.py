@@ -119,7 +119,7 @@ def public_summary_and_mask(track: Track, zones: Sequence[Zone], *, hide_start_e
         }, np.zeros(len(track), dtype=bool)
     pv: PublicView = public_view(track, zones, hide_start_end_m=hide_start_end_m, seed=seed)
     vis = pv.track
-    ok = ~np.isnan(vis.lat) & ~np.isnan(vis.lon)
+    ok = known_positions(vis.lat, vis.lon)
     # Runs over positioned points only, re-indexed into the NaN-free arrays handed to map_view.
     pos_index = np.cumsum(ok) - 1
     runs = [(int(pos_index[a]) + (0 if ok[a] else 1), int(pos_index[b - 1]) + 1) for a, b in pv.runs if b > a]
